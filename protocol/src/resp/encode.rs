@@ -1,0 +1,229 @@
+//! RESP reply encoding for both protocol versions.
+//!
+//! [`Encoder`] borrows the connection's output buffer and knows the connection's version, so
+//! command code writes one shape (`map`, `double`, `null`, ...) and gets RESP2's fallback
+//! (flat arrays, bulk-string doubles, `$-1`) or RESP3's native type. Invariant: every method
+//! writes exactly one complete value (aggregate headers announce the elements that follow).
+
+/// The protocol version of a connection (`HELLO 2|3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RespVersion {
+    #[default]
+    Resp2,
+    Resp3,
+}
+
+pub struct Encoder<'o> {
+    pub out: &'o mut Vec<u8>,
+    pub version: RespVersion,
+}
+
+use crate::memcache::write_i64 as push_int;
+
+/// Formats a double as Redis does for replies (`%.17g`, shortest round-trip; `inf`, `-inf`).
+pub fn format_double(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    if value == value.trunc() && value.abs() < 1e17 {
+        return format!("{}", value as i64);
+    }
+    // Rust's shortest round-trip form is what Redis 7's `%.17g`-then-trim aims at.
+    format!("{value}")
+}
+
+impl<'o> Encoder<'o> {
+    pub fn new(out: &'o mut Vec<u8>, version: RespVersion) -> Self {
+        Encoder { out, version }
+    }
+
+    pub fn is_resp3(&self) -> bool {
+        self.version == RespVersion::Resp3
+    }
+
+    /// `+text`.
+    pub fn simple(&mut self, text: &str) {
+        self.out.push(b'+');
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn ok(&mut self) {
+        self.out.extend_from_slice(b"+OK\r\n");
+    }
+
+    /// `-text`: `text` starts with the error code (`ERR ...`, `WRONGTYPE ...`).
+    pub fn error(&mut self, text: &str) {
+        self.out.push(b'-');
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// `:n`.
+    pub fn integer(&mut self, n: i64) {
+        self.out.push(b':');
+        push_int(self.out, n);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// `$len\r\nbytes\r\n`.
+    pub fn bulk(&mut self, bytes: &[u8]) {
+        self.out.reserve(bytes.len() + 16);
+        self.out.push(b'$');
+        push_int(self.out, bytes.len() as i64);
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(bytes);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Null bulk: `$-1` (RESP2) or `_` (RESP3).
+    pub fn null(&mut self) {
+        if self.is_resp3() {
+            self.out.extend_from_slice(b"_\r\n");
+        } else {
+            self.out.extend_from_slice(b"$-1\r\n");
+        }
+    }
+
+    /// Null array: `*-1` (RESP2) or `_` (RESP3), e.g. an aborted EXEC.
+    pub fn null_array(&mut self) {
+        if self.is_resp3() {
+            self.out.extend_from_slice(b"_\r\n");
+        } else {
+            self.out.extend_from_slice(b"*-1\r\n");
+        }
+    }
+
+    /// `*n` header: `n` values follow.
+    pub fn array(&mut self, n: usize) {
+        self.out.push(b'*');
+        push_int(self.out, n as i64);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Map header of `n` pairs: `%n` (RESP3) or `*2n` (RESP2). Then key, value, key, value...
+    pub fn map(&mut self, n: usize) {
+        if self.is_resp3() {
+            self.out.push(b'%');
+            push_int(self.out, n as i64);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.array(n * 2);
+        }
+    }
+
+    /// Set header: `~n` (RESP3) or `*n` (RESP2).
+    pub fn set(&mut self, n: usize) {
+        if self.is_resp3() {
+            self.out.push(b'~');
+            push_int(self.out, n as i64);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.array(n);
+        }
+    }
+
+    /// Push header (RESP3 `>n`; RESP2 `*n`), for pub/sub messages.
+    pub fn push(&mut self, n: usize) {
+        if self.is_resp3() {
+            self.out.push(b'>');
+            push_int(self.out, n as i64);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.array(n);
+        }
+    }
+
+    /// A double: `,text` (RESP3) or a bulk string (RESP2), formatted as Redis does.
+    pub fn double(&mut self, value: f64) {
+        let text = format_double(value);
+        if self.is_resp3() {
+            self.out.push(b',');
+            self.out.extend_from_slice(text.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(text.as_bytes());
+        }
+    }
+
+    /// A boolean: `#t`/`#f` (RESP3) or `:1`/`:0` (RESP2).
+    pub fn boolean(&mut self, value: bool) {
+        if self.is_resp3() {
+            self.out
+                .extend_from_slice(if value { b"#t\r\n" } else { b"#f\r\n" });
+        } else {
+            self.integer(i64::from(value));
+        }
+    }
+
+    /// Verbatim text (`=len\r\ntxt:...`, RESP3) or a bulk string (RESP2), used by INFO.
+    pub fn verbatim(&mut self, text: &[u8]) {
+        if self.is_resp3() {
+            self.out.push(b'=');
+            push_int(self.out, text.len() as i64 + 4);
+            self.out.extend_from_slice(b"\r\ntxt:");
+            self.out.extend_from_slice(text);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(text);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(f: impl Fn(&mut Encoder<'_>)) -> (String, String) {
+        let mut two = Vec::new();
+        f(&mut Encoder::new(&mut two, RespVersion::Resp2));
+        let mut three = Vec::new();
+        f(&mut Encoder::new(&mut three, RespVersion::Resp3));
+        (
+            String::from_utf8(two).unwrap(),
+            String::from_utf8(three).unwrap(),
+        )
+    }
+
+    #[test]
+    fn shapes_per_version() {
+        assert_eq!(both(|e| e.null()), ("$-1\r\n".into(), "_\r\n".into()));
+        assert_eq!(both(|e| e.null_array()), ("*-1\r\n".into(), "_\r\n".into()));
+        assert_eq!(
+            both(|e| {
+                e.map(1);
+                e.bulk(b"k");
+                e.integer(1);
+            }),
+            (
+                "*2\r\n$1\r\nk\r\n:1\r\n".into(),
+                "%1\r\n$1\r\nk\r\n:1\r\n".into()
+            )
+        );
+        assert_eq!(
+            both(|e| e.double(1.5)),
+            ("$3\r\n1.5\r\n".into(), ",1.5\r\n".into())
+        );
+        assert_eq!(
+            both(|e| e.boolean(true)),
+            (":1\r\n".into(), "#t\r\n".into())
+        );
+        assert_eq!(
+            both(|e| e.error("ERR x")),
+            ("-ERR x\r\n".into(), "-ERR x\r\n".into())
+        );
+    }
+
+    #[test]
+    fn doubles_format_like_redis() {
+        assert_eq!(format_double(3.0), "3");
+        assert_eq!(format_double(-0.5), "-0.5");
+        assert_eq!(format_double(f64::INFINITY), "inf");
+        assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
+        assert_eq!(format_double(10.1), "10.1");
+    }
+}

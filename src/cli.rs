@@ -1,0 +1,186 @@
+//! Command-line flags, spelled as memcached spells them, and how they override the config.
+//!
+//! [`Flags`] only parses; [`Flags::into_config`] layers file and flags over the defaults. Every
+//! error is one line naming the flag or key.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+use crate::config::{ByteSize, Config, ConfigError};
+
+/// ferrocache: a memcached- and Redis-compatible cache server.
+#[derive(Debug, Parser)]
+#[command(name = "ferrocache", version, about, disable_help_flag = true)]
+pub struct Flags {
+    /// Print this help and exit.
+    #[arg(short = 'h', long = "help", action = ArgAction::Help)]
+    help: Option<bool>,
+    /// TOML config file (defaults < file < flags).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// TCP port to listen on (0 = off).
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    /// Interfaces to listen on, comma separated (repeatable).
+    #[arg(short = 'l', long = "listen", value_delimiter = ',')]
+    pub listen: Vec<IpAddr>,
+    /// UNIX socket to listen on.
+    #[arg(short = 's', long = "unix-socket", value_name = "FILE")]
+    pub unix_socket: Option<PathBuf>,
+    /// Access mask of the UNIX socket, in octal.
+    #[arg(short = 'a', long = "unix-mask", value_parser = parse_octal)]
+    pub unix_mask: Option<u32>,
+    /// Most simultaneous connections.
+    #[arg(short = 'c', long = "conn-limit")]
+    pub conn_limit: Option<usize>,
+    /// Worker threads (0 = one per CPU).
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<usize>,
+    /// Item memory in megabytes.
+    #[arg(short = 'm', long = "memory-limit", value_name = "MB")]
+    pub memory_limit_mb: Option<u64>,
+    /// Largest item size (e.g. 1m, 512k; 1KiB..128MiB).
+    #[arg(short = 'I', long = "max-item-size", value_parser = parse_size)]
+    pub max_item_size: Option<ByteSize>,
+    /// UDP port: only 0 (off) is supported, as memcached's default.
+    #[arg(short = 'U', long = "udp-port", value_parser = parse_udp_port)]
+    pub udp_port: Option<u16>,
+    /// Verbose logging; -vv for more.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Enable the "shutdown" command.
+    #[arg(short = 'A', long = "enable-shutdown")]
+    pub enable_shutdown: bool,
+    /// Disable "flush_all".
+    #[arg(short = 'F', long = "disable-flush-all")]
+    pub disable_flush_all: bool,
+    /// RESP port (0 = off).
+    #[arg(long = "resp-port")]
+    pub resp_port: Option<u16>,
+}
+
+fn parse_octal(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text, 8).map_err(|_| format!("{text:?} is not an octal mask"))
+}
+
+fn parse_size(text: &str) -> Result<ByteSize, String> {
+    ByteSize::parse(text).ok_or_else(|| format!("{text:?} is not a size (try 1m or 512k)"))
+}
+
+fn parse_udp_port(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(0) => Ok(0),
+        Ok(_) => Err("UDP is not supported; only -U 0 is accepted".into()),
+        Err(_) => Err(format!("{text:?} is not a port")),
+    }
+}
+
+impl Flags {
+    /// Defaults, then the config file, then these flags; validated.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        let server = &mut config.server;
+        if let Some(port) = self.port {
+            server.port = port;
+        }
+        if !self.listen.is_empty() {
+            server.listen = self.listen;
+        }
+        if let Some(path) = self.unix_socket {
+            server.unix_socket = path;
+        }
+        if let Some(mask) = self.unix_mask {
+            server.unix_socket_mode = mask;
+        }
+        if let Some(limit) = self.conn_limit {
+            server.max_connections = limit;
+        }
+        if let Some(threads) = self.threads {
+            server.threads = threads;
+        }
+        if self.enable_shutdown {
+            server.enable_shutdown = true;
+        }
+        if self.disable_flush_all {
+            server.enable_flush = false;
+        }
+        if let Some(port) = self.resp_port {
+            server.resp_port = port;
+        }
+        if let Some(mb) = self.memory_limit_mb {
+            config.store.memory_limit = ByteSize(mb.saturating_mul(1024 * 1024));
+        }
+        if let Some(size) = self.max_item_size {
+            config.store.item_size_max = size;
+        }
+        if self.verbose > 0 {
+            config.log.verbosity = self.verbose;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let flags =
+            Flags::try_parse_from(std::iter::once("ferrocache").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        flags.into_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn memcached_flags_override_defaults() {
+        let config = parse(&[
+            "-p",
+            "11311",
+            "-l",
+            "127.0.0.1,::1",
+            "-c",
+            "10",
+            "-t",
+            "2",
+            "-m",
+            "128",
+            "-I",
+            "2m",
+            "-U",
+            "0",
+            "-vv",
+        ])
+        .unwrap();
+        assert_eq!(config.server.port, 11311);
+        assert_eq!(config.server.listen.len(), 2);
+        assert_eq!(config.server.max_connections, 10);
+        assert_eq!(config.server.threads, 2);
+        assert_eq!(config.store.memory_limit, ByteSize::mib(128));
+        assert_eq!(config.store.item_size_max, ByteSize::mib(2));
+        assert_eq!(config.log.verbosity, 2);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "[server]\nport = 1\nthreads = 3\n").unwrap();
+        let config = parse(&["--config", path.to_str().unwrap(), "-p", "2"]).unwrap();
+        assert_eq!((config.server.port, config.server.threads), (2, 3));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["-U", "11211"]).is_err());
+        assert!(parse(&["-I", "2k"]).is_ok());
+        assert!(parse(&["-I", "512"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["-a", "999"]).is_err());
+    }
+}

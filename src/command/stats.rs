@@ -1,0 +1,216 @@
+//! `stats` and its groups, with memcached's names (`doc/protocol.txt` §Statistics).
+//!
+//! Figures come from the worker counters (summed), the connection gauges and the store. This
+//! store has no slab classes, so `stats items` and `stats slabs` describe the whole store as
+//! one class, numbered 1, with memcached's field names.
+
+use ferrocache_protocol::memcache::{reply, write_stat, StatsGroup};
+
+use super::memcache::MEMCACHED_VERSION;
+use super::Context;
+use crate::metrics::WorkerStats;
+use std::sync::atomic::Ordering;
+
+pub fn render(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
+    match group {
+        StatsGroup::General => general(ctx, out),
+        StatsGroup::Settings => settings(ctx, out),
+        StatsGroup::Items => items(ctx, out),
+        StatsGroup::Slabs => slabs(ctx, out),
+        StatsGroup::Conns => conns(ctx, out),
+        StatsGroup::Sizes => {
+            write_stat(out, "sizes_status", b"disabled");
+        }
+        StatsGroup::Reset => {
+            for worker in ctx.shared.worker_stats.iter() {
+                worker.reset();
+            }
+            ctx.shared
+                .connections
+                .total_connections
+                .store(0, Ordering::Relaxed);
+            ctx.shared
+                .connections
+                .rejected_connections
+                .store(0, Ordering::Relaxed);
+            out.extend_from_slice(reply::RESET);
+            return;
+        }
+        StatsGroup::Other(_) => {
+            out.extend_from_slice(reply::ERROR);
+            return;
+        }
+    }
+    out.extend_from_slice(reply::END);
+}
+
+fn num(out: &mut Vec<u8>, name: &str, value: u64) {
+    let mut digits = Vec::with_capacity(20);
+    ferrocache_protocol::memcache::write_u64(&mut digits, value);
+    write_stat(out, name, &digits);
+}
+
+fn text(out: &mut Vec<u8>, name: &str, value: &str) {
+    write_stat(out, name, value.as_bytes());
+}
+
+/// CPU time of the process: (user, system) as `seconds.micros`.
+fn rusage() -> (String, String) {
+    // SAFETY: getrusage only writes into the zeroed struct we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let fmt = |tv: libc::timeval| format!("{}.{:06}", tv.tv_sec, tv.tv_usec);
+    (fmt(usage.ru_utime), fmt(usage.ru_stime))
+}
+
+fn general(ctx: &Context<'_>, out: &mut Vec<u8>) {
+    let shared = ctx.shared;
+    let workers = WorkerStats::sum(shared.worker_stats.iter());
+    let store = shared.store.stats();
+    let conns = &shared.connections;
+    let (user, system) = rusage();
+    num(out, "pid", u64::from(std::process::id()));
+    num(out, "uptime", shared.started.elapsed().as_secs());
+    num(out, "time", ctx.now_ms / 1000);
+    text(out, "version", MEMCACHED_VERSION);
+    text(out, "ferrocache_version", env!("CARGO_PKG_VERSION"));
+    num(out, "pointer_size", usize::BITS.into());
+    text(out, "rusage_user", &user);
+    text(out, "rusage_system", &system);
+    num(
+        out,
+        "max_connections",
+        shared.config.server.max_connections as u64,
+    );
+    num(
+        out,
+        "curr_connections",
+        conns.curr_connections.load(Ordering::Relaxed),
+    );
+    num(
+        out,
+        "total_connections",
+        conns.total_connections.load(Ordering::Relaxed),
+    );
+    num(
+        out,
+        "rejected_connections",
+        conns.rejected_connections.load(Ordering::Relaxed),
+    );
+    for (name, value) in workers.pairs() {
+        if name != "bytes_read" && name != "bytes_written" && name != "conn_yields" {
+            num(out, name, value);
+        }
+    }
+    num(out, "bytes_read", workers.bytes_read);
+    num(out, "bytes_written", workers.bytes_written);
+    num(out, "limit_maxbytes", store.limit_maxbytes);
+    num(out, "accepting_conns", 1);
+    num(out, "threads", shared.worker_stats.len() as u64);
+    num(out, "conn_yields", workers.conn_yields);
+    num(out, "curr_items", store.curr_items);
+    num(out, "total_items", store.total_items);
+    num(out, "expired_unfetched", store.expired_unfetched);
+    num(out, "evicted_unfetched", store.evicted_unfetched);
+    num(out, "evictions", store.evictions);
+    num(out, "reclaimed", store.reclaimed);
+    num(out, "bytes", store.bytes);
+}
+
+fn settings(ctx: &Context<'_>, out: &mut Vec<u8>) {
+    let config = &ctx.shared.config;
+    num(out, "maxbytes", ctx.shared.store.memory_limit() as u64);
+    num(out, "maxconns", config.server.max_connections as u64);
+    num(out, "tcpport", u64::from(config.server.port));
+    num(out, "udpport", 0);
+    let listen: Vec<String> = config
+        .server
+        .listen
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    text(out, "inter", &listen.join(","));
+    num(
+        out,
+        "verbosity",
+        ctx.shared.verbosity.load(Ordering::Relaxed) as u64,
+    );
+    text(out, "evictions", "on");
+    let socket = config.server.unix_socket.display().to_string();
+    text(
+        out,
+        "domain_socket",
+        if socket.is_empty() { "NULL" } else { &socket },
+    );
+    text(
+        out,
+        "umask",
+        &format!("{:o}", config.server.unix_socket_mode),
+    );
+    text(
+        out,
+        "shutdown_command",
+        if config.server.enable_shutdown {
+            "yes"
+        } else {
+            "no"
+        },
+    );
+    num(out, "num_threads", ctx.shared.worker_stats.len() as u64);
+    text(out, "cas_enabled", "yes");
+    text(out, "binding_protocol", "ascii");
+    num(
+        out,
+        "item_size_max",
+        ctx.shared.store.item_size_max() as u64,
+    );
+    text(
+        out,
+        "flush_enabled",
+        if config.server.enable_flush {
+            "yes"
+        } else {
+            "no"
+        },
+    );
+    num(out, "resp_port", u64::from(config.server.resp_port));
+}
+
+fn items(ctx: &Context<'_>, out: &mut Vec<u8>) {
+    let store = ctx.shared.store.stats();
+    if store.curr_items == 0 && store.evictions == 0 {
+        return;
+    }
+    num(out, "items:1:number", store.curr_items);
+    num(out, "items:1:mem_requested", store.bytes);
+    num(out, "items:1:evicted", store.evictions);
+    num(out, "items:1:evicted_unfetched", store.evicted_unfetched);
+    num(out, "items:1:expired_unfetched", store.expired_unfetched);
+    num(out, "items:1:reclaimed", store.reclaimed);
+}
+
+fn slabs(ctx: &Context<'_>, out: &mut Vec<u8>) {
+    let store = ctx.shared.store.stats();
+    if store.curr_items > 0 {
+        num(out, "1:used_chunks", store.curr_items);
+        num(out, "1:mem_requested", store.bytes);
+    }
+    num(out, "active_slabs", u64::from(store.curr_items > 0));
+    num(out, "total_malloced", store.bytes);
+}
+
+fn conns(ctx: &Context<'_>, out: &mut Vec<u8>) {
+    for conn in ctx.shared.connection_table.lock().values() {
+        let prefix = conn.id;
+        text(out, &format!("{prefix}:addr"), &conn.peer);
+        text(out, &format!("{prefix}:state"), "conn_parse_cmd");
+        let idle = ctx
+            .now_ms
+            .saturating_sub(conn.last_active_ms.load(Ordering::Relaxed))
+            / 1000;
+        num(out, &format!("{prefix}:secs_since_last_cmd"), idle);
+    }
+}

@@ -1,0 +1,304 @@
+//! The server's settings: embedded defaults, overridden by a TOML file, overridden by flags.
+//!
+//! [`Config`] is what the rest of the server reads; it is built once by [`Config::load`] and
+//! validated there, so every later reader can trust it. Unknown keys and bad values are
+//! rejected with one line naming the key (`ConfigError`). Sizes are [`ByteSize`] and accept
+//! human units (`64MiB`, `1m`, `4096`).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A size in bytes; reads `1048576`, `"1m"`, `"1MB"`, `"1MiB"`, `"64k"` (powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub const fn mib(n: u64) -> ByteSize {
+        ByteSize(n * 1024 * 1024)
+    }
+
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+
+    /// Parses a size with an optional unit suffix (k, m, g; optionally followed by `b`, `ib`).
+    pub fn parse(text: &str) -> Option<ByteSize> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let n: u64 = digits.parse().ok()?;
+        let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1024,
+            "m" | "mb" | "mib" => 1024 * 1024,
+            "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+            _ => return None,
+        };
+        n.checked_mul(multiplier).map(ByteSize)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        for (size, unit) in UNITS {
+            if self.0 >= size && self.0.is_multiple_of(size) {
+                return write!(f, "{}{}", self.0 / size, unit);
+            }
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(text) => ByteSize::parse(&text)
+                .ok_or_else(|| serde::de::Error::custom(format!("invalid size {text:?}"))),
+        }
+    }
+}
+
+/// Network listeners and connection handling. All restart-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Addresses to listen on for memcached (`-l`).
+    pub listen: Vec<IpAddr>,
+    /// memcached TCP port (`-p`); 0 disables TCP.
+    pub port: u16,
+    /// RESP port (`--resp-port`); 0 disables. The RESP listener lands with its own issue.
+    pub resp_port: u16,
+    /// Unix socket path (`-s`); empty = none.
+    pub unix_socket: PathBuf,
+    /// Permissions of the unix socket, octal (`-a`).
+    pub unix_socket_mode: u32,
+    /// Most simultaneous client connections (`-c`).
+    pub max_connections: usize,
+    /// Worker threads (`-t`); 0 = one per CPU.
+    pub threads: usize,
+    /// Allow the `shutdown` command (`-A`).
+    pub enable_shutdown: bool,
+    /// Allow `flush_all` (`-F` turns it off).
+    pub enable_flush: bool,
+    /// A connection whose unsent replies exceed this is closed.
+    pub max_output_buffer: ByteSize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![IpAddr::from([127, 0, 0, 1])],
+            port: 11211,
+            resp_port: 6379,
+            unix_socket: PathBuf::new(),
+            unix_socket_mode: 0o700,
+            max_connections: 1024,
+            threads: 0,
+            enable_shutdown: false,
+            enable_flush: true,
+            max_output_buffer: ByteSize::mib(64),
+        }
+    }
+}
+
+/// The cache itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Memory for items (`-m`, in megabytes on the command line). Live via `cache_memlimit`.
+    pub memory_limit: ByteSize,
+    /// Largest value (`-I`), 1 KiB to 128 MiB. Restart-only.
+    pub item_size_max: ByteSize,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            memory_limit: ByteSize::mib(64),
+            item_size_max: ByteSize::mib(1),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// 0 = warnings, 1 = info (`-v`), 2 = debug (`-vv`), 3+ = trace. Live via `verbosity`.
+    pub verbosity: u8,
+}
+
+/// Everything the server reads at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreSection,
+    pub log: LogSection,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{setting}: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+/// Smallest and largest `item_size_max` (memcached: 1 KiB .. 1 GiB; we stop at 128 MiB).
+pub const ITEM_SIZE_MAX_RANGE: (u64, u64) = (1024, 128 * 1024 * 1024);
+
+impl Config {
+    /// Reads a TOML file on top of the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text on top of the defaults; the error is one line.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e: toml::de::Error| e.message().trim().replace('\n', " "))
+    }
+
+    /// Checks cross-field rules once, so the rest of the server can trust the values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let item = self.store.item_size_max.bytes();
+        let (low, high) = ITEM_SIZE_MAX_RANGE;
+        if item < low {
+            return Err(ConfigError::Invalid {
+                setting: "store.item_size_max (-I)",
+                message: format!("{item} bytes is below the minimum of 1KiB"),
+            });
+        }
+        if item > high {
+            return Err(ConfigError::Invalid {
+                setting: "store.item_size_max (-I)",
+                message: format!(
+                    "{} is above the maximum of 128MiB",
+                    self.store.item_size_max
+                ),
+            });
+        }
+        if self.store.memory_limit.bytes() == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "store.memory_limit (-m)",
+                message: "must be above zero".into(),
+            });
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "server.max_connections (-c)",
+                message: "must be above zero".into(),
+            });
+        }
+        if self.server.unix_socket_mode > 0o777 {
+            return Err(ConfigError::Invalid {
+                setting: "server.unix_socket_mode (-a)",
+                message: format!(
+                    "{:o} is not a permission mask",
+                    self.server.unix_socket_mode
+                ),
+            });
+        }
+        if self.server.port == 0 && self.server.unix_socket.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                setting: "server.port (-p)",
+                message: "no TCP port and no unix socket: nothing to listen on".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Worker threads after resolving 0 to the number of CPUs.
+    pub fn worker_threads(&self) -> usize {
+        if self.server.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.server.threads
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_accept_human_units() {
+        assert_eq!(ByteSize::parse("1048576"), Some(ByteSize(1 << 20)));
+        assert_eq!(ByteSize::parse("1m"), Some(ByteSize(1 << 20)));
+        assert_eq!(ByteSize::parse("64MiB"), Some(ByteSize(64 << 20)));
+        assert_eq!(ByteSize::parse("2k"), Some(ByteSize(2048)));
+        assert_eq!(ByteSize::parse("1 GB"), Some(ByteSize(1 << 30)));
+        assert_eq!(ByteSize::parse("12q"), None);
+        assert_eq!(ByteSize::parse(""), None);
+        assert_eq!(ByteSize(64 << 20).to_string(), "64MiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000");
+    }
+
+    #[test]
+    fn shipped_config_file_equals_the_defaults() {
+        let text = include_str!("../etc/ferrocache.toml");
+        let parsed = Config::from_toml(text).expect("etc/ferrocache.toml parses");
+        assert_eq!(parsed, Config::default());
+        parsed.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn defaults_survive_a_toml_round_trip() {
+        let text = toml::to_string(&Config::default()).expect("serialize");
+        assert_eq!(Config::from_toml(&text).expect("parse"), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::from_toml("[server]\nprot = 1\n").unwrap_err();
+        assert!(err.contains("prot"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn item_size_bounds_are_checked() {
+        let mut config = Config::default();
+        config.store.item_size_max = ByteSize(512);
+        assert!(config.validate().is_err());
+        config.store.item_size_max = ByteSize::mib(129);
+        assert!(config.validate().is_err());
+        config.store.item_size_max = ByteSize::mib(128);
+        assert!(config.validate().is_ok());
+    }
+}

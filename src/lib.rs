@@ -1,0 +1,28 @@
+//! ferrocache: a cache server that speaks memcached 1.6 (text and meta today) on one shared
+//! store.
+//!
+//! # Modules
+//! - [`config`] and [`cli`]: settings, defaults < TOML file < flags.
+//! - [`server`]: I/O only (listeners, acceptor, workers, connections, shutdown).
+//! - [`command`]: what each request does, between the protocol crate and the store.
+//! - [`store`]: the items, their expiry and eviction; knows no protocol.
+//! - [`metrics`]: per-worker counters.
+//!
+//! # Threads and what they own
+//! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
+//!   robin to the workers over a channel, waking them with their `mio::Waker`.
+//! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed,
+//!   and its own [`metrics::WorkerStats`] (it is their only writer).
+//! - `maintenance`: sweeps expired items out of the store ten times a second.
+//! - the main thread: waits for SIGINT/SIGTERM and starts the graceful shutdown.
+//!
+//! # Lock order
+//! Store shard mutexes are taken one at a time, never two together; the connection table
+//! mutex is taken on connect, close and `stats conns` only, never while holding a shard.
+
+pub mod cli;
+pub mod command;
+pub mod config;
+pub mod metrics;
+pub mod server;
+pub mod store;

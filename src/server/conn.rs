@@ -1,0 +1,220 @@
+//! One client connection: its transport, its buffers, and the read → parse → execute → write
+//! cycle that a worker drives whenever the socket is ready.
+//!
+//! A connection never interprets a command itself: it hands each parsed request to `command/`
+//! and writes what comes back. Invariants: replies leave in request order; the unsent output is
+//! bounded (parsing pauses above [`OUTPUT_SOFT_CAP`], the connection closes above the
+//! configured hard limit); the read buffer only grows as far as the parser's limits allow.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::command::{Context, Flow, Session};
+use crate::metrics::WorkerStats;
+use crate::server::buffer::ReadBuffer;
+use crate::server::transport::Transport;
+use crate::server::ConnInfo;
+
+/// Above this many unsent bytes, stop parsing until the client reads.
+pub const OUTPUT_SOFT_CAP: usize = 256 * 1024;
+/// Requests handled per connection per turn before others get theirs.
+const REQUESTS_PER_TURN: usize = 64;
+
+/// What the worker should do with the connection after a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Wait for the socket (readable, or writable if `wants_write`).
+    Wait,
+    /// More input is already buffered or readable: give it another turn soon.
+    Again,
+    /// Close it.
+    Close,
+    /// Close it and shut the server down (`shutdown` command).
+    Shutdown,
+}
+
+pub struct Conn {
+    pub transport: Transport,
+    rbuf: ReadBuffer,
+    wbuf: Vec<u8>,
+    /// Bytes of `wbuf` already sent.
+    wpos: usize,
+    /// Bytes of input still to discard (the value of a rejected too-large set).
+    swallow: usize,
+    /// The socket may have more to read (no `WouldBlock` seen since the last readable event).
+    readable: bool,
+    /// Close once the output is flushed.
+    closing: bool,
+    /// Shut the server down once this connection closes.
+    shutdown_requested: bool,
+    /// Protocol state of the connection (which protocol, its per-connection settings).
+    session: Session,
+    pub info: Arc<ConnInfo>,
+}
+
+impl Conn {
+    pub fn new(transport: Transport, info: Arc<ConnInfo>, session: Session) -> Conn {
+        Conn {
+            transport,
+            rbuf: ReadBuffer::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            swallow: 0,
+            readable: true,
+            closing: false,
+            shutdown_requested: false,
+            session,
+            info,
+        }
+    }
+
+    pub fn set_readable(&mut self) {
+        self.readable = true;
+    }
+
+    /// Whether there is output the socket has not taken yet.
+    pub fn wants_write(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    /// One turn: flush, read what is there, execute complete requests, flush again.
+    pub fn turn(&mut self, ctx: &Context<'_>) -> Next {
+        if self.flush(ctx.stats).is_err() {
+            return Next::Close;
+        }
+        let mut handled = 0;
+        loop {
+            if !self.closing {
+                match self.process(ctx, &mut handled) {
+                    Flow::Continue => {}
+                    Flow::Close => self.closing = true,
+                    Flow::Shutdown => {
+                        self.closing = true;
+                        self.shutdown_requested = true;
+                    }
+                }
+            }
+            if self.unsent() > ctx.shared.config.server.max_output_buffer.bytes() as usize {
+                log::warn!(
+                    "closing {}: {} bytes of replies unsent, over the output limit",
+                    self.info.peer,
+                    self.unsent()
+                );
+                return Next::Close;
+            }
+            if self.flush(ctx.stats).is_err() {
+                return Next::Close;
+            }
+            if self.closing {
+                break;
+            }
+            if handled >= REQUESTS_PER_TURN {
+                WorkerStats::incr(&ctx.stats.conn_yields);
+                return Next::Again;
+            }
+            if self.unsent() > OUTPUT_SOFT_CAP || !self.readable {
+                break;
+            }
+            match self.fill(ctx.stats) {
+                Ok(0) => {
+                    // End of stream: answer what was complete, then close.
+                    self.closing = true;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+        if self.closing && !self.wants_write() {
+            return if self.shutdown_requested {
+                Next::Shutdown
+            } else {
+                Next::Close
+            };
+        }
+        if self.closing && self.shutdown_requested {
+            return Next::Shutdown;
+        }
+        if self.rbuf.is_empty() {
+            self.rbuf.shrink_if_idle();
+            if self.wbuf.capacity() > OUTPUT_SOFT_CAP && !self.wants_write() {
+                self.wbuf = Vec::new();
+            }
+        }
+        Next::Wait
+    }
+
+    fn unsent(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Reads once into the buffer.
+    fn fill(&mut self, stats: &WorkerStats) -> io::Result<usize> {
+        let spare = self.rbuf.spare(ReadBuffer::INITIAL);
+        let n = self.transport.read(spare)?;
+        self.rbuf.filled(n);
+        stats.add(&stats.bytes_read, n as u64);
+        Ok(n)
+    }
+
+    /// Executes the complete requests in the read buffer, through the session's protocol.
+    fn process(&mut self, ctx: &Context<'_>, handled: &mut usize) -> Flow {
+        loop {
+            if self.swallow > 0 {
+                let n = self.swallow.min(self.rbuf.len());
+                self.rbuf.consume(n);
+                self.swallow -= n;
+                if self.swallow > 0 {
+                    return Flow::Continue;
+                }
+            }
+            if *handled >= REQUESTS_PER_TURN || self.unsent() > OUTPUT_SOFT_CAP {
+                return Flow::Continue;
+            }
+            let Some(served) = self
+                .session
+                .serve_one(self.rbuf.data(), ctx, &mut self.wbuf)
+            else {
+                return Flow::Continue;
+            };
+            self.rbuf.consume(served.consumed);
+            self.swallow = served.swallow;
+            *handled += 1;
+            self.info
+                .last_active_ms
+                .store(ctx.now_ms, Ordering::Relaxed);
+            if served.flow != Flow::Continue {
+                return served.flow;
+            }
+        }
+    }
+
+    /// Writes buffered output until done or the socket is full.
+    fn flush(&mut self, stats: &WorkerStats) -> io::Result<()> {
+        while self.wpos < self.wbuf.len() {
+            match self.transport.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    stats.add(&stats.bytes_written, n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        Ok(())
+    }
+
+    /// Best effort at shutdown: push out what is left without waiting.
+    pub fn flush_now(&mut self, stats: &WorkerStats) -> bool {
+        self.flush(stats).is_ok() && !self.wants_write()
+    }
+}

@@ -1,0 +1,383 @@
+//! I/O only: listeners, the acceptor, worker threads, the maintenance thread and shutdown.
+//!
+//! [`Server::start`] binds every listener first (so a bad address fails before any thread
+//! starts), then spawns: one acceptor thread that accepts until `WouldBlock` and hands sockets
+//! round robin to the workers; N workers (see [`worker`]); one maintenance thread that sweeps
+//! expired items. SIGTERM/SIGINT or an enabled `shutdown` command set the shutdown flag and
+//! wake everyone; workers push out pending replies and exit. Nothing here interprets a command.
+
+mod buffer;
+mod conn;
+mod transport;
+mod worker;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Sender;
+use mio::net::{TcpListener, UnixListener};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::config::Config;
+use crate::metrics::{ConnectionStats, WorkerStats};
+use crate::store::{Store, StoreConfig};
+use ferrocache_protocol::memcache::{reply, Limits};
+
+pub use transport::Transport;
+use worker::{Worker, WorkerMsg, WAKER};
+
+/// Milliseconds since the unix epoch.
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What every thread shares: the store, the settings, the counters, the shutdown switch.
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub limits: Limits,
+    /// One per worker, indexed by worker number.
+    pub worker_stats: Box<[WorkerStats]>,
+    pub connections: ConnectionStats,
+    pub started: Instant,
+    /// Current log verbosity (changed by `verbosity`).
+    pub verbosity: AtomicUsize,
+    /// Every open connection, for `stats conns`; touched on connect and close only.
+    pub connection_table: parking_lot::Mutex<std::collections::HashMap<u64, Arc<ConnInfo>>>,
+    next_conn_id: std::sync::atomic::AtomicU64,
+    shutting_down: AtomicBool,
+    wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Shared {
+        let store = Store::new(StoreConfig {
+            memory_limit_bytes: config.store.memory_limit.bytes() as usize,
+            item_size_max: config.store.item_size_max.bytes() as usize,
+        });
+        let limits = Limits {
+            item_size_max: config.store.item_size_max.bytes() as usize,
+            ..Limits::default()
+        };
+        let workers = config.worker_threads();
+        Shared {
+            verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
+            config,
+            store,
+            limits,
+            worker_stats: (0..workers).map(|_| WorkerStats::default()).collect(),
+            connections: ConnectionStats::default(),
+            started: Instant::now(),
+            connection_table: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            next_conn_id: std::sync::atomic::AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            wakers: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Starts a graceful shutdown: every thread notices at its next wake-up.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        for waker in self.wakers.lock().iter() {
+            let _ = waker.wake();
+        }
+    }
+
+    fn connection_closed(&self) {
+        self.connections
+            .curr_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Registers a new connection for `stats conns`.
+    fn connection_opened(&self, peer: String, now_ms: u64) -> Arc<ConnInfo> {
+        let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let info = Arc::new(ConnInfo {
+            id,
+            peer,
+            last_active_ms: std::sync::atomic::AtomicU64::new(now_ms),
+        });
+        self.connection_table.lock().insert(id, info.clone());
+        info
+    }
+
+    fn connection_forget(&self, id: u64) {
+        self.connection_table.lock().remove(&id);
+    }
+}
+
+/// What `stats conns` shows of a connection.
+pub struct ConnInfo {
+    pub id: u64,
+    pub peer: String,
+    /// When the connection last ran a command (unix ms).
+    pub last_active_ms: std::sync::atomic::AtomicU64,
+}
+
+/// A running server: its threads and the addresses it actually bound.
+pub struct Server {
+    pub shared: Arc<Shared>,
+    /// The memcached TCP addresses bound (port 0 resolved).
+    pub tcp_addrs: Vec<SocketAddr>,
+    threads: Vec<JoinHandle<()>>,
+    unix_path: Option<PathBuf>,
+}
+
+const ACCEPTOR_WAKER: Token = Token(usize::MAX);
+
+impl Server {
+    /// Binds the listeners and starts every thread.
+    pub fn start(config: Config) -> anyhow::Result<Server> {
+        let shared = Arc::new(Shared::new(config));
+        let config = &shared.config;
+        let mut tcp = Vec::new();
+        if config.server.port != 0 {
+            for ip in &config.server.listen {
+                let addr = SocketAddr::new(*ip, config.server.port);
+                let listener = TcpListener::bind(addr)
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+                tcp.push(listener);
+            }
+        }
+        let mut unix = None;
+        let mut unix_path = None;
+        if !config.server.unix_socket.as_os_str().is_empty() {
+            let path = config.server.unix_socket.clone();
+            let _ = std::fs::remove_file(&path);
+            let listener = UnixListener::bind(&path).map_err(|e| {
+                anyhow::anyhow!("cannot listen on unix socket {}: {e}", path.display())
+            })?;
+            std::fs::set_permissions(
+                &path,
+                std::fs::Permissions::from_mode(config.server.unix_socket_mode),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot set permissions of {}: {e}", path.display()))?;
+            unix = Some(listener);
+            unix_path = Some(path);
+        }
+        let tcp_addrs = tcp
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut threads = Vec::new();
+        let mut senders = Vec::new();
+        let mut worker_wakers = Vec::new();
+        for index in 0..shared.worker_stats.len() {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let (tx, rx) = crossbeam_channel::unbounded();
+            shared.wakers.lock().push(waker.clone());
+            let worker = Worker {
+                index,
+                poll,
+                inbox: rx,
+                shared: shared.clone(),
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("worker-{index}"))
+                    .spawn(move || worker.run())?,
+            );
+            senders.push(tx);
+            worker_wakers.push(waker);
+        }
+
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
+        shared.wakers.lock().push(waker);
+        for (i, listener) in tcp.iter_mut().enumerate() {
+            poll.registry()
+                .register(listener, Token(i), Interest::READABLE)?;
+        }
+        let unix_token = Token(tcp.len());
+        if let Some(listener) = unix.as_mut() {
+            poll.registry()
+                .register(listener, unix_token, Interest::READABLE)?;
+        }
+        let acceptor = Acceptor {
+            poll,
+            tcp,
+            unix,
+            unix_token,
+            senders,
+            wakers: worker_wakers,
+            next: 0,
+            shared: shared.clone(),
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name("acceptor".into())
+                .spawn(move || acceptor.run())?,
+        );
+
+        let maintenance_shared = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("maintenance".into())
+                .spawn(move || maintenance(&maintenance_shared))?,
+        );
+        for addr in &tcp_addrs {
+            log::info!("memcached protocol on tcp {addr}");
+        }
+        if let Some(path) = &unix_path {
+            log::info!("memcached protocol on unix socket {}", path.display());
+        }
+        Ok(Server {
+            shared,
+            tcp_addrs,
+            threads,
+            unix_path,
+        })
+    }
+
+    /// Waits until every thread has stopped (after a shutdown).
+    pub fn join(self) {
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+        if let Some(path) = self.unix_path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Accepts connections and deals them to workers.
+struct Acceptor {
+    poll: Poll,
+    tcp: Vec<TcpListener>,
+    unix: Option<UnixListener>,
+    unix_token: Token,
+    senders: Vec<Sender<WorkerMsg>>,
+    wakers: Vec<Arc<Waker>>,
+    next: usize,
+    shared: Arc<Shared>,
+}
+
+impl Acceptor {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, None) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("acceptor: poll failed: {e}");
+                    return;
+                }
+            }
+            if self.shared.is_shutting_down() {
+                return;
+            }
+            for event in events.iter() {
+                let token = event.token();
+                if token == ACCEPTOR_WAKER {
+                    continue;
+                }
+                self.accept_all(token);
+            }
+        }
+    }
+
+    fn accept_all(&mut self, token: Token) {
+        loop {
+            let accepted = if token == self.unix_token {
+                match self.unix.as_ref().map(|l| l.accept()) {
+                    Some(Ok((stream, _))) => Transport::Unix(stream),
+                    Some(Err(e)) => {
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            log::warn!("accept on unix socket failed: {e}");
+                        }
+                        return;
+                    }
+                    None => return,
+                }
+            } else {
+                match self.tcp[token.0].accept() {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        Transport::Tcp(stream)
+                    }
+                    Err(e) => {
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            log::warn!("accept failed: {e}");
+                            // Out of descriptors and the like: back off instead of spinning.
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        return;
+                    }
+                }
+            };
+            self.hand_over(accepted);
+        }
+    }
+
+    fn hand_over(&mut self, mut transport: Transport) {
+        let connections = &self.shared.connections;
+        let current = connections.curr_connections.load(Ordering::Relaxed);
+        if current >= self.shared.config.server.max_connections as u64 {
+            connections
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            let _ = transport.write(reply::TOO_MANY_CONNECTIONS);
+            log::info!("rejected {}: too many open connections", transport.peer());
+            return;
+        }
+        connections.curr_connections.fetch_add(1, Ordering::Relaxed);
+        connections
+            .total_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let worker = self.next % self.senders.len();
+        self.next = self.next.wrapping_add(1);
+        if self.senders[worker]
+            .send(WorkerMsg::NewConn(transport))
+            .is_ok()
+        {
+            let _ = self.wakers[worker].wake();
+        } else {
+            self.shared.connection_closed();
+        }
+    }
+}
+
+/// Reclaims expired items in the background, ten times a second, until shutdown.
+fn maintenance(shared: &Shared) {
+    const SLOTS_PER_SHARD_PER_TICK: usize = 1024;
+    while !shared.is_shutting_down() {
+        std::thread::sleep(Duration::from_millis(100));
+        shared.store.sweep(unix_millis(), SLOTS_PER_SHARD_PER_TICK);
+    }
+}
+
+/// The log level for a memcached-style verbosity (0 warn, 1 info, 2 debug, 3+ trace).
+pub fn log_level(verbosity: usize) -> log::LevelFilter {
+    match verbosity {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
+}
+
+/// Starts logging to stderr; `RUST_LOG` overrides the verbosity-derived level.
+pub fn init_logging(verbosity: u8) {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(log::LevelFilter::Trace);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    let _ = builder.try_init();
+    if std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(log_level(usize::from(verbosity)));
+    }
+}

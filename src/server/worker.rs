@@ -1,0 +1,138 @@
+//! A worker thread: one `mio::Poll` and the connections it owns.
+//!
+//! The acceptor hands new sockets over a channel and wakes the worker through its `Waker`.
+//! Connections live in a `Slab` whose key is their mio token. Edge-triggered readiness means a
+//! connection that still has input after its turn must be revisited without a new event: it
+//! goes on the `again` list and the next poll does not block. Nothing here knows a protocol.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::command::{Context, Session};
+use crate::metrics::WorkerStats;
+use crate::server::conn::{Conn, Next};
+use crate::server::transport::Transport;
+use crate::server::{unix_millis, Shared};
+
+/// The token of the worker's waker; connection tokens are slab keys, always below it.
+pub const WAKER: Token = Token(usize::MAX);
+
+/// A message from the acceptor (or the shutdown path) to a worker.
+pub enum WorkerMsg {
+    NewConn(Transport),
+}
+
+pub struct Worker {
+    pub index: usize,
+    pub poll: Poll,
+    pub inbox: Receiver<WorkerMsg>,
+    pub shared: Arc<Shared>,
+}
+
+impl Worker {
+    pub fn run(mut self) {
+        let mut conns: Slab<Conn> = Slab::new();
+        let mut events = Events::with_capacity(1024);
+        let mut again: Vec<usize> = Vec::new();
+        let mut again_next: Vec<usize> = Vec::new();
+        let stats: &WorkerStats = &self.shared.worker_stats[self.index];
+        loop {
+            let timeout = if again.is_empty() {
+                Some(Duration::from_millis(500))
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("worker {}: poll failed: {e}", self.index);
+                    break;
+                }
+            }
+            let ctx = Context {
+                shared: &self.shared,
+                stats,
+                now_ms: unix_millis(),
+            };
+            if self.shared.is_shutting_down() {
+                for (_, conn) in conns.iter_mut() {
+                    conn.flush_now(stats);
+                }
+                break;
+            }
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    while let Ok(msg) = self.inbox.try_recv() {
+                        match msg {
+                            WorkerMsg::NewConn(transport) => {
+                                let entry = conns.vacant_entry();
+                                let token = Token(entry.key());
+                                let info = self
+                                    .shared
+                                    .connection_opened(transport.peer(), unix_millis());
+                                let mut conn = Conn::new(transport, info, Session::memcache());
+                                if let Err(e) = self.poll.registry().register(
+                                    &mut conn.transport,
+                                    token,
+                                    Interest::READABLE | Interest::WRITABLE,
+                                ) {
+                                    log::warn!("cannot register a new connection: {e}");
+                                    self.shared.connection_forget(conn.info.id);
+                                    self.shared.connection_closed();
+                                    continue;
+                                }
+                                entry.insert(conn);
+                                again_next.push(token.0);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let key = event.token().0;
+                if let Some(conn) = conns.get_mut(key) {
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        conn.set_readable();
+                    }
+                    self.drive(&mut conns, key, &ctx, &mut again_next);
+                }
+            }
+            for key in again.drain(..) {
+                if conns.contains(key) {
+                    self.drive(&mut conns, key, &ctx, &mut again_next);
+                }
+            }
+            again_next.sort_unstable();
+            again_next.dedup();
+            std::mem::swap(&mut again, &mut again_next);
+        }
+        for mut conn in conns.drain() {
+            let _ = self.poll.registry().deregister(&mut conn.transport);
+            self.shared.connection_forget(conn.info.id);
+            self.shared.connection_closed();
+        }
+    }
+
+    fn drive(&self, conns: &mut Slab<Conn>, key: usize, ctx: &Context<'_>, again: &mut Vec<usize>) {
+        let conn = &mut conns[key];
+        match conn.turn(ctx) {
+            Next::Wait => {}
+            Next::Again => again.push(key),
+            Next::Close => self.close(conns, key),
+            Next::Shutdown => {
+                self.close(conns, key);
+                self.shared.begin_shutdown();
+            }
+        }
+    }
+
+    fn close(&self, conns: &mut Slab<Conn>, key: usize) {
+        let mut conn = conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.transport);
+        self.shared.connection_forget(conn.info.id);
+        self.shared.connection_closed();
+        log::debug!("closed {}", conn.info.peer);
+    }
+}

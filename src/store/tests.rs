@@ -1,0 +1,337 @@
+//! Store semantics without a socket: writes, reads, expiry, eviction, and a model test.
+
+use super::*;
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn store(limit: usize) -> Store {
+    Store::new(StoreConfig {
+        memory_limit_bytes: limit,
+        item_size_max: 1024 * 1024,
+    })
+}
+
+fn set(store: &Store, key: &[u8], value: &[u8], expiry: Expiry, now: u64) -> Outcome {
+    store.apply(
+        Mutation::Write(Write {
+            key,
+            value,
+            flags: 0,
+            expiry,
+            mode: WriteMode::Set,
+            compare_cas: None,
+            new_cas: None,
+            invalidate: false,
+        }),
+        now,
+    )
+}
+
+fn get(store: &Store, key: &[u8], now: u64) -> Option<Vec<u8>> {
+    store.get(key, now, ReadOptions::plain(), |view| {
+        view.map(|v| v.value().to_vec())
+    })
+}
+
+#[test]
+fn set_get_and_expiry() {
+    let s = store(1 << 20);
+    assert!(matches!(
+        set(&s, b"a", b"1", Expiry::AtMs(NOW + 1000), NOW),
+        Outcome::Stored { .. }
+    ));
+    assert_eq!(get(&s, b"a", NOW + 999).as_deref(), Some(&b"1"[..]));
+    assert_eq!(get(&s, b"a", NOW + 1000), None);
+    assert_eq!(
+        s.stats().curr_items,
+        0,
+        "expired item is reclaimed on access"
+    );
+}
+
+#[test]
+fn cas_changes_on_every_mutation() {
+    let s = store(1 << 20);
+    let Outcome::Stored { cas: first } = set(&s, b"k", b"1", Expiry::Never, NOW) else {
+        panic!()
+    };
+    let arith = Arith {
+        key: b"k",
+        incr: true,
+        delta: 1,
+        compare_cas: None,
+        new_cas: None,
+        vivify: None,
+        expiry: None,
+    };
+    let Outcome::Counter {
+        cas: second,
+        value: 2,
+        ..
+    } = s.apply(Mutation::Arith(arith), NOW)
+    else {
+        panic!()
+    };
+    assert_ne!(first, second);
+    let stale = Write {
+        key: b"k",
+        value: b"x",
+        flags: 0,
+        expiry: Expiry::Never,
+        mode: WriteMode::Set,
+        compare_cas: Some(first),
+        new_cas: None,
+        invalidate: false,
+    };
+    assert_eq!(s.apply(Mutation::Write(stale), NOW), Outcome::Exists);
+}
+
+#[test]
+fn decr_pads_in_place_like_memcached() {
+    let s = store(1 << 20);
+    set(&s, b"n", b"10", Expiry::Never, NOW);
+    let arith = Arith {
+        key: b"n",
+        incr: false,
+        delta: 1,
+        compare_cas: None,
+        new_cas: None,
+        vivify: None,
+        expiry: None,
+    };
+    s.apply(Mutation::Arith(arith), NOW);
+    assert_eq!(get(&s, b"n", NOW).as_deref(), Some(&b"9 "[..]));
+    let arith = Arith {
+        key: b"n",
+        incr: true,
+        delta: 91,
+        ..arith
+    };
+    s.apply(Mutation::Arith(arith), NOW);
+    assert_eq!(get(&s, b"n", NOW).as_deref(), Some(&b"100"[..]));
+    let arith = Arith {
+        key: b"n",
+        incr: false,
+        delta: 1000,
+        ..arith
+    };
+    assert!(matches!(
+        s.apply(Mutation::Arith(arith), NOW),
+        Outcome::Counter { value: 0, .. }
+    ));
+}
+
+#[test]
+fn counters_parse_like_strtoull() {
+    assert_eq!(parse_counter(b"42"), Some(42));
+    assert_eq!(parse_counter(b"9 "), Some(9));
+    assert_eq!(parse_counter(b" 7"), Some(7));
+    assert_eq!(parse_counter(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(parse_counter(b"18446744073709551616"), None);
+    assert_eq!(parse_counter(b"-1"), None);
+    assert_eq!(parse_counter(b"1a"), None);
+    assert_eq!(parse_counter(b""), None);
+}
+
+#[test]
+fn memory_limit_evicts_least_recently_used() {
+    let value = vec![b'v'; 1000];
+    let per_item = 1000 + 4 + ITEM_OVERHEAD;
+    let s = store(per_item * 100);
+    for i in 0..1000u32 {
+        let now = NOW + u64::from(i);
+        set(
+            &s,
+            format!("k{i:03}").as_bytes(),
+            &value,
+            Expiry::Never,
+            now,
+        );
+        // Keep k000 hot: it must survive.
+        assert!(get(&s, b"k000", now).is_some(), "hot key evicted at {i}");
+    }
+    let stats = s.stats();
+    assert!(stats.bytes as usize <= per_item * 100, "{stats:?}");
+    assert!(stats.evictions >= 900, "{stats:?}");
+    assert!(get(&s, b"k999", NOW + 1000).is_some());
+}
+
+#[test]
+fn delayed_flush_hides_older_items_once_due() {
+    let s = store(1 << 20);
+    set(&s, b"old", b"1", Expiry::Never, NOW);
+    s.apply(
+        Mutation::FlushAll {
+            at_ms: Some(NOW + 2000),
+        },
+        NOW,
+    );
+    assert!(get(&s, b"old", NOW + 1999).is_some());
+    assert!(get(&s, b"old", NOW + 2000).is_none());
+    set(&s, b"new", b"1", Expiry::Never, NOW + 3000);
+    assert!(get(&s, b"new", NOW + 3000).is_some());
+}
+
+#[test]
+fn sweep_reclaims_expired_items_never_read_again() {
+    let s = store(1 << 20);
+    for i in 0..500u32 {
+        set(
+            &s,
+            format!("k{i}").as_bytes(),
+            b"v",
+            Expiry::AtMs(NOW + 10),
+            NOW,
+        );
+    }
+    assert_eq!(s.sweep(NOW + 10, 1024), 500);
+    let stats = s.stats();
+    assert_eq!((stats.curr_items, stats.bytes), (0, 0));
+}
+
+/// A tiny deterministic generator, so the model test needs no extra crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn random_operations_match_a_hashmap_model() {
+    use std::collections::HashMap;
+    let s = store(64 << 20);
+    let mut model: HashMap<Vec<u8>, (Vec<u8>, u64)> = HashMap::new();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut now = NOW;
+    for _ in 0..20_000 {
+        now += rng.below(50);
+        let key = format!("key{}", rng.below(64)).into_bytes();
+        let live = |m: &HashMap<Vec<u8>, (Vec<u8>, u64)>, now: u64| {
+            m.get(&key)
+                .filter(|(_, exp)| *exp == 0 || *exp > now)
+                .map(|(v, _)| v.clone())
+        };
+        match rng.below(6) {
+            0 | 1 => {
+                let value = rng.below(1_000_000).to_string().into_bytes();
+                let exp = if rng.below(3) == 0 {
+                    now + rng.below(500) + 1
+                } else {
+                    0
+                };
+                let modes = [
+                    WriteMode::Set,
+                    WriteMode::Add,
+                    WriteMode::Replace,
+                    WriteMode::Append,
+                ];
+                let mode = modes[rng.below(4) as usize];
+                let write = Write {
+                    key: &key,
+                    value: &value,
+                    flags: 0,
+                    expiry: Expiry::from_ms(exp),
+                    mode,
+                    compare_cas: None,
+                    new_cas: None,
+                    invalidate: false,
+                };
+                let outcome = s.apply(Mutation::Write(write), now);
+                let current = live(&model, now);
+                let expected_stored = match mode {
+                    WriteMode::Set => true,
+                    WriteMode::Add => current.is_none(),
+                    _ => current.is_some(),
+                };
+                assert_eq!(
+                    matches!(outcome, Outcome::Stored { .. }),
+                    expected_stored,
+                    "{mode:?}"
+                );
+                if expected_stored {
+                    let entry = match (mode, current) {
+                        (WriteMode::Append, Some(old)) => {
+                            let exp_old = model[&key].1;
+                            ([old, value].concat(), exp_old)
+                        }
+                        _ => (value, exp),
+                    };
+                    model.insert(key.clone(), entry);
+                }
+            }
+            2 => {
+                let delete = Delete {
+                    key: &key,
+                    compare_cas: None,
+                    new_cas: None,
+                    invalidate: None,
+                };
+                let outcome = s.apply(Mutation::Delete(delete), now);
+                assert_eq!(outcome == Outcome::Deleted, live(&model, now).is_some());
+                model.remove(&key);
+            }
+            3 => {
+                let arith = Arith {
+                    key: &key,
+                    incr: true,
+                    delta: 3,
+                    compare_cas: None,
+                    new_cas: None,
+                    vivify: None,
+                    expiry: None,
+                };
+                let outcome = s.apply(Mutation::Arith(arith), now);
+                match live(&model, now) {
+                    None => assert_eq!(outcome, Outcome::NotFound),
+                    Some(old) => {
+                        let Some(n) = parse_counter(&old) else {
+                            assert_eq!(outcome, Outcome::NotNumeric);
+                            continue;
+                        };
+                        let Outcome::Counter { value, .. } = outcome else {
+                            panic!("{outcome:?}")
+                        };
+                        assert_eq!(value, n.wrapping_add(3));
+                        let mut digits = value.to_string().into_bytes();
+                        if digits.len() < old.len() {
+                            digits.resize(old.len(), b' ');
+                        }
+                        let exp = model[&key].1;
+                        model.insert(key.clone(), (digits, exp));
+                    }
+                }
+            }
+            4 => {
+                let exp = now + rng.below(500) + 1;
+                let outcome = s.apply(
+                    Mutation::Touch {
+                        key: &key,
+                        expiry: Expiry::AtMs(exp),
+                    },
+                    now,
+                );
+                let was_live = live(&model, now).is_some();
+                assert_eq!(outcome == Outcome::Touched, was_live);
+                if was_live {
+                    model.get_mut(&key).expect("live entry").1 = exp;
+                }
+            }
+            _ => {
+                assert_eq!(
+                    get(&s, &key, now),
+                    live(&model, now),
+                    "get {}",
+                    String::from_utf8_lossy(&key)
+                );
+            }
+        }
+    }
+    assert_eq!(s.stats().evictions, 0);
+}

@@ -1,0 +1,212 @@
+//! Shared helpers of the integration tests: start the real `ferrocache` binary on free
+//! loopback ports, wait until it accepts (never a fixed sleep), and talk raw bytes to it.
+//!
+//! `FERROCACHE_TEST_ADDR=host:port` points the protocol tests at an already running server
+//! (real memcached, say) instead of spawning one; tests that need flags skip that mode.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server; killed when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub child: Option<Child>,
+}
+
+/// A port nobody listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl TestServer {
+    /// Starts the binary with `-l 127.0.0.1 -p <free port> --resp-port 0` plus `args`.
+    pub fn start(args: &[&str]) -> TestServer {
+        if let Ok(addr) = std::env::var("FERROCACHE_TEST_ADDR") {
+            if args.is_empty() {
+                return TestServer {
+                    addr: addr.parse().expect("FERROCACHE_TEST_ADDR is host:port"),
+                    child: None,
+                };
+            }
+        }
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+                .args([
+                    "-l",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "--resp-port",
+                    "0",
+                ])
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn ferrocache");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited: most likely the port was taken meanwhile; try another
+                }
+                if TcpStream::connect(addr).is_ok() {
+                    return TestServer {
+                        addr,
+                        child: Some(child),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("ferrocache did not start");
+    }
+
+    pub fn connect(&self) -> Conn {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn { stream }
+    }
+
+    /// A `memcache` crate client over the text protocol.
+    pub fn client(&self) -> memcache::Client {
+        memcache::Client::connect(format!(
+            "memcache://{}?timeout=10&protocol=ascii",
+            self.addr
+        ))
+        .expect("memcache client")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("spawned server");
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        wait_exit(child, Duration::from_secs(10))
+    }
+}
+
+/// Waits up to `limit` for the child to exit.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "server did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A raw client connection.
+pub struct Conn {
+    pub stream: TcpStream,
+}
+
+impl Conn {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.stream.read_exact(&mut buf).expect("read reply");
+        buf
+    }
+
+    /// Sends `request` and asserts the reply is exactly `expected`.
+    pub fn roundtrip(&mut self, request: &[u8], expected: &[u8]) {
+        self.send(request);
+        let got = self.read_exact(expected.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected),
+            "reply to {:?}",
+            String::from_utf8_lossy(&request[..request.len().min(120)])
+        );
+    }
+
+    /// Reads until the buffer ends with `terminator`.
+    pub fn read_until(&mut self, terminator: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut byte = [0u8; 4096];
+        while !out.ends_with(terminator) {
+            let n = self.stream.read(&mut byte).expect("read");
+            assert!(
+                n > 0,
+                "connection closed before {:?}",
+                String::from_utf8_lossy(terminator)
+            );
+            out.extend_from_slice(&byte[..n]);
+        }
+        out
+    }
+
+    /// True if the server closes the connection (EOF or reset) within the read timeout.
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// `stats` as (name, value) pairs.
+    pub fn stats(&mut self, group: &str) -> Vec<(String, String)> {
+        let cmd = if group.is_empty() {
+            "stats\r\n".to_string()
+        } else {
+            format!("stats {group}\r\n")
+        };
+        self.send(cmd.as_bytes());
+        let text = String::from_utf8(self.read_until(b"END\r\n")).unwrap();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("STAT "))
+            .map(|l| {
+                let (k, v) = l.split_once(' ').unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    }
+
+    pub fn stat(&mut self, name: &str) -> u64 {
+        self.stats("")
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .unwrap_or_else(|| panic!("no stat {name}"))
+            .1
+            .parse()
+            .unwrap()
+    }
+}

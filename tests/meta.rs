@@ -1,0 +1,99 @@
+//! The meta protocol end to end; expected bytes were taken from memcached 1.6.18's answers.
+
+mod common;
+
+use common::TestServer;
+
+#[test]
+fn meta_get_returns_flags_in_request_order() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.roundtrip(b"set a 7 0 2\r\nhi\r\n", b"STORED\r\n");
+    c.roundtrip(b"mg a s v t f\r\n", b"VA 2 s2 t-1 f7\r\nhi\r\n");
+    c.roundtrip(b"mg a k O123 s\r\n", b"HD ka O123 s2\r\n");
+    c.roundtrip(b"mg a h l\r\n", b"HD h1 l0\r\n");
+    c.roundtrip(b"mg missing v\r\n", b"EN\r\n");
+    c.roundtrip(b"mg missing v q\r\nmn\r\n", b"MN\r\n");
+    c.roundtrip(b"mg a q\r\n", b"HD\r\n");
+}
+
+#[test]
+fn meta_set_modes_cas_and_quiet() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.roundtrip(b"ms k 2 T60 F5\r\nhi\r\n", b"HD\r\n");
+    c.roundtrip(b"mg k v f t\r\n", b"VA 2 f5 t60\r\nhi\r\n");
+    c.roundtrip(b"ms k 1 ME\r\nx\r\n", b"NS\r\n");
+    c.roundtrip(b"ms k 1 MA\r\n!\r\n", b"HD\r\n");
+    c.roundtrip(b"ms k 1 MP\r\n<\r\n", b"HD\r\n");
+    c.roundtrip(b"mg k v\r\n", b"VA 4\r\n<hi!\r\n");
+    c.roundtrip(b"ms nope 1 MR\r\nx\r\n", b"NS\r\n");
+    c.roundtrip(
+        b"ms k 1 q\r\n1\r\nms k 1 q C1\r\n2\r\nmn\r\n",
+        b"EX\r\nMN\r\n",
+    );
+    c.send(b"ms k 1 c\r\n3\r\n");
+    let line = String::from_utf8(c.read_until(b"\r\n")).unwrap();
+    let cas: u64 = line.trim().strip_prefix("HD c").unwrap().parse().unwrap();
+    c.roundtrip(format!("ms k 1 C{cas}\r\n4\r\n").as_bytes(), b"HD\r\n");
+    c.roundtrip(format!("ms k 1 C{cas}\r\n5\r\n").as_bytes(), b"EX\r\n");
+    c.roundtrip(b"ms k 1 E999\r\n6\r\n", b"HD\r\n");
+    c.roundtrip(b"mg k c v\r\n", b"VA 1 c999\r\n6\r\n");
+}
+
+#[test]
+fn meta_delete_and_invalidation_hand_out_one_win() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.roundtrip(b"set x 0 0 2\r\n10\r\n", b"STORED\r\n");
+    c.roundtrip(b"md x I T30\r\n", b"HD\r\n");
+    c.roundtrip(b"mg x v t\r\n", b"VA 2 t30 X W\r\n10\r\n");
+    c.roundtrip(b"mg x v t\r\n", b"VA 2 t30 Z X\r\n10\r\n");
+    c.roundtrip(b"md x q\r\nmd x q\r\nmn\r\n", b"NF\r\nMN\r\n");
+    c.roundtrip(b"md x C1\r\n", b"NF\r\n");
+}
+
+#[test]
+fn meta_get_vivifies_and_recaches() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.roundtrip(b"mg nokey s v N30 t\r\n", b"VA 0 s0 t30 W\r\n\r\n");
+    c.roundtrip(b"mg nokey s v N30 t\r\n", b"VA 0 s0 t30 Z\r\n\r\n");
+    c.roundtrip(b"ms r 1 T10\r\nv\r\n", b"HD\r\n");
+    c.roundtrip(b"mg r v R30\r\n", b"VA 1 W\r\nv\r\n");
+    c.roundtrip(b"mg r v R30\r\n", b"VA 1 Z\r\nv\r\n");
+    c.roundtrip(b"ms forever 1\r\nv\r\n", b"HD\r\n");
+    c.roundtrip(b"mg forever v R30\r\n", b"VA 1\r\nv\r\n");
+}
+
+#[test]
+fn meta_arithmetic() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.roundtrip(b"ma cnt\r\n", b"NF\r\n");
+    c.roundtrip(b"ma cnt N0 J5 v\r\n", b"VA 1\r\n5\r\n");
+    c.roundtrip(b"ma cnt v t\r\n", b"VA 1 t-1\r\n6\r\n");
+    c.roundtrip(b"ma cnt MD D100 v\r\n", b"VA 1\r\n0\r\n");
+    c.roundtrip(b"ma cnt q\r\nma cnt q v\r\nmn\r\n", b"MN\r\n");
+    c.roundtrip(b"mg cnt v\r\n", b"VA 1\r\n2\r\n");
+    c.roundtrip(b"set s 0 0 1\r\nz\r\n", b"STORED\r\n");
+    c.roundtrip(
+        b"ma s\r\n",
+        b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+    );
+}
+
+#[test]
+fn meta_base64_keys_and_debug() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.roundtrip(b"ms cQ== 1 b\r\nz\r\n", b"HD\r\n");
+    c.roundtrip(b"mg q v\r\n", b"VA 1\r\nz\r\n");
+    c.roundtrip(b"mg cQ== b k v\r\n", b"VA 1 kcQ== b\r\nz\r\n");
+    c.roundtrip(b"mg bm9wZQ== b k\r\n", b"EN kbm9wZQ== b\r\n");
+    c.send(b"me q\r\n");
+    let line = String::from_utf8(c.read_until(b"\r\n")).unwrap();
+    assert!(line.starts_with("ME q exp=-1 la=0 cas="), "{line}");
+    assert!(line.contains(" fetch=yes cls=1 size="), "{line}");
+    c.roundtrip(b"me nope\r\n", b"EN\r\n");
+}
