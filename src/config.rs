@@ -139,6 +139,14 @@ impl Default for StoreSection {
     }
 }
 
+/// The RESP (Redis protocol) listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RespSection {
+    /// Password clients must give with AUTH or HELLO (Redis `requirepass`); "" = none.
+    pub requirepass: String,
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -153,6 +161,7 @@ pub struct LogSection {
 pub struct Config {
     pub server: ServerConfig,
     pub store: StoreSection,
+    pub resp: RespSection,
     pub log: LogSection,
 }
 

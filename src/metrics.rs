@@ -91,6 +91,12 @@ counters!(
         bytes_written,
         /// Times a connection gave up its turn after its per-tick request budget.
         conn_yields,
+        /// RESP commands executed.
+        resp_commands,
+        /// RESP key lookups that found the key.
+        keyspace_hits,
+        /// RESP key lookups that did not.
+        keyspace_misses,
     }
 );
 

@@ -36,7 +36,17 @@ fn shutdown_command_needs_the_flag() {
 #[test]
 fn connections_past_the_limit_are_refused_with_memcached_error() {
     let server = TestServer::start(&["-c", "3"]);
-    let mut held: Vec<_> = (0..3).map(|_| server.connect()).collect();
+    // The start-up probe's connection closes asynchronously: wait until only ours is counted.
+    let mut first = server.connect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while first.stat("curr_connections") != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "probe connection never closed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut held = vec![first, server.connect(), server.connect()];
     for c in &mut held {
         c.roundtrip(b"version\r\n", b"VERSION 1.6.21\r\n");
     }

@@ -31,16 +31,18 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
                     ..ReadOptions::plain()
                 };
                 let hit = ctx.shared.store.get(key, ctx.now_ms, options, |view| {
-                    view.map(|item| {
-                        proto::write_value(
-                            out,
-                            key,
-                            item.flags(),
-                            item.value(),
-                            cas.then(|| item.cas()),
-                        )
-                    })
-                    .is_some()
+                    // Typed values (RESP hashes) have no memcached form: a miss here.
+                    view.filter(|item| item.object().is_none())
+                        .map(|item| {
+                            proto::write_value(
+                                out,
+                                key,
+                                item.flags(),
+                                item.value(),
+                                cas.then(|| item.cas()),
+                            )
+                        })
+                        .is_some()
                 });
                 let counter = match (hit, expiry.is_some()) {
                     (true, false) => &stats.get_hits,

@@ -6,10 +6,11 @@
 
 pub mod memcache;
 mod meta;
+pub mod resp;
 mod session;
 mod stats;
 
-pub use session::{Served, Session};
+pub use session::{Dialect, Served, Session};
 
 use crate::metrics::WorkerStats;
 use crate::server::Shared;
@@ -19,6 +20,8 @@ use crate::store::Expiry;
 pub struct Context<'a> {
     pub shared: &'a Shared,
     pub stats: &'a WorkerStats,
+    /// The worker running the command (its index in `shared.worker_stats` and the gates).
+    pub worker: usize,
     /// Unix milliseconds, read once per worker wake-up.
     pub now_ms: u64,
 }

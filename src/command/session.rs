@@ -4,13 +4,19 @@
 //! and what to do next; it never learns which protocol the bytes were. A session starts in
 //! the dialect of the listener that accepted it. Per-connection protocol settings live here.
 
-use super::{memcache, Context, Flow};
+use std::sync::Arc;
+
+use super::resp::RespSession;
+use super::{memcache, resp, Context, Flow};
+use crate::server::ConnInfo;
 
 /// Which protocol a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     /// memcached text and meta commands.
     MemcacheText,
+    /// RESP2/RESP3 (Redis).
+    Resp,
 }
 
 /// One served request.
@@ -27,6 +33,8 @@ pub struct Served {
 #[derive(Debug)]
 pub struct Session {
     dialect: Dialect,
+    /// RESP state, present on RESP connections.
+    resp: Option<Box<RespSession>>,
 }
 
 impl Session {
@@ -34,6 +42,17 @@ impl Session {
     pub fn memcache() -> Session {
         Session {
             dialect: Dialect::MemcacheText,
+            resp: None,
+        }
+    }
+
+    /// A session on a RESP listener; authenticated from the start when no password is set.
+    pub fn resp(info: Arc<ConnInfo>, password_required: bool) -> Session {
+        let mut state = RespSession::new(info);
+        state.authenticated = !password_required;
+        Session {
+            dialect: Dialect::Resp,
+            resp: Some(Box::new(state)),
         }
     }
 
@@ -50,7 +69,17 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Option<Served> {
         match self.dialect {
-            Dialect::MemcacheText => memcache::serve_one(input, ctx, out),
+            Dialect::MemcacheText => {
+                let _gate = ctx.shared.gates.shared(ctx.worker);
+                memcache::serve_one(input, ctx, out)
+            }
+            Dialect::Resp => {
+                let state = self
+                    .resp
+                    .as_deref_mut()
+                    .expect("RESP sessions carry RESP state");
+                resp::serve_one(state, input, ctx, out)
+            }
         }
     }
 }

@@ -80,7 +80,7 @@ impl Conn {
 
     /// One turn: flush, read what is there, execute complete requests, flush again.
     pub fn turn(&mut self, ctx: &Context<'_>) -> Next {
-        if self.flush(ctx.stats).is_err() {
+        if self.info.kill.load(Ordering::Relaxed) || self.flush(ctx.stats).is_err() {
             return Next::Close;
         }
         let mut handled = 0;

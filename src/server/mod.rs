@@ -24,6 +24,7 @@ use crossbeam_channel::Sender;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::command::Dialect;
 use crate::config::Config;
 use crate::metrics::{ConnectionStats, WorkerStats};
 use crate::store::{Store, StoreConfig};
@@ -53,6 +54,8 @@ pub struct Shared {
     /// Every open connection, for `stats conns`; touched on connect and close only.
     pub connection_table: parking_lot::Mutex<std::collections::HashMap<u64, Arc<ConnInfo>>>,
     next_conn_id: std::sync::atomic::AtomicU64,
+    /// Per-worker gates for atomic multi-key commands.
+    pub gates: Gates,
     shutting_down: AtomicBool,
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
 }
@@ -78,6 +81,7 @@ impl Shared {
             started: Instant::now(),
             connection_table: parking_lot::Mutex::new(std::collections::HashMap::new()),
             next_conn_id: std::sync::atomic::AtomicU64::new(1),
+            gates: Gates::new(workers),
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
         }
@@ -85,6 +89,13 @@ impl Shared {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Wakes every worker (e.g. so they notice a CLIENT KILL).
+    pub fn wake_workers(&self) {
+        for waker in self.wakers.lock().iter() {
+            let _ = waker.wake();
+        }
     }
 
     /// Starts a graceful shutdown: every thread notices at its next wake-up.
@@ -102,12 +113,16 @@ impl Shared {
     }
 
     /// Registers a new connection for `stats conns`.
-    fn connection_opened(&self, peer: String, now_ms: u64) -> Arc<ConnInfo> {
+    fn connection_opened(&self, peer: String, resp: bool, now_ms: u64) -> Arc<ConnInfo> {
         let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(ConnInfo {
             id,
             peer,
+            resp,
+            opened_ms: now_ms,
             last_active_ms: std::sync::atomic::AtomicU64::new(now_ms),
+            name: parking_lot::Mutex::new(Vec::new()),
+            kill: AtomicBool::new(false),
         });
         self.connection_table.lock().insert(id, info.clone());
         info
@@ -118,12 +133,52 @@ impl Shared {
     }
 }
 
-/// What `stats conns` shows of a connection.
+/// What other connections may see of a connection (`stats conns`, CLIENT LIST/KILL).
+#[derive(Debug)]
 pub struct ConnInfo {
     pub id: u64,
     pub peer: String,
+    /// Accepted on the RESP listener.
+    pub resp: bool,
+    /// When the connection was opened (unix ms).
+    pub opened_ms: u64,
     /// When the connection last ran a command (unix ms).
     pub last_active_ms: std::sync::atomic::AtomicU64,
+    /// CLIENT SETNAME (empty = none).
+    pub name: parking_lot::Mutex<Vec<u8>>,
+    /// Set by CLIENT KILL: the owning worker closes the connection at its next wake-up.
+    pub kill: AtomicBool,
+}
+
+/// Per-worker read/write locks that make multi-key commands atomic.
+///
+/// Every command runs holding its own worker's gate for reading (uncontended: only that
+/// worker reads it). A command that must not interleave with any other (MSET, RENAME, EXEC)
+/// takes every gate for writing, in index order, so it waits for the commands in flight on
+/// other workers and no new one starts until it is done. A worker never holds its own read
+/// gate while asking for the write gates, so this cannot deadlock.
+pub struct Gates {
+    gates: Box<[parking_lot::RwLock<()>]>,
+}
+
+impl Gates {
+    fn new(workers: usize) -> Gates {
+        Gates {
+            gates: (0..workers.max(1))
+                .map(|_| parking_lot::RwLock::new(()))
+                .collect(),
+        }
+    }
+
+    /// The gate of worker `worker`, held for reading.
+    pub fn shared(&self, worker: usize) -> parking_lot::RwLockReadGuard<'_, ()> {
+        self.gates[worker % self.gates.len()].read()
+    }
+
+    /// Every gate, held for writing.
+    pub fn exclusive(&self) -> Vec<parking_lot::RwLockWriteGuard<'_, ()>> {
+        self.gates.iter().map(|gate| gate.write()).collect()
+    }
 }
 
 /// A running server: its threads and the addresses it actually bound.
@@ -143,12 +198,20 @@ impl Server {
         let shared = Arc::new(Shared::new(config));
         let config = &shared.config;
         let mut tcp = Vec::new();
-        if config.server.port != 0 {
+        let mut dialects = Vec::new();
+        for (port, dialect) in [
+            (config.server.port, Dialect::MemcacheText),
+            (config.server.resp_port, Dialect::Resp),
+        ] {
+            if port == 0 {
+                continue;
+            }
             for ip in &config.server.listen {
-                let addr = SocketAddr::new(*ip, config.server.port);
+                let addr = SocketAddr::new(*ip, port);
                 let listener = TcpListener::bind(addr)
                     .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
                 tcp.push(listener);
+                dialects.push(dialect);
             }
         }
         let mut unix = None;
@@ -169,7 +232,9 @@ impl Server {
         }
         let tcp_addrs = tcp
             .iter()
-            .map(|l| l.local_addr())
+            .zip(&dialects)
+            .filter(|(_, d)| **d == Dialect::MemcacheText)
+            .map(|(l, _)| l.local_addr())
             .collect::<Result<Vec<_>, _>>()?;
 
         let mut threads = Vec::new();
@@ -207,9 +272,18 @@ impl Server {
             poll.registry()
                 .register(listener, unix_token, Interest::READABLE)?;
         }
+        for (listener, dialect) in tcp.iter().zip(&dialects) {
+            let name = if *dialect == Dialect::Resp {
+                "RESP"
+            } else {
+                "memcached protocol"
+            };
+            log::info!("{name} on tcp {}", listener.local_addr()?);
+        }
         let acceptor = Acceptor {
             poll,
             tcp,
+            dialects,
             unix,
             unix_token,
             senders,
@@ -229,9 +303,6 @@ impl Server {
                 .name("maintenance".into())
                 .spawn(move || maintenance(&maintenance_shared))?,
         );
-        for addr in &tcp_addrs {
-            log::info!("memcached protocol on tcp {addr}");
-        }
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
         }
@@ -258,6 +329,8 @@ impl Server {
 struct Acceptor {
     poll: Poll,
     tcp: Vec<TcpListener>,
+    /// The protocol of each listener in `tcp`.
+    dialects: Vec<Dialect>,
     unix: Option<UnixListener>,
     unix_token: Token,
     senders: Vec<Sender<WorkerMsg>>,
@@ -291,6 +364,11 @@ impl Acceptor {
 
     fn accept_all(&mut self, token: Token) {
         loop {
+            let dialect = self
+                .dialects
+                .get(token.0)
+                .copied()
+                .unwrap_or(Dialect::MemcacheText);
             let accepted = if token == self.unix_token {
                 match self.unix.as_ref().map(|l| l.accept()) {
                     Some(Ok((stream, _))) => Transport::Unix(stream),
@@ -318,18 +396,22 @@ impl Acceptor {
                     }
                 }
             };
-            self.hand_over(accepted);
+            self.hand_over(accepted, dialect);
         }
     }
 
-    fn hand_over(&mut self, mut transport: Transport) {
+    fn hand_over(&mut self, mut transport: Transport, dialect: Dialect) {
         let connections = &self.shared.connections;
         let current = connections.curr_connections.load(Ordering::Relaxed);
         if current >= self.shared.config.server.max_connections as u64 {
             connections
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
-            let _ = transport.write(reply::TOO_MANY_CONNECTIONS);
+            let refusal: &[u8] = match dialect {
+                Dialect::Resp => b"-ERR max number of clients reached\r\n",
+                Dialect::MemcacheText => reply::TOO_MANY_CONNECTIONS,
+            };
+            let _ = transport.write(refusal);
             log::info!("rejected {}: too many open connections", transport.peer());
             return;
         }
@@ -340,7 +422,7 @@ impl Acceptor {
         let worker = self.next % self.senders.len();
         self.next = self.next.wrapping_add(1);
         if self.senders[worker]
-            .send(WorkerMsg::NewConn(transport))
+            .send(WorkerMsg::NewConn(transport, dialect))
             .is_ok()
         {
             let _ = self.wakers[worker].wake();

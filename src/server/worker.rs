@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::command::{Context, Session};
+use crate::command::{Context, Dialect, Session};
 use crate::metrics::WorkerStats;
 use crate::server::conn::{Conn, Next};
 use crate::server::transport::Transport;
@@ -23,7 +23,7 @@ pub const WAKER: Token = Token(usize::MAX);
 
 /// A message from the acceptor (or the shutdown path) to a worker.
 pub enum WorkerMsg {
-    NewConn(Transport),
+    NewConn(Transport, Dialect),
 }
 
 pub struct Worker {
@@ -55,6 +55,7 @@ impl Worker {
             let ctx = Context {
                 shared: &self.shared,
                 stats,
+                worker: self.index,
                 now_ms: unix_millis(),
             };
             if self.shared.is_shutting_down() {
@@ -67,13 +68,23 @@ impl Worker {
                 if event.token() == WAKER {
                     while let Ok(msg) = self.inbox.try_recv() {
                         match msg {
-                            WorkerMsg::NewConn(transport) => {
+                            WorkerMsg::NewConn(transport, dialect) => {
                                 let entry = conns.vacant_entry();
                                 let token = Token(entry.key());
-                                let info = self
-                                    .shared
-                                    .connection_opened(transport.peer(), unix_millis());
-                                let mut conn = Conn::new(transport, info, Session::memcache());
+                                let resp = dialect == Dialect::Resp;
+                                let info = self.shared.connection_opened(
+                                    transport.peer(),
+                                    resp,
+                                    unix_millis(),
+                                );
+                                let session = match dialect {
+                                    Dialect::Resp => Session::resp(
+                                        info.clone(),
+                                        !self.shared.config.resp.requirepass.is_empty(),
+                                    ),
+                                    Dialect::MemcacheText => Session::memcache(),
+                                };
+                                let mut conn = Conn::new(transport, info, session);
                                 if let Err(e) = self.poll.registry().register(
                                     &mut conn.transport,
                                     token,
@@ -88,6 +99,17 @@ impl Worker {
                                 again_next.push(token.0);
                             }
                         }
+                    }
+                    // A wake-up may also mean CLIENT KILL marked some of our connections.
+                    let killed: Vec<usize> = conns
+                        .iter()
+                        .filter(|(_, conn)| {
+                            conn.info.kill.load(std::sync::atomic::Ordering::Relaxed)
+                        })
+                        .map(|(key, _)| key)
+                        .collect();
+                    for key in killed {
+                        self.close(&mut conns, key);
                     }
                     continue;
                 }

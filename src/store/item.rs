@@ -32,8 +32,23 @@ impl Expiry {
 /// the item struct, its slot and its index entry (what the allocator really spends).
 pub const ITEM_OVERHEAD: usize = 96;
 
+/// A typed value (RESP data types); strings live in the item's bytes instead.
+pub enum Object {
+    Hash(crate::store::hash::HashObject),
+}
+
+impl Object {
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Object::Hash(hash) => hash.bytes(),
+        }
+    }
+}
+
 pub(crate) struct Item {
     data: Box<[u8]>,
+    /// Present for typed values; `None` means the item is a string (its value is in `data`).
+    pub(crate) object: Option<Box<Object>>,
     key_len: u8,
     pub(crate) flags: u32,
     pub(crate) cas: u64,
@@ -67,6 +82,7 @@ impl Item {
         }
         Item {
             data: data.into_boxed_slice(),
+            object: None,
             key_len: u8::try_from(key.len()).expect("keys are at most 250 bytes"),
             flags,
             cas: 0,
@@ -77,6 +93,13 @@ impl Item {
             stale: false,
             win_token_sent: false,
         }
+    }
+
+    /// The same value, flags, expiry and object under another key (RENAME).
+    pub(crate) fn rekey(mut self, key: &[u8], now_ms: u64) -> Item {
+        let mut moved = Item::new(key, &[self.value()], self.flags, self.expiry(), now_ms);
+        moved.object = self.object.take();
+        moved
     }
 
     pub(crate) fn key(&self) -> &[u8] {
@@ -106,7 +129,7 @@ impl Item {
 
     /// Bytes charged against the memory limit.
     pub(crate) fn charge(&self) -> usize {
-        self.data.len() + ITEM_OVERHEAD
+        self.data.len() + ITEM_OVERHEAD + self.object.as_ref().map_or(0, |o| o.bytes())
     }
 
     pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
@@ -135,8 +158,13 @@ impl<'a> ItemView<'a> {
     pub fn key(&self) -> &'a [u8] {
         self.item.key()
     }
+    /// The string value (empty for a typed value: check [`object`](Self::object) first).
     pub fn value(&self) -> &'a [u8] {
         self.item.value()
+    }
+    /// The typed value, if this item is not a string.
+    pub fn object(&self) -> Option<&'a Object> {
+        self.item.object.as_deref()
     }
     pub fn flags(&self) -> u32 {
         self.item.flags

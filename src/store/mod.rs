@@ -11,6 +11,8 @@
 //! keys and values are bytes, answers are [`Outcome`]s. Lock order: one shard at a time, never
 //! two; the memory counter is an atomic read outside any lock.
 
+mod entry;
+pub mod hash;
 mod item;
 mod shard;
 
@@ -19,8 +21,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use hashbrown::DefaultHashBuilder;
 use parking_lot::Mutex;
 
+pub use entry::{Entry, Moved, WrongType};
+pub use hash::{Field, HashObject};
 use item::Item;
-pub use item::{Expiry, ItemView, ITEM_OVERHEAD};
+pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use shard::{Shard, SlotId};
 
 /// Number of shards: a power of two, enough that two cores rarely meet on one lock.
@@ -127,6 +131,8 @@ pub enum Outcome {
     TooLarge,
     OutOfMemory,
     Flushed,
+    /// The key holds a typed value the operation cannot work on.
+    WrongType,
 }
 
 /// Side effects of a read.
@@ -398,6 +404,91 @@ impl Store {
         reclaimed
     }
 
+    /// Visits live keys from `cursor` on, at least `count` slots' worth, calling `visit` with
+    /// each key and its view; returns the next cursor (0 when the scan is complete). A cursor
+    /// is a shard number and a slot position, and a slot keeps its position while its item
+    /// lives, so every key present for the whole scan is visited at least once.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        now_ms: u64,
+        mut visit: impl FnMut(&ItemView<'_>),
+    ) -> u64 {
+        let mut shard_index = (cursor >> 32) as usize;
+        let mut slot = (cursor & 0xffff_ffff) as usize;
+        let mut visited = 0;
+        while shard_index < SHARD_COUNT {
+            let guard = self.shards[shard_index].lock();
+            let slots = guard.shard.slot_count();
+            while slot < slots {
+                if let Some(item) = guard.shard.slot_item(slot) {
+                    if !self.is_dead(item, now_ms) {
+                        visit(&ItemView {
+                            item,
+                            now_ms,
+                            fetched_before: item.fetched,
+                            last_access_before_ms: item.last_access_ms,
+                            won: false,
+                            win_already_sent: false,
+                        });
+                        visited += 1;
+                    }
+                }
+                slot += 1;
+                if visited >= count.max(1) {
+                    return if slot < slots {
+                        ((shard_index as u64) << 32) | slot as u64
+                    } else if shard_index + 1 < SHARD_COUNT {
+                        (shard_index as u64 + 1) << 32
+                    } else {
+                        0
+                    };
+                }
+            }
+            shard_index += 1;
+            slot = 0;
+        }
+        0
+    }
+
+    /// Live keys with an expiry (INFO keyspace `expires=`); walks the whole store.
+    pub fn volatile_count(&self, now_ms: u64) -> u64 {
+        let mut count = 0;
+        let mut cursor = 0;
+        loop {
+            cursor = self.scan(cursor, 4096, now_ms, |item| {
+                if item.expiry() != Expiry::Never {
+                    count += 1;
+                }
+            });
+            if cursor == 0 {
+                return count;
+            }
+        }
+    }
+
+    /// A key picked at random among the live ones (`seed` chooses where to start looking).
+    pub fn random_key(&self, seed: u64, now_ms: u64) -> Option<Vec<u8>> {
+        for step in 0..SHARD_COUNT {
+            let index = (seed as usize + step) % SHARD_COUNT;
+            let guard = self.shards[index].lock();
+            let slots = guard.shard.slot_count();
+            if slots == 0 {
+                continue;
+            }
+            let start = (seed >> 8) as usize % slots;
+            for offset in 0..slots {
+                if let Some(item) = guard.shard.slot_item((start + offset) % slots) {
+                    if !self.is_dead(item, now_ms) {
+                        return Some(item.key().to_vec());
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// Counters summed over the shards.
     pub fn stats(&self) -> StoreStats {
         let mut stats = StoreStats {
@@ -532,7 +623,7 @@ impl Store {
                 let index = (cursor + step) % SHARD_COUNT;
                 let locked = self.shards[index].lock();
                 if let Some(tail) = locked.shard.lru_tail() {
-                    let last_access = locked.shard.item(tail).last_access_ms;
+                    let last_access = locked.shard.recency(tail);
                     if oldest.is_none_or(|(best, _)| last_access < best) {
                         oldest = Some((last_access, index));
                     }
@@ -599,6 +690,9 @@ impl Store {
         let mut item = match (write.mode, existing) {
             (WriteMode::Append | WriteMode::Prepend, Some(id)) => {
                 let old = locked.shard.item(id);
+                if old.object.is_some() {
+                    return Outcome::WrongType;
+                }
                 if old.value().len() + write.value.len() > self.item_size_max {
                     return Outcome::TooLarge;
                 }
@@ -696,6 +790,9 @@ impl Store {
             if locked.shard.item(id).cas != expected {
                 return Outcome::Exists;
             }
+        }
+        if locked.shard.item(id).object.is_some() {
+            return Outcome::WrongType;
         }
         let Some(current) = parse_counter(locked.shard.item(id).value()) else {
             return Outcome::NotNumeric;

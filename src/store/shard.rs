@@ -10,8 +10,21 @@ use crate::store::item::Item;
 
 const NIL: u32 = u32::MAX;
 
+/// Nanoseconds since the first call: a clock fine enough that the item written last is
+/// always the most recent, whichever thread wrote it (milliseconds tie within a turn).
+pub(crate) fn recency_now() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
 struct Slot {
     hash: u64,
+    /// When the slot last moved to the LRU head ([`recency_now`] units), so eviction can
+    /// compare the tails of different shards.
+    recency: u64,
     item: Option<Item>,
     prev: u32,
     next: u32,
@@ -85,6 +98,7 @@ impl Shard {
                 let id = u32::try_from(self.slots.len()).expect("fewer than 2^32 items per shard");
                 self.slots.push(Slot {
                     hash,
+                    recency: 0,
                     item: Some(item),
                     prev: NIL,
                     next: NIL,
@@ -138,7 +152,9 @@ impl Shard {
 
     /// Moves `id` to the most-recently-used end.
     pub(crate) fn touch_lru(&mut self, id: SlotId) {
-        if self.head != id {
+        if self.head == id {
+            self.slots[id as usize].recency = recency_now();
+        } else {
             self.unlink(id);
             self.link_front(id);
         }
@@ -164,10 +180,16 @@ impl Shard {
         *self = Shard::new();
     }
 
+    /// When the item in `id` was last used, comparable across shards and threads.
+    pub(crate) fn recency(&self, id: SlotId) -> u64 {
+        self.slots[id as usize].recency
+    }
+
     fn link_front(&mut self, id: SlotId) {
         let old_head = self.head;
         {
             let slot = &mut self.slots[id as usize];
+            slot.recency = recency_now();
             slot.prev = NIL;
             slot.next = old_head;
         }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 /// A running server; killed when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The RESP listener, when started with [`TestServer::start_with_resp`].
+    pub resp_addr: Option<SocketAddr>,
     pub child: Option<Child>,
 }
 
@@ -27,27 +29,59 @@ pub fn free_port() -> u16 {
 }
 
 impl TestServer {
-    /// Starts the binary with `-l 127.0.0.1 -p <free port> --resp-port 0` plus `args`.
+    /// Starts the binary with a memcached port and a RESP port, both free.
+    pub fn start_with_resp(args: &[&str]) -> TestServer {
+        for _attempt in 0..5 {
+            let resp_port = free_port();
+            let port_text = resp_port.to_string();
+            let mut all = vec!["--resp-port", port_text.as_str()];
+            all.extend_from_slice(args);
+            let mut server = TestServer::start(&all);
+            let resp_addr: SocketAddr = format!("127.0.0.1:{resp_port}").parse().unwrap();
+            if TcpStream::connect(resp_addr).is_ok() {
+                server.resp_addr = Some(resp_addr);
+                return server;
+            }
+        }
+        panic!("ferrocache did not start with a RESP port");
+    }
+
+    /// A `redis` crate connection to the RESP listener.
+    pub fn redis(&self) -> redis::Connection {
+        let addr = self.resp_addr.expect("started with a RESP port");
+        let client = redis::Client::open(format!("redis://{addr}/")).expect("redis client");
+        client.get_connection().expect("redis connection")
+    }
+
+    /// A raw connection to the RESP listener.
+    pub fn connect_resp(&self) -> Conn {
+        let stream = TcpStream::connect(self.resp_addr.expect("RESP port")).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Conn { stream }
+    }
+
+    /// Starts the binary with `-l 127.0.0.1 -p <free port>` plus `args` (`--resp-port 0`
+    /// unless `args` names one).
     pub fn start(args: &[&str]) -> TestServer {
         if let Ok(addr) = std::env::var("FERROCACHE_TEST_ADDR") {
             if args.is_empty() {
                 return TestServer {
                     addr: addr.parse().expect("FERROCACHE_TEST_ADDR is host:port"),
+                    resp_addr: None,
                     child: None,
                 };
             }
         }
         for _attempt in 0..5 {
             let port = free_port();
-            let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-                .args([
-                    "-l",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "--resp-port",
-                    "0",
-                ])
+            let mut command = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
+            command.args(["-l", "127.0.0.1", "-p", &port.to_string()]);
+            if !args.contains(&"--resp-port") {
+                command.args(["--resp-port", "0"]);
+            }
+            let mut child = command
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -58,11 +92,12 @@ impl TestServer {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: most likely the port was taken meanwhile; try another
+                    break; // exited: most likely a port was taken meanwhile; try another
                 }
                 if TcpStream::connect(addr).is_ok() {
                     return TestServer {
                         addr,
+                        resp_addr: None,
                         child: Some(child),
                     };
                 }

@@ -1,0 +1,421 @@
+//! Key commands: existence, deletion, TTLs, renaming, type, iteration, flushing.
+//!
+//! TTL replies follow Redis: -2 for a missing key, -1 for a key without expiry. SCAN cursors
+//! come from the store ([`Store::scan`](crate::store::Store::scan)): every key present for a
+//! whole scan is returned at least once, whatever is written meanwhile.
+
+use ferrocache_protocol::resp::Encoder;
+
+use super::{err, glob, is, parse_i64, Call};
+use crate::command::Flow;
+use crate::store::{Expiry, Mutation, Object, ReadOptions};
+
+/// DEL key [key ...] / UNLINK
+pub fn del(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let store = &call.ctx.shared.store;
+    let removed = call.args[1..]
+        .iter()
+        .filter(|key| store.edit(key, call.ctx.now_ms, |e| e.remove()))
+        .count();
+    enc.integer(removed as i64);
+    Flow::Continue
+}
+
+/// EXISTS key [key ...] (a key named twice counts twice)
+pub fn exists(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let store = &call.ctx.shared.store;
+    let found = call.args[1..]
+        .iter()
+        .filter(|key| store.edit(key, call.ctx.now_ms, |e| e.exists()))
+        .count();
+    enc.integer(found as i64);
+    Flow::Continue
+}
+
+/// TOUCH key [key ...]: counts existing keys and marks them used.
+pub fn touch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let ctx = call.ctx;
+    let found = call.args[1..]
+        .iter()
+        .filter(|key| {
+            ctx.shared
+                .store
+                .get(key, ctx.now_ms, ReadOptions::plain(), |v| v.is_some())
+        })
+        .count();
+    enc.integer(found as i64);
+    Flow::Continue
+}
+
+/// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]
+pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let name = call.arg(0).to_ascii_uppercase();
+    let Some(amount) = parse_i64(call.arg(2)) else {
+        enc.error(err::NOT_INTEGER);
+        return Flow::Continue;
+    };
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for arg in &call.args[3..] {
+        match arg.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => {
+                enc.error(&format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(arg)
+                ));
+                return Flow::Continue;
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        enc.error("ERR NX and XX, GT or LT options at the same time are not compatible");
+        return Flow::Continue;
+    }
+    if gt && lt {
+        enc.error("ERR GT and LT options at the same time are not compatible");
+        return Flow::Continue;
+    }
+    let now = call.ctx.now_ms as i64;
+    let at_ms = match name.as_slice() {
+        b"EXPIRE" => amount.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
+        b"PEXPIRE" => amount.checked_add(now),
+        b"EXPIREAT" => amount.checked_mul(1000),
+        _ => Some(amount),
+    };
+    let Some(at_ms) = at_ms else {
+        enc.error(&format!(
+            "ERR invalid expire time in '{}' command",
+            call.name()
+        ));
+        return Flow::Continue;
+    };
+    let changed = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let Some(current) = entry.expiry() else {
+                return false;
+            };
+            // Redis compares with "no expiry" as an infinite TTL.
+            let current_ms = match current {
+                Expiry::Never => i64::MAX,
+                Expiry::AtMs(at) => at as i64,
+            };
+            let has_ttl = current != Expiry::Never;
+            if (nx && has_ttl)
+                || (xx && !has_ttl)
+                || (gt && at_ms <= current_ms)
+                || (lt && at_ms >= current_ms)
+            {
+                return false;
+            }
+            if at_ms <= now {
+                entry.remove();
+            } else {
+                entry.set_expiry(Expiry::AtMs(at_ms as u64));
+            }
+            true
+        });
+    enc.integer(i64::from(changed));
+    Flow::Continue
+}
+
+/// TTL / PTTL / EXPIRETIME / PEXPIRETIME key
+pub fn ttl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let name = call.arg(0).to_ascii_uppercase();
+    let now = call.ctx.now_ms;
+    let expiry = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), now, |entry| entry.expiry());
+    let reply = match expiry {
+        None => -2,
+        Some(Expiry::Never) => -1,
+        Some(Expiry::AtMs(at)) => match name.as_slice() {
+            b"TTL" => ((at.saturating_sub(now) + 500) / 1000) as i64,
+            b"PTTL" => at.saturating_sub(now) as i64,
+            b"EXPIRETIME" => (at / 1000) as i64,
+            _ => at as i64,
+        },
+    };
+    enc.integer(reply);
+    Flow::Continue
+}
+
+/// PERSIST key
+pub fn persist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let changed = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| match entry.expiry() {
+            Some(Expiry::AtMs(_)) => entry.set_expiry(Expiry::Never),
+            _ => false,
+        });
+    enc.integer(i64::from(changed));
+    Flow::Continue
+}
+
+/// The Redis type name of what an entry holds.
+fn type_name(object: Option<&Object>) -> &'static str {
+    match object {
+        None => "string",
+        Some(Object::Hash(_)) => "hash",
+    }
+}
+
+/// TYPE key
+pub fn type_of(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let ctx = call.ctx;
+    let options = ReadOptions {
+        bump: false,
+        ..ReadOptions::default()
+    };
+    let name = ctx
+        .shared
+        .store
+        .get(call.arg(1), ctx.now_ms, options, |view| {
+            view.map_or("none", |item| type_name(item.object()))
+        });
+    enc.simple(name);
+    Flow::Continue
+}
+
+/// RENAME / RENAMENX source destination (runs with every gate held)
+pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let nx = is(call.arg(0), "RENAMENX");
+    let store = &call.ctx.shared.store;
+    let now = call.ctx.now_ms;
+    let (from, to) = (call.arg(1), call.arg(2));
+    if !store.edit(from, now, |e| e.exists()) {
+        enc.error("ERR no such key");
+        return Flow::Continue;
+    }
+    if from == to {
+        if nx {
+            enc.integer(0);
+        } else {
+            enc.ok();
+        }
+        return Flow::Continue;
+    }
+    if nx && store.edit(to, now, |e| e.exists()) {
+        enc.integer(0);
+        return Flow::Continue;
+    }
+    let moved = store
+        .edit(from, now, |e| e.take())
+        .expect("source exists under the exclusive gate");
+    if store.edit(to, now, |e| e.put_moved(moved)).is_err() {
+        enc.error(err::OOM);
+        return Flow::Continue;
+    }
+    if nx {
+        enc.integer(1);
+    } else {
+        enc.ok();
+    }
+    Flow::Continue
+}
+
+/// KEYS pattern
+pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let pattern = call.arg(1);
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let mut cursor = 0;
+    loop {
+        cursor = call
+            .ctx
+            .shared
+            .store
+            .scan(cursor, 1024, call.ctx.now_ms, |item| {
+                if glob::matches(pattern, item.key()) {
+                    found.push(item.key().to_vec());
+                }
+            });
+        if cursor == 0 {
+            break;
+        }
+    }
+    enc.array(found.len());
+    for key in &found {
+        enc.bulk(key);
+    }
+    Flow::Continue
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]
+pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let Some(cursor) = std::str::from_utf8(call.arg(1))
+        .ok()
+        .and_then(|c| c.parse::<u64>().ok())
+    else {
+        enc.error("ERR invalid cursor");
+        return Flow::Continue;
+    };
+    let (mut pattern, mut count, mut kind) = (None, 10usize, None);
+    let mut i = 2;
+    while i < call.args.len() {
+        if i + 1 >= call.args.len() {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+        let value = call.arg(i + 1);
+        if is(call.arg(i), "MATCH") {
+            pattern = Some(value.to_vec());
+        } else if is(call.arg(i), "COUNT") {
+            match parse_i64(value) {
+                Some(n) if n >= 1 => count = n as usize,
+                Some(_) => {
+                    enc.error(err::SYNTAX);
+                    return Flow::Continue;
+                }
+                None => {
+                    enc.error(err::NOT_INTEGER);
+                    return Flow::Continue;
+                }
+            }
+        } else if is(call.arg(i), "TYPE") {
+            kind = Some(String::from_utf8_lossy(value).to_lowercase());
+        } else {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+        i += 2;
+    }
+    let mut found = Vec::new();
+    let next = call
+        .ctx
+        .shared
+        .store
+        .scan(cursor, count, call.ctx.now_ms, |item| {
+            let pattern_ok = pattern
+                .as_deref()
+                .is_none_or(|p| glob::matches(p, item.key()));
+            let type_ok = kind
+                .as_deref()
+                .is_none_or(|k| k == type_name(item.object()));
+            if pattern_ok && type_ok {
+                found.push(item.key().to_vec());
+            }
+        });
+    enc.array(2);
+    enc.bulk(next.to_string().as_bytes());
+    enc.array(found.len());
+    for key in &found {
+        enc.bulk(key);
+    }
+    Flow::Continue
+}
+
+/// RANDOMKEY
+pub fn randomkey(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let seed = call.ctx.now_ms.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ call.ctx.worker as u64;
+    match call.ctx.shared.store.random_key(seed, call.ctx.now_ms) {
+        Some(key) => enc.bulk(&key),
+        None => enc.null(),
+    }
+    Flow::Continue
+}
+
+/// DBSIZE
+pub fn dbsize(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    enc.integer(call.ctx.shared.store.stats().curr_items as i64);
+    Flow::Continue
+}
+
+/// FLUSHDB / FLUSHALL [ASYNC|SYNC]
+pub fn flushall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if let Some(mode) = call.args.get(1) {
+        if !(is(mode, "ASYNC") || is(mode, "SYNC")) || call.args.len() > 2 {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+    }
+    call.ctx
+        .shared
+        .store
+        .apply(Mutation::FlushAll { at_ms: None }, call.ctx.now_ms);
+    enc.ok();
+    Flow::Continue
+}
+
+/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT|HELP key
+pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let sub = call.arg(1).to_ascii_uppercase();
+    if sub == b"HELP" {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ];
+        enc.array(lines.len());
+        for line in lines {
+            enc.simple(line);
+        }
+        return Flow::Continue;
+    }
+    if call.args.len() != 3
+        || !matches!(
+            sub.as_slice(),
+            b"ENCODING" | b"FREQ" | b"IDLETIME" | b"REFCOUNT"
+        )
+    {
+        enc.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(call.arg(1))
+        ));
+        return Flow::Continue;
+    }
+    let ctx = call.ctx;
+    let options = ReadOptions {
+        bump: false,
+        ..ReadOptions::default()
+    };
+    ctx.shared.store.get(call.arg(2), ctx.now_ms, options, |view| {
+        let Some(item) = view else {
+            enc.null();
+            return;
+        };
+        match sub.as_slice() {
+            b"ENCODING" => match item.object() {
+                Some(Object::Hash(hash)) => enc.bulk(hash.encoding().as_bytes()),
+                None => {
+                    let value = item.value();
+                    let encoding: &[u8] = if value.len() <= 20 && super::parse_i64(value).is_some() {
+                        b"int"
+                    } else if value.len() <= 44 {
+                        b"embstr"
+                    } else {
+                        b"raw"
+                    };
+                    enc.bulk(encoding);
+                }
+            },
+            b"FREQ" => enc.error(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that \
+                 when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ),
+            b"IDLETIME" => enc.integer(item.idle_secs() as i64),
+            _ => enc.integer(1),
+        }
+    });
+    Flow::Continue
+}

@@ -1,0 +1,298 @@
+//! RESP commands: the Redis side of ferrocache, on the same store as memcached.
+//!
+//! [`serve_one`] parses one command, checks it against the static [`table`] (name, arity,
+//! flags), handles authentication and MULTI queueing, and dispatches to the family modules
+//! (`strings`, `keys`, `hash`, `server`, `tx`). Error replies use Redis's words.
+//!
+//! Atomicity: every command runs while holding its worker's gate for reading; commands that
+//! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
+//! so no other client on any worker runs in between (see [`crate::server::Gates`]).
+
+mod glob;
+mod hash;
+mod keys;
+mod server;
+mod strings;
+pub mod table;
+mod tx;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use ferrocache_protocol::resp::{self, Command, Encoder, RespVersion};
+
+use super::{Context, Flow, Served};
+use crate::metrics::WorkerStats;
+use crate::server::ConnInfo;
+use table::Flags;
+
+/// Per-connection RESP state.
+#[derive(Debug)]
+pub struct RespSession {
+    /// The connection as others see it (CLIENT LIST, KILL): id, address, name.
+    pub info: Arc<ConnInfo>,
+    pub version: RespVersion,
+    pub authenticated: bool,
+    pub lib_name: Option<Vec<u8>>,
+    pub lib_version: Option<Vec<u8>>,
+    /// Commands queued since MULTI (`None` outside a transaction).
+    pub queued: Option<Vec<Vec<Vec<u8>>>>,
+    /// A queued command was refused: EXEC aborts.
+    pub queue_failed: bool,
+    /// WATCHed keys and the cas unique each had (None = absent) when watched.
+    pub watched: Vec<(Vec<u8>, Option<u64>)>,
+}
+
+impl RespSession {
+    pub fn new(info: Arc<ConnInfo>) -> RespSession {
+        RespSession {
+            info,
+            version: RespVersion::Resp2,
+            authenticated: false,
+            lib_name: None,
+            lib_version: None,
+            queued: None,
+            queue_failed: false,
+            watched: Vec::new(),
+        }
+    }
+
+    /// Sets the name CLIENT LIST and GETNAME show (empty = none).
+    pub fn set_name(&mut self, name: Vec<u8>) {
+        *self.info.name.lock() = name;
+    }
+}
+
+/// What a handler needs: the context, the session, the arguments.
+pub struct Call<'c, 'a> {
+    pub ctx: &'c Context<'c>,
+    pub session: &'c mut RespSession,
+    pub args: &'c [Cow<'a, [u8]>],
+}
+
+impl Call<'_, '_> {
+    pub fn arg(&self, i: usize) -> &[u8] {
+        &self.args[i]
+    }
+
+    /// The lower-cased command name, for error messages.
+    pub fn name(&self) -> String {
+        String::from_utf8_lossy(&self.args[0]).to_lowercase()
+    }
+}
+
+/// Redis's errors, in its words.
+pub mod err {
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+    pub const NOAUTH: &str = "NOAUTH Authentication required.";
+    pub const TOO_LARGE: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+}
+
+/// Parses and executes the command at the front of `input`.
+pub fn serve_one(
+    session: &mut RespSession,
+    input: &[u8],
+    ctx: &Context<'_>,
+    out: &mut Vec<u8>,
+) -> Option<Served> {
+    let limits = resp::Limits {
+        max_bulk_len: ctx.shared.limits.item_size_max.max(64 * 1024),
+        ..resp::Limits::default()
+    };
+    match resp::parse(input, &limits) {
+        Ok(None) => None,
+        Err(error) => {
+            out.extend_from_slice(&error.reply());
+            log::debug!("closing a RESP connection: {error}");
+            Some(Served {
+                consumed: 0,
+                swallow: 0,
+                flow: Flow::Close,
+            })
+        }
+        Ok(Some((command, consumed))) => {
+            let flow = if command.is_empty() {
+                Flow::Continue
+            } else {
+                run(session, &command, ctx, out)
+            };
+            Some(Served {
+                consumed,
+                swallow: 0,
+                flow,
+            })
+        }
+    }
+}
+
+fn run(
+    session: &mut RespSession,
+    command: &Command<'_>,
+    ctx: &Context<'_>,
+    out: &mut Vec<u8>,
+) -> Flow {
+    WorkerStats::incr(&ctx.stats.resp_commands);
+    let mut enc = Encoder::new(out, session.version);
+    let mut scratch = [0u8; 32];
+    let spec = command.name_lowercase(&mut scratch).and_then(table::lookup);
+    let Some(spec) = spec else {
+        let message = unknown_command(&command.args);
+        if session.queued.is_some() {
+            session.queue_failed = true;
+        }
+        enc.error(&message);
+        return Flow::Continue;
+    };
+    if !spec.arity_ok(command.len()) {
+        if session.queued.is_some() {
+            session.queue_failed = true;
+        }
+        enc.error(&format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.name
+        ));
+        return Flow::Continue;
+    }
+    let password = &ctx.shared.config.resp.requirepass;
+    if !password.is_empty() && !session.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
+        enc.error(err::NOAUTH);
+        return Flow::Continue;
+    }
+    if let (Some(queue), false) = (
+        session.queued.as_mut(),
+        spec.flags.contains(Flags::NOT_QUEUED),
+    ) {
+        queue.push(command.args.iter().map(|a| a.to_vec()).collect());
+        enc.simple("QUEUED");
+        return Flow::Continue;
+    }
+    let mut call = Call {
+        ctx,
+        session,
+        args: &command.args,
+    };
+    if spec.flags.contains(Flags::EXCLUSIVE) {
+        let _all = ctx.shared.gates.exclusive();
+        (spec.handler)(&mut call, &mut enc)
+    } else if spec.flags.contains(Flags::NO_GATE) {
+        (spec.handler)(&mut call, &mut enc)
+    } else {
+        let _mine = ctx.shared.gates.shared(ctx.worker);
+        (spec.handler)(&mut call, &mut enc)
+    }
+}
+
+/// Runs an already-checked command with the gates held by the caller (EXEC).
+fn run_queued(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let mut scratch = [0u8; 32];
+    let name = call.args[0].to_ascii_lowercase();
+    let len = name.len().min(32);
+    scratch[..len].copy_from_slice(&name[..len]);
+    match table::lookup(&scratch[..len]) {
+        Some(spec) => (spec.handler)(call, enc),
+        None => {
+            enc.error(&unknown_command(call.args));
+            Flow::Continue
+        }
+    }
+}
+
+/// `ERR unknown command 'name', with args beginning with: 'a' 'b' ` (Redis's exact form).
+fn unknown_command(args: &[Cow<'_, [u8]>]) -> String {
+    let mut message = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(&args[0][..args[0].len().min(128)])
+    );
+    for arg in &args[1..] {
+        if message.len() > 256 {
+            break;
+        }
+        message.push('\'');
+        message.push_str(&String::from_utf8_lossy(&arg[..arg.len().min(128)]));
+        message.push_str("' ");
+    }
+    message.retain(|c| c != '\r' && c != '\n');
+    message
+}
+
+/// Redis's `string2ll`: an optional `-`, digits, no leading zeros, fits in i64.
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Redis's float parsing for arguments: finite or ±inf, no NaN, no spaces.
+pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.is_empty()
+        || text.starts_with(char::is_whitespace)
+        || text.ends_with(char::is_whitespace)
+    {
+        return None;
+    }
+    let value: f64 = match text.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => text.parse().ok()?,
+    };
+    (!value.is_nan()).then_some(value)
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_parse_like_string2ll() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"01"), None);
+        assert_eq!(parse_i64(b"+1"), None);
+        assert_eq!(parse_i64(b" 1"), None);
+        assert_eq!(parse_i64(b""), None);
+        assert_eq!(parse_i64(b"-"), None);
+    }
+
+    #[test]
+    fn floats_refuse_nan() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b"1 "), None);
+    }
+
+    #[test]
+    fn unknown_command_message_matches_redis() {
+        let args: Vec<Cow<'_, [u8]>> = vec![
+            Cow::Borrowed(b"foo"),
+            Cow::Borrowed(b"a"),
+            Cow::Borrowed(b"b"),
+        ];
+        assert_eq!(
+            unknown_command(&args),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(
+            unknown_command(&args[..1]),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+    }
+}

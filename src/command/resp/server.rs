@@ -1,0 +1,555 @@
+//! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT,
+//! INFO, CONFIG, COMMAND, TIME.
+//!
+//! INFO uses Redis's section and field names; CONFIG exposes the settings that exist here and
+//! refuses the rest with Redis's error, never pretending to apply them.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use ferrocache_protocol::resp::{Encoder, RespVersion};
+
+use super::{err, glob, is, parse_i64, table, Call, RespSession};
+use crate::command::Flow;
+use crate::config::ByteSize;
+use crate::metrics::WorkerStats;
+
+/// The Redis version we answer with (the release whose behaviour we follow).
+pub const REDIS_VERSION: &str = "7.2.4";
+
+/// PING [message]
+pub fn ping(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    match call.args.len() {
+        1 => enc.simple("PONG"),
+        2 => enc.bulk(call.arg(1)),
+        _ => enc.error("ERR wrong number of arguments for 'ping' command"),
+    }
+    Flow::Continue
+}
+
+/// ECHO message
+pub fn echo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    enc.bulk(call.arg(1));
+    Flow::Continue
+}
+
+fn password_ok(call: &Call<'_, '_>, user: &[u8], password: &[u8]) -> bool {
+    let required = call.ctx.shared.config.resp.requirepass.as_bytes();
+    user == b"default" && !required.is_empty() && password == required
+}
+
+/// AUTH [username] password
+pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.args.len() > 3 {
+        enc.error(err::SYNTAX);
+        return Flow::Continue;
+    }
+    if call.ctx.shared.config.resp.requirepass.is_empty() && call.args.len() == 2 {
+        enc.error(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure \
+             your configuration is correct?",
+        );
+        return Flow::Continue;
+    }
+    let (user, password) = if call.args.len() == 3 {
+        (call.arg(1), call.arg(2))
+    } else {
+        (&b"default"[..], call.arg(1))
+    };
+    if password_ok(call, user, password) {
+        call.session.authenticated = true;
+        enc.ok();
+    } else {
+        enc.error("WRONGPASS invalid username-password pair or user is disabled.");
+    }
+    Flow::Continue
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME name]]
+pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let mut version = call.session.version;
+    if call.args.len() > 1 {
+        match parse_i64(call.arg(1)) {
+            Some(2) => version = RespVersion::Resp2,
+            Some(3) => version = RespVersion::Resp3,
+            Some(_) => {
+                enc.error("NOPROTO unsupported protocol version");
+                return Flow::Continue;
+            }
+            None => {
+                enc.error("ERR Protocol version is not an integer or out of range");
+                return Flow::Continue;
+            }
+        }
+    }
+    let mut i = 2;
+    let mut name = None;
+    while i < call.args.len() {
+        if is(call.arg(i), "AUTH") && i + 2 < call.args.len() {
+            if !password_ok(call, call.arg(i + 1), call.arg(i + 2)) {
+                enc.error("WRONGPASS invalid username-password pair or user is disabled.");
+                return Flow::Continue;
+            }
+            call.session.authenticated = true;
+            i += 3;
+        } else if is(call.arg(i), "SETNAME") && i + 1 < call.args.len() {
+            name = Some(call.arg(i + 1).to_vec());
+            i += 2;
+        } else {
+            enc.error(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(call.arg(i))
+            ));
+            return Flow::Continue;
+        }
+    }
+    if !call.ctx.shared.config.resp.requirepass.is_empty() && !call.session.authenticated {
+        enc.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return Flow::Continue;
+    }
+    if let Some(name) = name {
+        if !valid_client_name(&name) {
+            enc.error("ERR Client names cannot contain spaces, newlines or special characters.");
+            return Flow::Continue;
+        }
+        call.session.set_name(name);
+    }
+    call.session.version = version;
+    enc.version = version;
+    enc.map(7);
+    enc.bulk(b"server");
+    enc.bulk(b"redis");
+    enc.bulk(b"version");
+    enc.bulk(REDIS_VERSION.as_bytes());
+    enc.bulk(b"proto");
+    enc.integer(if version == RespVersion::Resp3 { 3 } else { 2 });
+    enc.bulk(b"id");
+    enc.integer(call.session.info.id as i64);
+    enc.bulk(b"mode");
+    enc.bulk(b"standalone");
+    enc.bulk(b"role");
+    enc.bulk(b"master");
+    enc.bulk(b"modules");
+    enc.array(0);
+    Flow::Continue
+}
+
+/// SELECT index: only database 0 exists.
+pub fn select(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    match parse_i64(call.arg(1)) {
+        Some(0) => enc.ok(),
+        Some(_) => enc.error("ERR DB index is out of range"),
+        None => enc.error(err::NOT_INTEGER),
+    }
+    Flow::Continue
+}
+
+/// QUIT
+pub fn quit(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    enc.ok();
+    Flow::Close
+}
+
+/// RESET: back to a fresh connection's state.
+pub fn reset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let info = call.session.info.clone();
+    *call.session = RespSession::new(info);
+    call.session.authenticated = call.ctx.shared.config.resp.requirepass.is_empty();
+    call.session.set_name(Vec::new());
+    enc.version = RespVersion::Resp2;
+    enc.simple("RESET");
+    Flow::Continue
+}
+
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|b| (b'!'..=b'~').contains(b))
+}
+
+/// CLIENT ID|SETNAME|GETNAME|LIST|INFO|KILL|SETINFO|NO-EVICT|NO-TOUCH|HELP
+pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let sub = call.arg(1).to_ascii_uppercase();
+    match (sub.as_slice(), call.args.len()) {
+        (b"ID", 2) => enc.integer(call.session.info.id as i64),
+        (b"SETNAME", 3) => {
+            let name = call.arg(2).to_vec();
+            if valid_client_name(&name) {
+                call.session.set_name(name);
+                enc.ok();
+            } else {
+                enc.error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+            }
+        }
+        (b"GETNAME", 2) => {
+            let name = call.session.info.name.lock().clone();
+            if name.is_empty() {
+                enc.null();
+            } else {
+                enc.bulk(&name);
+            }
+        }
+        (b"INFO", 2) => {
+            let line = client_line(call, &call.session.info);
+            enc.verbatim(line.as_bytes());
+        }
+        (b"LIST", _) => {
+            let mut text = String::new();
+            let table = call.ctx.shared.connection_table.lock();
+            let mut infos: Vec<_> = table.values().filter(|info| info.resp).collect();
+            infos.sort_by_key(|info| info.id);
+            for info in infos {
+                text.push_str(&client_line(call, info));
+            }
+            drop(table);
+            enc.verbatim(text.as_bytes());
+        }
+        (b"KILL", n) if n >= 3 => {
+            let target = |info: &crate::server::ConnInfo| -> bool {
+                if n == 3 {
+                    info.peer
+                        .strip_prefix("tcp:")
+                        .is_some_and(|addr| addr.as_bytes() == call.arg(2))
+                } else if is(call.arg(2), "ID") {
+                    parse_i64(call.arg(3)) == Some(info.id as i64)
+                } else if is(call.arg(2), "ADDR") {
+                    info.peer
+                        .strip_prefix("tcp:")
+                        .is_some_and(|addr| addr.as_bytes() == call.arg(3))
+                } else {
+                    false
+                }
+            };
+            let killed = {
+                let table = call.ctx.shared.connection_table.lock();
+                let victims: Vec<_> = table
+                    .values()
+                    .filter(|info| info.resp && target(info))
+                    .cloned()
+                    .collect();
+                for victim in &victims {
+                    victim.kill.store(true, Ordering::Relaxed);
+                }
+                victims.len()
+            };
+            call.ctx.shared.wake_workers();
+            if n == 3 {
+                if killed == 0 {
+                    enc.error("ERR No such client");
+                } else {
+                    enc.ok();
+                }
+            } else {
+                enc.integer(killed as i64);
+            }
+        }
+        (b"SETINFO", 4) => {
+            let value = call.arg(3).to_vec();
+            if is(call.arg(2), "LIB-NAME") {
+                call.session.lib_name = Some(value);
+                enc.ok();
+            } else if is(call.arg(2), "LIB-VER") {
+                call.session.lib_version = Some(value);
+                enc.ok();
+            } else {
+                enc.error(&format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(call.arg(2))
+                ));
+            }
+        }
+        (b"NO-EVICT" | b"NO-TOUCH", 3) => {
+            if is(call.arg(2), "ON") || is(call.arg(2), "OFF") {
+                enc.ok();
+            } else {
+                enc.error(err::SYNTAX);
+            }
+        }
+        _ => enc.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(call.arg(1))
+        )),
+    }
+    Flow::Continue
+}
+
+fn client_line(call: &Call<'_, '_>, info: &crate::server::ConnInfo) -> String {
+    let idle = call
+        .ctx
+        .now_ms
+        .saturating_sub(info.last_active_ms.load(Ordering::Relaxed))
+        / 1000;
+    let age = call.ctx.now_ms.saturating_sub(info.opened_ms) / 1000;
+    let name = String::from_utf8_lossy(&info.name.lock()).into_owned();
+    let addr = info.peer.strip_prefix("tcp:").unwrap_or(&info.peer);
+    format!("id={} addr={addr} name={name} age={age} idle={idle} flags=N db=0 multi=-1 resp=2 user=default\n", info.id)
+}
+
+/// TIME: unix seconds and microseconds.
+pub fn time(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    enc.array(2);
+    enc.bulk(now.as_secs().to_string().as_bytes());
+    enc.bulk(now.subsec_micros().to_string().as_bytes());
+    Flow::Continue
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// INFO [section ...]
+pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let shared = call.ctx.shared;
+    let wanted: Vec<String> = call.args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_lowercase())
+        .collect();
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "all" || w == "everything" || w == "default");
+    let show = |section: &str| all || wanted.iter().any(|w| w == section);
+    let workers = WorkerStats::sum(shared.worker_stats.iter());
+    let store = shared.store.stats();
+    let mut text = String::new();
+    if show("server") {
+        let uptime = shared.started.elapsed().as_secs();
+        let _ = write!(
+            text,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nferrocache_version:{}\r\nos:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            shared.config.server.resp_port,
+            uptime / 86400
+        );
+    }
+    if show("clients") {
+        let _ = write!(
+            text,
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\r\n",
+            shared.connections.curr_connections.load(Ordering::Relaxed),
+            shared.config.server.max_connections
+        );
+    }
+    if show("memory") {
+        let limit = shared.store.memory_limit();
+        let _ = write!(
+            text,
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:allkeys-lru\r\n\r\n",
+            store.bytes,
+            ByteSize(store.bytes),
+            rss_bytes(),
+            ByteSize(limit as u64)
+        );
+    }
+    if show("stats") {
+        let _ = write!(
+            text,
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\r\n",
+            shared.connections.total_connections.load(Ordering::Relaxed),
+            workers.resp_commands,
+            workers.bytes_read,
+            workers.bytes_written,
+            shared.connections.rejected_connections.load(Ordering::Relaxed),
+            store.reclaimed,
+            store.evictions,
+            workers.keyspace_hits,
+            workers.keyspace_misses
+        );
+    }
+    if show("replication") {
+        text.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+    }
+    if show("keyspace") {
+        text.push_str("# Keyspace\r\n");
+        if store.curr_items > 0 {
+            let _ = write!(
+                text,
+                "db0:keys={},expires={},avg_ttl=0\r\n",
+                store.curr_items,
+                shared.store.volatile_count(call.ctx.now_ms)
+            );
+        }
+        text.push_str("\r\n");
+    }
+    while text.ends_with("\r\n\r\n") {
+        text.truncate(text.len() - 2);
+    }
+    enc.verbatim(text.as_bytes());
+    Flow::Continue
+}
+
+/// The settings CONFIG GET shows: (name, value).
+fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
+    let config = &call.ctx.shared.config;
+    let listen: Vec<String> = config
+        .server
+        .listen
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    vec![
+        (
+            "maxmemory",
+            call.ctx.shared.store.memory_limit().to_string(),
+        ),
+        ("maxmemory-policy", "allkeys-lru".into()),
+        ("maxclients", config.server.max_connections.to_string()),
+        ("port", config.server.resp_port.to_string()),
+        ("bind", listen.join(" ")),
+        ("databases", "1".into()),
+        ("save", String::new()),
+        ("appendonly", "no".into()),
+        ("timeout", "0".into()),
+        (
+            "proto-max-bulk-len",
+            call.ctx.shared.store.item_size_max().to_string(),
+        ),
+        (
+            "hash-max-listpack-entries",
+            crate::store::hash::COMPACT_MAX_FIELDS.to_string(),
+        ),
+        ("requirepass", config.resp.requirepass.clone()),
+    ]
+}
+
+/// CONFIG GET pattern ... | SET name value | RESETSTAT
+pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let sub = call.arg(1).to_ascii_uppercase();
+    match sub.as_slice() {
+        b"GET" if call.args.len() >= 3 => {
+            let values = config_values(call);
+            let chosen: Vec<&(&str, String)> = values
+                .iter()
+                .filter(|(name, _)| {
+                    call.args[2..]
+                        .iter()
+                        .any(|p| glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
+                })
+                .collect();
+            enc.map(chosen.len());
+            for (name, value) in chosen {
+                enc.bulk(name.as_bytes());
+                enc.bulk(value.as_bytes());
+            }
+        }
+        b"SET" if call.args.len() == 4 => {
+            let (name, value) = (call.arg(2).to_ascii_lowercase(), call.arg(3));
+            let text = String::from_utf8_lossy(value).into_owned();
+            match name.as_slice() {
+                b"maxmemory" => match ByteSize::parse(&text.to_ascii_lowercase().replace("mb", "m").replace("gb", "g")) {
+                    Some(size) if size.bytes() > 0 => {
+                        call.ctx.shared.store.set_memory_limit(size.bytes() as usize);
+                        enc.ok();
+                    }
+                    _ => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value",
+                    ),
+                },
+                b"maxmemory-policy" if text.eq_ignore_ascii_case("allkeys-lru") => enc.ok(),
+                _ => enc.error(&format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                    String::from_utf8_lossy(&name)
+                )),
+            }
+        }
+        b"RESETSTAT" if call.args.len() == 2 => {
+            for worker in call.ctx.shared.worker_stats.iter() {
+                worker.reset();
+            }
+            enc.ok();
+        }
+        _ => enc.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+            String::from_utf8_lossy(call.arg(1))
+        )),
+    }
+    Flow::Continue
+}
+
+fn command_info(enc: &mut Encoder<'_>, spec: &table::CommandSpec) {
+    enc.array(10);
+    enc.bulk(spec.name.as_bytes());
+    enc.integer(i64::from(spec.arity));
+    let flags = spec.flag_names();
+    enc.set(flags.len());
+    for flag in flags {
+        enc.simple(flag);
+    }
+    enc.integer(spec.first_key);
+    enc.integer(spec.last_key);
+    enc.integer(spec.step);
+    enc.set(1);
+    enc.simple(&format!("@{}", spec.group));
+    enc.set(0);
+    enc.array(0);
+    enc.array(0);
+}
+
+/// COMMAND [COUNT|LIST|INFO name...|DOCS name...]
+pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let sub = call.args.get(1).map(|s| s.to_ascii_uppercase());
+    let named = |call: &Call<'_, '_>| -> Vec<&'static table::CommandSpec> {
+        if call.args.len() <= 2 {
+            table::COMMANDS.iter().collect()
+        } else {
+            call.args[2..]
+                .iter()
+                .filter_map(|name| table::lookup(&name.to_ascii_lowercase()))
+                .collect()
+        }
+    };
+    match sub.as_deref() {
+        None => {
+            enc.array(table::COMMANDS.len());
+            for spec in table::COMMANDS {
+                command_info(enc, spec);
+            }
+        }
+        Some(b"COUNT") => enc.integer(table::COMMANDS.len() as i64),
+        Some(b"LIST") => {
+            enc.array(table::COMMANDS.len());
+            for spec in table::COMMANDS {
+                enc.bulk(spec.name.as_bytes());
+            }
+        }
+        Some(b"INFO") => {
+            let specs = named(call);
+            enc.array(specs.len());
+            for spec in specs {
+                command_info(enc, spec);
+            }
+        }
+        Some(b"DOCS") => {
+            let specs = named(call);
+            enc.map(specs.len());
+            for spec in specs {
+                enc.bulk(spec.name.as_bytes());
+                enc.map(3);
+                enc.bulk(b"summary");
+                enc.bulk(spec.summary.as_bytes());
+                enc.bulk(b"since");
+                enc.bulk(b"1.0.0");
+                enc.bulk(b"group");
+                enc.bulk(spec.group.as_bytes());
+            }
+        }
+        Some(_) => enc.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(call.arg(1))
+        )),
+    }
+    Flow::Continue
+}

@@ -1,0 +1,568 @@
+//! String commands: GET, SET and its options, counters, ranges, multi-key get/set.
+//!
+//! Strings are the same items memcached sees (flags 0 when written here), so a key set over
+//! RESP reads back with memcached `get` and the other way round. Read-modify-write commands
+//! run inside one [`Store::edit`](crate::store::Store::edit), so they are atomic per key.
+
+use ferrocache_protocol::resp::{format_double, Encoder};
+
+use super::{err, is, parse_f64, parse_i64, Call};
+use crate::command::Flow;
+use crate::metrics::WorkerStats;
+use crate::store::{Expiry, Outcome, ReadOptions};
+
+/// Largest string Redis builds by SETRANGE/APPEND (`proto-max-bulk-len`, 512 MB); ours is
+/// capped by the item size limit as well.
+const MAX_STRING: u64 = 512 * 1024 * 1024;
+
+fn store_error(enc: &mut Encoder<'_>, outcome: Outcome) {
+    match outcome {
+        Outcome::WrongType => enc.error(err::WRONGTYPE),
+        Outcome::TooLarge => enc.error(err::TOO_LARGE),
+        _ => enc.error(err::OOM),
+    }
+}
+
+/// GET key
+pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let ctx = call.ctx;
+    let hit = ctx.shared.store.get(
+        call.arg(1),
+        ctx.now_ms,
+        ReadOptions::plain(),
+        |view| match view {
+            None => {
+                enc.null();
+                false
+            }
+            Some(item) if item.object().is_some() => {
+                enc.error(err::WRONGTYPE);
+                true
+            }
+            Some(item) => {
+                enc.bulk(item.value());
+                true
+            }
+        },
+    );
+    count_lookup(ctx, hit);
+    Flow::Continue
+}
+
+/// Counts a key lookup for INFO's keyspace_hits / keyspace_misses.
+pub fn count_lookup(ctx: &crate::command::Context<'_>, hit: bool) {
+    let stats = ctx.stats;
+    WorkerStats::incr(if hit {
+        &stats.keyspace_hits
+    } else {
+        &stats.keyspace_misses
+    });
+}
+
+/// An expiry option parsed from SET/GETEX-style arguments.
+enum TtlOption {
+    Keep,
+    Persist,
+    At(Expiry),
+}
+
+/// Parses `EX s | PX ms | EXAT s | PXAT ms` at `args[i]` (the value at `i+1`).
+fn expiry_option(call: &Call<'_, '_>, i: usize, command: &str) -> Result<Expiry, String> {
+    let value = parse_i64(call.arg(i + 1)).ok_or_else(|| err::NOT_INTEGER.to_string())?;
+    let invalid = || format!("ERR invalid expire time in '{command}' command");
+    if value <= 0 {
+        return Err(invalid());
+    }
+    let now = call.ctx.now_ms as i64;
+    let at = match call.arg(i).to_ascii_uppercase().as_slice() {
+        b"EX" => value.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
+        b"PX" => value.checked_add(now),
+        b"EXAT" => value.checked_mul(1000),
+        _ => Some(value),
+    };
+    at.map(|at| Expiry::AtMs(at as u64)).ok_or_else(invalid)
+}
+
+/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
+pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let (mut nx, mut xx, mut get, mut ttl) = (false, false, false, None);
+    let mut i = 3;
+    while i < call.args.len() {
+        let arg = call.arg(i);
+        let has_value = i + 1 < call.args.len();
+        if is(arg, "NX") && !xx {
+            nx = true;
+        } else if is(arg, "XX") && !nx {
+            xx = true;
+        } else if is(arg, "GET") {
+            get = true;
+        } else if is(arg, "KEEPTTL") && ttl.is_none() {
+            ttl = Some(TtlOption::Keep);
+        } else if ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| is(arg, w))
+            && ttl.is_none()
+            && has_value
+        {
+            match expiry_option(call, i, "set") {
+                Ok(at) => ttl = Some(TtlOption::At(at)),
+                Err(message) => {
+                    enc.error(&message);
+                    return Flow::Continue;
+                }
+            }
+            i += 1;
+        } else {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+        i += 1;
+    }
+    let value = call.arg(2);
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let old = if get {
+                match entry.string() {
+                    Ok(old) => Some(old.map(<[u8]>::to_vec)),
+                    Err(_) => return Err(Outcome::WrongType),
+                }
+            } else {
+                None
+            };
+            if (nx && entry.exists()) || (xx && !entry.exists()) {
+                return Ok((false, old));
+            }
+            let expiry = match ttl {
+                Some(TtlOption::Keep) => entry.expiry().unwrap_or(Expiry::Never),
+                Some(TtlOption::At(at)) => at,
+                _ => Expiry::Never,
+            };
+            entry.put_string(value, 0, expiry)?;
+            Ok((true, old))
+        });
+    match result {
+        Err(outcome) => store_error(enc, outcome),
+        Ok((_, Some(old))) => match old {
+            Some(old) => enc.bulk(&old),
+            None => enc.null(),
+        },
+        Ok((true, None)) => enc.ok(),
+        Ok((false, None)) => enc.null(),
+    }
+    Flow::Continue
+}
+
+/// SETNX key value
+pub fn setnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let value = call.arg(2);
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            if entry.exists() {
+                return Ok(false);
+            }
+            entry.put_string(value, 0, Expiry::Never).map(|_| true)
+        });
+    match result {
+        Ok(stored) => enc.integer(i64::from(stored)),
+        Err(outcome) => store_error(enc, outcome),
+    }
+    Flow::Continue
+}
+
+/// SETEX key seconds value / PSETEX key ms value
+pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let millis = is(call.arg(0), "PSETEX");
+    let Some(amount) = parse_i64(call.arg(2)) else {
+        enc.error(err::NOT_INTEGER);
+        return Flow::Continue;
+    };
+    let at = if millis {
+        Some(amount)
+    } else {
+        amount.checked_mul(1000)
+    }
+    .and_then(|ms| ms.checked_add(call.ctx.now_ms as i64));
+    let (Some(at), true) = (at, amount > 0) else {
+        enc.error(&format!(
+            "ERR invalid expire time in '{}' command",
+            call.name()
+        ));
+        return Flow::Continue;
+    };
+    let value = call.arg(3);
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            entry.put_string(value, 0, Expiry::AtMs(at as u64))
+        });
+    match result {
+        Ok(_) => enc.ok(),
+        Err(outcome) => store_error(enc, outcome),
+    }
+    Flow::Continue
+}
+
+/// GETSET key value
+pub fn getset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let value = call.arg(2);
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let old = entry
+                .string()
+                .map_err(|_| Outcome::WrongType)?
+                .map(<[u8]>::to_vec);
+            entry.put_string(value, 0, Expiry::Never)?;
+            Ok(old)
+        });
+    match result {
+        Ok(Some(old)) => enc.bulk(&old),
+        Ok(None) => enc.null(),
+        Err(outcome) => store_error(enc, outcome),
+    }
+    Flow::Continue
+}
+
+/// GETDEL key
+pub fn getdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let old = entry
+                .string()
+                .map_err(|_| Outcome::WrongType)?
+                .map(<[u8]>::to_vec);
+            if old.is_some() {
+                entry.remove();
+            }
+            Ok(old)
+        });
+    match result {
+        Ok(Some(old)) => enc.bulk(&old),
+        Ok(None) => enc.null(),
+        Err(outcome) => store_error(enc, outcome),
+    }
+    Flow::Continue
+}
+
+/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
+pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let mut ttl = None;
+    let mut i = 2;
+    while i < call.args.len() {
+        let arg = call.arg(i);
+        if is(arg, "PERSIST") && ttl.is_none() {
+            ttl = Some(TtlOption::Persist);
+        } else if ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| is(arg, w))
+            && ttl.is_none()
+            && i + 1 < call.args.len()
+        {
+            match expiry_option(call, i, "getex") {
+                Ok(at) => ttl = Some(TtlOption::At(at)),
+                Err(message) => {
+                    enc.error(&message);
+                    return Flow::Continue;
+                }
+            }
+            i += 1;
+        } else {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+        i += 1;
+    }
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let value = entry
+                .string()
+                .map_err(|_| Outcome::WrongType)?
+                .map(<[u8]>::to_vec);
+            if value.is_some() {
+                match ttl {
+                    Some(TtlOption::Persist) if entry.expiry() != Some(Expiry::Never) => {
+                        entry.set_expiry(Expiry::Never);
+                    }
+                    Some(TtlOption::At(at)) => {
+                        entry.set_expiry(at);
+                    }
+                    _ => {}
+                }
+            }
+            Ok(value)
+        });
+    match result {
+        Ok(Some(value)) => enc.bulk(&value),
+        Ok(None) => enc.null(),
+        Err(outcome) => store_error(enc, outcome),
+    }
+    Flow::Continue
+}
+
+/// MGET key [key ...]
+pub fn mget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let ctx = call.ctx;
+    enc.array(call.args.len() - 1);
+    for key in &call.args[1..] {
+        let hit = ctx
+            .shared
+            .store
+            .get(key, ctx.now_ms, ReadOptions::plain(), |view| match view {
+                Some(item) if item.object().is_none() => {
+                    enc.bulk(item.value());
+                    true
+                }
+                _ => {
+                    enc.null();
+                    false
+                }
+            });
+        count_lookup(ctx, hit);
+    }
+    Flow::Continue
+}
+
+/// MSET key value [key value ...] (runs with every gate held, so it is atomic)
+pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.args.len().is_multiple_of(2) {
+        enc.error(&format!(
+            "ERR wrong number of arguments for '{}' command",
+            call.name()
+        ));
+        return Flow::Continue;
+    }
+    let nx = is(call.arg(0), "MSETNX");
+    let store = &call.ctx.shared.store;
+    let now = call.ctx.now_ms;
+    if nx
+        && call.args[1..]
+            .chunks(2)
+            .any(|pair| store.edit(&pair[0], now, |entry| entry.exists()))
+    {
+        enc.integer(0);
+        return Flow::Continue;
+    }
+    for pair in call.args[1..].chunks(2) {
+        if let Err(outcome) = store.edit(&pair[0], now, |entry| {
+            entry.put_string(&pair[1], 0, Expiry::Never)
+        }) {
+            store_error(enc, outcome);
+            return Flow::Continue;
+        }
+    }
+    if nx {
+        enc.integer(1);
+    } else {
+        enc.ok();
+    }
+    Flow::Continue
+}
+
+/// INCR, DECR, INCRBY, DECRBY
+pub fn incr(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let name = call.arg(0).to_ascii_uppercase();
+    let delta = match name.as_slice() {
+        b"INCR" => Some(1),
+        b"DECR" => Some(-1),
+        b"INCRBY" => parse_i64(call.arg(2)),
+        _ => parse_i64(call.arg(2)).and_then(i64::checked_neg),
+    };
+    let Some(delta) = delta else {
+        enc.error(err::NOT_INTEGER);
+        return Flow::Continue;
+    };
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let current = match entry.string() {
+                Err(_) => return Err(err::WRONGTYPE),
+                Ok(None) => 0,
+                Ok(Some(bytes)) => parse_i64(bytes).ok_or(err::NOT_INTEGER)?,
+            };
+            let next = current
+                .checked_add(delta)
+                .ok_or("ERR increment or decrement would overflow")?;
+            let flags = entry.flags().unwrap_or(0);
+            let expiry = entry.expiry().unwrap_or(Expiry::Never);
+            entry
+                .put_string(next.to_string().as_bytes(), flags, expiry)
+                .map_err(|_| err::OOM)?;
+            Ok(next)
+        });
+    match result {
+        Ok(n) => enc.integer(n),
+        Err(message) => enc.error(message),
+    }
+    Flow::Continue
+}
+
+/// INCRBYFLOAT key increment
+pub fn incrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let Some(delta) = parse_f64(call.arg(2)) else {
+        enc.error(err::NOT_FLOAT);
+        return Flow::Continue;
+    };
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let current = match entry.string() {
+                Err(_) => return Err(err::WRONGTYPE),
+                Ok(None) => 0.0,
+                Ok(Some(bytes)) => parse_f64(bytes).ok_or(err::NOT_FLOAT)?,
+            };
+            let next = current + delta;
+            if !next.is_finite() {
+                return Err("ERR increment would produce NaN or Infinity");
+            }
+            let text = format_double(next);
+            let flags = entry.flags().unwrap_or(0);
+            let expiry = entry.expiry().unwrap_or(Expiry::Never);
+            entry
+                .put_string(text.as_bytes(), flags, expiry)
+                .map_err(|_| err::OOM)?;
+            Ok(text)
+        });
+    match result {
+        Ok(text) => enc.bulk(text.as_bytes()),
+        Err(message) => enc.error(message),
+    }
+    Flow::Continue
+}
+
+/// APPEND key value
+pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let tail = call.arg(2);
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let mut value = entry
+                .string()
+                .map_err(|_| Outcome::WrongType)?
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            value.extend_from_slice(tail);
+            let flags = entry.flags().unwrap_or(0);
+            let expiry = entry.expiry().unwrap_or(Expiry::Never);
+            entry.put_string(&value, flags, expiry)?;
+            Ok(value.len())
+        });
+    match result {
+        Ok(len) => enc.integer(len as i64),
+        Err(outcome) => store_error(enc, outcome),
+    }
+    Flow::Continue
+}
+
+/// STRLEN key
+pub fn strlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let ctx = call.ctx;
+    ctx.shared.store.get(
+        call.arg(1),
+        ctx.now_ms,
+        ReadOptions::plain(),
+        |view| match view {
+            None => enc.integer(0),
+            Some(item) if item.object().is_some() => enc.error(err::WRONGTYPE),
+            Some(item) => enc.integer(item.value().len() as i64),
+        },
+    );
+    Flow::Continue
+}
+
+/// GETRANGE key start end (and its old name SUBSTR)
+pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let (Some(start), Some(end)) = (parse_i64(call.arg(2)), parse_i64(call.arg(3))) else {
+        enc.error(err::NOT_INTEGER);
+        return Flow::Continue;
+    };
+    let ctx = call.ctx;
+    ctx.shared.store.get(
+        call.arg(1),
+        ctx.now_ms,
+        ReadOptions::plain(),
+        |view| match view {
+            None => enc.bulk(b""),
+            Some(item) if item.object().is_some() => enc.error(err::WRONGTYPE),
+            Some(item) => {
+                let value = item.value();
+                let len = value.len() as i64;
+                if start < 0 && end < 0 && start > end {
+                    enc.bulk(b"");
+                    return;
+                }
+                let from = if start < 0 {
+                    (len + start).max(0)
+                } else {
+                    start
+                };
+                let to = if end < 0 { len + end } else { end.min(len - 1) };
+                if len == 0 || from > to || from >= len {
+                    enc.bulk(b"");
+                } else {
+                    enc.bulk(&value[from as usize..=to as usize]);
+                }
+            }
+        },
+    );
+    Flow::Continue
+}
+
+/// SETRANGE key offset value
+pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let Some(offset) = parse_i64(call.arg(2)) else {
+        enc.error(err::NOT_INTEGER);
+        return Flow::Continue;
+    };
+    if offset < 0 {
+        enc.error("ERR offset is out of range");
+        return Flow::Continue;
+    }
+    let patch = call.arg(3);
+    let limit = MAX_STRING.min(call.ctx.shared.store.item_size_max() as u64);
+    let result = call
+        .ctx
+        .shared
+        .store
+        .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            let current = entry.string().map_err(|_| Outcome::WrongType)?;
+            if patch.is_empty() {
+                return Ok(current.map_or(0, <[u8]>::len));
+            }
+            if offset as u64 + patch.len() as u64 > limit {
+                return Err(Outcome::TooLarge);
+            }
+            let mut value = current.map(<[u8]>::to_vec).unwrap_or_default();
+            let end = offset as usize + patch.len();
+            if value.len() < end {
+                value.resize(end, 0);
+            }
+            value[offset as usize..end].copy_from_slice(patch);
+            let flags = entry.flags().unwrap_or(0);
+            let expiry = entry.expiry().unwrap_or(Expiry::Never);
+            entry.put_string(&value, flags, expiry)?;
+            Ok(value.len())
+        });
+    match result {
+        Ok(len) => enc.integer(len as i64),
+        Err(outcome) => store_error(enc, outcome),
+    }
+    Flow::Continue
+}

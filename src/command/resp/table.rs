@@ -1,0 +1,238 @@
+//! The static table of RESP commands: name, arity, flags, key positions, group, handler.
+//!
+//! Arity follows Redis: `n > 0` means exactly `n` arguments (name included), `n < 0` at least
+//! `-n`. Flags drive the dispatcher: `EXCLUSIVE` commands run with every worker's gate held
+//! (atomic across keys and clients), `NOT_QUEUED` commands run even inside MULTI, `NO_AUTH`
+//! commands run before authentication. Invariant (tested): names are lower-case and unique.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use ferrocache_protocol::resp::Encoder;
+
+use super::{hash, keys, server, strings, tx, Call};
+use crate::command::Flow;
+
+/// Command flags, a small bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flags(u16);
+
+impl Flags {
+    pub const NONE: Flags = Flags(0);
+    pub const WRITE: Flags = Flags(1);
+    pub const READONLY: Flags = Flags(1 << 1);
+    pub const ADMIN: Flags = Flags(1 << 2);
+    pub const EXCLUSIVE: Flags = Flags(1 << 3);
+    pub const NOT_QUEUED: Flags = Flags(1 << 4);
+    pub const NO_AUTH: Flags = Flags(1 << 5);
+    pub const NO_GATE: Flags = Flags(1 << 6);
+    pub const FAST: Flags = Flags(1 << 7);
+
+    pub const fn with(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+pub type Handler = fn(&mut Call<'_, '_>, &mut Encoder<'_>) -> Flow;
+
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: Flags,
+    pub first_key: i64,
+    pub last_key: i64,
+    pub step: i64,
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, args: usize) -> bool {
+        let args = args as i32;
+        if self.arity >= 0 {
+            args == self.arity
+        } else {
+            args >= -self.arity
+        }
+    }
+
+    /// Redis's flag words for COMMAND INFO.
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for (flag, name) in [
+            (Flags::WRITE, "write"),
+            (Flags::READONLY, "readonly"),
+            (Flags::ADMIN, "admin"),
+            (Flags::FAST, "fast"),
+            (Flags::NO_AUTH, "no_auth"),
+        ] {
+            if self.flags.contains(flag) {
+                names.push(name);
+            }
+        }
+        names
+    }
+}
+
+const W: Flags = Flags::WRITE;
+const R: Flags = Flags::READONLY;
+const WF: Flags = Flags::WRITE.with(Flags::FAST);
+const RF: Flags = Flags::READONLY.with(Flags::FAST);
+const WX: Flags = Flags::WRITE.with(Flags::EXCLUSIVE);
+const CONN: Flags = Flags::NO_AUTH.with(Flags::FAST);
+
+macro_rules! commands {
+    ($( $name:literal, $arity:expr, $flags:expr, ($first:expr, $last:expr, $step:expr), $group:literal, $summary:literal, $handler:path; )*) => {
+        pub static COMMANDS: &[CommandSpec] = &[
+            $(CommandSpec {
+                name: $name,
+                arity: $arity,
+                flags: $flags,
+                first_key: $first,
+                last_key: $last,
+                step: $step,
+                group: $group,
+                summary: $summary,
+                handler: $handler,
+            },)*
+        ];
+    };
+}
+
+commands! {
+    // connection
+    "ping", -1, Flags::FAST, (0, 0, 0), "connection", "Returns the server's liveliness response.", server::ping;
+    "echo", 2, Flags::FAST, (0, 0, 0), "connection", "Returns the given string.", server::echo;
+    "hello", -1, CONN, (0, 0, 0), "connection", "Handshakes with the server.", server::hello;
+    "auth", -2, CONN, (0, 0, 0), "connection", "Authenticates the connection.", server::auth;
+    "select", 2, Flags::FAST, (0, 0, 0), "connection", "Changes the selected database.", server::select;
+    "quit", -1, CONN.with(Flags::NOT_QUEUED), (0, 0, 0), "connection", "Closes the connection.", server::quit;
+    "reset", 1, CONN.with(Flags::NOT_QUEUED), (0, 0, 0), "connection", "Resets the connection.", server::reset;
+    "client", -2, Flags::NONE, (0, 0, 0), "connection", "A container for client connection commands.", server::client;
+    // strings
+    "get", 2, RF, (1, 1, 1), "string", "Returns the string value of a key.", strings::get;
+    "set", -3, W, (1, 1, 1), "string", "Sets the string value of a key.", strings::set;
+    "setnx", 3, WF, (1, 1, 1), "string", "Set the string value of a key only when the key doesn't exist.", strings::setnx;
+    "setex", 4, W, (1, 1, 1), "string", "Sets the string value and expiration time of a key.", strings::setex;
+    "psetex", 4, W, (1, 1, 1), "string", "Sets the string value and expiration time in milliseconds of a key.", strings::setex;
+    "getset", 3, WF, (1, 1, 1), "string", "Returns the previous string value of a key after setting it to a new value.", strings::getset;
+    "getdel", 2, WF, (1, 1, 1), "string", "Returns the string value of a key after deleting the key.", strings::getdel;
+    "getex", -2, WF, (1, 1, 1), "string", "Returns the string value of a key after setting its expiration time.", strings::getex;
+    "mget", -2, RF, (1, -1, 1), "string", "Atomically returns the string values of one or more keys.", strings::mget;
+    "mset", -3, WX, (1, -1, 2), "string", "Atomically creates or modifies the string values of one or more keys.", strings::mset;
+    "msetnx", -3, WX, (1, -1, 2), "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.", strings::mset;
+    "incr", 2, WF, (1, 1, 1), "string", "Increments the integer value of a key by one.", strings::incr;
+    "decr", 2, WF, (1, 1, 1), "string", "Decrements the integer value of a key by one.", strings::incr;
+    "incrby", 3, WF, (1, 1, 1), "string", "Increments the integer value of a key by a number.", strings::incr;
+    "decrby", 3, WF, (1, 1, 1), "string", "Decrements a number from the integer value of a key.", strings::incr;
+    "incrbyfloat", 3, WF, (1, 1, 1), "string", "Increment the floating point value of a key by a number.", strings::incrbyfloat;
+    "append", 3, WF, (1, 1, 1), "string", "Appends a string to the value of a key.", strings::append;
+    "strlen", 2, RF, (1, 1, 1), "string", "Returns the length of a string value.", strings::strlen;
+    "getrange", 4, R, (1, 1, 1), "string", "Returns a substring of the string stored at a key.", strings::getrange;
+    "substr", 4, R, (1, 1, 1), "string", "Returns a substring from a string value.", strings::getrange;
+    "setrange", 4, W, (1, 1, 1), "string", "Overwrites a part of a string value with another by an offset.", strings::setrange;
+    // keys
+    "del", -2, W, (1, -1, 1), "generic", "Deletes one or more keys.", keys::del;
+    "unlink", -2, WF, (1, -1, 1), "generic", "Asynchronously deletes one or more keys.", keys::del;
+    "exists", -2, RF, (1, -1, 1), "generic", "Determines whether one or more keys exist.", keys::exists;
+    "touch", -2, RF, (1, -1, 1), "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", keys::touch;
+    "expire", -3, WF, (1, 1, 1), "generic", "Sets the expiration time of a key in seconds.", keys::expire;
+    "pexpire", -3, WF, (1, 1, 1), "generic", "Sets the expiration time of a key in milliseconds.", keys::expire;
+    "expireat", -3, WF, (1, 1, 1), "generic", "Sets the expiration time of a key to a Unix timestamp.", keys::expire;
+    "pexpireat", -3, WF, (1, 1, 1), "generic", "Sets the expiration time of a key to a Unix milliseconds timestamp.", keys::expire;
+    "ttl", 2, RF, (1, 1, 1), "generic", "Returns the expiration time in seconds of a key.", keys::ttl;
+    "pttl", 2, RF, (1, 1, 1), "generic", "Returns the expiration time in milliseconds of a key.", keys::ttl;
+    "expiretime", 2, RF, (1, 1, 1), "generic", "Returns the expiration time of a key as a Unix timestamp.", keys::ttl;
+    "pexpiretime", 2, RF, (1, 1, 1), "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::ttl;
+    "persist", 2, WF, (1, 1, 1), "generic", "Removes the expiration time of a key.", keys::persist;
+    "type", 2, RF, (1, 1, 1), "generic", "Determines the type of value stored at a key.", keys::type_of;
+    "rename", 3, WX, (1, 2, 1), "generic", "Renames a key and overwrites the destination.", keys::rename;
+    "renamenx", 3, WX.with(Flags::FAST), (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", keys::rename;
+    "keys", 2, R, (0, 0, 0), "generic", "Returns all key names that match a pattern.", keys::keys;
+    "scan", -2, R, (0, 0, 0), "generic", "Iterates over the key names in the database.", keys::scan;
+    "randomkey", 1, R, (0, 0, 0), "generic", "Returns a random key name from the database.", keys::randomkey;
+    "dbsize", 1, RF, (0, 0, 0), "server", "Returns the number of keys in the database.", keys::dbsize;
+    "flushdb", -1, WX, (0, 0, 0), "server", "Remove all keys from the current database.", keys::flushall;
+    "flushall", -1, WX, (0, 0, 0), "server", "Removes all keys from all databases.", keys::flushall;
+    "object", -2, R, (2, 2, 1), "generic", "A container for object introspection commands.", keys::object;
+    // hashes
+    "hset", -4, WF, (1, 1, 1), "hash", "Creates or modifies the value of a field in a hash.", hash::hset;
+    "hmset", -4, WF, (1, 1, 1), "hash", "Sets the values of multiple fields.", hash::hset;
+    "hsetnx", 4, WF, (1, 1, 1), "hash", "Sets the value of a field in a hash only when the field doesn't exist.", hash::hsetnx;
+    "hget", 3, RF, (1, 1, 1), "hash", "Returns the value of a field in a hash.", hash::hget;
+    "hmget", -3, RF, (1, 1, 1), "hash", "Returns the values of all fields in a hash.", hash::hmget;
+    "hgetall", 2, R, (1, 1, 1), "hash", "Returns all fields and values in a hash.", hash::hgetall;
+    "hkeys", 2, R, (1, 1, 1), "hash", "Returns all fields in a hash.", hash::hgetall;
+    "hvals", 2, R, (1, 1, 1), "hash", "Returns all values in a hash.", hash::hgetall;
+    "hdel", -3, WF, (1, 1, 1), "hash", "Deletes one or more fields and their values from a hash.", hash::hdel;
+    "hexists", 3, RF, (1, 1, 1), "hash", "Determines whether a field exists in a hash.", hash::hexists;
+    "hlen", 2, RF, (1, 1, 1), "hash", "Returns the number of fields in a hash.", hash::hlen;
+    "hstrlen", 3, RF, (1, 1, 1), "hash", "Returns the length of the value of a field.", hash::hstrlen;
+    "hincrby", 4, WF, (1, 1, 1), "hash", "Increments the integer value of a field in a hash by a number.", hash::hincrby;
+    "hincrbyfloat", 4, WF, (1, 1, 1), "hash", "Increments the floating point value of a field by a number.", hash::hincrbyfloat;
+    "hscan", -3, R, (1, 1, 1), "hash", "Iterates over fields and values of a hash.", hash::hscan;
+    "hrandfield", -2, R, (1, 1, 1), "hash", "Returns one or more random fields from a hash.", hash::hrandfield;
+    "hexpire", -6, WF, (1, 1, 1), "hash", "Set expiry for hash field using relative time to expire (seconds).", hash::hexpire;
+    "hpexpire", -6, WF, (1, 1, 1), "hash", "Set expiry for hash field using relative time to expire (milliseconds).", hash::hexpire;
+    "hexpireat", -6, WF, (1, 1, 1), "hash", "Set expiry for hash field using an absolute Unix timestamp (seconds).", hash::hexpire;
+    "hpexpireat", -6, WF, (1, 1, 1), "hash", "Set expiry for hash field using an absolute Unix timestamp (milliseconds).", hash::hexpire;
+    "httl", -5, RF, (1, 1, 1), "hash", "Returns the TTL in seconds of a hash field.", hash::httl;
+    "hpttl", -5, RF, (1, 1, 1), "hash", "Returns the TTL in milliseconds of a hash field.", hash::httl;
+    "hexpiretime", -5, RF, (1, 1, 1), "hash", "Returns the expiration time of a hash field as a Unix timestamp, in seconds.", hash::httl;
+    "hpexpiretime", -5, RF, (1, 1, 1), "hash", "Returns the expiration time of a hash field as a Unix timestamp, in msec.", hash::httl;
+    "hpersist", -5, WF, (1, 1, 1), "hash", "Removes the expiration time for each specified field.", hash::hpersist;
+    // transactions
+    "multi", 1, Flags::FAST.with(Flags::NOT_QUEUED), (0, 0, 0), "transactions", "Starts a transaction.", tx::multi;
+    "exec", 1, Flags::EXCLUSIVE.with(Flags::NOT_QUEUED), (0, 0, 0), "transactions", "Executes all commands in a transaction.", tx::exec;
+    "discard", 1, Flags::FAST.with(Flags::NOT_QUEUED), (0, 0, 0), "transactions", "Discards a transaction.", tx::discard;
+    "watch", -2, Flags::FAST.with(Flags::NOT_QUEUED), (1, -1, 1), "transactions", "Monitors changes to keys to determine the execution of a transaction.", tx::watch;
+    "unwatch", 1, Flags::FAST, (0, 0, 0), "transactions", "Forgets about watched keys of a transaction.", tx::unwatch;
+    // server
+    "info", -1, Flags::NONE, (0, 0, 0), "server", "Returns information and statistics about the server.", server::info;
+    "config", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for server configuration commands.", server::config;
+    "command", -1, Flags::NONE, (0, 0, 0), "server", "Returns detailed information about all commands.", server::command;
+    "time", 1, Flags::FAST, (0, 0, 0), "server", "Returns the server time.", server::time;
+}
+
+/// Finds a command by its lower-case name.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    static INDEX: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            COMMANDS
+                .iter()
+                .map(|spec| (spec.name.as_bytes(), spec))
+                .collect()
+        })
+        .get(name)
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in COMMANDS {
+            assert_eq!(spec.name, spec.name.to_lowercase());
+            assert!(seen.insert(spec.name), "duplicate {}", spec.name);
+        }
+        assert!(lookup(b"get").is_some());
+        assert!(lookup(b"GET").is_none());
+    }
+
+    #[test]
+    fn arity_follows_redis_rules() {
+        let get = lookup(b"get").unwrap();
+        assert!(get.arity_ok(2) && !get.arity_ok(3) && !get.arity_ok(1));
+        let del = lookup(b"del").unwrap();
+        assert!(del.arity_ok(2) && del.arity_ok(5) && !del.arity_ok(1));
+    }
+}

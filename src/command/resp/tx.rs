@@ -1,0 +1,102 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! Queued commands are copied out of the read buffer at MULTI time and run by EXEC with every
+//! worker's gate held, so no client on any worker runs in between. WATCH remembers each key's
+//! cas unique (or its absence); every write, expiry, eviction and typed-value change gives a
+//! key a new cas unique, so EXEC aborts (null reply) if any watched key changed.
+
+use std::borrow::Cow;
+
+use ferrocache_protocol::resp::Encoder;
+
+use super::{run_queued, Call};
+use crate::command::Flow;
+
+fn current_cas(call: &Call<'_, '_>, key: &[u8]) -> Option<u64> {
+    call.ctx
+        .shared
+        .store
+        .edit(key, call.ctx.now_ms, |entry| entry.view().map(|v| v.cas()))
+}
+
+/// MULTI
+pub fn multi(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.session.queued.is_some() {
+        enc.error("ERR MULTI calls can not be nested");
+        return Flow::Continue;
+    }
+    call.session.queued = Some(Vec::new());
+    call.session.queue_failed = false;
+    enc.ok();
+    Flow::Continue
+}
+
+/// EXEC (dispatched with every gate held)
+pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let Some(queued) = call.session.queued.take() else {
+        enc.error("ERR EXEC without MULTI");
+        return Flow::Continue;
+    };
+    let watched = std::mem::take(&mut call.session.watched);
+    if std::mem::take(&mut call.session.queue_failed) {
+        enc.error("EXECABORT Transaction discarded because of previous errors.");
+        return Flow::Continue;
+    }
+    if watched
+        .iter()
+        .any(|(key, cas)| current_cas(call, key) != *cas)
+    {
+        enc.null_array();
+        return Flow::Continue;
+    }
+    enc.array(queued.len());
+    let mut flow = Flow::Continue;
+    for command in &queued {
+        let args: Vec<Cow<'_, [u8]>> = command
+            .iter()
+            .map(|a| Cow::Borrowed(a.as_slice()))
+            .collect();
+        let mut inner = Call {
+            ctx: call.ctx,
+            session: &mut *call.session,
+            args: &args,
+        };
+        if run_queued(&mut inner, enc) != Flow::Continue {
+            flow = Flow::Close;
+        }
+    }
+    flow
+}
+
+/// DISCARD
+pub fn discard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.session.queued.take().is_none() {
+        enc.error("ERR DISCARD without MULTI");
+        return Flow::Continue;
+    }
+    call.session.queue_failed = false;
+    call.session.watched.clear();
+    enc.ok();
+    Flow::Continue
+}
+
+/// WATCH key [key ...]
+pub fn watch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.session.queued.is_some() {
+        enc.error("ERR WATCH inside MULTI is not allowed");
+        return Flow::Continue;
+    }
+    for key in &call.args[1..] {
+        let cas = current_cas(call, key);
+        call.session.watched.push((key.to_vec(), cas));
+    }
+    enc.ok();
+    Flow::Continue
+}
+
+/// UNWATCH
+pub fn unwatch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    call.session.watched.clear();
+    enc.ok();
+    Flow::Continue
+}

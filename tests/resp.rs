@@ -1,0 +1,393 @@
+//! RESP end to end on the real binary: the `redis` client crate and raw bytes. Expected error
+//! texts were checked against redis-server 7.0 from Debian.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use redis::Commands;
+
+#[test]
+fn strings_work_through_the_redis_crate() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let _: () = r.set("greeting", "hello").unwrap();
+    assert_eq!(r.get::<_, String>("greeting").unwrap(), "hello");
+    assert_eq!(r.incr::<_, _, i64>("n", 5).unwrap(), 5);
+    assert_eq!(r.decr::<_, _, i64>("n", 7).unwrap(), -2);
+    assert_eq!(r.append::<_, _, i64>("greeting", " world").unwrap(), 11);
+    assert_eq!(r.strlen::<_, i64>("greeting").unwrap(), 11);
+    assert_eq!(r.getrange::<_, String>("greeting", 0, 4).unwrap(), "hello");
+    assert_eq!(
+        r.getrange::<_, String>("greeting", -5, -1).unwrap(),
+        "world"
+    );
+    assert_eq!(r.setrange::<_, _, i64>("pad", 3, "x").unwrap(), 4);
+    assert_eq!(r.get::<_, Vec<u8>>("pad").unwrap(), b"\0\0\0x");
+    let _: () = r.mset(&[("a", "1"), ("b", "2")]).unwrap();
+    assert_eq!(
+        r.mget::<_, Vec<Option<String>>>(&["a", "b", "nope"])
+            .unwrap(),
+        vec![Some("1".to_string()), Some("2".to_string()), None]
+    );
+    assert!(!r.set_nx::<_, _, bool>("a", "x").unwrap());
+    assert_eq!(
+        redis::cmd("GETDEL")
+            .arg("a")
+            .query::<String>(&mut r)
+            .unwrap(),
+        "1"
+    );
+    assert_eq!(r.exists::<_, i64>("a").unwrap(), 0);
+    let old: Option<String> = redis::cmd("SET")
+        .arg("b")
+        .arg("3")
+        .arg("GET")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(old.as_deref(), Some("2"));
+    let f: String = redis::cmd("INCRBYFLOAT")
+        .arg("f")
+        .arg("10.5")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(f, "10.5");
+    let f: String = redis::cmd("INCRBYFLOAT")
+        .arg("f")
+        .arg("0.1")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(f, "10.6");
+}
+
+#[test]
+fn ttls_and_keys() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg(100)
+        .query(&mut r)
+        .unwrap();
+    let ttl: i64 = r.ttl("k").unwrap();
+    assert!((99..=100).contains(&ttl), "{ttl}");
+    assert_eq!(r.ttl::<_, i64>("nope").unwrap(), -2);
+    assert!(r.persist::<_, bool>("k").unwrap());
+    assert_eq!(r.ttl::<_, i64>("k").unwrap(), -1);
+    let set: i64 = redis::cmd("EXPIRE")
+        .arg("k")
+        .arg(50)
+        .arg("XX")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(set, 0, "XX on a key without TTL");
+    let set: i64 = redis::cmd("EXPIRE")
+        .arg("k")
+        .arg(50)
+        .arg("NX")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(set, 1);
+    let set: i64 = redis::cmd("EXPIRE")
+        .arg("k")
+        .arg(10)
+        .arg("GT")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(set, 0);
+    let _: () = r.rename("k", "k2").unwrap();
+    assert_eq!(r.exists::<_, i64>("k").unwrap(), 0);
+    assert!(r.ttl::<_, i64>("k2").unwrap() > 0, "rename keeps the TTL");
+    let _: () = redis::cmd("SET")
+        .arg("gone")
+        .arg("v")
+        .arg("PX")
+        .arg(50)
+        .query(&mut r)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    assert_eq!(r.get::<_, Option<String>>("gone").unwrap(), None);
+    for i in 0..300 {
+        let _: () = r.set(format!("scan:{i}"), i).unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("scan:*")
+            .arg("COUNT")
+            .arg(25)
+            .query(&mut r)
+            .unwrap();
+        seen.extend(keys);
+        // Writes during the scan must not hide keys present all along.
+        let _: () = r.set(format!("other:{next}"), 1).unwrap();
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 300);
+    let mut keys: Vec<String> = r.keys("scan:1?").unwrap();
+    keys.sort();
+    assert_eq!(keys.len(), 10);
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("k2")
+            .query::<String>(&mut r)
+            .unwrap(),
+        "string"
+    );
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("nope")
+            .query::<String>(&mut r)
+            .unwrap(),
+        "none"
+    );
+    let _: () = redis::cmd("FLUSHALL").query(&mut r).unwrap();
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut r).unwrap(), 0);
+}
+
+#[test]
+fn hashes_with_field_ttls() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let _: () = r.hset_multiple("h", &[("a", "1"), ("b", "2")]).unwrap();
+    assert_eq!(r.hget::<_, _, String>("h", "a").unwrap(), "1");
+    assert_eq!(r.hlen::<_, i64>("h").unwrap(), 2);
+    assert_eq!(r.hincr::<_, _, _, i64>("h", "a", 10).unwrap(), 11);
+    let all: std::collections::HashMap<String, String> = r.hgetall("h").unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all["a"], "11");
+    assert!(r.hexists::<_, _, bool>("h", "b").unwrap());
+    let codes: Vec<i64> = redis::cmd("HPEXPIRE")
+        .arg("h")
+        .arg(50)
+        .arg("FIELDS")
+        .arg(2)
+        .arg("b")
+        .arg("zz")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(codes, vec![1, -2]);
+    let ttls: Vec<i64> = redis::cmd("HTTL")
+        .arg("h")
+        .arg("FIELDS")
+        .arg(2)
+        .arg("a")
+        .arg("b")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(ttls[0], -1);
+    std::thread::sleep(Duration::from_millis(120));
+    assert_eq!(r.hget::<_, _, Option<String>>("h", "b").unwrap(), None);
+    assert_eq!(r.hlen::<_, i64>("h").unwrap(), 1);
+    let err = r.get::<_, String>("h").unwrap_err();
+    assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+    assert_eq!(r.hdel::<_, _, i64>("h", "a").unwrap(), 1);
+    assert_eq!(
+        r.exists::<_, i64>("h").unwrap(),
+        0,
+        "an emptied hash is removed"
+    );
+    for i in 0..100 {
+        let _: () = r.hset("big", format!("f{i}"), i).unwrap();
+    }
+    let encoding: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("big")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(encoding, "hashtable");
+    let mut fields = std::collections::HashSet::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, page): (u64, Vec<String>) = redis::cmd("HSCAN")
+            .arg("big")
+            .arg(cursor)
+            .query(&mut r)
+            .unwrap();
+        fields.extend(page.chunks(2).map(|pair| pair[0].clone()));
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(fields.len(), 100);
+    let picks: Vec<String> = redis::cmd("HRANDFIELD")
+        .arg("big")
+        .arg(5)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(
+        picks.iter().collect::<std::collections::HashSet<_>>().len(),
+        5
+    );
+    let repeats: Vec<String> = redis::cmd("HRANDFIELD")
+        .arg("big")
+        .arg(-300)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(repeats.len(), 300);
+}
+
+#[test]
+fn transactions_are_atomic_and_watch_aborts() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let mut other = server.redis();
+    let (a, b): (i64, i64) = redis::pipe()
+        .atomic()
+        .incr("counter", 1)
+        .incr("counter", 1)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!((a, b), (1, 2));
+    let _: () = redis::cmd("WATCH").arg("counter").query(&mut r).unwrap();
+    let _: () = other.set("counter", 100).unwrap();
+    let result: Option<(i64,)> = redis::pipe()
+        .atomic()
+        .incr("counter", 1)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(result, None, "EXEC after a watched key changed returns nil");
+    // Many clients incrementing in MULTI/EXEC on both workers never lose an update.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = server.redis();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    let _: (i64, i64) = redis::pipe()
+                        .atomic()
+                        .incr("x", 1)
+                        .incr("y", 1)
+                        .query(&mut c)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(r.get::<_, i64>("x").unwrap(), 800);
+    assert_eq!(r.get::<_, i64>("y").unwrap(), 800);
+}
+
+#[test]
+fn errors_use_redis_words_and_keep_the_connection() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut c = server.connect_resp();
+    c.roundtrip(
+        b"FOO a b\r\n",
+        b"-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n",
+    );
+    c.roundtrip(
+        b"GET\r\n",
+        b"-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    c.roundtrip(b"SET k v NX XX\r\n", b"-ERR syntax error\r\n");
+    c.roundtrip(
+        b"SET k v EX 0\r\n",
+        b"-ERR invalid expire time in 'set' command\r\n",
+    );
+    c.roundtrip(
+        b"SET n 9223372036854775807\r\nINCR n\r\n",
+        b"+OK\r\n-ERR increment or decrement would overflow\r\n",
+    );
+    c.roundtrip(
+        b"INCRBY n x\r\n",
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    c.roundtrip(b"SELECT 1\r\n", b"-ERR DB index is out of range\r\n");
+    c.roundtrip(b"HELLO 4\r\n", b"-NOPROTO unsupported protocol version\r\n");
+    c.roundtrip(b"MULTI\r\nGET\r\nEXEC\r\n", b"+OK\r\n-ERR wrong number of arguments for 'get' command\r\n-EXECABORT Transaction discarded because of previous errors.\r\n");
+    c.roundtrip(b"EXEC\r\n", b"-ERR EXEC without MULTI\r\n");
+    c.roundtrip(b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n");
+    c.roundtrip(b"*2\r\n$4\r\nECHO\r\n$3\r\nhey\r\n", b"$3\r\nhey\r\n");
+    // A protocol error gets Redis's reply, then the connection closes.
+    c.roundtrip(
+        b"*1\r\n:1\r\n",
+        b"-ERR Protocol error: expected '$', got ':'\r\n",
+    );
+    assert!(c.is_closed());
+}
+
+#[test]
+fn resp3_replies_and_the_shared_store() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut c = server.connect_resp();
+    c.send(b"HELLO 3\r\n");
+    let hello = c.read_until(b"*0\r\n");
+    assert!(
+        hello.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+        "{}",
+        String::from_utf8_lossy(&hello)
+    );
+    c.roundtrip(b"GET nope\r\n", b"_\r\n");
+    c.roundtrip(
+        b"HSET h f v\r\nHGETALL h\r\n",
+        b":1\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n",
+    );
+    c.roundtrip(b"SET shared fromresp\r\n", b"+OK\r\n");
+    // A key written over RESP reads back over memcached, and the other way round.
+    let mut m = server.connect();
+    m.roundtrip(
+        b"get shared\r\n",
+        b"VALUE shared 0 8\r\nfromresp\r\nEND\r\n",
+    );
+    m.roundtrip(b"set frommc 0 0 2\r\nhi\r\n", b"STORED\r\n");
+    c.roundtrip(b"GET frommc\r\n", b"$2\r\nhi\r\n");
+    m.roundtrip(b"get h\r\n", b"END\r\n");
+}
+
+#[test]
+fn requirepass_gates_commands_until_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.toml");
+    std::fs::write(&path, "[resp]\nrequirepass = \"sekret\"\n").unwrap();
+    let server = TestServer::start_with_resp(&["--config", path.to_str().unwrap()]);
+    let mut c = server.connect_resp();
+    c.roundtrip(b"GET k\r\n", b"-NOAUTH Authentication required.\r\n");
+    c.roundtrip(
+        b"AUTH wrong\r\n",
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    c.roundtrip(b"AUTH sekret\r\nGET k\r\n", b"+OK\r\n$-1\r\n");
+}
+
+#[test]
+fn info_and_client_commands() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let _: () = r.set("k", 1).unwrap();
+    let info: String = redis::cmd("INFO").query(&mut r).unwrap();
+    assert!(info.contains("redis_version:"), "{info}");
+    assert!(info.contains("db0:keys=1,expires=0"), "{info}");
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("app1")
+        .query(&mut r)
+        .unwrap();
+    let name: String = redis::cmd("CLIENT").arg("GETNAME").query(&mut r).unwrap();
+    assert_eq!(name, "app1");
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut r).unwrap();
+    assert!(list.contains("name=app1"), "{list}");
+    let config: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(
+        config,
+        vec!["maxmemory".to_string(), (64 * 1024 * 1024).to_string()]
+    );
+    let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut r).unwrap();
+    assert!(count > 80);
+}
