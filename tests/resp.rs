@@ -391,3 +391,39 @@ fn info_and_client_commands() {
     let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut r).unwrap();
     assert!(count > 80);
 }
+
+#[test]
+fn thousand_command_pipeline_answers_in_order() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let mut pipe = redis::pipe();
+    for i in 0..1000 {
+        pipe.set(format!("p{i}"), i).ignore();
+        pipe.incr(format!("p{i}"), 1);
+    }
+    let values: Vec<i64> = pipe.query(&mut r).unwrap();
+    assert_eq!(values, (1..=1000).collect::<Vec<i64>>());
+}
+
+#[test]
+fn garbage_then_a_fresh_connection_still_reads_the_data() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let _: () = r.set("keep", "safe").unwrap();
+    let mut c = server.connect_resp();
+    c.send(b"*2\r\n$3\r\nGET\r\n$-7\r\n");
+    assert_eq!(
+        c.read_until(b"\r\n"),
+        b"-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert!(c.is_closed());
+    let mut junk = server.connect_resp();
+    let noise: Vec<u8> = (0..70_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    junk.send(&noise);
+    assert_eq!(
+        junk.read_until(b"\r\n"),
+        b"-ERR Protocol error: too big inline request\r\n"
+    );
+    let mut fresh = server.redis();
+    assert_eq!(fresh.get::<_, String>("keep").unwrap(), "safe");
+}

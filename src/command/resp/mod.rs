@@ -255,6 +255,9 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 }
 
 #[cfg(test)]
+mod exec_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,341 @@
+//! Commands executed against a small in-process store, no socket: exact reply bytes per
+//! command and per error, in RESP2 and RESP3.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::config::Config;
+use crate::server::{ConnInfo, Shared};
+
+const NOW: u64 = 1_700_000_000_000;
+
+struct Harness {
+    shared: Shared,
+    session: RespSession,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let mut config = Config::default();
+        config.server.threads = 1;
+        let info = Arc::new(ConnInfo {
+            id: 7,
+            peer: "tcp:127.0.0.1:1".into(),
+            resp: true,
+            opened_ms: NOW,
+            last_active_ms: NOW.into(),
+            name: Default::default(),
+            kill: Default::default(),
+        });
+        let mut session = RespSession::new(info);
+        session.authenticated = true;
+        Harness {
+            shared: Shared::new(config),
+            session,
+        }
+    }
+
+    /// Sends inline `line`s and returns everything they answered.
+    fn run(&mut self, lines: &[&str]) -> String {
+        self.run_at(lines, NOW)
+    }
+
+    fn run_at(&mut self, lines: &[&str], now_ms: u64) -> String {
+        let ctx = Context {
+            shared: &self.shared,
+            stats: &self.shared.worker_stats[0],
+            worker: 0,
+            now_ms,
+        };
+        let mut out = Vec::new();
+        for line in lines {
+            let input = format!("{line}\r\n");
+            let served = serve_one(&mut self.session, input.as_bytes(), &ctx, &mut out)
+                .expect("complete request");
+            assert_eq!(served.consumed, input.len(), "{line}");
+        }
+        String::from_utf8(out).unwrap()
+    }
+}
+
+/// Runs `lines` on a fresh store in RESP2 and in RESP3 (after HELLO 3).
+fn both(lines: &[&str]) -> (String, String) {
+    let two = Harness::new().run(lines);
+    let mut h = Harness::new();
+    h.run(&["HELLO 3"]);
+    let three = h.run(lines);
+    (two, three)
+}
+
+#[test]
+fn get_and_set_options() {
+    let (two, three) = both(&[
+        "GET k",
+        "SET k v",
+        "GET k",
+        "SET k w NX",
+        "SET k w XX GET",
+        "GET k",
+    ]);
+    assert_eq!(
+        two,
+        "$-1\r\n+OK\r\n$1\r\nv\r\n$-1\r\n$1\r\nv\r\n$1\r\nw\r\n"
+    );
+    assert_eq!(three, "_\r\n+OK\r\n$1\r\nv\r\n_\r\n$1\r\nv\r\n$1\r\nw\r\n");
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["SET k v PX 100", "PTTL k"]), "+OK\r\n:100\r\n");
+    assert_eq!(h.run(&["SET k v2 KEEPTTL", "PTTL k"]), "+OK\r\n:100\r\n");
+    assert_eq!(h.run_at(&["GET k"], NOW + 100), "$-1\r\n");
+    assert_eq!(h.run(&["SET k v EX"]), "-ERR syntax error\r\n");
+    assert_eq!(
+        h.run(&["SET k v EX x"]),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        h.run(&["SET k v EX -1"]),
+        "-ERR invalid expire time in 'set' command\r\n"
+    );
+    assert_eq!(h.run(&["SET k v KEEPTTL EX 1"]), "-ERR syntax error\r\n");
+}
+
+#[test]
+fn counters_and_ranges() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.run(&["INCR c", "INCRBY c 10", "DECR c", "DECRBY c 5"]),
+        ":1\r\n:11\r\n:10\r\n:5\r\n"
+    );
+    assert_eq!(
+        h.run(&["SET s abc", "INCR s"]),
+        "+OK\r\n-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        h.run(&["DECRBY c -9223372036854775808"]),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        h.run(&["INCRBYFLOAT fl 2.5", "INCRBYFLOAT fl 0.5"]),
+        "$3\r\n2.5\r\n$1\r\n3\r\n"
+    );
+    assert_eq!(
+        h.run(&["INCRBYFLOAT fl x"]),
+        "-ERR value is not a valid float\r\n"
+    );
+    assert_eq!(
+        h.run(&["APPEND s def", "STRLEN s", "GETRANGE s 1 -2"]),
+        ":6\r\n:6\r\n$4\r\nbcde\r\n"
+    );
+    assert_eq!(
+        h.run(&["GETRANGE s 10 20", "GETRANGE nope 0 1"]),
+        "$0\r\n\r\n$0\r\n\r\n"
+    );
+    assert_eq!(
+        h.run(&["SETRANGE s 1 XY", "GET s"]),
+        ":6\r\n$6\r\naXYdef\r\n"
+    );
+    assert_eq!(
+        h.run(&["SETRANGE s -1 x"]),
+        "-ERR offset is out of range\r\n"
+    );
+    assert_eq!(h.run(&["GETDEL s", "EXISTS s"]), "$6\r\naXYdef\r\n:0\r\n");
+    assert_eq!(
+        h.run(&["MSET a 1 b 2", "MGET a b z"]),
+        "+OK\r\n*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n"
+    );
+    assert_eq!(h.run(&["MSETNX a 9 q 9", "EXISTS q"]), ":0\r\n:0\r\n");
+    assert_eq!(
+        h.run(&["MSET a"]),
+        "-ERR wrong number of arguments for 'mset' command\r\n"
+    );
+    assert_eq!(
+        h.run(&["SETEX e 10 v", "TTL e", "SETEX e 0 v"]),
+        "+OK\r\n:10\r\n-ERR invalid expire time in 'setex' command\r\n"
+    );
+    assert_eq!(h.run(&["GETEX e PERSIST", "TTL e"]), "$1\r\nv\r\n:-1\r\n");
+}
+
+#[test]
+fn keys_and_expiry_options() {
+    let mut h = Harness::new();
+    h.run(&["SET a 1", "SET b 2", "HSET h f v"]);
+    assert_eq!(
+        h.run(&["EXISTS a a nope", "TYPE a", "TYPE h", "TYPE nope"]),
+        ":2\r\n+string\r\n+hash\r\n+none\r\n"
+    );
+    assert_eq!(
+        h.run(&[
+            "EXPIRE a 10 XX",
+            "EXPIRE a 10 NX",
+            "EXPIRE a 5 GT",
+            "EXPIRE a 5 LT",
+            "TTL a"
+        ]),
+        ":0\r\n:1\r\n:0\r\n:1\r\n:5\r\n"
+    );
+    assert_eq!(
+        h.run(&["EXPIRE a 1 NX XX"]),
+        "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"
+    );
+    assert_eq!(
+        h.run(&["EXPIRE a 1 foo"]),
+        "-ERR Unsupported option foo\r\n"
+    );
+    assert_eq!(
+        h.run(&["PERSIST a", "PERSIST a", "TTL a", "TTL nope"]),
+        ":1\r\n:0\r\n:-1\r\n:-2\r\n"
+    );
+    assert_eq!(h.run(&["PEXPIREAT b 1", "EXISTS b"]), ":1\r\n:0\r\n");
+    assert_eq!(
+        h.run(&["RENAME a c", "GET c", "RENAME nope x", "RENAMENX c h"]),
+        "+OK\r\n$1\r\n1\r\n-ERR no such key\r\n:0\r\n"
+    );
+    assert_eq!(h.run(&["DEL c h nope", "DBSIZE"]), ":2\r\n:0\r\n");
+    assert_eq!(h.run(&["SCAN x"]), "-ERR invalid cursor\r\n");
+    assert_eq!(
+        h.run(&["SET k 12", "OBJECT ENCODING k", "OBJECT ENCODING nope"]),
+        "+OK\r\n$3\r\nint\r\n$-1\r\n"
+    );
+    assert_eq!(h.run(&["RANDOMKEY"]), "$1\r\nk\r\n");
+    assert_eq!(h.run(&["FLUSHALL", "RANDOMKEY"]), "+OK\r\n$-1\r\n");
+}
+
+#[test]
+fn hashes_and_wrongtype() {
+    let (two, three) = both(&["HSET h a 1 b 2", "HGETALL h", "HMGET h a z"]);
+    assert_eq!(
+        two,
+        ":2\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n*2\r\n$1\r\n1\r\n$-1\r\n"
+    );
+    assert_eq!(
+        three,
+        ":2\r\n%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n*2\r\n$1\r\n1\r\n_\r\n"
+    );
+    let mut h = Harness::new();
+    h.run(&["HSET h a 1 s x", "SET str v"]);
+    assert_eq!(
+        h.run(&["HINCRBY h a 2", "HINCRBY h s 1"]),
+        ":3\r\n-ERR hash value is not an integer\r\n"
+    );
+    assert_eq!(h.run(&["HINCRBYFLOAT h a 0.5"]), "$3\r\n3.5\r\n");
+    assert_eq!(
+        h.run(&["HSETNX h a 9", "HSETNX h n 9", "HLEN h", "HSTRLEN h a"]),
+        ":0\r\n:1\r\n:3\r\n:3\r\n"
+    );
+    let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    assert_eq!(h.run(&["HGET str a"]), wrong);
+    assert_eq!(h.run(&["GET h"]), wrong);
+    assert_eq!(h.run(&["INCR h"]), wrong);
+    assert_eq!(h.run(&["APPEND h x"]), wrong);
+    assert_eq!(
+        h.run(&["HSET h odd"]),
+        "-ERR wrong number of arguments for 'hset' command\r\n"
+    );
+    assert_eq!(
+        h.run(&[
+            "HEXPIRE h 10 FIELDS 2 a zz",
+            "HTTL h FIELDS 2 a n",
+            "HPERSIST h FIELDS 1 a"
+        ]),
+        "*2\r\n:1\r\n:-2\r\n*2\r\n:10\r\n:-1\r\n*1\r\n:1\r\n"
+    );
+    assert_eq!(
+        h.run(&["HEXPIRE h 10 FIELDS 0 a"]),
+        "-ERR Parameter `numFields` should be greater than 0\r\n"
+    );
+    assert_eq!(
+        h.run(&["HEXPIRE h 10 FIELDS 2 a"]),
+        "-ERR The `numfields` parameter must match the number of arguments\r\n"
+    );
+    assert_eq!(
+        h.run(&["HEXPIRE h 10 NOPE 1 a"]),
+        "-ERR Mandatory argument FIELDS is missing or not at the right position\r\n"
+    );
+    assert_eq!(
+        h.run(&["HPEXPIRE h 0 FIELDS 1 a", "HEXISTS h a"]),
+        "*1\r\n:2\r\n:0\r\n"
+    );
+    assert_eq!(h.run(&["HDEL h s n", "EXISTS h"]), ":2\r\n:0\r\n");
+}
+
+#[test]
+fn transactions_queue_and_abort() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.run(&["MULTI", "SET a 1", "INCR a", "EXEC"]),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n:2\r\n"
+    );
+    assert_eq!(
+        h.run(&["MULTI", "MULTI", "DISCARD"]),
+        "+OK\r\n-ERR MULTI calls can not be nested\r\n+OK\r\n"
+    );
+    assert_eq!(
+        h.run(&["DISCARD", "EXEC"]),
+        "-ERR DISCARD without MULTI\r\n-ERR EXEC without MULTI\r\n"
+    );
+    assert_eq!(h.run(&["MULTI", "NOSUCH", "EXEC"]), "+OK\r\n-ERR unknown command 'NOSUCH', with args beginning with: \r\n-EXECABORT Transaction discarded because of previous errors.\r\n");
+    // A runtime error inside EXEC is just that command's reply.
+    assert_eq!(h.run(&["SET s x", "MULTI", "INCR s", "GET s", "EXEC"]), "+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n-ERR value is not an integer or out of range\r\n$1\r\nx\r\n");
+    assert_eq!(
+        h.run(&["WATCH a", "SET a 5", "MULTI", "GET a", "EXEC"]),
+        "+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*-1\r\n"
+    );
+    assert_eq!(
+        h.run(&["WATCH a", "MULTI", "GET a", "EXEC"]),
+        "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$1\r\n5\r\n"
+    );
+    assert_eq!(
+        h.run(&["MULTI", "WATCH a", "DISCARD"]),
+        "+OK\r\n-ERR WATCH inside MULTI is not allowed\r\n+OK\r\n"
+    );
+}
+
+#[test]
+fn connection_commands() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.run(&["PING", "PING hi", "ECHO x"]),
+        "+PONG\r\n$2\r\nhi\r\n$1\r\nx\r\n"
+    );
+    assert_eq!(
+        h.run(&["SELECT 0", "SELECT 3", "SELECT x"]),
+        "+OK\r\n-ERR DB index is out of range\r\n-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        h.run(&[
+            "CLIENT ID",
+            "CLIENT GETNAME",
+            "CLIENT SETNAME app",
+            "CLIENT GETNAME"
+        ]),
+        ":7\r\n$-1\r\n+OK\r\n$3\r\napp\r\n"
+    );
+    assert_eq!(
+        h.run(&["CLIENT SETNAME \"a b\""]),
+        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+    );
+    assert_eq!(h.run(&["AUTH x"]), "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
+    assert_eq!(
+        h.run(&["HELLO 4"]),
+        "-NOPROTO unsupported protocol version\r\n"
+    );
+    let hello = h.run(&["HELLO 3"]);
+    assert!(
+        hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+        "{hello}"
+    );
+    assert_eq!(h.run(&["GET nope"]), "_\r\n");
+    assert_eq!(h.run(&["RESET", "GET nope"]), "+RESET\r\n$-1\r\n");
+    assert_eq!(
+        h.run(&["CONFIG GET maxmemory-policy"]),
+        "*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n"
+    );
+    assert_eq!(
+        h.run(&["CONFIG SET maxmemory 32mb", "CONFIG GET maxmemory"]),
+        "+OK\r\n*2\r\n$9\r\nmaxmemory\r\n$8\r\n33554432\r\n"
+    );
+    assert_eq!(
+        h.run(&["CONFIG SET hz 5"]),
+        "-ERR Unknown option or number of arguments for CONFIG SET - 'hz'\r\n"
+    );
+    assert!(h.run(&["COMMAND COUNT"]).starts_with(':'));
+}
