@@ -284,3 +284,49 @@ fn memcache_crate_client_works_unchanged() {
     client.flush().unwrap();
     assert_eq!(client.get::<String>("counter").unwrap(), None);
 }
+
+#[test]
+fn a_reader_that_lags_gets_every_reply_through_backpressure() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let value = vec![b'z'; 100_000];
+    let mut req = b"set big 0 0 100000\r\n".to_vec();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    c.roundtrip(&req, b"STORED\r\n");
+    // 200 gets of 100 KB = 20 MB of replies, requested before reading any of them.
+    let mut writer = c.stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        writer.write_all(&b"get big\r\n".repeat(200)).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let one = [b"VALUE big 0 100000\r\n".as_slice(), &value, b"\r\nEND\r\n"].concat();
+    for _ in 0..200 {
+        assert!(c.read_exact(one.len()) == one);
+    }
+    sender.join().unwrap();
+}
+
+#[test]
+fn replies_past_the_output_limit_close_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small-output.toml");
+    std::fs::write(&path, "[server]\nmax_output_buffer = \"1MiB\"\n").unwrap();
+    let server = TestServer::start(&["--config", path.to_str().unwrap()]);
+    let mut c = server.connect();
+    let mut req = b"set big 0 0 600000\r\n".to_vec();
+    req.extend_from_slice(&vec![b'q'; 600_000]);
+    req.extend_from_slice(b"\r\n");
+    c.roundtrip(&req, b"STORED\r\n");
+    // One multiget whose reply (2.4 MB) cannot fit the 1 MiB limit: the server closes rather
+    // than buffering it for a client that is not reading.
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(b"get big big big big\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(c.is_closed());
+    server.connect().roundtrip(b"get nope\r\n", b"END\r\n");
+}

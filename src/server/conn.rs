@@ -85,8 +85,10 @@ impl Conn {
         }
         let mut handled = 0;
         loop {
+            // Whether the parser is waiting for bytes (as opposed to pausing for output room).
+            let mut needs_input = true;
             if !self.closing {
-                match self.process(ctx, &mut handled) {
+                match self.process(ctx, &mut handled, &mut needs_input) {
                     Flow::Continue => {}
                     Flow::Close => self.closing = true,
                     Flow::Shutdown => {
@@ -113,7 +115,13 @@ impl Conn {
                 WorkerStats::incr(&ctx.stats.conn_yields);
                 return Next::Again;
             }
-            if self.unsent() > OUTPUT_SOFT_CAP || !self.readable {
+            if self.unsent() > OUTPUT_SOFT_CAP {
+                break; // wait until the client reads (a writable event)
+            }
+            if !needs_input {
+                continue; // output drained: serve what is already buffered first
+            }
+            if !self.readable {
                 break;
             }
             match self.fill(ctx.stats) {
@@ -163,23 +171,28 @@ impl Conn {
     }
 
     /// Executes the complete requests in the read buffer, through the session's protocol.
-    fn process(&mut self, ctx: &Context<'_>, handled: &mut usize) -> Flow {
+    /// Sets `needs_input` to false when it stopped with input left to serve (request budget
+    /// or output room), true when the buffered input is used up or incomplete.
+    fn process(&mut self, ctx: &Context<'_>, handled: &mut usize, needs_input: &mut bool) -> Flow {
         loop {
             if self.swallow > 0 {
                 let n = self.swallow.min(self.rbuf.len());
                 self.rbuf.consume(n);
                 self.swallow -= n;
                 if self.swallow > 0 {
+                    *needs_input = true;
                     return Flow::Continue;
                 }
             }
             if *handled >= REQUESTS_PER_TURN || self.unsent() > OUTPUT_SOFT_CAP {
+                *needs_input = self.rbuf.is_empty();
                 return Flow::Continue;
             }
             let Some(served) = self
                 .session
                 .serve_one(self.rbuf.data(), ctx, &mut self.wbuf)
             else {
+                *needs_input = true;
                 return Flow::Continue;
             };
             self.rbuf.consume(served.consumed);
