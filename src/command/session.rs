@@ -1,16 +1,29 @@
 //! The protocol state of one connection, and the single entry point the server calls.
 //!
 //! The server hands [`Session::serve_one`] the unparsed input and gets back how much was used
-//! and what to do next; it never learns which protocol the bytes were. A session starts in
-//! the dialect of the listener that accepted it. Per-connection protocol settings live here.
+//! and what to do next; it never learns which protocol the bytes were. A memcached connection
+//! picks its dialect from its first byte, as memcached's default `-B auto` does: 0x80 (the
+//! binary request magic) means binary, anything else text and meta. With SASL enabled the
+//! connection is binary whatever it sends, as memcached refuses the text protocol then.
+//! Per-connection protocol state (the dialect, SASL authentication) lives here.
 
-use super::{memcache, Context, Flow};
+use ferrocache_protocol::binary::REQUEST_MAGIC;
+
+use super::{binary, memcache, Context, Flow};
+use crate::auth::SaslConn;
 
 /// Which protocol a connection speaks.
+// The shared prefix goes once RESP joins the enum; the names stay the ones the lead's RESP
+// branch uses (`Dialect::MemcacheText`), so the merge is mechanical.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// A memcached connection that has not sent its first byte yet.
+    MemcacheUndecided,
     /// memcached text and meta commands.
     MemcacheText,
+    /// memcached's binary protocol.
+    MemcacheBinary,
 }
 
 /// One served request.
@@ -27,13 +40,16 @@ pub struct Served {
 #[derive(Debug)]
 pub struct Session {
     dialect: Dialect,
+    /// SASL state of a binary connection (unused unless SASL is enabled).
+    sasl: SaslConn,
 }
 
 impl Session {
-    /// A session on a memcached listener.
+    /// A session on a memcached listener; the first byte decides text or binary.
     pub fn memcache() -> Session {
         Session {
-            dialect: Dialect::MemcacheText,
+            dialect: Dialect::MemcacheUndecided,
+            sasl: SaslConn::default(),
         }
     }
 
@@ -49,8 +65,19 @@ impl Session {
         ctx: &Context<'_>,
         out: &mut Vec<u8>,
     ) -> Option<Served> {
+        if self.dialect == Dialect::MemcacheUndecided {
+            let first = *input.first()?;
+            self.dialect = if ctx.shared.config.sasl.enabled || first == REQUEST_MAGIC {
+                Dialect::MemcacheBinary
+            } else {
+                Dialect::MemcacheText
+            };
+        }
         match self.dialect {
-            Dialect::MemcacheText => memcache::serve_one(input, ctx, out),
+            Dialect::MemcacheText | Dialect::MemcacheUndecided => {
+                memcache::serve_one(input, ctx, out)
+            }
+            Dialect::MemcacheBinary => binary::serve_one(input, ctx, &mut self.sasl, out),
         }
     }
 }
