@@ -59,6 +59,12 @@ pub struct Flags {
     /// RESP port (0 = off).
     #[arg(long = "resp-port")]
     pub resp_port: Option<u16>,
+    /// Require SASL PLAIN authentication (binary protocol only, as in memcached).
+    #[arg(short = 'S', long = "enable-sasl")]
+    pub enable_sasl: bool,
+    /// SASL users, one "user:password" per line (default: $MEMCACHED_SASL_PWDB).
+    #[arg(long = "sasl-pwdb", value_name = "FILE")]
+    pub sasl_pwdb: Option<PathBuf>,
 }
 
 fn parse_octal(text: &str) -> Result<u32, String> {
@@ -121,6 +127,17 @@ impl Flags {
         if self.verbose > 0 {
             config.log.verbosity = self.verbose;
         }
+        if self.enable_sasl {
+            config.sasl.enabled = true;
+        }
+        if let Some(path) = self.sasl_pwdb {
+            config.sasl.password_file = path;
+        } else if config.sasl.password_file.as_os_str().is_empty() {
+            // memcached reads its password database from this variable.
+            if let Some(path) = std::env::var_os("MEMCACHED_SASL_PWDB") {
+                config.sasl.password_file = PathBuf::from(path);
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -173,6 +190,13 @@ mod tests {
         std::fs::write(&path, "[server]\nport = 1\nthreads = 3\n").unwrap();
         let config = parse(&["--config", path.to_str().unwrap(), "-p", "2"]).unwrap();
         assert_eq!((config.server.port, config.server.threads), (2, 3));
+    }
+
+    #[test]
+    fn sasl_flags_enable_it_with_a_password_file() {
+        let config = parse(&["-S", "--sasl-pwdb", "/tmp/users"]).unwrap();
+        assert!(config.sasl.enabled);
+        assert_eq!(config.sasl.password_file, PathBuf::from("/tmp/users"));
     }
 
     #[test]

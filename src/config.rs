@@ -155,6 +155,18 @@ pub struct LogSection {
     pub verbosity: u8,
 }
 
+/// SASL authentication of the binary protocol (`-S`). Restart-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SaslSection {
+    /// Require SASL PLAIN authentication (`-S`). As in memcached, the memcached port then
+    /// speaks only the binary protocol: a text command closes the connection.
+    pub enabled: bool,
+    /// Users, in memcached's password-database format: `user:password` per line
+    /// (`--sasl-pwdb`, or the `MEMCACHED_SASL_PWDB` environment variable as in memcached).
+    pub password_file: PathBuf,
+}
+
 /// Everything the server reads at start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -163,6 +175,7 @@ pub struct Config {
     pub store: StoreSection,
     pub resp: RespSection,
     pub log: LogSection,
+    pub sasl: SaslSection,
 }
 
 /// Why a configuration was refused.
@@ -243,6 +256,13 @@ impl Config {
                 ),
             });
         }
+        if self.sasl.enabled && self.sasl.password_file.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                setting: "sasl.password_file (--sasl-pwdb)",
+                message: "SASL is enabled but no password file is given (or MEMCACHED_SASL_PWDB)"
+                    .into(),
+            });
+        }
         if self.server.port == 0 && self.server.unix_socket.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
                 setting: "server.port (-p)",
@@ -298,6 +318,15 @@ mod tests {
         let err = Config::from_toml("[server]\nprot = 1\n").unwrap_err();
         assert!(err.contains("prot"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn sasl_needs_a_password_file() {
+        let mut config = Config::default();
+        config.sasl.enabled = true;
+        assert!(config.validate().is_err());
+        config.sasl.password_file = PathBuf::from("/etc/ferrocache/users");
+        assert!(config.validate().is_ok());
     }
 
     #[test]

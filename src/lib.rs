@@ -1,4 +1,4 @@
-//! ferrocache: a cache server that speaks memcached 1.6 (text and meta today) on one shared
+//! ferrocache: a cache server that speaks memcached 1.6 (text, meta and binary) on one shared
 //! store.
 //!
 //! # Modules
@@ -7,6 +7,7 @@
 //! - [`command`]: what each request does, between the protocol crate and the store.
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
 //! - [`metrics`]: per-worker counters.
+//! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -20,6 +21,7 @@
 //! Store shard mutexes are taken one at a time, never two together; the connection table
 //! mutex is taken on connect, close and `stats conns` only, never while holding a shard.
 
+pub mod auth;
 pub mod cli;
 pub mod command;
 pub mod config;

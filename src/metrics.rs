@@ -85,6 +85,10 @@ counters!(
         store_too_large,
         /// Storage commands refused for lack of memory.
         store_no_memory,
+        /// SASL authentication attempts that finished (success or failure).
+        auth_cmds,
+        /// SASL authentication attempts that failed.
+        auth_errors,
         /// Bytes read from clients.
         bytes_read,
         /// Bytes written to clients.

@@ -1,16 +1,15 @@
 //! memcached text commands: each request becomes store calls and memcached's exact replies.
 //!
-//! Meta commands are in [`super::meta`], `stats` rendering in [`super::stats`]. Counters are
-//! the worker's own ([`WorkerStats`]); replies follow `doc/protocol.txt` and what memcached
-//! 1.6 answers on the wire.
+//! Meta commands are in [`super::meta`], `stats` rendering in [`super::stats`]. The store calls
+//! and counters of the key-value commands live in [`super::kv`], shared with the binary
+//! protocol; this module maps their outcomes to text replies, which follow `doc/protocol.txt`
+//! and what memcached 1.6 answers on the wire.
 
-use ferrocache_protocol::memcache::{
-    self as proto, reply, ArithDirection, ParseError, Request, StoreMode,
-};
+use ferrocache_protocol::memcache::{self as proto, reply, ParseError, Request};
 
-use super::{memcached_expiry, meta, stats, Context, Flow, Served};
+use super::{kv, meta, stats, Context, Flow, Served};
 use crate::metrics::WorkerStats;
-use crate::store::{Arith, Delete, Mutation, Outcome, ReadOptions, Write, WriteMode};
+use crate::store::Outcome;
 
 /// The version we report: the memcached release whose behaviour we match.
 pub const MEMCACHED_VERSION: &str = "1.6.21";
@@ -20,37 +19,18 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
     let stats = ctx.stats;
     match request {
         Request::Get { keys, cas, touch } => {
-            let expiry = touch.map(|t| memcached_expiry(t.0, ctx.now_ms));
             for key in keys.iter() {
-                WorkerStats::incr(&stats.cmd_get);
-                if expiry.is_some() {
-                    WorkerStats::incr(&stats.cmd_touch);
-                }
-                let options = ReadOptions {
-                    touch: expiry,
-                    ..ReadOptions::plain()
-                };
-                let hit = ctx.shared.store.get(key, ctx.now_ms, options, |view| {
-                    // Typed values (RESP hashes) have no memcached form: a miss here.
-                    view.filter(|item| item.object().is_none())
-                        .map(|item| {
-                            proto::write_value(
-                                out,
-                                key,
-                                item.flags(),
-                                item.value(),
-                                cas.then(|| item.cas()),
-                            )
-                        })
-                        .is_some()
+                kv::get(ctx, key, touch, |view| {
+                    if let Some(item) = view {
+                        proto::write_value(
+                            out,
+                            key,
+                            item.flags(),
+                            item.value(),
+                            cas.then(|| item.cas()),
+                        );
+                    }
                 });
-                let counter = match (hit, expiry.is_some()) {
-                    (true, false) => &stats.get_hits,
-                    (false, false) => &stats.get_misses,
-                    (true, true) => &stats.touch_hits,
-                    (false, true) => &stats.touch_misses,
-                };
-                WorkerStats::incr(counter);
             }
             out.extend_from_slice(reply::END);
             Flow::Continue
@@ -64,39 +44,21 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             cas_unique,
             reply: wanted,
         } => {
-            WorkerStats::incr(&stats.cmd_set);
-            let write = Write {
+            let args = kv::StoreArgs {
+                mode,
                 key,
-                value,
                 flags,
-                expiry: memcached_expiry(exptime.0, ctx.now_ms),
-                mode: write_mode(mode),
-                compare_cas: cas_unique,
-                new_cas: None,
-                invalidate: false,
+                exptime,
+                value,
+                cas_unique,
             };
-            let outcome = ctx.shared.store.apply(Mutation::Write(write), ctx.now_ms);
-            if mode == StoreMode::Cas {
-                let counter = match outcome {
-                    Outcome::Stored { .. } => Some(&stats.cas_hits),
-                    Outcome::Exists => Some(&stats.cas_badval),
-                    Outcome::NotFound => Some(&stats.cas_misses),
-                    _ => None,
-                };
-                if let Some(counter) = counter {
-                    WorkerStats::incr(counter);
-                }
-            }
-            let line = match outcome {
+            let line = match kv::store(ctx, args) {
                 Outcome::Stored { .. } => reply::STORED,
                 Outcome::Exists => reply::EXISTS,
                 Outcome::NotFound => reply::NOT_FOUND,
                 // memcached answers an append that would outgrow the item limit with NOT_STORED.
                 Outcome::TooLarge => reply::NOT_STORED,
-                Outcome::OutOfMemory => {
-                    WorkerStats::incr(&stats.store_no_memory);
-                    reply::OUT_OF_MEMORY
-                }
+                Outcome::OutOfMemory => reply::OUT_OF_MEMORY,
                 _ => reply::NOT_STORED,
             };
             if wanted.wanted() {
@@ -105,18 +67,10 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             Flow::Continue
         }
         Request::Delete { key, reply: wanted } => {
-            let delete = Delete {
-                key,
-                compare_cas: None,
-                new_cas: None,
-                invalidate: None,
+            let line = match kv::delete(ctx, key, None) {
+                Outcome::Deleted => reply::DELETED,
+                _ => reply::NOT_FOUND,
             };
-            let outcome = ctx.shared.store.apply(Mutation::Delete(delete), ctx.now_ms);
-            let (counter, line) = match outcome {
-                Outcome::Deleted => (&stats.delete_hits, reply::DELETED),
-                _ => (&stats.delete_misses, reply::NOT_FOUND),
-            };
-            WorkerStats::incr(counter);
             if wanted.wanted() {
                 out.extend_from_slice(line);
             }
@@ -128,40 +82,12 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             delta,
             reply: wanted,
         } => {
-            let incr = direction == ArithDirection::Incr;
-            let arith = Arith {
-                key,
-                incr,
-                delta,
-                compare_cas: None,
-                new_cas: None,
-                vivify: None,
-                expiry: None,
-            };
-            let outcome = ctx.shared.store.apply(Mutation::Arith(arith), ctx.now_ms);
-            let (hits, misses) = if incr {
-                (&stats.incr_hits, &stats.incr_misses)
-            } else {
-                (&stats.decr_hits, &stats.decr_misses)
-            };
-            match outcome {
-                Outcome::Counter { value, .. } => {
-                    WorkerStats::incr(hits);
-                    if wanted.wanted() {
-                        proto::write_number_line(out, value);
-                    }
-                }
-                Outcome::NotNumeric => {
-                    WorkerStats::incr(hits);
-                    if wanted.wanted() {
-                        out.extend_from_slice(reply::NON_NUMERIC);
-                    }
-                }
-                _ => {
-                    WorkerStats::incr(misses);
-                    if wanted.wanted() {
-                        out.extend_from_slice(reply::NOT_FOUND);
-                    }
+            let outcome = kv::arith(ctx, direction, key, delta, None, None);
+            if wanted.wanted() {
+                match outcome {
+                    Outcome::Counter { value, .. } => proto::write_number_line(out, value),
+                    Outcome::NotNumeric => out.extend_from_slice(reply::NON_NUMERIC),
+                    _ => out.extend_from_slice(reply::NOT_FOUND),
                 }
             }
             Flow::Continue
@@ -171,17 +97,10 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             exptime,
             reply: wanted,
         } => {
-            WorkerStats::incr(&stats.cmd_touch);
-            let expiry = memcached_expiry(exptime.0, ctx.now_ms);
-            let outcome = ctx
-                .shared
-                .store
-                .apply(Mutation::Touch { key, expiry }, ctx.now_ms);
-            let (counter, line) = match outcome {
-                Outcome::Touched => (&stats.touch_hits, reply::TOUCHED),
-                _ => (&stats.touch_misses, reply::NOT_FOUND),
+            let line = match kv::touch(ctx, key, exptime) {
+                Outcome::Touched => reply::TOUCHED,
+                _ => reply::NOT_FOUND,
             };
-            WorkerStats::incr(counter);
             if wanted.wanted() {
                 out.extend_from_slice(line);
             }
@@ -191,23 +110,13 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             delay,
             reply: wanted,
         } => {
-            if !ctx.shared.config.server.enable_flush {
-                out.extend_from_slice(reply::FLUSH_DISABLED);
-                return Flow::Continue;
-            }
-            WorkerStats::incr(&stats.cmd_flush);
-            let at_ms = match delay {
-                Some(delay) if delay.0 > 0 => match memcached_expiry(delay.0, ctx.now_ms) {
-                    crate::store::Expiry::AtMs(at) => Some(at),
-                    crate::store::Expiry::Never => None,
-                },
-                _ => None,
-            };
-            ctx.shared
-                .store
-                .apply(Mutation::FlushAll { at_ms }, ctx.now_ms);
-            if wanted.wanted() {
-                out.extend_from_slice(reply::OK);
+            match kv::flush_all(ctx, delay) {
+                Ok(()) => {
+                    if wanted.wanted() {
+                        out.extend_from_slice(reply::OK);
+                    }
+                }
+                Err(kv::FlushDisabled) => out.extend_from_slice(reply::FLUSH_DISABLED),
             }
             Flow::Continue
         }
@@ -307,23 +216,10 @@ pub fn serve_one(input: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<S
 
 /// Answers a request the parser refused, with memcached's side effects.
 fn rejected(error: &ParseError<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
-    if matches!(error, ParseError::TooLarge { .. }) {
-        WorkerStats::incr(&ctx.stats.store_too_large);
-    }
     let mut scratch = [0u8; proto::MAX_KEY_LEN];
-    if let Some(key) = error.unlink_key(&mut scratch) {
-        // memcached unlinks the old item after a refused set, so no stale value survives it.
-        ctx.shared.store.apply(Mutation::Unlink { key }, ctx.now_ms);
+    let unlink = error.unlink_key(&mut scratch);
+    if matches!(error, ParseError::TooLarge { .. }) {
+        kv::refused_too_large(ctx, unlink);
     }
     error.write_reply(out);
-}
-
-fn write_mode(mode: StoreMode) -> WriteMode {
-    match mode {
-        StoreMode::Set | StoreMode::Cas => WriteMode::Set,
-        StoreMode::Add => WriteMode::Add,
-        StoreMode::Replace => WriteMode::Replace,
-        StoreMode::Append => WriteMode::Append,
-        StoreMode::Prepend => WriteMode::Prepend,
-    }
 }

@@ -4,6 +4,8 @@
 //! reply goes into the connection's output buffer) and never parses bytes (the `protocol`
 //! crate did). Each protocol has its own module; all of them write through `Store::apply`.
 
+mod binary;
+mod kv;
 pub mod memcache;
 mod meta;
 pub mod resp;

@@ -1,20 +1,31 @@
 //! The protocol state of one connection, and the single entry point the server calls.
 //!
 //! The server hands [`Session::serve_one`] the unparsed input and gets back how much was used
-//! and what to do next; it never learns which protocol the bytes were. A session starts in
-//! the dialect of the listener that accepted it. Per-connection protocol settings live here.
+//! and what to do next; it never learns which protocol the bytes were. A RESP connection is
+//! RESP from the start (its listener decides). A memcached connection picks its dialect from
+//! its first byte, as memcached's default `-B auto` does: 0x80 (the binary request magic)
+//! means binary, anything else text and meta. With SASL enabled the connection is binary
+//! whatever it sends, as memcached refuses the text protocol then. Per-connection protocol
+//! state (the dialect, SASL authentication, RESP settings) lives here.
 
 use std::sync::Arc;
 
+use ferrocache_protocol::binary::REQUEST_MAGIC;
+
 use super::resp::RespSession;
-use super::{memcache, resp, Context, Flow};
+use super::{binary, memcache, resp, Context, Flow};
+use crate::auth::SaslConn;
 use crate::server::ConnInfo;
 
 /// Which protocol a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// A memcached connection that has not sent its first byte yet.
+    MemcacheUndecided,
     /// memcached text and meta commands.
     MemcacheText,
+    /// memcached's binary protocol.
+    MemcacheBinary,
     /// RESP2/RESP3 (Redis).
     Resp,
 }
@@ -33,15 +44,18 @@ pub struct Served {
 #[derive(Debug)]
 pub struct Session {
     dialect: Dialect,
+    /// SASL state of a binary connection (unused unless SASL is enabled).
+    sasl: SaslConn,
     /// RESP state, present on RESP connections.
     resp: Option<Box<RespSession>>,
 }
 
 impl Session {
-    /// A session on a memcached listener.
+    /// A session on a memcached listener; the first byte decides text or binary.
     pub fn memcache() -> Session {
         Session {
-            dialect: Dialect::MemcacheText,
+            dialect: Dialect::MemcacheUndecided,
+            sasl: SaslConn::default(),
             resp: None,
         }
     }
@@ -52,12 +66,18 @@ impl Session {
         state.authenticated = !password_required;
         Session {
             dialect: Dialect::Resp,
+            sasl: SaslConn::default(),
             resp: Some(Box::new(state)),
         }
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The RESP state, on RESP connections.
+    pub fn resp_state(&self) -> Option<&RespSession> {
+        self.resp.as_deref()
     }
 
     /// Serves the request at the front of `input`, appending its reply to `out`.
@@ -68,10 +88,22 @@ impl Session {
         ctx: &Context<'_>,
         out: &mut Vec<u8>,
     ) -> Option<Served> {
+        if self.dialect == Dialect::MemcacheUndecided {
+            let first = *input.first()?;
+            self.dialect = if ctx.shared.config.sasl.enabled || first == REQUEST_MAGIC {
+                Dialect::MemcacheBinary
+            } else {
+                Dialect::MemcacheText
+            };
+        }
         match self.dialect {
-            Dialect::MemcacheText => {
+            Dialect::MemcacheText | Dialect::MemcacheUndecided => {
                 let _gate = ctx.shared.gates.shared(ctx.worker);
                 memcache::serve_one(input, ctx, out)
+            }
+            Dialect::MemcacheBinary => {
+                let _gate = ctx.shared.gates.shared(ctx.worker);
+                binary::serve_one(input, ctx, &mut self.sasl, out)
             }
             Dialect::Resp => {
                 let state = self

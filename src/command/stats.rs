@@ -11,28 +11,43 @@ use super::Context;
 use crate::metrics::WorkerStats;
 use std::sync::atomic::Ordering;
 
+/// Where statistics go: each dialect encodes a (name, value) pair its own way (text
+/// `STAT name value` lines, binary Stat packets).
+pub trait StatSink {
+    fn stat(&mut self, name: &str, value: &[u8]);
+}
+
+/// Text lines `STAT <name> <value>\r\n` appended to the output.
+struct TextLines<'o>(&'o mut Vec<u8>);
+
+impl StatSink for TextLines<'_> {
+    fn stat(&mut self, name: &str, value: &[u8]) {
+        write_stat(self.0, name, value);
+    }
+}
+
+/// A statistics group both dialects can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    General,
+    Settings,
+    Items,
+    Slabs,
+    Sizes,
+    Conns,
+}
+
+/// Text `stats [group]`.
 pub fn render(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
-    match group {
-        StatsGroup::General => general(ctx, out),
-        StatsGroup::Settings => settings(ctx, out),
-        StatsGroup::Items => items(ctx, out),
-        StatsGroup::Slabs => slabs(ctx, out),
-        StatsGroup::Conns => conns(ctx, out),
-        StatsGroup::Sizes => {
-            write_stat(out, "sizes_status", b"disabled");
-        }
+    let group = match group {
+        StatsGroup::General => Group::General,
+        StatsGroup::Settings => Group::Settings,
+        StatsGroup::Items => Group::Items,
+        StatsGroup::Slabs => Group::Slabs,
+        StatsGroup::Conns => Group::Conns,
+        StatsGroup::Sizes => Group::Sizes,
         StatsGroup::Reset => {
-            for worker in ctx.shared.worker_stats.iter() {
-                worker.reset();
-            }
-            ctx.shared
-                .connections
-                .total_connections
-                .store(0, Ordering::Relaxed);
-            ctx.shared
-                .connections
-                .rejected_connections
-                .store(0, Ordering::Relaxed);
+            reset(ctx);
             out.extend_from_slice(reply::RESET);
             return;
         }
@@ -40,18 +55,46 @@ pub fn render(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(reply::ERROR);
             return;
         }
-    }
+    };
+    emit(group, ctx, &mut TextLines(out));
     out.extend_from_slice(reply::END);
 }
 
-fn num(out: &mut Vec<u8>, name: &str, value: u64) {
-    let mut digits = Vec::with_capacity(20);
-    ferrocache_protocol::memcache::write_u64(&mut digits, value);
-    write_stat(out, name, &digits);
+/// Writes every statistic of `group` into `sink`.
+pub fn emit(group: Group, ctx: &Context<'_>, sink: &mut dyn StatSink) {
+    match group {
+        Group::General => general(ctx, sink),
+        Group::Settings => settings(ctx, sink),
+        Group::Items => items(ctx, sink),
+        Group::Slabs => slabs(ctx, sink),
+        Group::Conns => conns(ctx, sink),
+        Group::Sizes => sink.stat("sizes_status", b"disabled"),
+    }
 }
 
-fn text(out: &mut Vec<u8>, name: &str, value: &str) {
-    write_stat(out, name, value.as_bytes());
+/// `stats reset`: zeroes the counters memcached resets.
+pub fn reset(ctx: &Context<'_>) {
+    for worker in ctx.shared.worker_stats.iter() {
+        worker.reset();
+    }
+    ctx.shared
+        .connections
+        .total_connections
+        .store(0, Ordering::Relaxed);
+    ctx.shared
+        .connections
+        .rejected_connections
+        .store(0, Ordering::Relaxed);
+}
+
+fn num(out: &mut dyn StatSink, name: &str, value: u64) {
+    let mut digits = Vec::with_capacity(20);
+    ferrocache_protocol::memcache::write_u64(&mut digits, value);
+    out.stat(name, &digits);
+}
+
+fn text(out: &mut dyn StatSink, name: &str, value: &str) {
+    out.stat(name, value.as_bytes());
 }
 
 /// CPU time of the process: (user, system) as `seconds.micros`.
@@ -66,7 +109,7 @@ fn rusage() -> (String, String) {
     (fmt(usage.ru_utime), fmt(usage.ru_stime))
 }
 
-fn general(ctx: &Context<'_>, out: &mut Vec<u8>) {
+fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
     let shared = ctx.shared;
     let workers = WorkerStats::sum(shared.worker_stats.iter());
     let store = shared.store.stats();
@@ -120,7 +163,7 @@ fn general(ctx: &Context<'_>, out: &mut Vec<u8>) {
     num(out, "bytes", store.bytes);
 }
 
-fn settings(ctx: &Context<'_>, out: &mut Vec<u8>) {
+fn settings(ctx: &Context<'_>, out: &mut dyn StatSink) {
     let config = &ctx.shared.config;
     num(out, "maxbytes", ctx.shared.store.memory_limit() as u64);
     num(out, "maxconns", config.server.max_connections as u64);
@@ -161,7 +204,14 @@ fn settings(ctx: &Context<'_>, out: &mut Vec<u8>) {
     );
     num(out, "num_threads", ctx.shared.worker_stats.len() as u64);
     text(out, "cas_enabled", "yes");
-    text(out, "binding_protocol", "ascii");
+    // memcached: auto-negotiate by default; binary only once SASL is on.
+    let sasl = config.sasl.enabled;
+    text(
+        out,
+        "binding_protocol",
+        if sasl { "binary" } else { "auto-negotiate" },
+    );
+    text(out, "auth_enabled_sasl", if sasl { "yes" } else { "no" });
     num(
         out,
         "item_size_max",
@@ -179,7 +229,7 @@ fn settings(ctx: &Context<'_>, out: &mut Vec<u8>) {
     num(out, "resp_port", u64::from(config.server.resp_port));
 }
 
-fn items(ctx: &Context<'_>, out: &mut Vec<u8>) {
+fn items(ctx: &Context<'_>, out: &mut dyn StatSink) {
     let store = ctx.shared.store.stats();
     if store.curr_items == 0 && store.evictions == 0 {
         return;
@@ -192,7 +242,7 @@ fn items(ctx: &Context<'_>, out: &mut Vec<u8>) {
     num(out, "items:1:reclaimed", store.reclaimed);
 }
 
-fn slabs(ctx: &Context<'_>, out: &mut Vec<u8>) {
+fn slabs(ctx: &Context<'_>, out: &mut dyn StatSink) {
     let store = ctx.shared.store.stats();
     if store.curr_items > 0 {
         num(out, "1:used_chunks", store.curr_items);
@@ -202,7 +252,7 @@ fn slabs(ctx: &Context<'_>, out: &mut Vec<u8>) {
     num(out, "total_malloced", store.bytes);
 }
 
-fn conns(ctx: &Context<'_>, out: &mut Vec<u8>) {
+fn conns(ctx: &Context<'_>, out: &mut dyn StatSink) {
     for conn in ctx.shared.connection_table.lock().values() {
         let prefix = conn.id;
         text(out, &format!("{prefix}:addr"), &conn.peer);

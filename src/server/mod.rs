@@ -24,6 +24,7 @@ use crossbeam_channel::Sender;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::auth::{Users, UsersError};
 use crate::command::Dialect;
 use crate::config::Config;
 use crate::metrics::{ConnectionStats, WorkerStats};
@@ -45,6 +46,8 @@ pub struct Shared {
     pub config: Config,
     pub store: Store,
     pub limits: Limits,
+    /// Who may authenticate (empty unless SASL is enabled).
+    pub users: Users,
     /// One per worker, indexed by worker number.
     pub worker_stats: Box<[WorkerStats]>,
     pub connections: ConnectionStats,
@@ -61,7 +64,14 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config) -> Shared {
+    /// The shared state for `config`, with its users (read from the SASL password file when
+    /// SASL is enabled).
+    pub fn new(config: Config) -> Result<Shared, UsersError> {
+        let users = if config.sasl.enabled {
+            Users::from_password_file(&config.sasl.password_file)?
+        } else {
+            Users::default()
+        };
         let store = Store::new(StoreConfig {
             memory_limit_bytes: config.store.memory_limit.bytes() as usize,
             item_size_max: config.store.item_size_max.bytes() as usize,
@@ -71,11 +81,12 @@ impl Shared {
             ..Limits::default()
         };
         let workers = config.worker_threads();
-        Shared {
+        Ok(Shared {
             verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
             config,
             store,
             limits,
+            users,
             worker_stats: (0..workers).map(|_| WorkerStats::default()).collect(),
             connections: ConnectionStats::default(),
             started: Instant::now(),
@@ -84,7 +95,7 @@ impl Shared {
             gates: Gates::new(workers),
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
-        }
+        })
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -195,7 +206,7 @@ const ACCEPTOR_WAKER: Token = Token(usize::MAX);
 impl Server {
     /// Binds the listeners and starts every thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
-        let shared = Arc::new(Shared::new(config));
+        let shared = Arc::new(Shared::new(config)?);
         let config = &shared.config;
         let mut tcp = Vec::new();
         let mut dialects = Vec::new();
@@ -409,7 +420,7 @@ impl Acceptor {
                 .fetch_add(1, Ordering::Relaxed);
             let refusal: &[u8] = match dialect {
                 Dialect::Resp => b"-ERR max number of clients reached\r\n",
-                Dialect::MemcacheText => reply::TOO_MANY_CONNECTIONS,
+                _ => reply::TOO_MANY_CONNECTIONS,
             };
             let _ = transport.write(refusal);
             log::info!("rejected {}: too many open connections", transport.peer());

@@ -82,7 +82,7 @@ impl Worker {
                                         info.clone(),
                                         !self.shared.config.resp.requirepass.is_empty(),
                                     ),
-                                    Dialect::MemcacheText => Session::memcache(),
+                                    _ => Session::memcache(),
                                 };
                                 let mut conn = Conn::new(transport, info, session);
                                 if let Err(e) = self.poll.registry().register(

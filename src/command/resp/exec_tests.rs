@@ -30,7 +30,7 @@ impl Harness {
         let mut session = RespSession::new(info);
         session.authenticated = true;
         Harness {
-            shared: Shared::new(config),
+            shared: Shared::new(config).expect("default config"),
             session,
         }
     }
