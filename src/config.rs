@@ -140,11 +140,28 @@ impl Default for StoreSection {
 }
 
 /// The RESP (Redis protocol) listener.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RespSection {
     /// Password clients must give with AUTH or HELLO (Redis `requirepass`); "" = none.
     pub requirepass: String,
+    /// A subscriber whose undelivered messages pass this is disconnected at once (Redis
+    /// `client-output-buffer-limit pubsub` hard limit).
+    pub pubsub_output_hard_limit: ByteSize,
+    /// ... or stays above this for `pubsub_output_soft_seconds` (the soft limit).
+    pub pubsub_output_soft_limit: ByteSize,
+    pub pubsub_output_soft_seconds: u64,
+}
+
+impl Default for RespSection {
+    fn default() -> Self {
+        RespSection {
+            requirepass: String::new(),
+            pubsub_output_hard_limit: ByteSize::mib(32),
+            pubsub_output_soft_limit: ByteSize::mib(8),
+            pubsub_output_soft_seconds: 60,
+        }
+    }
 }
 
 /// Logging.

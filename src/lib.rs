@@ -26,5 +26,6 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod metrics;
+pub mod pubsub;
 pub mod server;
 pub mod store;

@@ -75,6 +75,13 @@ impl Session {
         self.dialect
     }
 
+    /// Removes the connection's pub/sub subscriptions (it is closing).
+    pub fn forget_subscriptions(&mut self, registry: &crate::pubsub::Registry) {
+        if let Some(state) = self.resp.as_deref_mut() {
+            state.forget_subscriptions(registry);
+        }
+    }
+
     /// The RESP state, on RESP connections.
     pub fn resp_state(&self) -> Option<&RespSession> {
         self.resp.as_deref()

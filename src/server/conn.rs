@@ -49,7 +49,9 @@ pub struct Conn {
     /// Shut the server down once this connection closes.
     shutdown_requested: bool,
     /// Protocol state of the connection (which protocol, its per-connection settings).
-    session: Session,
+    pub session: Session,
+    /// Since when (unix ms) undelivered pub/sub output has been over the soft limit.
+    over_soft_limit_since: Option<u64>,
     pub info: Arc<ConnInfo>,
 }
 
@@ -65,6 +67,7 @@ impl Conn {
             closing: false,
             shutdown_requested: false,
             session,
+            over_soft_limit_since: None,
             info,
         }
     }
@@ -224,6 +227,37 @@ impl Conn {
         self.wbuf.clear();
         self.wpos = 0;
         Ok(())
+    }
+
+    /// Queues a pub/sub message and pushes it out. False when the subscriber is over its
+    /// output limits (Redis's `client-output-buffer-limit pubsub`) and must be disconnected.
+    pub fn deliver(&mut self, frame: &[u8], ctx: &Context<'_>) -> bool {
+        self.wbuf.extend_from_slice(frame);
+        if self.flush(ctx.stats).is_err() {
+            return false;
+        }
+        let limits = &ctx.shared.config.resp;
+        let unsent = self.unsent() as u64;
+        if unsent > limits.pubsub_output_hard_limit.bytes() {
+            log::warn!(
+                "closing subscriber {}: {unsent} bytes undelivered, over the hard limit",
+                self.info.peer
+            );
+            return false;
+        }
+        if unsent > limits.pubsub_output_soft_limit.bytes() {
+            let since = *self.over_soft_limit_since.get_or_insert(ctx.now_ms);
+            if ctx.now_ms.saturating_sub(since) >= limits.pubsub_output_soft_seconds * 1000 {
+                log::warn!(
+                    "closing subscriber {}: over the soft output limit too long",
+                    self.info.peer
+                );
+                return false;
+            }
+        } else {
+            self.over_soft_limit_since = None;
+        }
+        true
     }
 
     /// Best effort at shutdown: push out what is left without waiting.

@@ -59,6 +59,8 @@ pub struct Shared {
     next_conn_id: std::sync::atomic::AtomicU64,
     /// Per-worker gates for atomic multi-key commands.
     pub gates: Gates,
+    /// Pub/sub subscriptions across every worker.
+    pub pubsub: crate::pubsub::Registry,
     shutting_down: AtomicBool,
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
 }
@@ -93,6 +95,7 @@ impl Shared {
             connection_table: parking_lot::Mutex::new(std::collections::HashMap::new()),
             next_conn_id: std::sync::atomic::AtomicU64::new(1),
             gates: Gates::new(workers),
+            pubsub: crate::pubsub::Registry::new(),
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
         })
@@ -261,6 +264,7 @@ impl Server {
                 poll,
                 inbox: rx,
                 shared: shared.clone(),
+                ids: Default::default(),
             };
             threads.push(
                 std::thread::Builder::new()
@@ -270,6 +274,10 @@ impl Server {
             senders.push(tx);
             worker_wakers.push(waker);
         }
+        shared.pubsub.set_sink(Box::new(WorkerSink {
+            senders: senders.clone(),
+            wakers: worker_wakers.clone(),
+        }));
 
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
@@ -332,6 +340,22 @@ impl Server {
         }
         if let Some(path) = self.unix_path {
             let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Delivers pub/sub messages to the workers that own the subscribers.
+struct WorkerSink {
+    senders: Vec<Sender<WorkerMsg>>,
+    wakers: Vec<Arc<Waker>>,
+}
+
+impl crate::pubsub::Deliver for WorkerSink {
+    fn deliver(&self, worker: usize, conn_id: u64, frame: Arc<[u8]>) {
+        if let Some(sender) = self.senders.get(worker) {
+            if sender.send(WorkerMsg::Deliver { conn_id, frame }).is_ok() {
+                let _ = self.wakers[worker].wake();
+            }
         }
     }
 }

@@ -24,6 +24,11 @@ pub const WAKER: Token = Token(usize::MAX);
 /// A message from the acceptor (or the shutdown path) to a worker.
 pub enum WorkerMsg {
     NewConn(Transport, Dialect),
+    /// A pub/sub message for one of this worker's connections.
+    Deliver {
+        conn_id: u64,
+        frame: std::sync::Arc<[u8]>,
+    },
 }
 
 pub struct Worker {
@@ -31,6 +36,8 @@ pub struct Worker {
     pub poll: Poll,
     pub inbox: Receiver<WorkerMsg>,
     pub shared: Arc<Shared>,
+    /// Connection id -> slab key, for pub/sub deliveries addressed by id.
+    pub ids: std::cell::RefCell<std::collections::HashMap<u64, usize>>,
 }
 
 impl Worker {
@@ -95,8 +102,23 @@ impl Worker {
                                     self.shared.connection_closed();
                                     continue;
                                 }
+                                self.ids.borrow_mut().insert(conn.info.id, token.0);
                                 entry.insert(conn);
                                 again_next.push(token.0);
+                            }
+                            WorkerMsg::Deliver { conn_id, frame } => {
+                                let Some(key) = self.ids.borrow().get(&conn_id).copied() else {
+                                    continue;
+                                };
+                                let delivered = match conns.get_mut(key) {
+                                    Some(conn) if conn.info.id == conn_id => {
+                                        conn.deliver(&frame, &ctx)
+                                    }
+                                    _ => continue,
+                                };
+                                if !delivered {
+                                    self.close(&mut conns, key);
+                                }
                             }
                         }
                     }
@@ -131,6 +153,7 @@ impl Worker {
             std::mem::swap(&mut again, &mut again_next);
         }
         for mut conn in conns.drain() {
+            conn.session.forget_subscriptions(&self.shared.pubsub);
             let _ = self.poll.registry().deregister(&mut conn.transport);
             self.shared.connection_forget(conn.info.id);
             self.shared.connection_closed();
@@ -152,6 +175,8 @@ impl Worker {
 
     fn close(&self, conns: &mut Slab<Conn>, key: usize) {
         let mut conn = conns.remove(key);
+        self.ids.borrow_mut().remove(&conn.info.id);
+        conn.session.forget_subscriptions(&self.shared.pubsub);
         let _ = self.poll.registry().deregister(&mut conn.transport);
         self.shared.connection_forget(conn.info.id);
         self.shared.connection_closed();

@@ -8,15 +8,17 @@
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
 //! so no other client on any worker runs in between (see [`crate::server::Gates`]).
 
-mod glob;
+pub mod glob;
 mod hash;
 mod keys;
+mod pubsub;
 mod server;
 mod strings;
 pub mod table;
 mod tx;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use ferrocache_protocol::resp::{self, Command, Encoder, RespVersion};
@@ -41,6 +43,10 @@ pub struct RespSession {
     pub queue_failed: bool,
     /// WATCHed keys and the cas unique each had (None = absent) when watched.
     pub watched: Vec<(Vec<u8>, Option<u64>)>,
+    /// SUBSCRIBEd channels, PSUBSCRIBEd patterns, SSUBSCRIBEd shard channels.
+    pub channels: HashSet<Vec<u8>>,
+    pub patterns: HashSet<Vec<u8>>,
+    pub shard_channels: HashSet<Vec<u8>>,
 }
 
 impl RespSession {
@@ -54,7 +60,32 @@ impl RespSession {
             queued: None,
             queue_failed: false,
             watched: Vec::new(),
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
         }
+    }
+
+    /// Channels plus patterns: the count (un)subscribe replies carry.
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether the client listens to anything (RESP2 then allows only pub/sub commands).
+    pub fn subscribed(&self) -> bool {
+        self.subscription_count() + self.shard_channels.len() > 0
+    }
+
+    /// Drops every subscription from the shared registry (the connection is closing).
+    pub fn forget_subscriptions(&mut self, registry: &crate::pubsub::Registry) {
+        if !self.subscribed() {
+            return;
+        }
+        let channels: Vec<Vec<u8>> = self.channels.drain().collect();
+        let shard: Vec<Vec<u8>> = self.shard_channels.drain().collect();
+        let had_patterns = !self.patterns.is_empty();
+        self.patterns.clear();
+        registry.forget(self.info.id, &channels, &shard, had_patterns);
     }
 
     /// Sets the name CLIENT LIST and GETNAME show (empty = none).
@@ -160,6 +191,16 @@ fn run(
     let password = &ctx.shared.config.resp.requirepass;
     if !password.is_empty() && !session.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
         enc.error(err::NOAUTH);
+        return Flow::Continue;
+    }
+    if session.version == RespVersion::Resp2
+        && session.subscribed()
+        && !pubsub::allowed_while_subscribed(spec.name)
+    {
+        enc.error(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ));
         return Flow::Continue;
     }
     if let (Some(queue), false) = (

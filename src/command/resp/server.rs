@@ -19,6 +19,13 @@ pub const REDIS_VERSION: &str = "7.2.4";
 
 /// PING [message]
 pub fn ping(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.args.len() <= 2 && call.session.subscribed() && !enc.is_resp3() {
+        // In RESP2 subscribed mode PING answers as a pub/sub message would.
+        enc.array(2);
+        enc.bulk(b"pong");
+        enc.bulk(call.args.get(1).map_or(&b""[..], |m| &m[..]));
+        return Flow::Continue;
+    }
     match call.args.len() {
         1 => enc.simple("PONG"),
         2 => enc.bulk(call.arg(1)),

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{hash, keys, server, strings, tx, Call};
+use super::{hash, keys, pubsub, server, strings, tx, Call};
 use crate::command::Flow;
 
 /// Command flags, a small bit set.
@@ -186,6 +186,16 @@ commands! {
     "hexpiretime", -5, RF, (1, 1, 1), "hash", "Returns the expiration time of a hash field as a Unix timestamp, in seconds.", hash::httl;
     "hpexpiretime", -5, RF, (1, 1, 1), "hash", "Returns the expiration time of a hash field as a Unix timestamp, in msec.", hash::httl;
     "hpersist", -5, WF, (1, 1, 1), "hash", "Removes the expiration time for each specified field.", hash::hpersist;
+    // pub/sub
+    "subscribe", -2, Flags::NONE, (0, 0, 0), "pubsub", "Listens for messages published to channels.", pubsub::subscribe;
+    "unsubscribe", -1, Flags::NONE, (0, 0, 0), "pubsub", "Stops listening to messages posted to channels.", pubsub::unsubscribe;
+    "psubscribe", -2, Flags::NONE, (0, 0, 0), "pubsub", "Listens for messages published to channels that match one or more patterns.", pubsub::psubscribe;
+    "punsubscribe", -1, Flags::NONE, (0, 0, 0), "pubsub", "Stops listening to messages published to channels that match one or more patterns.", pubsub::punsubscribe;
+    "ssubscribe", -2, Flags::NONE, (1, -1, 1), "pubsub", "Listens for messages published to shard channels.", pubsub::subscribe;
+    "sunsubscribe", -1, Flags::NONE, (1, -1, 1), "pubsub", "Stops listening to messages posted to shard channels.", pubsub::unsubscribe;
+    "publish", 3, Flags::FAST, (0, 0, 0), "pubsub", "Posts a message to a channel.", pubsub::publish;
+    "spublish", 3, Flags::FAST, (1, 1, 1), "pubsub", "Post a message to a shard channel", pubsub::publish;
+    "pubsub", -2, Flags::NONE, (0, 0, 0), "pubsub", "A container for Pub/Sub commands.", pubsub::pubsub;
     // transactions
     "multi", 1, Flags::FAST.with(Flags::NOT_QUEUED), (0, 0, 0), "transactions", "Starts a transaction.", tx::multi;
     "exec", 1, Flags::EXCLUSIVE.with(Flags::NOT_QUEUED), (0, 0, 0), "transactions", "Executes all commands in a transaction.", tx::exec;

@@ -1,0 +1,301 @@
+//! Publish/subscribe: who listens to which channel, and delivery to their workers.
+//!
+//! The [`Registry`] maps channels (and shard channels) to subscribers in shards of read/write
+//! locks chosen by channel hash, so PUBLISH takes one shard's lock for reading and never a
+//! global lock; patterns live in their own lock (they change rarely). A subscriber is a
+//! connection id on a worker. Delivery encodes the message once per protocol version and
+//! hands it to each subscriber's worker through the [`Deliver`] sink (a channel plus a
+//! `mio::Waker`, see `server::worker`), so a publisher never touches another worker's
+//! connections. Messages from one publisher reach a subscriber in publishing order: each
+//! worker's queue is FIFO.
+//!
+//! Invariant: a connection's entries are removed when it unsubscribes or closes
+//! ([`Registry::forget`]); the registry never holds a lock while sending.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use ferrocache_protocol::resp::{Encoder, RespVersion};
+use parking_lot::RwLock;
+
+use crate::command::resp::glob;
+
+const SHARDS: usize = 16;
+
+/// One subscribed connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscriber {
+    pub worker: usize,
+    pub conn_id: u64,
+    pub version: RespVersion,
+}
+
+/// Which namespace a channel lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    /// SUBSCRIBE / PUBLISH.
+    Global,
+    /// SSUBSCRIBE / SPUBLISH (shard channels).
+    Shard,
+}
+
+/// Where encoded messages go: implemented by the server (worker queues).
+pub trait Deliver: Send + Sync {
+    /// Queues `frame` for connection `conn_id` on `worker` and wakes that worker.
+    fn deliver(&self, worker: usize, conn_id: u64, frame: Arc<[u8]>);
+}
+
+type Channels = HashMap<Vec<u8>, Vec<Subscriber>>;
+
+pub struct Registry {
+    channels: Box<[RwLock<Channels>]>,
+    shard_channels: Box<[RwLock<Channels>]>,
+    patterns: RwLock<Vec<(Vec<u8>, Subscriber)>>,
+    hasher: hashbrown::DefaultHashBuilder,
+    sink: std::sync::OnceLock<Box<dyn Deliver>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        let shards = || (0..SHARDS).map(|_| RwLock::new(Channels::new())).collect();
+        Registry {
+            channels: shards(),
+            shard_channels: shards(),
+            patterns: RwLock::new(Vec::new()),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            sink: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Connects the registry to the workers (once, at server start).
+    pub fn set_sink(&self, sink: Box<dyn Deliver>) {
+        let _ = self.sink.set(sink);
+    }
+
+    fn shard(&self, space: Space, channel: &[u8]) -> &RwLock<Channels> {
+        let index = self.hasher.hash_one(channel) as usize % SHARDS;
+        match space {
+            Space::Global => &self.channels[index],
+            Space::Shard => &self.shard_channels[index],
+        }
+    }
+
+    pub fn subscribe(&self, space: Space, channel: &[u8], subscriber: Subscriber) {
+        let mut map = self.shard(space, channel).write();
+        let list = map.entry(channel.to_vec()).or_default();
+        if !list.iter().any(|s| s.conn_id == subscriber.conn_id) {
+            list.push(subscriber);
+        }
+    }
+
+    pub fn unsubscribe(&self, space: Space, channel: &[u8], conn_id: u64) {
+        let mut map = self.shard(space, channel).write();
+        if let Some(list) = map.get_mut(channel) {
+            list.retain(|s| s.conn_id != conn_id);
+            if list.is_empty() {
+                map.remove(channel);
+            }
+        }
+    }
+
+    pub fn psubscribe(&self, pattern: &[u8], subscriber: Subscriber) {
+        let mut patterns = self.patterns.write();
+        if !patterns
+            .iter()
+            .any(|(p, s)| p == pattern && s.conn_id == subscriber.conn_id)
+        {
+            patterns.push((pattern.to_vec(), subscriber));
+        }
+    }
+
+    pub fn punsubscribe(&self, pattern: &[u8], conn_id: u64) {
+        self.patterns
+            .write()
+            .retain(|(p, s)| !(p == pattern && s.conn_id == conn_id));
+    }
+
+    /// Removes every subscription of a closing connection.
+    pub fn forget(
+        &self,
+        conn_id: u64,
+        channels: &[Vec<u8>],
+        shard_channels: &[Vec<u8>],
+        has_patterns: bool,
+    ) {
+        for channel in channels {
+            self.unsubscribe(Space::Global, channel, conn_id);
+        }
+        for channel in shard_channels {
+            self.unsubscribe(Space::Shard, channel, conn_id);
+        }
+        if has_patterns {
+            self.patterns.write().retain(|(_, s)| s.conn_id != conn_id);
+        }
+    }
+
+    /// Publishes `message` on `channel`; returns how many subscriptions received it.
+    pub fn publish(&self, space: Space, channel: &[u8], message: &[u8]) -> usize {
+        let direct: Vec<Subscriber> = self
+            .shard(space, channel)
+            .read()
+            .get(channel)
+            .cloned()
+            .unwrap_or_default();
+        let matched: Vec<(Vec<u8>, Subscriber)> = if space == Space::Global {
+            self.patterns
+                .read()
+                .iter()
+                .filter(|(pattern, _)| glob::matches(pattern, channel))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let Some(sink) = self.sink.get() else {
+            return direct.len() + matched.len();
+        };
+        let kind: &[u8] = if space == Space::Shard {
+            b"smessage"
+        } else {
+            b"message"
+        };
+        let mut frames: [Option<Arc<[u8]>>; 2] = [None, None];
+        for subscriber in &direct {
+            let slot = &mut frames[usize::from(subscriber.version == RespVersion::Resp3)];
+            let frame = slot
+                .get_or_insert_with(|| encode(subscriber.version, &[kind, channel, message]))
+                .clone();
+            sink.deliver(subscriber.worker, subscriber.conn_id, frame);
+        }
+        for (pattern, subscriber) in &matched {
+            let frame = encode(
+                subscriber.version,
+                &[b"pmessage", pattern, channel, message],
+            );
+            sink.deliver(subscriber.worker, subscriber.conn_id, frame);
+        }
+        direct.len() + matched.len()
+    }
+
+    /// Channels with at least one subscriber, optionally matching a pattern.
+    pub fn channels(&self, space: Space, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let shards = match space {
+            Space::Global => &self.channels,
+            Space::Shard => &self.shard_channels,
+        };
+        let mut names = Vec::new();
+        for shard in shards.iter() {
+            for name in shard.read().keys() {
+                if pattern.is_none_or(|p| glob::matches(p, name)) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+
+    /// Subscribers of one channel.
+    pub fn numsub(&self, space: Space, channel: &[u8]) -> usize {
+        self.shard(space, channel)
+            .read()
+            .get(channel)
+            .map_or(0, Vec::len)
+    }
+
+    /// Pattern subscriptions in total.
+    pub fn numpat(&self) -> usize {
+        self.patterns.read().len()
+    }
+}
+
+/// A pub/sub message as an array (RESP2) or push frame (RESP3) of bulk strings.
+pub fn encode(version: RespVersion, parts: &[&[u8]]) -> Arc<[u8]> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 16).sum::<usize>() + 8);
+    let mut enc = Encoder::new(&mut out, version);
+    enc.push(parts.len());
+    for part in parts {
+        enc.bulk(part);
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<(usize, u64, Vec<u8>)>>);
+
+    impl Deliver for Arc<Collect> {
+        fn deliver(&self, worker: usize, conn_id: u64, frame: Arc<[u8]>) {
+            self.0.lock().push((worker, conn_id, frame.to_vec()));
+        }
+    }
+
+    fn sub(worker: usize, conn_id: u64, version: RespVersion) -> Subscriber {
+        Subscriber {
+            worker,
+            conn_id,
+            version,
+        }
+    }
+
+    #[test]
+    fn publish_reaches_channel_and_pattern_subscribers() {
+        let registry = Registry::new();
+        let sink = Arc::new(Collect::default());
+        registry.set_sink(Box::new(sink.clone()));
+        registry.subscribe(Space::Global, b"news", sub(0, 1, RespVersion::Resp2));
+        registry.subscribe(Space::Global, b"news", sub(1, 2, RespVersion::Resp3));
+        registry.psubscribe(b"n*", sub(1, 3, RespVersion::Resp2));
+        assert_eq!(registry.publish(Space::Global, b"news", b"hi"), 3);
+        let got = sink.0.lock().clone();
+        assert_eq!(
+            got[0],
+            (
+                0,
+                1,
+                b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec()
+            )
+        );
+        assert_eq!(
+            got[1],
+            (
+                1,
+                2,
+                b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec()
+            )
+        );
+        assert_eq!(
+            got[2].2,
+            b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n".to_vec()
+        );
+        assert_eq!(
+            registry.publish(Space::Shard, b"news", b"x"),
+            0,
+            "shard channels are separate"
+        );
+        assert_eq!(
+            registry.channels(Space::Global, None),
+            vec![b"news".to_vec()]
+        );
+        assert_eq!(
+            (registry.numsub(Space::Global, b"news"), registry.numpat()),
+            (2, 1)
+        );
+        registry.forget(2, &[b"news".to_vec()], &[], false);
+        registry.forget(3, &[], &[], true);
+        assert_eq!(registry.publish(Space::Global, b"news", b"again"), 1);
+        registry.unsubscribe(Space::Global, b"news", 1);
+        assert!(registry.channels(Space::Global, None).is_empty());
+    }
+}

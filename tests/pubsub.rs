@@ -1,0 +1,233 @@
+//! Pub/sub end to end on the real binary: fan-out across both workers, ordering, patterns,
+//! RESP3 push frames and the disconnection of a subscriber that does not read.
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::{Conn, TestServer};
+
+/// Reads RESP frames of the form `*3 message <channel> <payload>` and returns the payloads.
+fn read_messages(conn: &mut Conn, count: usize, deadline: Instant) -> Vec<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut payloads = Vec::with_capacity(count);
+    let mut pos = 0;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while payloads.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} messages arrived",
+            payloads.len()
+        );
+        let n = conn.stream.read(&mut chunk).expect("read messages");
+        assert!(
+            n > 0,
+            "subscriber disconnected after {} messages",
+            payloads.len()
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        // Parse whole frames: *N, then N bulk strings.
+        while let Some((used, parts)) = parse_array(&buf[pos..]) {
+            pos += used;
+            payloads.push(parts.last().cloned().unwrap());
+        }
+    }
+    payloads
+}
+
+/// Parses one array of bulk strings; returns (bytes used, parts).
+fn parse_array(buf: &[u8]) -> Option<(usize, Vec<Vec<u8>>)> {
+    let line_end = |from: usize| {
+        buf[from..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|p| from + p)
+    };
+    let end = line_end(0)?;
+    let n: usize = std::str::from_utf8(&buf[1..end]).ok()?.parse().ok()?;
+    let mut pos = end + 2;
+    let mut parts = Vec::new();
+    for _ in 0..n {
+        let end = line_end(pos)?;
+        let len: usize = std::str::from_utf8(&buf[pos + 1..end]).ok()?.parse().ok()?;
+        let start = end + 2;
+        if buf.len() < start + len + 2 {
+            return None;
+        }
+        parts.push(buf[start..start + len].to_vec());
+        pos = start + len + 2;
+    }
+    Some((pos, parts))
+}
+
+#[test]
+fn fifty_subscribers_on_both_workers_get_every_message_in_order() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    let mut subscribers: Vec<Conn> = (0..50).map(|_| server.connect_resp()).collect();
+    for s in &mut subscribers {
+        s.roundtrip(
+            b"SUBSCRIBE feed\r\n",
+            b"*3\r\n$9\r\nsubscribe\r\n$4\r\nfeed\r\n:1\r\n",
+        );
+    }
+    let mut publisher = server.connect_resp();
+    let total = 10_000;
+    let mut request = Vec::new();
+    for i in 0..total {
+        let payload = i.to_string();
+        request.extend_from_slice(
+            format!(
+                "*3\r\n$7\r\nPUBLISH\r\n$4\r\nfeed\r\n${}\r\n{payload}\r\n",
+                payload.len()
+            )
+            .as_bytes(),
+        );
+    }
+    let mut writer = publisher.stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        writer.write_all(&request).unwrap();
+    });
+    let readers: Vec<_> = subscribers
+        .into_iter()
+        .map(|mut s| {
+            std::thread::spawn(move || {
+                read_messages(&mut s, total, Instant::now() + Duration::from_secs(120))
+            })
+        })
+        .collect();
+    // Every PUBLISH reports all 50 receivers.
+    let replies = publisher.read_exact(b":50\r\n".len() * total);
+    assert!(replies.chunks(5).all(|r| r == b":50\r\n"));
+    sender.join().unwrap();
+    for reader in readers {
+        let payloads = reader.join().unwrap();
+        let expected: Vec<Vec<u8>> = (0..total).map(|i| i.to_string().into_bytes()).collect();
+        assert!(payloads == expected, "messages lost or out of order");
+    }
+}
+
+#[test]
+fn patterns_shard_channels_and_introspection() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut p = server.connect_resp();
+    p.roundtrip(
+        b"PSUBSCRIBE user:*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$6\r\nuser:*\r\n:1\r\n",
+    );
+    let mut s = server.connect_resp();
+    s.roundtrip(
+        b"SSUBSCRIBE shard1\r\n",
+        b"*3\r\n$10\r\nssubscribe\r\n$6\r\nshard1\r\n:1\r\n",
+    );
+    let mut c = server.connect_resp();
+    c.roundtrip(b"PUBLISH user:42 hi\r\n", b":1\r\n");
+    c.roundtrip(b"PUBLISH other hi\r\n", b":0\r\n");
+    c.roundtrip(b"SPUBLISH shard1 x\r\n", b":1\r\n");
+    c.roundtrip(b"PUBSUB NUMPAT\r\n", b":1\r\n");
+    c.roundtrip(b"PUBSUB SHARDCHANNELS\r\n", b"*1\r\n$6\r\nshard1\r\n");
+    c.roundtrip(
+        b"PUBSUB NUMSUB user:42\r\n",
+        b"*2\r\n$7\r\nuser:42\r\n:0\r\n",
+    );
+    assert_eq!(
+        p.read_until(b"hi\r\n"),
+        b"*4\r\n$8\r\npmessage\r\n$6\r\nuser:*\r\n$7\r\nuser:42\r\n$2\r\nhi\r\n"
+    );
+    assert_eq!(
+        s.read_until(b"x\r\n"),
+        b"*3\r\n$8\r\nsmessage\r\n$6\r\nshard1\r\n$1\r\nx\r\n"
+    );
+    // A closed subscriber is forgotten.
+    drop(p);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        c.send(b"PUBSUB NUMPAT\r\n");
+        if c.read_until(b"\r\n") == b":0\r\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pattern of a closed connection still registered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn resp3_subscribers_get_push_frames_and_keep_running_commands() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut s = server.connect_resp();
+    s.send(b"HELLO 3\r\n");
+    s.read_until(b"*0\r\n");
+    s.roundtrip(
+        b"SUBSCRIBE ch\r\n",
+        b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    );
+    s.roundtrip(b"SET k v\r\nGET k\r\n", b"+OK\r\n$1\r\nv\r\n");
+    server
+        .connect_resp()
+        .roundtrip(b"PUBLISH ch m\r\n", b":1\r\n");
+    assert_eq!(
+        s.read_until(b"m\r\n"),
+        b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n"
+    );
+}
+
+#[test]
+fn a_subscriber_that_never_reads_is_cut_off_while_others_keep_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pubsub.toml");
+    std::fs::write(&path, "[resp]\npubsub_output_hard_limit = \"256KiB\"\n").unwrap();
+    let server = TestServer::start_with_resp(&["--config", path.to_str().unwrap()]);
+    let mut lazy = server.connect_resp();
+    lazy.roundtrip(
+        b"SUBSCRIBE big\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$3\r\nbig\r\n:1\r\n",
+    );
+    let mut eager = server.connect_resp();
+    eager.roundtrip(
+        b"SUBSCRIBE big\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$3\r\nbig\r\n:1\r\n",
+    );
+    let total = 20_000;
+    let eager_reader = std::thread::spawn(move || {
+        read_messages(&mut eager, total, Instant::now() + Duration::from_secs(120)).len()
+    });
+    let payload = "p".repeat(1000);
+    let mut publisher = server.connect_resp();
+    let mut request = Vec::new();
+    for _ in 0..total {
+        request.extend_from_slice(
+            format!("*3\r\n$7\r\nPUBLISH\r\n$3\r\nbig\r\n$1000\r\n{payload}\r\n").as_bytes(),
+        );
+    }
+    let mut writer = publisher.stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        writer.write_all(&request).unwrap();
+    });
+    // Replies: first 2 receivers, then 1 once the lazy subscriber has been dropped.
+    let mut replies = Vec::new();
+    while replies.len() < total * 4 {
+        let mut chunk = [0u8; 65536];
+        let n = publisher.stream.read(&mut chunk).unwrap();
+        assert!(n > 0);
+        replies.extend_from_slice(&chunk[..n]);
+    }
+    assert!(
+        replies.ends_with(b":1\r\n"),
+        "the non-reading subscriber was never disconnected"
+    );
+    assert_eq!(
+        eager_reader.join().unwrap(),
+        total,
+        "the reading subscriber missed messages"
+    );
+    // The lazy one finds its connection closed once it drains what the kernel held.
+    lazy.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(lazy.is_closed());
+}
