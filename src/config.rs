@@ -151,6 +151,9 @@ pub struct RespSection {
     /// ... or stays above this for `pubsub_output_soft_seconds` (the soft limit).
     pub pubsub_output_soft_limit: ByteSize,
     pub pubsub_output_soft_seconds: u64,
+    /// Keyspace notifications, as Redis's `notify-keyspace-events` ("" = off, "KEA" = all).
+    /// Live: `CONFIG SET notify-keyspace-events`.
+    pub notify_keyspace_events: String,
 }
 
 impl Default for RespSection {
@@ -160,6 +163,7 @@ impl Default for RespSection {
             pubsub_output_hard_limit: ByteSize::mib(32),
             pubsub_output_soft_limit: ByteSize::mib(8),
             pubsub_output_soft_seconds: 60,
+            notify_keyspace_events: String::new(),
         }
     }
 }
@@ -278,6 +282,15 @@ impl Config {
                 setting: "sasl.password_file (--sasl-pwdb)",
                 message: "SASL is enabled but no password file is given (or MEMCACHED_SASL_PWDB)"
                     .into(),
+            });
+        }
+        if crate::pubsub::notify::parse(&self.resp.notify_keyspace_events).is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "resp.notify_keyspace_events",
+                message: format!(
+                    "{:?} has a character that is not an event class",
+                    self.resp.notify_keyspace_events
+                ),
             });
         }
         if self.server.port == 0 && self.server.unix_socket.as_os_str().is_empty() {

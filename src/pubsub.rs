@@ -54,6 +54,8 @@ pub struct Registry {
     patterns: RwLock<Vec<(Vec<u8>, Subscriber)>>,
     hasher: hashbrown::DefaultHashBuilder,
     sink: std::sync::OnceLock<Box<dyn Deliver>>,
+    /// `notify-keyspace-events` as [`notify`] bits (live: CONFIG SET changes it).
+    notify_flags: std::sync::atomic::AtomicU32,
 }
 
 impl Default for Registry {
@@ -71,7 +73,17 @@ impl Registry {
             patterns: RwLock::new(Vec::new()),
             hasher: hashbrown::DefaultHashBuilder::default(),
             sink: std::sync::OnceLock::new(),
+            notify_flags: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    pub fn notify_flags(&self) -> u32 {
+        self.notify_flags.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_notify_flags(&self, flags: u32) {
+        self.notify_flags
+            .store(flags, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Connects the registry to the workers (once, at server start).
@@ -297,5 +309,129 @@ mod tests {
         assert_eq!(registry.publish(Space::Global, b"news", b"again"), 1);
         registry.unsubscribe(Space::Global, b"news", 1);
         assert!(registry.channels(Space::Global, None).is_empty());
+    }
+}
+
+/// Redis's `notify-keyspace-events` classes (`notify.c`), as bits.
+pub mod notify {
+    pub const KEYSPACE: u32 = 1 << 0; // K
+    pub const KEYEVENT: u32 = 1 << 1; // E
+    pub const GENERIC: u32 = 1 << 2; // g
+    pub const STRING: u32 = 1 << 3; // $
+    pub const LIST: u32 = 1 << 4; // l
+    pub const SET: u32 = 1 << 5; // s
+    pub const HASH: u32 = 1 << 6; // h
+    pub const ZSET: u32 = 1 << 7; // z
+    pub const EXPIRED: u32 = 1 << 8; // x
+    pub const EVICTED: u32 = 1 << 9; // e
+    pub const STREAM: u32 = 1 << 10; // t
+    pub const KEY_MISS: u32 = 1 << 11; // m
+    pub const MODULE: u32 = 1 << 12; // d
+    pub const NEW: u32 = 1 << 13; // n
+    /// `A`: every class but m and n.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+    const LETTERS: [(char, u32); 13] = [
+        ('g', GENERIC),
+        ('$', STRING),
+        ('l', LIST),
+        ('s', SET),
+        ('h', HASH),
+        ('z', ZSET),
+        ('x', EXPIRED),
+        ('e', EVICTED),
+        ('t', STREAM),
+        ('m', KEY_MISS),
+        ('d', MODULE),
+        ('n', NEW),
+        ('K', KEYSPACE),
+    ];
+
+    /// Parses a flag string such as `"KEA"` or `"Kx"`; `None` on an unknown character.
+    pub fn parse(text: &str) -> Option<u32> {
+        let mut flags = 0;
+        for c in text.chars() {
+            flags |= match c {
+                'A' => ALL,
+                'E' => KEYEVENT,
+                c => LETTERS.iter().find(|(l, _)| *l == c)?.1,
+            };
+        }
+        Some(flags)
+    }
+
+    /// The canonical string CONFIG GET shows (classes, then K, then E).
+    pub fn to_string(flags: u32) -> String {
+        let mut text = String::new();
+        if flags & ALL == ALL {
+            text.push('A');
+        } else {
+            for (letter, bit) in LETTERS.iter().filter(|(l, _)| *l != 'K') {
+                if flags & bit != 0 && !(*letter == 'm' || *letter == 'n') {
+                    text.push(*letter);
+                }
+            }
+        }
+        for (letter, bit) in [
+            ('m', KEY_MISS),
+            ('n', NEW),
+            ('K', KEYSPACE),
+            ('E', KEYEVENT),
+        ] {
+            if flags & bit != 0 {
+                text.push(letter);
+            }
+        }
+        text
+    }
+}
+
+/// Publishes keyspace notifications (`__keyspace@0__:<key>` / `__keyevent@0__:<event>`) for
+/// the store's key events, as Redis's `notify-keyspace-events` selects them. Because it
+/// listens to the store, writes from memcached clients notify RESP subscribers too.
+pub struct KeyspaceNotifier {
+    pub registry: Arc<Registry>,
+}
+
+impl crate::store::Observer for KeyspaceNotifier {
+    fn key_event(&self, event: crate::store::KeyEvent, key: &[u8], kind: crate::store::KeyKind) {
+        use crate::store::{KeyEvent, KeyKind};
+        let flags = self.registry.notify_flags();
+        if flags & (notify::KEYSPACE | notify::KEYEVENT) == 0 {
+            return;
+        }
+        let (class, name): (u32, &[u8]) = match (event, kind) {
+            (KeyEvent::Deleted, _) => (notify::GENERIC, b"del"),
+            (KeyEvent::Written, KeyKind::String) => (notify::STRING, b"set"),
+            (KeyEvent::Written, KeyKind::Hash) => (notify::HASH, b"hset"),
+            (KeyEvent::Expired, _) => (notify::EXPIRED, b"expired"),
+            (KeyEvent::Evicted, _) => (notify::EVICTED, b"evicted"),
+        };
+        if flags & class == 0 {
+            return;
+        }
+        if flags & notify::KEYSPACE != 0 {
+            let channel = [b"__keyspace@0__:".as_slice(), key].concat();
+            self.registry.publish(Space::Global, &channel, name);
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let channel = [b"__keyevent@0__:".as_slice(), name].concat();
+            self.registry.publish(Space::Global, &channel, key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod notify_tests {
+    use super::notify;
+
+    #[test]
+    fn flags_parse_and_print_like_redis() {
+        assert_eq!(notify::parse(""), Some(0));
+        assert_eq!(notify::to_string(notify::parse("KEA").unwrap()), "AKE");
+        assert_eq!(notify::to_string(notify::parse("Kx").unwrap()), "xK");
+        assert_eq!(notify::to_string(notify::parse("E$g").unwrap()), "g$E");
+        assert_eq!(notify::parse("Q"), None);
     }
 }

@@ -231,3 +231,41 @@ fn a_subscriber_that_never_reads_is_cut_off_while_others_keep_up() {
         .unwrap();
     assert!(lazy.is_closed());
 }
+
+#[test]
+fn keyspace_notifications_carry_memcached_writes_to_resp_subscribers() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut admin = server.connect_resp();
+    admin.roundtrip(b"CONFIG SET notify-keyspace-events KEA\r\n", b"+OK\r\n");
+    admin.roundtrip(
+        b"CONFIG GET notify-keyspace-events\r\n",
+        b"*2\r\n$22\r\nnotify-keyspace-events\r\n$3\r\nAKE\r\n",
+    );
+    let mut sub = server.connect_resp();
+    sub.roundtrip(
+        b"SUBSCRIBE __keyspace@0__:user:1 __keyevent@0__:expired\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$21\r\n__keyspace@0__:user:1\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$22\r\n__keyevent@0__:expired\r\n:2\r\n",
+    );
+    let mut mc = server.connect();
+    mc.roundtrip(b"set user:1 0 0 2\r\nhi\r\n", b"STORED\r\n");
+    mc.roundtrip(b"delete user:1\r\n", b"DELETED\r\n");
+    mc.roundtrip(b"set brief 0 1 1\r\nx\r\n", b"STORED\r\n");
+    let expected = [
+        b"*3\r\n$7\r\nmessage\r\n$21\r\n__keyspace@0__:user:1\r\n$3\r\nset\r\n".as_slice(),
+        b"*3\r\n$7\r\nmessage\r\n$21\r\n__keyspace@0__:user:1\r\n$3\r\ndel\r\n",
+        // The background sweep reclaims the expired key, though nobody reads it again.
+        b"*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$5\r\nbrief\r\n",
+    ]
+    .concat();
+    sub.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&sub.read_exact(expected.len())),
+        String::from_utf8_lossy(&expected)
+    );
+    admin.roundtrip(
+        b"CONFIG SET notify-keyspace-events Q\r\n",
+        b"-ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.\r\n",
+    );
+}

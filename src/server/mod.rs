@@ -60,7 +60,7 @@ pub struct Shared {
     /// Per-worker gates for atomic multi-key commands.
     pub gates: Gates,
     /// Pub/sub subscriptions across every worker.
-    pub pubsub: crate::pubsub::Registry,
+    pub pubsub: Arc<crate::pubsub::Registry>,
     shutting_down: AtomicBool,
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
 }
@@ -78,6 +78,13 @@ impl Shared {
             memory_limit_bytes: config.store.memory_limit.bytes() as usize,
             item_size_max: config.store.item_size_max.bytes() as usize,
         });
+        let pubsub = Arc::new(crate::pubsub::Registry::new());
+        pubsub.set_notify_flags(
+            crate::pubsub::notify::parse(&config.resp.notify_keyspace_events).unwrap_or(0),
+        );
+        store.set_observer(Box::new(crate::pubsub::KeyspaceNotifier {
+            registry: pubsub.clone(),
+        }));
         let limits = Limits {
             item_size_max: config.store.item_size_max.bytes() as usize,
             ..Limits::default()
@@ -95,7 +102,7 @@ impl Shared {
             connection_table: parking_lot::Mutex::new(std::collections::HashMap::new()),
             next_conn_id: std::sync::atomic::AtomicU64::new(1),
             gates: Gates::new(workers),
-            pubsub: crate::pubsub::Registry::new(),
+            pubsub,
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
         })

@@ -11,7 +11,7 @@
 use super::hash::HashObject;
 use super::item::{Item, ItemView, Object};
 use super::shard::SlotId;
-use super::{Expiry, Locked, Outcome, Store};
+use super::{Expiry, KeyEvent, Locked, Outcome, Removal, Store};
 
 /// The key holds a value of another type (Redis `WRONGTYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -161,7 +161,7 @@ impl Entry<'_> {
     pub fn take(&mut self) -> Option<Moved> {
         self.settle();
         let id = self.slot.take()?;
-        Some(Moved(self.store.remove(self.locked, id)))
+        Some(Moved(self.store.remove(self.locked, id, Removal::Moved)))
     }
 
     /// Puts an item taken from another key here, replacing whatever was here.
@@ -175,7 +175,7 @@ impl Entry<'_> {
         self.dirty_charge = None;
         match self.slot.take() {
             Some(id) => {
-                self.store.remove(self.locked, id);
+                self.store.remove(self.locked, id, Removal::Deleted);
                 true
             }
             None => false,
@@ -225,6 +225,8 @@ impl Entry<'_> {
         item.stored_at_ms = now_ms;
         let new_charge = item.charge();
         self.locked.shard.recharge(id, old_charge);
+        self.store
+            .notify(KeyEvent::Written, self.locked.shard.item(id));
         self.store
             .used_bytes
             .fetch_add(new_charge, std::sync::atomic::Ordering::Relaxed);

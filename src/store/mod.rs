@@ -196,6 +196,45 @@ pub struct Store {
     item_size_max: usize,
     /// Items written before this unix ms are invisible once it has passed (0 = none pending).
     flush_before_ms: AtomicU64,
+    /// Who hears about deletes, writes, expiries and evictions (keyspace notifications).
+    observer: std::sync::OnceLock<Box<dyn Observer>>,
+}
+
+/// Why an item leaves the store (decides the key event, if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    Deleted,
+    Expired,
+    Evicted,
+    Flushed,
+    /// Taken to live under another key (RENAME).
+    Moved,
+}
+
+/// What happened to a key, for keyspace notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// Removed by a client (delete, DEL, an emptied hash).
+    Deleted,
+    /// Created or overwritten.
+    Written,
+    /// Its TTL passed.
+    Expired,
+    /// Removed to make room under the memory limit.
+    Evicted,
+}
+
+/// The type of value a key held when the event happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    String,
+    Hash,
+}
+
+/// Receives key events from inside the store. Called with a shard lock held: it must be
+/// quick and must never call back into the store.
+pub trait Observer: Send + Sync {
+    fn key_event(&self, event: KeyEvent, key: &[u8], kind: KeyKind);
 }
 
 /// How the store is sized.
@@ -223,6 +262,7 @@ impl Store {
             limit_bytes: AtomicUsize::new(config.memory_limit_bytes),
             item_size_max: config.item_size_max,
             flush_before_ms: AtomicU64::new(0),
+            observer: std::sync::OnceLock::new(),
         }
     }
 
@@ -348,7 +388,7 @@ impl Store {
             }),
             Mutation::Unlink { key } => self.with_live(key, now_ms, |locked, id| match id {
                 Some(id) => {
-                    self.remove(locked, id);
+                    self.remove(locked, id, Removal::Deleted);
                     Outcome::Deleted
                 }
                 None => Outcome::NotFound,
@@ -394,7 +434,12 @@ impl Store {
                         locked.counters.expired_unfetched += 1;
                     }
                     locked.counters.reclaimed += 1;
-                    self.remove(locked, id);
+                    let why = if item.is_expired(now_ms) {
+                        Removal::Expired
+                    } else {
+                        Removal::Flushed
+                    };
+                    self.remove(locked, id, why);
                     reclaimed += 1;
                 }
                 cursor = (cursor + 1) % slots;
@@ -527,7 +572,12 @@ impl Store {
                 locked.counters.expired_unfetched += 1;
             }
             locked.counters.reclaimed += 1;
-            self.remove(locked, id);
+            let why = if item.is_expired(now_ms) {
+                Removal::Expired
+            } else {
+                Removal::Flushed
+            };
+            self.remove(locked, id, why);
             return None;
         }
         Some(id)
@@ -545,10 +595,36 @@ impl Store {
         f(&mut guard, id)
     }
 
-    fn remove(&self, locked: &mut Locked, id: SlotId) -> Item {
+    fn remove(&self, locked: &mut Locked, id: SlotId, why: Removal) -> Item {
         let item = locked.shard.remove(id);
         self.used_bytes.fetch_sub(item.charge(), Ordering::Relaxed);
+        let event = match why {
+            Removal::Deleted => Some(KeyEvent::Deleted),
+            Removal::Expired => Some(KeyEvent::Expired),
+            Removal::Evicted => Some(KeyEvent::Evicted),
+            Removal::Flushed | Removal::Moved => None,
+        };
+        if let Some(event) = event {
+            self.notify(event, &item);
+        }
         item
+    }
+
+    /// Tells the observer (keyspace notifications) what happened to an item's key.
+    fn notify(&self, event: KeyEvent, item: &Item) {
+        if let Some(observer) = self.observer.get() {
+            let kind = if item.object.is_some() {
+                KeyKind::Hash
+            } else {
+                KeyKind::String
+            };
+            observer.key_event(event, item.key(), kind);
+        }
+    }
+
+    /// Installs the observer of key events (once, at server start).
+    pub fn set_observer(&self, observer: Box<dyn Observer>) {
+        let _ = self.observer.set(observer);
     }
 
     fn next_cas(locked: &mut Locked, shard_index: usize) -> u64 {
@@ -573,6 +649,7 @@ impl Store {
         item.cas = new_cas.unwrap_or_else(|| Self::next_cas(locked, shard_index));
         let id = locked.shard.insert(hash, item);
         self.used_bytes.fetch_add(charge, Ordering::Relaxed);
+        self.notify(KeyEvent::Written, locked.shard.item(id));
         Ok(id)
     }
 
@@ -595,11 +672,12 @@ impl Store {
         locked.shard.replace(id, item);
         self.used_bytes.fetch_add(charge, Ordering::Relaxed);
         self.used_bytes.fetch_sub(old, Ordering::Relaxed);
+        self.notify(KeyEvent::Written, locked.shard.item(id));
         Ok(cas)
     }
 
     fn evict(&self, locked: &mut Locked, id: SlotId) {
-        let item = self.remove(locked, id);
+        let item = self.remove(locked, id, Removal::Evicted);
         locked.counters.evictions += 1;
         if !item.fetched {
             locked.counters.evicted_unfetched += 1;
@@ -753,7 +831,7 @@ impl Store {
                 }
             }
             None => {
-                self.remove(locked, id);
+                self.remove(locked, id, Removal::Deleted);
             }
         }
         Outcome::Deleted
@@ -828,6 +906,7 @@ impl Store {
         locked.shard.touch_lru(id);
         self.used_bytes.fetch_add(new_charge, Ordering::Relaxed);
         self.used_bytes.fetch_sub(old_charge, Ordering::Relaxed);
+        self.notify(KeyEvent::Written, locked.shard.item(id));
         Outcome::Counter { value, cas, expiry }
     }
 }

@@ -429,6 +429,10 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             crate::store::hash::COMPACT_MAX_FIELDS.to_string(),
         ),
         ("requirepass", config.resp.requirepass.clone()),
+        (
+            "notify-keyspace-events",
+            crate::pubsub::notify::to_string(call.ctx.shared.pubsub.notify_flags()),
+        ),
     ]
 }
 
@@ -466,6 +470,15 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     ),
                 },
                 b"maxmemory-policy" if text.eq_ignore_ascii_case("allkeys-lru") => enc.ok(),
+                b"notify-keyspace-events" => match crate::pubsub::notify::parse(&text) {
+                    Some(flags) => {
+                        call.ctx.shared.pubsub.set_notify_flags(flags);
+                        enc.ok();
+                    }
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                    ),
+                },
                 _ => enc.error(&format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
                     String::from_utf8_lossy(&name)
