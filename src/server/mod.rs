@@ -216,6 +216,7 @@ const ACCEPTOR_WAKER: Token = Token(usize::MAX);
 impl Server {
     /// Binds the listeners and starts every thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
+        raise_fd_limit(config.server.max_connections as u64 + 64);
         let shared = Arc::new(Shared::new(config)?);
         let config = &shared.config;
         let mut tcp = Vec::new();
@@ -471,6 +472,31 @@ impl Acceptor {
         } else {
             self.shared.connection_closed();
         }
+    }
+}
+
+/// Raises the soft limit on open files so `-c` connections fit (as memcached does at start),
+/// never above the hard limit; logs when even that is too low.
+fn raise_fd_limit(wanted: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; no other memory is touched.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= wanted
+    {
+        return;
+    }
+    let target = wanted.min(limit.rlim_max);
+    let raised = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 || target < wanted {
+        log::warn!(
+            "open file limit is {target}; fewer than the {wanted} needed for -c connections"
+        );
     }
 }
 
