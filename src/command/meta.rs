@@ -26,6 +26,7 @@ pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
         touch: flags.ttl.map(|t| memcached_expiry(t.0, ctx.now_ms)),
         vivify: flags.vivify_ttl.map(|t| memcached_expiry(t.0, ctx.now_ms)),
         recache_below_secs: flags.recache_ttl,
+        claim_win: true,
     };
     if options.touch.is_some() {
         WorkerStats::incr(&stats.cmd_touch);
@@ -137,8 +138,9 @@ pub fn set(meta: &MetaKeyed<'_>, value: &[u8], ctx: &Context<'_>, out: &mut Vec<
     let mut line = MetaLine::status(out, status);
     for flag in flags.in_order() {
         match (flag.letter, cas) {
-            (b'c', Some(cas)) => {
-                line.flag_u64(b'c', cas);
+            // memcached reports c0 when nothing was stored (NS, EX, NF).
+            (b'c', cas) => {
+                line.flag_u64(b'c', cas.unwrap_or(0));
             }
             (b'k' | b'O', _) => echo_one(meta, flag.letter, &mut line),
             _ => {}

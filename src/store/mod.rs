@@ -146,6 +146,9 @@ pub struct ReadOptions {
     pub vivify: Option<Expiry>,
     /// Win the recache when fewer than this many seconds of TTL are left (meta `R`).
     pub recache_below_secs: Option<i64>,
+    /// Take part in the win-token protocol (meta `mg`): a stale or recache-due item hands
+    /// this read a win (`W`) once, later reads learn it was taken (`Z`).
+    pub claim_win: bool,
 }
 
 impl ReadOptions {
@@ -312,7 +315,9 @@ impl Store {
                     item.expires_at_ms != 0
                         && ((item.expires_at_ms.saturating_sub(now_ms) as i64 + 999) / 1000) < below
                 });
-                if item.win_token_sent {
+                if !options.claim_win {
+                    // Plain reads neither see nor take recache/stale win tokens.
+                } else if item.win_token_sent {
                     already = true;
                 } else if item.stale || recache {
                     item.win_token_sent = true;
@@ -893,7 +898,12 @@ impl Store {
             digits.resize(old_len, b' ');
             item.overwrite_value(&digits);
         } else {
+            // A longer number needs a new item in memcached: it starts fresh, neither
+            // fetched nor stale, with no win token out.
             item.set_value(&[&digits]);
+            item.fetched = false;
+            item.stale = false;
+            item.win_token_sent = false;
         }
         item.cas = cas;
         item.stored_at_ms = now_ms;
@@ -911,16 +921,23 @@ impl Store {
     }
 }
 
-/// Reads a decimal counter as memcached's `safe_strtoull` does: optional leading whitespace,
-/// digits, optional trailing spaces (left by an in-place decr), nothing else, no overflow.
+/// Reads a decimal counter as memcached's `safe_strtoull` does: optional leading whitespace
+/// and `+`, at least one digit, then the end or a whitespace character (whatever follows that
+/// is ignored, so "8  007" reads as 8), no `-`, no overflow.
 fn parse_counter(value: &[u8]) -> Option<u64> {
     let start = value.iter().position(|b| !b.is_ascii_whitespace())?;
-    let end = value.iter().rposition(|b| *b != b' ')? + 1;
-    let digits = &value[start..end];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    let rest = &value[start..];
+    let rest = rest.strip_prefix(b"+").unwrap_or(rest);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    if let Some(next) = rest.get(digits) {
+        if !next.is_ascii_whitespace() {
+            return None;
+        }
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -131,6 +131,9 @@ fn counters_parse_like_strtoull() {
     assert_eq!(parse_counter(b"-1"), None);
     assert_eq!(parse_counter(b"1a"), None);
     assert_eq!(parse_counter(b""), None);
+    assert_eq!(parse_counter(b"8  007"), Some(8));
+    assert_eq!(parse_counter(b"+5"), Some(5));
+    assert_eq!(parse_counter(b"5\r\n"), Some(5));
 }
 
 #[test]

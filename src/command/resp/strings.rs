@@ -508,12 +508,10 @@ pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     enc.bulk(b"");
                     return;
                 }
-                let from = if start < 0 {
-                    (len + start).max(0)
-                } else {
-                    start
-                };
-                let to = if end < 0 { len + end } else { end.min(len - 1) };
+                // Redis's getrangeCommand: negative offsets count from the end, then both
+                // are clamped into the string.
+                let from = if start < 0 { len + start } else { start }.max(0);
+                let to = if end < 0 { len + end } else { end }.clamp(0, (len - 1).max(0));
                 if len == 0 || from > to || from >= len {
                     enc.bulk(b"");
                 } else {
