@@ -15,6 +15,7 @@ mod entry;
 pub mod hash;
 mod item;
 mod shard;
+pub mod zset;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -26,6 +27,7 @@ pub use hash::{Field, HashObject};
 use item::Item;
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use shard::{Shard, SlotId};
+pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};
 
 /// Number of shards: a power of two, enough that two cores rarely meet on one lock.
 const SHARD_COUNT: usize = 64;

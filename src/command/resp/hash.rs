@@ -38,7 +38,7 @@ fn read_hash(
             Some(item) => {
                 match item.object() {
                     Some(Object::Hash(hash)) => read(Some(hash), enc),
-                    None => enc.error(err::WRONGTYPE),
+                    _ => enc.error(err::WRONGTYPE),
                 }
                 true
             }
