@@ -354,7 +354,7 @@ thread_local! {
 }
 
 /// A fast per-thread pseudo-random number (xorshift), good enough for random picks.
-fn random() -> u64 {
+pub(super) fn random() -> u64 {
     RNG.with(|state| {
         let mut x = state.get();
         x ^= x << 13;
