@@ -405,6 +405,7 @@ impl crate::store::Observer for KeyspaceNotifier {
             (KeyEvent::Deleted, _) => (notify::GENERIC, b"del"),
             (KeyEvent::Written, KeyKind::String) => (notify::STRING, b"set"),
             (KeyEvent::Written, KeyKind::Hash) => (notify::HASH, b"hset"),
+            (KeyEvent::Written, KeyKind::ZSet) => (notify::ZSET, b"zadd"),
             (KeyEvent::Expired, _) => (notify::EXPIRED, b"expired"),
             (KeyEvent::Evicted, _) => (notify::EVICTED, b"evicted"),
         };

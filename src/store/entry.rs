@@ -4,13 +4,14 @@
 //! [`Store::edit`] locks the key's shard, hands the closure an [`Entry`], and when the closure
 //! returns settles the books: a typed value handed out mutably is re-charged and gets a new
 //! cas unique (so WATCH sees the change), an emptied hash is removed as Redis removes empty
-//! collections, and the store is evicted back under its limit after the lock is released.
+//! collections (hashes and sorted sets), and the store is evicted back under its limit after the lock is released.
 //! Like `apply`, this is a write path of the store: every change it makes goes through the
 //! same insert/replace/remove functions.
 
 use super::hash::HashObject;
 use super::item::{Item, ItemView, Object};
 use super::shard::SlotId;
+use super::zset::ZSet;
 use super::{Expiry, KeyEvent, Locked, Outcome, Removal, Store};
 
 /// The key holds a value of another type (Redis `WRONGTYPE`).
@@ -105,7 +106,18 @@ impl Entry<'_> {
             None => Ok(None),
             Some(item) => match item.object.as_deref() {
                 Some(Object::Hash(hash)) => Ok(Some(hash)),
-                None => Err(WrongType),
+                _ => Err(WrongType),
+            },
+        }
+    }
+
+    /// The sorted set, `Ok(None)` if absent, `Err` if the key holds another type.
+    pub fn zset(&self) -> Result<Option<&ZSet>, WrongType> {
+        match self.item() {
+            None => Ok(None),
+            Some(item) => match item.object.as_deref() {
+                Some(Object::ZSet(zset)) => Ok(Some(zset)),
+                _ => Err(WrongType),
             },
         }
     }
@@ -201,8 +213,44 @@ impl Entry<'_> {
         }
         match self.locked.shard.item_mut(id).object.as_deref_mut() {
             Some(Object::Hash(hash)) => Ok(Some(hash)),
-            None => unreachable!("checked to be a hash above"),
+            _ => unreachable!("checked to be a hash above"),
         }
+    }
+
+    /// The sorted set for changing, created empty when absent and `create`; `Ok(None)` when
+    /// absent and not created. Settled as [`hash_mut`](Self::hash_mut): re-charged, a new cas
+    /// unique, and removed if the edit left it empty.
+    pub fn zset_mut(&mut self, create: bool) -> Result<Option<&mut ZSet>, Outcome> {
+        match self.zset() {
+            Err(WrongType) => return Err(Outcome::WrongType),
+            Ok(None) if !create => return Ok(None),
+            Ok(None) => {
+                let mut item = Item::new(self.key, &[], 0, Expiry::Never, self.now_ms);
+                item.object = Some(Box::new(Object::ZSet(ZSet::new())));
+                self.put(item)?;
+            }
+            Ok(Some(_)) => {}
+        }
+        let id = self.slot.expect("zset exists or was just created");
+        if self.dirty_charge.is_none() {
+            self.dirty_charge = Some(self.locked.shard.item(id).charge());
+        }
+        match self.locked.shard.item_mut(id).object.as_deref_mut() {
+            Some(Object::ZSet(zset)) => Ok(Some(zset)),
+            _ => unreachable!("checked to be a zset above"),
+        }
+    }
+
+    /// Replaces whatever the key holds with `zset` (no expiry), or deletes the key when `zset`
+    /// is empty, as Redis's STORE commands do.
+    pub fn put_zset(&mut self, zset: ZSet) -> Result<(), Outcome> {
+        if zset.is_empty() {
+            self.remove();
+            return Ok(());
+        }
+        let mut item = Item::new(self.key, &[], 0, Expiry::Never, self.now_ms);
+        item.object = Some(Box::new(Object::ZSet(zset)));
+        self.put(item).map(|_| ())
     }
 
     /// Accounts for changes made through [`hash_mut`](Self::hash_mut).
@@ -212,6 +260,7 @@ impl Entry<'_> {
         };
         let empty = match self.locked.shard.item(id).object.as_deref() {
             Some(Object::Hash(hash)) => hash.is_empty(),
+            Some(Object::ZSet(zset)) => zset.is_empty(),
             None => false,
         };
         if empty {

@@ -35,12 +35,14 @@ pub const ITEM_OVERHEAD: usize = 96;
 /// A typed value (RESP data types); strings live in the item's bytes instead.
 pub enum Object {
     Hash(crate::store::hash::HashObject),
+    ZSet(crate::store::zset::ZSet),
 }
 
 impl Object {
     pub(crate) fn bytes(&self) -> usize {
         match self {
             Object::Hash(hash) => hash.bytes(),
+            Object::ZSet(zset) => zset.bytes(),
         }
     }
 }

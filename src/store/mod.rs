@@ -15,6 +15,7 @@ mod entry;
 pub mod hash;
 mod item;
 mod shard;
+pub mod zset;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -26,6 +27,7 @@ pub use hash::{Field, HashObject};
 use item::Item;
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use shard::{Shard, SlotId};
+pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};
 
 /// Number of shards: a power of two, enough that two cores rarely meet on one lock.
 const SHARD_COUNT: usize = 64;
@@ -232,6 +234,7 @@ pub enum KeyEvent {
 pub enum KeyKind {
     String,
     Hash,
+    ZSet,
 }
 
 /// Receives key events from inside the store. Called with a shard lock held: it must be
@@ -623,10 +626,10 @@ impl Store {
     /// Tells the observer (keyspace notifications) what happened to an item's key.
     fn notify(&self, event: KeyEvent, item: &Item) {
         if let Some(observer) = self.observer.get() {
-            let kind = if item.object.is_some() {
-                KeyKind::Hash
-            } else {
-                KeyKind::String
+            let kind = match item.object.as_deref() {
+                None => KeyKind::String,
+                Some(Object::Hash(_)) => KeyKind::Hash,
+                Some(Object::ZSet(_)) => KeyKind::ZSet,
             };
             observer.key_event(event, item.key(), kind);
         }

@@ -338,3 +338,51 @@ fn random_operations_match_a_hashmap_model() {
     }
     assert_eq!(s.stats().evictions, 0);
 }
+
+#[test]
+fn zset_edits_are_charged_versioned_and_removed_when_empty() {
+    let s = store(64 * 1024 * 1024);
+    let cas_of = |s: &Store| s.edit(b"z", NOW, |e| e.view().map(|v| v.cas()));
+    s.edit(b"z", NOW, |e| {
+        let z = e.zset_mut(true).unwrap().unwrap();
+        z.insert(b"a", 1.0);
+    });
+    let small = s.stats().bytes;
+    let first_cas = cas_of(&s);
+    s.edit(b"z", NOW, |e| {
+        let z = e.zset_mut(false).unwrap().unwrap();
+        for i in 0..1000 {
+            z.insert(format!("member-{i}").as_bytes(), f64::from(i));
+        }
+    });
+    let big = s.stats().bytes;
+    assert!(big > small + 1000 * 8, "{small} -> {big}");
+    assert_ne!(
+        cas_of(&s),
+        first_cas,
+        "a zset change bumps the cas (WATCH sees it)"
+    );
+    // Wrong types both ways.
+    set(&s, b"str", b"v", Expiry::Never, NOW);
+    assert!(matches!(
+        s.edit(b"str", NOW, |e| e.zset_mut(true).map(|_| ())),
+        Err(Outcome::WrongType)
+    ));
+    assert!(s.edit(b"z", NOW, |e| e.hash().is_err()));
+    // Emptying the set removes the key and gives every byte back.
+    let before_str = s.stats().bytes;
+    s.edit(b"z", NOW, |e| {
+        let z = e.zset_mut(false).unwrap().unwrap();
+        let n = z.len();
+        z.remove_range(0..n);
+    });
+    assert!(!s.edit(b"z", NOW, |e| e.exists()));
+    assert!(s.stats().bytes < before_str - big / 2);
+    // put_zset replaces any type and deletes on empty.
+    let mut built = ZSet::new();
+    built.insert(b"x", 2.0);
+    s.edit(b"str", NOW, |e| e.put_zset(built)).unwrap();
+    assert!(s.edit(b"str", NOW, |e| e.zset().unwrap().is_some()));
+    s.edit(b"str", NOW, |e| e.put_zset(ZSet::new())).unwrap();
+    assert!(!s.edit(b"str", NOW, |e| e.exists()));
+}

@@ -19,6 +19,32 @@ pub struct TestServer {
     pub child: Option<Child>,
 }
 
+/// Whether process `pid` holds a socket listening on TCP `port` (from /proc/net/tcp{,6} and
+/// the process's descriptors), so a test never mistakes another test's server for its own.
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let wanted = format!(":{port:04X}");
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is field 1, state field 3 (0A = LISTEN), inode field 9.
+            if fields.len() > 9 && fields[1].ends_with(&wanted) && fields[3] == "0A" {
+                inodes.push(format!("socket:[{}]", fields[9]));
+            }
+        }
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    })
+}
+
 /// A port nobody listens on right now (the OS picks it).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -38,7 +64,10 @@ impl TestServer {
             all.extend_from_slice(args);
             let mut server = TestServer::start(&all);
             let resp_addr: SocketAddr = format!("127.0.0.1:{resp_port}").parse().unwrap();
-            if TcpStream::connect(resp_addr).is_ok() {
+            let pid = server.child.as_ref().map(Child::id);
+            if pid.is_none_or(|pid| listens_on(pid, resp_port))
+                && TcpStream::connect(resp_addr).is_ok()
+            {
                 server.resp_addr = Some(resp_addr);
                 return server;
             }
@@ -94,7 +123,9 @@ impl TestServer {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited: most likely a port was taken meanwhile; try another
                 }
-                if TcpStream::connect(addr).is_ok() {
+                // Another test's server may have taken the port between free_port() and our
+                // bind: only a listener owned by our child counts.
+                if listens_on(child.id(), port) && TcpStream::connect(addr).is_ok() {
                     return TestServer {
                         addr,
                         resp_addr: None,

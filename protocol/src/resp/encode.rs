@@ -36,6 +36,38 @@ pub fn format_double(value: f64) -> String {
     format!("{value}")
 }
 
+/// Formats a double as Redis 7.0 replies with one (`addReplyDouble`: C's `%.17g`): 17
+/// significant digits, trailing zeros dropped, exponent form below 1e-4 and from 1e17 on
+/// (`1e+17`, `1.4999999999999999e-07`), `inf` / `-inf`. Checked against redis-server 7.0;
+/// Redis 7.2+ prints the shortest round-trip digits instead (`0.1` where 7.0 says
+/// `0.10000000000000001`), in the same layout. Sorted-set scores use this.
+pub fn format_score(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    fn trim(text: &str) -> &str {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            text
+        }
+    }
+    // `{:.16e}` rounds to 17 significant digits exactly as %g does and gives the exponent
+    // after rounding, which is what picks %g's style.
+    let scientific = format!("{value:.16e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("`{:e}` output has an exponent");
+    let exponent: i32 = exponent.parse().expect("`{:e}` exponent is an integer");
+    if !(-4..17).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exponent.unsigned_abs())
+    } else {
+        let decimals = (16 - exponent) as usize;
+        trim(&format!("{value:.decimals$}")).to_string()
+    }
+}
+
 impl<'o> Encoder<'o> {
     pub fn new(out: &'o mut Vec<u8>, version: RespVersion) -> Self {
         Encoder { out, version }
@@ -138,9 +170,10 @@ impl<'o> Encoder<'o> {
         }
     }
 
-    /// A double: `,text` (RESP3) or a bulk string (RESP2), formatted as Redis does.
+    /// A double: `,text` (RESP3) or a bulk string (RESP2), formatted as Redis replies with
+    /// one ([`format_score`]).
     pub fn double(&mut self, value: f64) {
-        let text = format_double(value);
+        let text = format_score(value);
         if self.is_resp3() {
             self.out.push(b',');
             self.out.extend_from_slice(text.as_bytes());
@@ -216,6 +249,33 @@ mod tests {
             both(|e| e.error("ERR x")),
             ("-ERR x\r\n".into(), "-ERR x\r\n".into())
         );
+    }
+
+    #[test]
+    fn scores_format_like_redis_7_0() {
+        // Each pair was printed by redis-server 7.0.15 (ZADD then ZRANGE ... WITHSCORES).
+        for (value, text) in [
+            (0.0, "0"),
+            (3.0, "3"),
+            (1.5, "1.5"),
+            (0.1, "0.10000000000000001"),
+            (1.5e-7, "1.4999999999999999e-07"),
+            (1e-5, "1.0000000000000001e-05"),
+            (0.0001, "0.0001"),
+            (1e-300, "1e-300"),
+            (123456.5, "123456.5"),
+            (1e16, "10000000000000000"),
+            (2.5e16, "25000000000000000"),
+            (1e17, "1e+17"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (1e20, "1e+20"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (-2.5, "-2.5"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(format_score(value), text, "{value:e}");
+        }
     }
 
     #[test]

@@ -9,5 +9,5 @@
 mod encode;
 mod parse;
 
-pub use encode::{format_double, Encoder, RespVersion};
+pub use encode::{format_double, format_score, Encoder, RespVersion};
 pub use parse::{parse, Command, Limits, ProtocolError};

@@ -7,15 +7,15 @@ use super::*;
 use crate::config::Config;
 use crate::server::{ConnInfo, Shared};
 
-const NOW: u64 = 1_700_000_000_000;
+pub(super) const NOW: u64 = 1_700_000_000_000;
 
-struct Harness {
+pub(super) struct Harness {
     shared: Shared,
     session: RespSession,
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub(super) fn new() -> Harness {
         let mut config = Config::default();
         config.server.threads = 1;
         let info = Arc::new(ConnInfo {
@@ -36,11 +36,11 @@ impl Harness {
     }
 
     /// Sends inline `line`s and returns everything they answered.
-    fn run(&mut self, lines: &[&str]) -> String {
+    pub(super) fn run(&mut self, lines: &[&str]) -> String {
         self.run_at(lines, NOW)
     }
 
-    fn run_at(&mut self, lines: &[&str], now_ms: u64) -> String {
+    pub(super) fn run_at(&mut self, lines: &[&str], now_ms: u64) -> String {
         let ctx = Context {
             shared: &self.shared,
             stats: &self.shared.worker_stats[0],
@@ -59,7 +59,7 @@ impl Harness {
 }
 
 /// Runs `lines` on a fresh store in RESP2 and in RESP3 (after HELLO 3).
-fn both(lines: &[&str]) -> (String, String) {
+pub(super) fn both(lines: &[&str]) -> (String, String) {
     let two = Harness::new().run(lines);
     let mut h = Harness::new();
     h.run(&["HELLO 3"]);

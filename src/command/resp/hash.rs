@@ -38,7 +38,7 @@ fn read_hash(
             Some(item) => {
                 match item.object() {
                     Some(Object::Hash(hash)) => read(Some(hash), enc),
-                    None => enc.error(err::WRONGTYPE),
+                    _ => enc.error(err::WRONGTYPE),
                 }
                 true
             }
@@ -354,7 +354,7 @@ thread_local! {
 }
 
 /// A fast per-thread pseudo-random number (xorshift), good enough for random picks.
-fn random() -> u64 {
+pub(super) fn random() -> u64 {
     RNG.with(|state| {
         let mut x = state.get();
         x ^= x << 13;

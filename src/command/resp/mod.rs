@@ -2,7 +2,7 @@
 //!
 //! [`serve_one`] parses one command, checks it against the static [`table`] (name, arity,
 //! flags), handles authentication and MULTI queueing, and dispatches to the family modules
-//! (`strings`, `keys`, `hash`, `server`, `tx`). Error replies use Redis's words.
+//! (`strings`, `keys`, `hash`, `zset`, `zset_ops`, `server`, `tx`). Error replies use Redis's words.
 //!
 //! Atomicity: every command runs while holding its worker's gate for reading; commands that
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
@@ -16,6 +16,8 @@ mod server;
 mod strings;
 pub mod table;
 mod tx;
+mod zset;
+mod zset_ops;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -297,6 +299,8 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 
 #[cfg(test)]
 mod exec_tests;
+#[cfg(test)]
+mod zset_tests;
 
 #[cfg(test)]
 mod tests {

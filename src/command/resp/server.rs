@@ -428,6 +428,14 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             "hash-max-listpack-entries",
             crate::store::hash::COMPACT_MAX_FIELDS.to_string(),
         ),
+        (
+            "zset-max-listpack-entries",
+            crate::store::zset::COMPACT_MAX_ENTRIES.to_string(),
+        ),
+        (
+            "zset-max-listpack-value",
+            crate::store::zset::COMPACT_MAX_MEMBER_LEN.to_string(),
+        ),
         ("requirepass", config.resp.requirepass.clone()),
         (
             "notify-keyspace-events",

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{hash, keys, pubsub, server, strings, tx, Call};
+use super::{hash, keys, pubsub, server, strings, tx, zset, zset_ops, Call};
 use crate::command::Flow;
 
 /// Command flags, a small bit set.
@@ -84,6 +84,7 @@ const R: Flags = Flags::READONLY;
 const WF: Flags = Flags::WRITE.with(Flags::FAST);
 const RF: Flags = Flags::READONLY.with(Flags::FAST);
 const WX: Flags = Flags::WRITE.with(Flags::EXCLUSIVE);
+const RX: Flags = Flags::READONLY.with(Flags::EXCLUSIVE);
 const CONN: Flags = Flags::NO_AUTH.with(Flags::FAST);
 
 macro_rules! commands {
@@ -196,6 +197,38 @@ commands! {
     "publish", 3, Flags::FAST, (0, 0, 0), "pubsub", "Posts a message to a channel.", pubsub::publish;
     "spublish", 3, Flags::FAST, (1, 1, 1), "pubsub", "Post a message to a shard channel", pubsub::publish;
     "pubsub", -2, Flags::NONE, (0, 0, 0), "pubsub", "A container for Pub/Sub commands.", pubsub::pubsub;
+    // sorted sets (multi-key ones are EXCLUSIVE: every worker's gate is held while they run)
+    "zadd", -4, WF, (1, 1, 1), "sorted_set", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", zset::zadd;
+    "zincrby", 4, WF, (1, 1, 1), "sorted_set", "Increments the score of a member in a sorted set.", zset::zincrby;
+    "zrem", -3, WF, (1, 1, 1), "sorted_set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", zset::zrem;
+    "zscore", 3, RF, (1, 1, 1), "sorted_set", "Returns the score of a member in a sorted set.", zset::zscore;
+    "zmscore", -3, RF, (1, 1, 1), "sorted_set", "Returns the score of one or more members in a sorted set.", zset::zmscore;
+    "zcard", 2, RF, (1, 1, 1), "sorted_set", "Returns the number of members in a sorted set.", zset::zcard;
+    "zcount", 4, RF, (1, 1, 1), "sorted_set", "Returns the count of members in a sorted set that have scores within a range.", zset::zcount;
+    "zlexcount", 4, RF, (1, 1, 1), "sorted_set", "Returns the number of members in a sorted set within a lexicographical range.", zset::zcount;
+    "zrange", -4, R, (1, 1, 1), "sorted_set", "Returns members in a sorted set within a range of indexes.", zset::zrange;
+    "zrangestore", -5, WX, (1, 2, 1), "sorted_set", "Stores a range of members from sorted set in a key.", zset_ops::zrangestore;
+    "zrangebyscore", -4, R, (1, 1, 1), "sorted_set", "Returns members in a sorted set within a range of scores.", zset::zrange;
+    "zrevrangebyscore", -4, R, (1, 1, 1), "sorted_set", "Returns members in a sorted set within a range of scores in reverse order.", zset::zrange;
+    "zrangebylex", -4, R, (1, 1, 1), "sorted_set", "Returns members in a sorted set within a lexicographical range.", zset::zrange;
+    "zrevrangebylex", -4, R, (1, 1, 1), "sorted_set", "Returns members in a sorted set within a lexicographical range in reverse order.", zset::zrange;
+    "zrevrange", -4, R, (1, 1, 1), "sorted_set", "Returns members in a sorted set within a range of indexes in reverse order.", zset::zrange;
+    "zrank", -3, RF, (1, 1, 1), "sorted_set", "Returns the index of a member in a sorted set ordered by ascending scores.", zset::zrank;
+    "zrevrank", -3, RF, (1, 1, 1), "sorted_set", "Returns the index of a member in a sorted set ordered by descending scores.", zset::zrank;
+    "zpopmin", -2, WF, (1, 1, 1), "sorted_set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zset::zpop;
+    "zpopmax", -2, WF, (1, 1, 1), "sorted_set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zset::zpop;
+    "zrandmember", -2, R, (1, 1, 1), "sorted_set", "Returns one or more random members from a sorted set.", zset::zrandmember;
+    "zremrangebyscore", 4, W, (1, 1, 1), "sorted_set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zset::zremrange;
+    "zremrangebyrank", 4, W, (1, 1, 1), "sorted_set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zset::zremrange;
+    "zremrangebylex", 4, W, (1, 1, 1), "sorted_set", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zset::zremrange;
+    "zscan", -3, R, (1, 1, 1), "sorted_set", "Iterates over members and scores of a sorted set.", zset::zscan;
+    "zunionstore", -4, WX, (1, 1, 1), "sorted_set", "Stores the union of multiple sorted sets in a key.", zset_ops::zstore;
+    "zinterstore", -4, WX, (1, 1, 1), "sorted_set", "Stores the intersect of multiple sorted sets in a key.", zset_ops::zstore;
+    "zdiffstore", -4, WX, (1, 1, 1), "sorted_set", "Stores the difference of multiple sorted sets in a key.", zset_ops::zstore;
+    "zunion", -3, RX, (0, 0, 0), "sorted_set", "Returns the union of multiple sorted sets.", zset_ops::zcombine;
+    "zinter", -3, RX, (0, 0, 0), "sorted_set", "Returns the intersect of multiple sorted sets.", zset_ops::zcombine;
+    "zdiff", -3, RX, (0, 0, 0), "sorted_set", "Returns the difference between multiple sorted sets.", zset_ops::zcombine;
+    "zintercard", -3, RX, (0, 0, 0), "sorted_set", "Returns the number of members of the intersect of multiple sorted sets.", zset_ops::zintercard;
     // transactions
     "multi", 1, Flags::FAST.with(Flags::NOT_QUEUED), (0, 0, 0), "transactions", "Starts a transaction.", tx::multi;
     "exec", 1, Flags::EXCLUSIVE.with(Flags::NOT_QUEUED), (0, 0, 0), "transactions", "Executes all commands in a transaction.", tx::exec;
