@@ -160,6 +160,8 @@ WORKLOADS=(
     "resp-p16|RESP GET/SET 90:10, pipeline 16|-|resp $KV -p 16|resp $KV -p 16"
     "resp-hash|RESP HGET/HSET 90:10, no pipeline|-|resp -w hash -r 9:1 -p 1|resp -w hash -r 9:1 -p 1"
     "resp-zadd|RESP ZADD, no pipeline|-|resp -w zset -r 0:1 -p 1|resp -w zset -r 0:1 -p 1"
+    "resp-zrange|RESP ZRANGE/ZADD 9:1, no pipeline (after resp-zadd filled the sets)|-|resp -w zset -r 9:1 -p 1|resp -w zset -r 9:1 -p 1"
+    "resp-zadd-p16|RESP ZADD, pipeline 16|-|resp -w zset -r 0:1 -p 16|resp -w zset -r 0:1 -p 16"
     "mget-100|multi-get of 100 keys (text get / RESP MGET), no pipeline|text -w mget --batch 100 -r 1:0 -p 1|resp -w mget --batch 100 -r 1:0 -p 1|text -w mget --batch 100 -r 1:0 -p 1"
 )
 SERVERS=(memcached redis ferrocache)

@@ -42,11 +42,18 @@ pub enum Space {
 
 /// Where encoded messages go: implemented by the server (worker queues).
 pub trait Deliver: Send + Sync {
-    /// Queues `frame` for connection `conn_id` on `worker` and wakes that worker.
-    fn deliver(&self, worker: usize, conn_id: u64, frame: Arc<[u8]>);
+    /// Queues one publish's messages for connections on `worker` (`(conn_id, frame)` pairs)
+    /// and wakes that worker, once for the whole batch.
+    fn deliver(&self, worker: usize, batch: Batch);
 }
 
 type Channels = HashMap<Vec<u8>, Vec<Subscriber>>;
+
+/// Messages for one worker: `(conn_id, encoded frame)` pairs.
+pub type Batch = Vec<(u64, Arc<[u8]>)>;
+
+/// Encoded pattern messages of one publish, by (pattern, protocol version).
+type PatternFrames<'p> = Vec<(&'p [u8], RespVersion, Arc<[u8]>)>;
 
 pub struct Registry {
     channels: Box<[RwLock<Channels>]>,
@@ -154,46 +161,68 @@ impl Registry {
 
     /// Publishes `message` on `channel`; returns how many subscriptions received it.
     pub fn publish(&self, space: Space, channel: &[u8], message: &[u8]) -> usize {
-        let direct: Vec<Subscriber> = self
-            .shard(space, channel)
-            .read()
-            .get(channel)
-            .cloned()
-            .unwrap_or_default();
-        let matched: Vec<(Vec<u8>, Subscriber)> = if space == Space::Global {
-            self.patterns
-                .read()
-                .iter()
-                .filter(|(pattern, _)| glob::matches(pattern, channel))
-                .cloned()
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let Some(sink) = self.sink.get() else {
-            return direct.len() + matched.len();
-        };
         let kind: &[u8] = if space == Space::Shard {
             b"smessage"
         } else {
             b"message"
         };
-        let mut frames: [Option<Arc<[u8]>>; 2] = [None, None];
-        for subscriber in &direct {
-            let slot = &mut frames[usize::from(subscriber.version == RespVersion::Resp3)];
-            let frame = slot
-                .get_or_insert_with(|| encode(subscriber.version, &[kind, channel, message]))
-                .clone();
-            sink.deliver(subscriber.worker, subscriber.conn_id, frame);
+        // One batch per worker, so a publish costs one queue hand-off and one wake-up per
+        // worker however many of its connections subscribe; frames are encoded once per
+        // (pattern, protocol version) and shared.
+        let mut batches: Vec<(usize, Batch)> = Vec::new();
+        let mut add = |worker: usize, conn_id: u64, frame: Arc<[u8]>| match batches
+            .iter_mut()
+            .find(|(w, _)| *w == worker)
+        {
+            Some((_, batch)) => batch.push((conn_id, frame)),
+            None => batches.push((worker, vec![(conn_id, frame)])),
+        };
+        let mut receivers = 0;
+        {
+            let map = self.shard(space, channel).read();
+            if let Some(subscribers) = map.get(channel) {
+                let mut frames: [Option<Arc<[u8]>>; 2] = [None, None];
+                for subscriber in subscribers {
+                    let slot = &mut frames[usize::from(subscriber.version == RespVersion::Resp3)];
+                    let frame = slot.get_or_insert_with(|| {
+                        encode(subscriber.version, &[kind, channel, message])
+                    });
+                    add(subscriber.worker, subscriber.conn_id, frame.clone());
+                    receivers += 1;
+                }
+            }
         }
-        for (pattern, subscriber) in &matched {
-            let frame = encode(
-                subscriber.version,
-                &[b"pmessage", pattern, channel, message],
-            );
-            sink.deliver(subscriber.worker, subscriber.conn_id, frame);
+        if space == Space::Global {
+            let patterns = self.patterns.read();
+            let mut frames: PatternFrames<'_> = Vec::new();
+            for (pattern, subscriber) in patterns.iter() {
+                if !glob::matches(pattern, channel) {
+                    continue;
+                }
+                let cached = frames
+                    .iter()
+                    .find(|(p, v, _)| *p == pattern.as_slice() && *v == subscriber.version);
+                let frame = match cached {
+                    Some((_, _, frame)) => frame.clone(),
+                    None => {
+                        let frame = encode(
+                            subscriber.version,
+                            &[b"pmessage", pattern, channel, message],
+                        );
+                        frames.push((pattern, subscriber.version, frame.clone()));
+                        frame
+                    }
+                };
+                add(subscriber.worker, subscriber.conn_id, frame);
+                receivers += 1;
+            }
         }
-        direct.len() + matched.len()
+        if let Some(sink) = self.sink.get() {
+            for (worker, batch) in batches {
+                sink.deliver(worker, batch);
+            }
+        }
+        receivers
     }
 
     /// Channels with at least one subscriber, optionally matching a pattern.
@@ -248,8 +277,11 @@ mod tests {
     struct Collect(Mutex<Vec<(usize, u64, Vec<u8>)>>);
 
     impl Deliver for Arc<Collect> {
-        fn deliver(&self, worker: usize, conn_id: u64, frame: Arc<[u8]>) {
-            self.0.lock().push((worker, conn_id, frame.to_vec()));
+        fn deliver(&self, worker: usize, batch: Batch) {
+            let mut seen = self.0.lock();
+            for (conn_id, frame) in batch {
+                seen.push((worker, conn_id, frame.to_vec()));
+            }
         }
     }
 

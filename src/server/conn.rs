@@ -229,10 +229,14 @@ impl Conn {
         Ok(())
     }
 
-    /// Queues a pub/sub message and pushes it out. False when the subscriber is over its
-    /// output limits (Redis's `client-output-buffer-limit pubsub`) and must be disconnected.
-    pub fn deliver(&mut self, frame: &[u8], ctx: &Context<'_>) -> bool {
+    /// Queues a pub/sub message; [`flush_messages`](Self::flush_messages) sends the batch.
+    pub fn queue_message(&mut self, frame: &[u8]) {
         self.wbuf.extend_from_slice(frame);
+    }
+
+    /// Pushes out queued pub/sub messages. False when the subscriber is over its output
+    /// limits (Redis's `client-output-buffer-limit pubsub`) and must be disconnected.
+    pub fn flush_messages(&mut self, ctx: &Context<'_>) -> bool {
         if self.flush(ctx.stats).is_err() {
             return false;
         }

@@ -273,6 +273,7 @@ impl Server {
                 inbox: rx,
                 shared: shared.clone(),
                 ids: Default::default(),
+                pending_flush: Default::default(),
             };
             threads.push(
                 std::thread::Builder::new()
@@ -359,9 +360,15 @@ struct WorkerSink {
 }
 
 impl crate::pubsub::Deliver for WorkerSink {
-    fn deliver(&self, worker: usize, conn_id: u64, frame: Arc<[u8]>) {
+    fn deliver(&self, worker: usize, batch: crate::pubsub::Batch) {
+        // Published from the subscribers' own worker: no hand-off, no wake-up; the worker
+        // delivers its local outbox right after the command that published.
+        if worker::current_worker() == Some(worker) {
+            worker::LOCAL_OUTBOX.with(|outbox| outbox.borrow_mut().extend(batch));
+            return;
+        }
         if let Some(sender) = self.senders.get(worker) {
-            if sender.send(WorkerMsg::Deliver { conn_id, frame }).is_ok() {
+            if sender.send(WorkerMsg::Deliver(batch)).is_ok() {
                 let _ = self.wakers[worker].wake();
             }
         }

@@ -5,6 +5,7 @@
 //! connection that still has input after its turn must be revisited without a new event: it
 //! goes on the `again` list and the next poll does not block. Nothing here knows a protocol.
 
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,17 +19,25 @@ use crate::server::conn::{Conn, Next};
 use crate::server::transport::Transport;
 use crate::server::{unix_millis, Shared};
 
+thread_local! {
+    /// Pub/sub messages published on this worker for this worker's own connections.
+    pub static LOCAL_OUTBOX: RefCell<crate::pubsub::Batch> = const { RefCell::new(Vec::new()) };
+    static CURRENT_WORKER: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The index of the worker running on this thread, if any.
+pub fn current_worker() -> Option<usize> {
+    CURRENT_WORKER.with(Cell::get)
+}
+
 /// The token of the worker's waker; connection tokens are slab keys, always below it.
 pub const WAKER: Token = Token(usize::MAX);
 
 /// A message from the acceptor (or the shutdown path) to a worker.
 pub enum WorkerMsg {
     NewConn(Transport, Dialect),
-    /// A pub/sub message for one of this worker's connections.
-    Deliver {
-        conn_id: u64,
-        frame: std::sync::Arc<[u8]>,
-    },
+    /// Pub/sub messages for this worker's connections: `(conn_id, frame)` pairs.
+    Deliver(crate::pubsub::Batch),
 }
 
 pub struct Worker {
@@ -38,10 +47,13 @@ pub struct Worker {
     pub shared: Arc<Shared>,
     /// Connection id -> slab key, for pub/sub deliveries addressed by id.
     pub ids: std::cell::RefCell<std::collections::HashMap<u64, usize>>,
+    /// Connections with delivered pub/sub messages not yet flushed (slab keys).
+    pub pending_flush: std::cell::RefCell<Vec<usize>>,
 }
 
 impl Worker {
     pub fn run(mut self) {
+        CURRENT_WORKER.with(|current| current.set(Some(self.index)));
         let mut conns: Slab<Conn> = Slab::new();
         let mut events = Events::with_capacity(1024);
         let mut again: Vec<usize> = Vec::new();
@@ -106,20 +118,7 @@ impl Worker {
                                 entry.insert(conn);
                                 again_next.push(token.0);
                             }
-                            WorkerMsg::Deliver { conn_id, frame } => {
-                                let Some(key) = self.ids.borrow().get(&conn_id).copied() else {
-                                    continue;
-                                };
-                                let delivered = match conns.get_mut(key) {
-                                    Some(conn) if conn.info.id == conn_id => {
-                                        conn.deliver(&frame, &ctx)
-                                    }
-                                    _ => continue,
-                                };
-                                if !delivered {
-                                    self.close(&mut conns, key);
-                                }
-                            }
+                            WorkerMsg::Deliver(batch) => self.deliver(&mut conns, batch),
                         }
                     }
                     // A wake-up may also mean CLIENT KILL marked some of our connections.
@@ -148,6 +147,7 @@ impl Worker {
                     self.drive(&mut conns, key, &ctx, &mut again_next);
                 }
             }
+            self.flush_deliveries(&mut conns, &ctx);
             again_next.sort_unstable();
             again_next.dedup();
             std::mem::swap(&mut again, &mut again_next);
@@ -162,13 +162,55 @@ impl Worker {
 
     fn drive(&self, conns: &mut Slab<Conn>, key: usize, ctx: &Context<'_>, again: &mut Vec<usize>) {
         let conn = &mut conns[key];
-        match conn.turn(ctx) {
+        let next = conn.turn(ctx);
+        // The turn may have published to subscribers on this very worker.
+        let local = LOCAL_OUTBOX.with(|outbox| std::mem::take(&mut *outbox.borrow_mut()));
+        if !local.is_empty() {
+            self.deliver(conns, local);
+        }
+        match next {
             Next::Wait => {}
             Next::Again => again.push(key),
             Next::Close => self.close(conns, key),
             Next::Shutdown => {
                 self.close(conns, key);
                 self.shared.begin_shutdown();
+            }
+        }
+    }
+
+    /// Queues a batch of pub/sub messages, then flushes each receiving connection once.
+    fn deliver(&self, conns: &mut Slab<Conn>, batch: crate::pubsub::Batch) {
+        let mut touched: Vec<usize> = Vec::new();
+        for (conn_id, frame) in batch {
+            let Some(key) = self.ids.borrow().get(&conn_id).copied() else {
+                continue;
+            };
+            if let Some(conn) = conns.get_mut(key).filter(|c| c.info.id == conn_id) {
+                conn.queue_message(&frame);
+                if !touched.contains(&key) {
+                    touched.push(key);
+                }
+            }
+        }
+        // Flushed once at the end of this loop iteration, so messages from many publishes
+        // leave in one write per subscriber.
+        let mut pending = self.pending_flush.borrow_mut();
+        for key in touched {
+            if !pending.contains(&key) {
+                pending.push(key);
+            }
+        }
+    }
+
+    /// Sends what deliveries queued since the last call.
+    fn flush_deliveries(&self, conns: &mut Slab<Conn>, ctx: &Context<'_>) {
+        let pending = std::mem::take(&mut *self.pending_flush.borrow_mut());
+        for key in pending {
+            if let Some(conn) = conns.get_mut(key) {
+                if !conn.flush_messages(ctx) {
+                    self.close(conns, key);
+                }
             }
         }
     }
