@@ -154,6 +154,9 @@ pub struct RespSection {
     /// Keyspace notifications, as Redis's `notify-keyspace-events` ("" = off, "KEA" = all).
     /// Live: `CONFIG SET notify-keyspace-events`.
     pub notify_keyspace_events: String,
+    /// Only keys starting with one of these prefixes raise notifications (the pools to
+    /// watch; empty = every key). Restart-only.
+    pub notify_key_prefixes: Vec<String>,
 }
 
 impl Default for RespSection {
@@ -164,6 +167,7 @@ impl Default for RespSection {
             pubsub_output_soft_limit: ByteSize::mib(8),
             pubsub_output_soft_seconds: 60,
             notify_keyspace_events: String::new(),
+            notify_key_prefixes: Vec::new(),
         }
     }
 }

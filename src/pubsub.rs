@@ -424,6 +424,8 @@ pub mod notify {
 /// listens to the store, writes from memcached clients notify RESP subscribers too.
 pub struct KeyspaceNotifier {
     pub registry: Arc<Registry>,
+    /// Only keys with one of these prefixes notify (empty = all keys).
+    pub prefixes: Vec<Vec<u8>>,
 }
 
 impl crate::store::Observer for KeyspaceNotifier {
@@ -442,6 +444,9 @@ impl crate::store::Observer for KeyspaceNotifier {
             (KeyEvent::Evicted, _) => (notify::EVICTED, b"evicted"),
         };
         if flags & class == 0 {
+            return;
+        }
+        if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| key.starts_with(p)) {
             return;
         }
         if flags & notify::KEYSPACE != 0 {

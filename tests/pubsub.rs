@@ -269,3 +269,28 @@ fn keyspace_notifications_carry_memcached_writes_to_resp_subscribers() {
         b"-ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.\r\n",
     );
 }
+
+#[test]
+fn keyspace_notifications_can_be_limited_to_key_pools() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.toml");
+    std::fs::write(
+        &path,
+        "[resp]\nnotify_keyspace_events = \"E$\"\nnotify_key_prefixes = [\"sess:\"]\n",
+    )
+    .unwrap();
+    let server = TestServer::start_with_resp(&["--config", path.to_str().unwrap()]);
+    let mut sub = server.connect_resp();
+    sub.roundtrip(
+        b"SUBSCRIBE __keyevent@0__:set\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$18\r\n__keyevent@0__:set\r\n:1\r\n",
+    );
+    let mut mc = server.connect();
+    mc.roundtrip(b"set other 0 0 1\r\nx\r\n", b"STORED\r\n");
+    mc.roundtrip(b"set sess:1 0 0 1\r\nx\r\n", b"STORED\r\n");
+    // Only the pool's key arrives: had `other` notified, it would come first.
+    assert_eq!(
+        sub.read_until(b"sess:1\r\n"),
+        b"*3\r\n$7\r\nmessage\r\n$18\r\n__keyevent@0__:set\r\n$6\r\nsess:1\r\n"
+    );
+}

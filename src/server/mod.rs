@@ -84,6 +84,12 @@ impl Shared {
         );
         store.set_observer(Box::new(crate::pubsub::KeyspaceNotifier {
             registry: pubsub.clone(),
+            prefixes: config
+                .resp
+                .notify_key_prefixes
+                .iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect(),
         }));
         let limits = Limits {
             item_size_max: config.store.item_size_max.bytes() as usize,
