@@ -7,7 +7,7 @@ use std::cell::Cell;
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
-use super::{err, glob, is, parse_f64, parse_i64, Call};
+use super::{err, glob, is, parse_f64, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
 use crate::store::{Field, HashObject, Object, Outcome, ReadOptions};
 
@@ -279,45 +279,19 @@ pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 
 /// HSCAN key cursor [MATCH pattern] [COUNT n] [NOVALUES]
 pub fn hscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let Some(cursor) = std::str::from_utf8(call.arg(2))
-        .ok()
-        .and_then(|c| c.parse::<u64>().ok())
-    else {
-        enc.error("ERR invalid cursor");
-        return Flow::Continue;
+    let ScanArgs {
+        cursor,
+        pattern,
+        count,
+        novalues,
+        ..
+    } = match parse_scan(call.args, 2, false, true) {
+        Ok(scan) => scan,
+        Err(message) => {
+            enc.error(message);
+            return Flow::Continue;
+        }
     };
-    let (mut pattern, mut count, mut novalues) = (None, 10usize, false);
-    let mut i = 3;
-    while i < call.args.len() {
-        if is(call.arg(i), "NOVALUES") {
-            novalues = true;
-            i += 1;
-            continue;
-        }
-        if i + 1 >= call.args.len() {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
-        }
-        if is(call.arg(i), "MATCH") {
-            pattern = Some(call.arg(i + 1).to_vec());
-        } else if is(call.arg(i), "COUNT") {
-            match parse_i64(call.arg(i + 1)) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => {
-                    enc.error(err::SYNTAX);
-                    return Flow::Continue;
-                }
-                None => {
-                    enc.error(err::NOT_INTEGER);
-                    return Flow::Continue;
-                }
-            }
-        } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
-        }
-        i += 2;
-    }
     let now = call.ctx.now_ms;
     read_hash(call, enc, |hash, enc| {
         let (fields, next) = match hash {

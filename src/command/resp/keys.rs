@@ -6,7 +6,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{err, glob, is, parse_i64, Call};
+use super::{err, glob, is, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
 use crate::store::{Expiry, Mutation, Object, ReadOptions};
 
@@ -252,43 +252,19 @@ pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]
 pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let Some(cursor) = std::str::from_utf8(call.arg(1))
-        .ok()
-        .and_then(|c| c.parse::<u64>().ok())
-    else {
-        enc.error("ERR invalid cursor");
-        return Flow::Continue;
+    let ScanArgs {
+        cursor,
+        pattern,
+        count,
+        kind,
+        ..
+    } = match parse_scan(call.args, 1, true, false) {
+        Ok(scan) => scan,
+        Err(message) => {
+            enc.error(message);
+            return Flow::Continue;
+        }
     };
-    let (mut pattern, mut count, mut kind) = (None, 10usize, None);
-    let mut i = 2;
-    while i < call.args.len() {
-        if i + 1 >= call.args.len() {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
-        }
-        let value = call.arg(i + 1);
-        if is(call.arg(i), "MATCH") {
-            pattern = Some(value.to_vec());
-        } else if is(call.arg(i), "COUNT") {
-            match parse_i64(value) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => {
-                    enc.error(err::SYNTAX);
-                    return Flow::Continue;
-                }
-                None => {
-                    enc.error(err::NOT_INTEGER);
-                    return Flow::Continue;
-                }
-            }
-        } else if is(call.arg(i), "TYPE") {
-            kind = Some(String::from_utf8_lossy(value).to_lowercase());
-        } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
-        }
-        i += 2;
-    }
     let mut found = Vec::new();
     let next = call
         .ctx

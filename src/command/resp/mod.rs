@@ -292,6 +292,62 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     (!value.is_nan()).then_some(value)
 }
 
+/// The cursor and options of SCAN, HSCAN and ZSCAN.
+pub struct ScanArgs {
+    pub cursor: u64,
+    pub pattern: Option<Vec<u8>>,
+    pub count: usize,
+    /// SCAN's TYPE filter, lower-cased.
+    pub kind: Option<String>,
+    /// HSCAN's NOVALUES.
+    pub novalues: bool,
+}
+
+/// Parses `cursor [MATCH pattern] [COUNT n] [TYPE type] [NOVALUES]` from `args[at..]`, with
+/// TYPE and NOVALUES accepted only where the command has them. Errors are Redis's words.
+pub fn parse_scan(
+    args: &[Cow<'_, [u8]>],
+    at: usize,
+    allow_type: bool,
+    allow_novalues: bool,
+) -> Result<ScanArgs, &'static str> {
+    let cursor = std::str::from_utf8(&args[at])
+        .ok()
+        .and_then(|c| c.parse::<u64>().ok())
+        .ok_or("ERR invalid cursor")?;
+    let mut scan = ScanArgs {
+        cursor,
+        pattern: None,
+        count: 10,
+        kind: None,
+        novalues: false,
+    };
+    let mut i = at + 1;
+    while i < args.len() {
+        if allow_novalues && is(&args[i], "NOVALUES") {
+            scan.novalues = true;
+            i += 1;
+            continue;
+        }
+        let value = args.get(i + 1).ok_or(err::SYNTAX)?;
+        if is(&args[i], "MATCH") {
+            scan.pattern = Some(value.to_vec());
+        } else if is(&args[i], "COUNT") {
+            match parse_i64(value) {
+                Some(n) if n >= 1 => scan.count = n as usize,
+                Some(_) => return Err(err::SYNTAX),
+                None => return Err(err::NOT_INTEGER),
+            }
+        } else if allow_type && is(&args[i], "TYPE") {
+            scan.kind = Some(String::from_utf8_lossy(value).to_lowercase());
+        } else {
+            return Err(err::SYNTAX);
+        }
+        i += 2;
+    }
+    Ok(scan)
+}
+
 /// Case-insensitive comparison of an argument with an option name.
 pub fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())

@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use ferrocache_protocol::resp::{format_score, Encoder};
 
-use super::{err, glob, is, parse_f64, parse_i64, Call};
+use super::{err, glob, is, parse_f64, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
 use crate::store::{
     LexBound, LexRange, Object, Outcome, ReadOptions, ScoreBound, ScoreRange, ZSet,
@@ -717,46 +717,24 @@ pub fn zremrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT n]
 pub fn zscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let Some(cursor) = std::str::from_utf8(call.arg(2))
-        .ok()
-        .and_then(|c| c.parse::<u64>().ok())
-    else {
-        enc.error("ERR invalid cursor");
-        return Flow::Continue;
+    let ScanArgs {
+        cursor,
+        pattern,
+        count,
+        ..
+    } = match parse_scan(call.args, 2, false, false) {
+        Ok(scan) => scan,
+        Err(message) => {
+            enc.error(message);
+            return Flow::Continue;
+        }
     };
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut i = 3;
-    while i < call.args.len() {
-        if i + 1 >= call.args.len() {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
-        }
-        if is(call.arg(i), "MATCH") {
-            pattern = Some(call.arg(i + 1));
-        } else if is(call.arg(i), "COUNT") {
-            match parse_i64(call.arg(i + 1)) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => {
-                    enc.error(err::SYNTAX);
-                    return Flow::Continue;
-                }
-                None => {
-                    enc.error(err::NOT_INTEGER);
-                    return Flow::Continue;
-                }
-            }
-        } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
-        }
-        i += 2;
-    }
     read_zset(call, call.arg(1), enc, |zset, enc| {
         let compact = zset.is_some_and(|z| z.encoding() == "listpack");
         let (found, next) = zset.map_or((Vec::new(), 0), |z| z.scan(cursor, count));
         let chosen: Vec<(&[u8], f64)> = found
             .into_iter()
-            .filter(|(m, _)| pattern.is_none_or(|p| glob::matches(p, m)))
+            .filter(|(m, _)| pattern.as_deref().is_none_or(|p| glob::matches(p, m)))
             .collect();
         enc.array(2);
         enc.bulk(next.to_string().as_bytes());
