@@ -53,6 +53,9 @@ pub struct Flags {
     /// Enable the "shutdown" command.
     #[arg(short = 'A', long = "enable-shutdown")]
     pub enable_shutdown: bool,
+    /// Return an error when memory is exhausted instead of evicting (memcached's -M).
+    #[arg(short = 'M', long = "disable-evictions")]
+    pub disable_evictions: bool,
     /// Disable "flush_all".
     #[arg(short = 'F', long = "disable-flush-all")]
     pub disable_flush_all: bool,
@@ -120,6 +123,9 @@ impl Flags {
         }
         if let Some(mb) = self.memory_limit_mb {
             config.store.memory_limit = ByteSize(mb.saturating_mul(1024 * 1024));
+        }
+        if self.disable_evictions {
+            config.store.eviction_policy = "noeviction".into();
         }
         if let Some(size) = self.max_item_size {
             config.store.item_size_max = size;

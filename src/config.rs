@@ -128,6 +128,9 @@ pub struct StoreSection {
     pub memory_limit: ByteSize,
     /// Largest value (`-I`), 1 KiB to 128 MiB. Restart-only.
     pub item_size_max: ByteSize,
+    /// "allkeys-lru" (default) or "noeviction" (`-M`: writes that do not fit fail).
+    /// Live via `CONFIG SET maxmemory-policy`.
+    pub eviction_policy: String,
 }
 
 impl Default for StoreSection {
@@ -135,6 +138,7 @@ impl Default for StoreSection {
         StoreSection {
             memory_limit: ByteSize::mib(64),
             item_size_max: ByteSize::mib(1),
+            eviction_policy: "allkeys-lru".into(),
         }
     }
 }
@@ -286,6 +290,15 @@ impl Config {
                 setting: "sasl.password_file (--sasl-pwdb)",
                 message: "SASL is enabled but no password file is given (or MEMCACHED_SASL_PWDB)"
                     .into(),
+            });
+        }
+        if crate::store::EvictionPolicy::from_name(&self.store.eviction_policy).is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "store.eviction_policy",
+                message: format!(
+                    "{:?} is not one of allkeys-lru, noeviction",
+                    self.store.eviction_policy
+                ),
             });
         }
         if crate::pubsub::notify::parse(&self.resp.notify_keyspace_events).is_none() {

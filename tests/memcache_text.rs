@@ -330,3 +330,33 @@ fn replies_past_the_output_limit_close_the_connection() {
     assert!(c.is_closed());
     server.connect().roundtrip(b"get nope\r\n", b"END\r\n");
 }
+
+#[test]
+fn disable_evictions_flag_reports_out_of_memory_instead() {
+    let server = TestServer::start(&["-m", "1", "-M"]);
+    let mut c = server.connect();
+    let value = vec![b'v'; 10_000];
+    let mut stored = 0;
+    for i in 0..200 {
+        let mut req = format!("set key{i} 0 0 {}\r\n", value.len()).into_bytes();
+        req.extend_from_slice(&value);
+        req.extend_from_slice(b"\r\n");
+        c.send(&req);
+        let reply = c.read_until(b"\r\n");
+        if reply == b"STORED\r\n" {
+            stored += 1;
+        } else {
+            assert_eq!(reply, b"SERVER_ERROR out of memory storing object\r\n");
+        }
+    }
+    assert!(stored > 50 && stored < 200, "{stored}");
+    assert_eq!(c.stat("evictions"), 0);
+    c.roundtrip(
+        b"get key0\r\n",
+        &[b"VALUE key0 0 10000\r\n".as_slice(), &value, b"\r\nEND\r\n"].concat(),
+    );
+    assert!(c
+        .stats("settings")
+        .iter()
+        .any(|(k, v)| k == "evictions" && v == "off"));
+}

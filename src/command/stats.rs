@@ -181,7 +181,8 @@ fn settings(ctx: &Context<'_>, out: &mut dyn StatSink) {
         "verbosity",
         ctx.shared.verbosity.load(Ordering::Relaxed) as u64,
     );
-    text(out, "evictions", "on");
+    let evictions = ctx.shared.store.eviction_policy() != crate::store::EvictionPolicy::NoEviction;
+    text(out, "evictions", if evictions { "on" } else { "off" });
     let socket = config.server.unix_socket.display().to_string();
     text(
         out,

@@ -77,6 +77,8 @@ impl Shared {
         let store = Store::new(StoreConfig {
             memory_limit_bytes: config.store.memory_limit.bytes() as usize,
             item_size_max: config.store.item_size_max.bytes() as usize,
+            eviction: crate::store::EvictionPolicy::from_name(&config.store.eviction_policy)
+                .unwrap_or(crate::store::EvictionPolicy::AllKeysLru),
         });
         let pubsub = Arc::new(crate::pubsub::Registry::new());
         pubsub.set_notify_flags(

@@ -199,6 +199,8 @@ pub struct Store {
     used_bytes: AtomicUsize,
     limit_bytes: AtomicUsize,
     item_size_max: usize,
+    /// 0 = allkeys-lru, 1 = noeviction (live: CONFIG SET maxmemory-policy).
+    no_eviction: std::sync::atomic::AtomicBool,
     /// Items written before this unix ms are invisible once it has passed (0 = none pending).
     flush_before_ms: AtomicU64,
     /// Who hears about deletes, writes, expiries and evictions (keyspace notifications).
@@ -248,6 +250,35 @@ pub trait Observer: Send + Sync {
 pub struct StoreConfig {
     pub memory_limit_bytes: usize,
     pub item_size_max: usize,
+    pub eviction: EvictionPolicy,
+}
+
+/// What happens when a write would pass the memory limit (Redis's `maxmemory-policy`;
+/// memcached's `-M` is `NoEviction`). The other Redis policies arrive with the storage engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    /// Evict the least recently used keys, whatever they are.
+    AllKeysLru,
+    /// Evict nothing: the write fails with OutOfMemory.
+    NoEviction,
+}
+
+impl EvictionPolicy {
+    /// The Redis name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvictionPolicy::AllKeysLru => "allkeys-lru",
+            EvictionPolicy::NoEviction => "noeviction",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<EvictionPolicy> {
+        match name.to_ascii_lowercase().as_str() {
+            "allkeys-lru" => Some(EvictionPolicy::AllKeysLru),
+            "noeviction" => Some(EvictionPolicy::NoEviction),
+            _ => None,
+        }
+    }
 }
 
 impl Store {
@@ -267,6 +298,9 @@ impl Store {
             used_bytes: AtomicUsize::new(0),
             limit_bytes: AtomicUsize::new(config.memory_limit_bytes),
             item_size_max: config.item_size_max,
+            no_eviction: std::sync::atomic::AtomicBool::new(
+                config.eviction == EvictionPolicy::NoEviction,
+            ),
             flush_before_ms: AtomicU64::new(0),
             observer: std::sync::OnceLock::new(),
         }
@@ -656,7 +690,7 @@ impl Store {
         new_cas: Option<u64>,
     ) -> Result<SlotId, Outcome> {
         let charge = item.charge();
-        if charge > self.memory_limit() {
+        if charge > self.memory_limit() || !self.fits(charge, 0) {
             return Err(Outcome::OutOfMemory);
         }
         item.cas = new_cas.unwrap_or_else(|| Self::next_cas(locked, shard_index));
@@ -676,7 +710,7 @@ impl Store {
         new_cas: Option<u64>,
     ) -> Result<u64, Outcome> {
         let charge = item.charge();
-        if charge > self.memory_limit() {
+        if charge > self.memory_limit() || !self.fits(charge, locked.shard.item(id).charge()) {
             return Err(Outcome::OutOfMemory);
         }
         let cas = new_cas.unwrap_or_else(|| Self::next_cas(locked, shard_index));
@@ -705,7 +739,36 @@ impl Store {
     /// looks at the LRU tails of shards from a rotating start until it has seen
     /// [`EVICTION_CANDIDATES`] of them, then evicts the one accessed longest ago. Takes one
     /// shard lock at a time; called with no lock held.
+    /// Under `noeviction`, whether replacing `freed` bytes by `charge` stays within the limit
+    /// (always true when eviction makes room instead).
+    fn fits(&self, charge: usize, freed: usize) -> bool {
+        !self.no_eviction.load(Ordering::Relaxed)
+            || self
+                .used_bytes
+                .load(Ordering::Relaxed)
+                .saturating_sub(freed)
+                + charge
+                <= self.memory_limit()
+    }
+
+    pub fn eviction_policy(&self) -> EvictionPolicy {
+        if self.no_eviction.load(Ordering::Relaxed) {
+            EvictionPolicy::NoEviction
+        } else {
+            EvictionPolicy::AllKeysLru
+        }
+    }
+
+    /// Changes the eviction policy at run time.
+    pub fn set_eviction_policy(&self, policy: EvictionPolicy) {
+        self.no_eviction
+            .store(policy == EvictionPolicy::NoEviction, Ordering::Relaxed);
+    }
+
     fn evict_to_limit(&self, start: usize) {
+        if self.no_eviction.load(Ordering::Relaxed) {
+            return;
+        }
         let mut cursor = start;
         while self.over_limit() {
             let mut oldest: Option<(u64, usize)> = None;

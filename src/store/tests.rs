@@ -8,6 +8,7 @@ fn store(limit: usize) -> Store {
     Store::new(StoreConfig {
         memory_limit_bytes: limit,
         item_size_max: 1024 * 1024,
+        eviction: EvictionPolicy::AllKeysLru,
     })
 }
 
@@ -385,4 +386,42 @@ fn zset_edits_are_charged_versioned_and_removed_when_empty() {
     assert!(s.edit(b"str", NOW, |e| e.zset().unwrap().is_some()));
     s.edit(b"str", NOW, |e| e.put_zset(ZSet::new())).unwrap();
     assert!(!s.edit(b"str", NOW, |e| e.exists()));
+}
+
+#[test]
+fn noeviction_refuses_writes_that_do_not_fit_and_keeps_every_item() {
+    let value = vec![b'v'; 1000];
+    let per_item = 1000 + 4 + ITEM_OVERHEAD;
+    let s = Store::new(StoreConfig {
+        memory_limit_bytes: per_item * 10,
+        item_size_max: 1024 * 1024,
+        eviction: EvictionPolicy::NoEviction,
+    });
+    let mut stored = 0;
+    for i in 0..20u32 {
+        match set(
+            &s,
+            format!("k{i:03}").as_bytes(),
+            &value,
+            Expiry::Never,
+            NOW,
+        ) {
+            Outcome::Stored { .. } => stored += 1,
+            outcome => assert_eq!(outcome, Outcome::OutOfMemory),
+        }
+    }
+    assert_eq!(stored, 10);
+    assert_eq!(s.stats().evictions, 0);
+    assert!((0..10u32).all(|i| get(&s, format!("k{i:03}").as_bytes(), NOW).is_some()));
+    // Overwriting with a value of the same size still fits; switching policy lets writes in.
+    assert!(matches!(
+        set(&s, b"k000", &value, Expiry::Never, NOW),
+        Outcome::Stored { .. }
+    ));
+    s.set_eviction_policy(EvictionPolicy::AllKeysLru);
+    assert!(matches!(
+        set(&s, b"k999", &value, Expiry::Never, NOW),
+        Outcome::Stored { .. }
+    ));
+    assert_eq!(s.stats().evictions, 1);
 }

@@ -339,3 +339,32 @@ fn connection_commands() {
     );
     assert!(h.run(&["COMMAND COUNT"]).starts_with(':'));
 }
+
+#[test]
+fn noeviction_answers_oom() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.run(&[
+            "CONFIG SET maxmemory-policy noeviction",
+            "CONFIG SET maxmemory 1mb"
+        ]),
+        "+OK\r\n+OK\r\n"
+    );
+    assert_eq!(
+        h.run(&["CONFIG GET maxmemory-policy"]),
+        "*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n"
+    );
+    let big = "x".repeat(50_000);
+    let mut replies = String::new();
+    for i in 0..30 {
+        replies.push_str(&h.run(&[&format!("SET k{i} {big}")]));
+    }
+    assert!(
+        replies.contains("-OOM command not allowed when used memory > 'maxmemory'.\r\n"),
+        "{replies}"
+    );
+    assert_eq!(h.run(&["EXISTS k0"]), ":1\r\n");
+    assert!(h
+        .run(&["CONFIG SET maxmemory-policy volatile-lfu"])
+        .starts_with("-ERR CONFIG SET failed"));
+}

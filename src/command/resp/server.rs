@@ -354,11 +354,12 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let limit = shared.store.memory_limit();
         let _ = write!(
             text,
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:allkeys-lru\r\n\r\n",
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n\r\n",
             store.bytes,
             ByteSize(store.bytes),
             rss_bytes(),
-            ByteSize(limit as u64)
+            ByteSize(limit as u64),
+            shared.store.eviction_policy().name()
         );
     }
     if show("stats") {
@@ -412,7 +413,10 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             "maxmemory",
             call.ctx.shared.store.memory_limit().to_string(),
         ),
-        ("maxmemory-policy", "allkeys-lru".into()),
+        (
+            "maxmemory-policy",
+            call.ctx.shared.store.eviction_policy().name().into(),
+        ),
         ("maxclients", config.server.max_connections.to_string()),
         ("port", config.server.resp_port.to_string()),
         ("bind", listen.join(" ")),
@@ -477,7 +481,15 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value",
                     ),
                 },
-                b"maxmemory-policy" if text.eq_ignore_ascii_case("allkeys-lru") => enc.ok(),
+                b"maxmemory-policy" => match crate::store::EvictionPolicy::from_name(&text) {
+                    Some(policy) => {
+                        call.ctx.shared.store.set_eviction_policy(policy);
+                        enc.ok();
+                    }
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: allkeys-lru, noeviction",
+                    ),
+                },
                 b"notify-keyspace-events" => match crate::pubsub::notify::parse(&text) {
                     Some(flags) => {
                         call.ctx.shared.pubsub.set_notify_flags(flags);
