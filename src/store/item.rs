@@ -51,7 +51,8 @@ pub(crate) struct Item {
     data: Box<[u8]>,
     /// Present for typed values; `None` means the item is a string (its value is in `data`).
     pub(crate) object: Option<Box<Object>>,
-    key_len: u8,
+    /// Key length: memcached keys are at most 250 bytes, RESP keys up to the request limits.
+    key_len: u32,
     pub(crate) flags: u32,
     pub(crate) cas: u64,
     /// 0 = never expires, else unix ms.
@@ -85,7 +86,7 @@ impl Item {
         Item {
             data: data.into_boxed_slice(),
             object: None,
-            key_len: u8::try_from(key.len()).expect("keys are at most 250 bytes"),
+            key_len: u32::try_from(key.len()).expect("keys are bounded by the request size limits"),
             flags,
             cas: 0,
             expires_at_ms: expiry.as_ms(),
@@ -105,17 +106,17 @@ impl Item {
     }
 
     pub(crate) fn key(&self) -> &[u8] {
-        &self.data[..usize::from(self.key_len)]
+        &self.data[..self.key_len as usize]
     }
 
     pub(crate) fn value(&self) -> &[u8] {
-        &self.data[usize::from(self.key_len)..]
+        &self.data[self.key_len as usize..]
     }
 
     /// Replaces the value, keeping key and metadata.
     pub(crate) fn set_value(&mut self, value_parts: &[&[u8]]) {
         let value_len: usize = value_parts.iter().map(|p| p.len()).sum();
-        let mut data = Vec::with_capacity(usize::from(self.key_len) + value_len);
+        let mut data = Vec::with_capacity(self.key_len as usize + value_len);
         data.extend_from_slice(self.key());
         for part in value_parts {
             data.extend_from_slice(part);
@@ -125,7 +126,7 @@ impl Item {
 
     /// Overwrites the value in place; `value.len()` must equal the current value's length.
     pub(crate) fn overwrite_value(&mut self, value: &[u8]) {
-        let start = usize::from(self.key_len);
+        let start = self.key_len as usize;
         self.data[start..].copy_from_slice(value);
     }
 

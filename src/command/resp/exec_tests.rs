@@ -368,3 +368,21 @@ fn noeviction_answers_oom() {
         .run(&["CONFIG SET maxmemory-policy volatile-lfu"])
         .starts_with("-ERR CONFIG SET failed"));
 }
+
+/// Found by the `connection` fuzz target: RESP keys are not bounded by memcached's 250
+/// bytes, and a 300-byte key made the store panic.
+#[test]
+fn issue_8_long_resp_keys() {
+    let mut h = Harness::new();
+    let key = "k".repeat(300);
+    let huge = "h".repeat(20_000);
+    assert_eq!(
+        h.run(&[&format!("INCR {key}"), &format!("GET {key}")]),
+        ":1\r\n$1\r\n1\r\n"
+    );
+    assert_eq!(
+        h.run(&[&format!("HSET {huge} f v"), &format!("HGET {huge} f")]),
+        ":1\r\n$1\r\nv\r\n"
+    );
+    assert_eq!(h.run(&[&format!("RENAME {key} {huge}x")]), "+OK\r\n");
+}
