@@ -3,11 +3,9 @@
 //! Reads skip fields whose TTL has passed; writes purge them first. An emptied hash is
 //! removed (the store's [`Entry`](crate::store::Entry) does that when the edit ends).
 
-use std::cell::Cell;
-
 use ferrocache_protocol::resp::{format_double, Encoder};
 
-use super::{err, glob, is, parse_f64, parse_i64, parse_scan, Call, ScanArgs};
+use super::{err, glob, is, parse_f64, parse_i64, parse_scan, reply_outcome, Call, ScanArgs};
 use crate::command::Flow;
 use crate::store::{Field, HashObject, Object, Outcome, ReadOptions};
 
@@ -66,13 +64,6 @@ fn write_hash<R>(
     })
 }
 
-fn answer_outcome(enc: &mut Encoder<'_>, outcome: Outcome) {
-    match outcome {
-        Outcome::WrongType => enc.error(err::WRONGTYPE),
-        _ => enc.error(err::OOM),
-    }
-}
-
 /// HSET key field value [field value ...] / HMSET
 pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if call.args.len() % 2 == 1 {
@@ -93,7 +84,7 @@ pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }) {
         Ok(_) if legacy => enc.ok(),
         Ok(added) => enc.integer(added as i64),
-        Err(outcome) => answer_outcome(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -110,7 +101,7 @@ pub fn hsetnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     }) {
         Ok(added) => enc.integer(i64::from(added)),
-        Err(outcome) => answer_outcome(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -182,7 +173,7 @@ pub fn hdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         hash.map_or(0, |h| fields.iter().filter(|f| h.remove(f)).count())
     }) {
         Ok(n) => enc.integer(n as i64),
-        Err(outcome) => answer_outcome(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -243,7 +234,7 @@ pub fn hincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Ok(n)) => enc.integer(n),
         Ok(Err(message)) => enc.error(message),
-        Err(outcome) => answer_outcome(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -272,7 +263,7 @@ pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Ok(text)) => enc.bulk(text.as_bytes()),
         Ok(Err(message)) => enc.error(message),
-        Err(outcome) => answer_outcome(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -323,39 +314,12 @@ pub fn hscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
-thread_local! {
-    static RNG: Cell<u64> = const { Cell::new(0x2545_f491_4f6c_dd1d) };
-}
-
-/// A fast per-thread pseudo-random number (xorshift), good enough for random picks.
-pub(super) fn random() -> u64 {
-    RNG.with(|state| {
-        let mut x = state.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        x
-    })
-}
-
 /// HRANDFIELD key [count [WITHVALUES]]
 pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let count = match call.args.get(2) {
-        None => None,
-        Some(arg) => match parse_i64(arg) {
-            Some(n) => Some(n),
-            None => {
-                enc.error(err::NOT_INTEGER);
-                return Flow::Continue;
-            }
-        },
-    };
-    let withvalues = match call.args.get(3) {
-        None => false,
-        Some(arg) if is(arg, "WITHVALUES") && call.args.len() == 4 => true,
-        Some(_) => {
-            enc.error(err::SYNTAX);
+    let (count, withvalues) = match super::random::parse_args(call, "WITHVALUES") {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            enc.error(message);
             return Flow::Continue;
         }
     };
@@ -366,26 +330,14 @@ pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             if fields.is_empty() {
                 enc.null();
             } else {
-                enc.bulk(&fields[random() as usize % fields.len()].name);
+                enc.bulk(&fields[super::random::random() as usize % fields.len()].name);
             }
             return;
         };
-        let picks: Vec<&Field> = if count >= 0 {
-            let mut pool = fields.clone();
-            let n = (count as usize).min(pool.len());
-            for i in 0..n {
-                let j = i + random() as usize % (pool.len() - i);
-                pool.swap(i, j);
-            }
-            pool.truncate(n);
-            pool
-        } else if fields.is_empty() {
-            Vec::new()
-        } else {
-            (0..count.unsigned_abs())
-                .map(|_| fields[random() as usize % fields.len()])
-                .collect()
-        };
+        let picks: Vec<&Field> = super::random::positions(fields.len(), count)
+            .into_iter()
+            .map(|i| fields[i])
+            .collect();
         if withvalues && enc.is_resp3() {
             enc.array(picks.len());
             for f in picks {
@@ -510,7 +462,7 @@ pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 enc.integer(code);
             }
         }
-        Err(outcome) => answer_outcome(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -580,7 +532,7 @@ pub fn hpersist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 enc.integer(code);
             }
         }
-        Err(outcome) => answer_outcome(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }

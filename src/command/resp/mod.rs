@@ -12,6 +12,7 @@ pub mod glob;
 mod hash;
 mod keys;
 mod pubsub;
+mod random;
 mod server;
 mod strings;
 pub mod table;
@@ -346,6 +347,16 @@ pub fn parse_scan(
         i += 2;
     }
     Ok(scan)
+}
+
+/// Redis's error for a store write that failed: WRONGTYPE, a string past the size limit, or
+/// out of memory.
+pub fn reply_outcome(enc: &mut Encoder<'_>, outcome: crate::store::Outcome) {
+    match outcome {
+        crate::store::Outcome::WrongType => enc.error(err::WRONGTYPE),
+        crate::store::Outcome::TooLarge => enc.error(err::TOO_LARGE),
+        _ => enc.error(err::OOM),
+    }
 }
 
 /// Case-insensitive comparison of an argument with an option name.

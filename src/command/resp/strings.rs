@@ -6,7 +6,7 @@
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
-use super::{err, is, parse_f64, parse_i64, Call};
+use super::{err, is, parse_f64, parse_i64, reply_outcome, Call};
 use crate::command::Flow;
 use crate::metrics::WorkerStats;
 use crate::store::{Expiry, Outcome, ReadOptions};
@@ -14,14 +14,6 @@ use crate::store::{Expiry, Outcome, ReadOptions};
 /// Largest string Redis builds by SETRANGE/APPEND (`proto-max-bulk-len`, 512 MB); ours is
 /// capped by the item size limit as well.
 const MAX_STRING: u64 = 512 * 1024 * 1024;
-
-fn store_error(enc: &mut Encoder<'_>, outcome: Outcome) {
-    match outcome {
-        Outcome::WrongType => enc.error(err::WRONGTYPE),
-        Outcome::TooLarge => enc.error(err::TOO_LARGE),
-        _ => enc.error(err::OOM),
-    }
-}
 
 /// GET key
 pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
@@ -142,7 +134,7 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             Ok((true, old))
         });
     match result {
-        Err(outcome) => store_error(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
         Ok((_, Some(old))) => match old {
             Some(old) => enc.bulk(&old),
             None => enc.null(),
@@ -168,7 +160,7 @@ pub fn setnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         });
     match result {
         Ok(stored) => enc.integer(i64::from(stored)),
-        Err(outcome) => store_error(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -203,7 +195,7 @@ pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         });
     match result {
         Ok(_) => enc.ok(),
-        Err(outcome) => store_error(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -226,7 +218,7 @@ pub fn getset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Some(old)) => enc.bulk(&old),
         Ok(None) => enc.null(),
-        Err(outcome) => store_error(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -250,7 +242,7 @@ pub fn getdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Some(old)) => enc.bulk(&old),
         Ok(None) => enc.null(),
-        Err(outcome) => store_error(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -306,7 +298,7 @@ pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Some(value)) => enc.bulk(&value),
         Ok(None) => enc.null(),
-        Err(outcome) => store_error(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -358,7 +350,7 @@ pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         if let Err(outcome) = store.edit(&pair[0], now, |entry| {
             entry.put_string(&pair[1], 0, Expiry::Never)
         }) {
-            store_error(enc, outcome);
+            reply_outcome(enc, outcome);
             return Flow::Continue;
         }
     }
@@ -466,7 +458,7 @@ pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         });
     match result {
         Ok(len) => enc.integer(len as i64),
-        Err(outcome) => store_error(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }
@@ -560,7 +552,7 @@ pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         });
     match result {
         Ok(len) => enc.integer(len as i64),
-        Err(outcome) => store_error(enc, outcome),
+        Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
 }

@@ -625,21 +625,10 @@ pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 
 /// ZRANDMEMBER key [count [WITHSCORES]]
 pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let count = match call.args.get(2) {
-        None => None,
-        Some(arg) => match parse_i64(arg) {
-            Some(n) => Some(n),
-            None => {
-                enc.error(err::NOT_INTEGER);
-                return Flow::Continue;
-            }
-        },
-    };
-    let withscores = match call.args.get(3) {
-        None => false,
-        Some(arg) if is(arg, "WITHSCORES") && call.args.len() == 4 => true,
-        Some(_) => {
-            enc.error(err::SYNTAX);
+    let (count, withscores) = match super::random::parse_args(call, "WITHSCORES") {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            enc.error(message);
             return Flow::Continue;
         }
     };
@@ -652,7 +641,7 @@ pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     read_zset(call, call.arg(1), enc, |zset, enc| {
         let len = zset.map_or(0, ZSet::len);
         let Some(count) = count else {
-            match zset.and_then(|z| z.get(super::hash::random() as usize % len.max(1))) {
+            match zset.and_then(|z| z.get(super::random::random() as usize % len.max(1))) {
                 Some((member, _)) => enc.bulk(member),
                 None => enc.null(),
             }
@@ -662,21 +651,7 @@ pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             enc.array(0);
             return;
         };
-        let ranks: Vec<usize> = if count > 0 {
-            // Distinct picks: a partial Fisher-Yates shuffle of the ranks.
-            let n = (count as usize).min(len);
-            let mut pool: Vec<usize> = (0..len).collect();
-            for i in 0..n {
-                let j = i + super::hash::random() as usize % (len - i);
-                pool.swap(i, j);
-            }
-            pool.truncate(n);
-            pool
-        } else {
-            (0..count.unsigned_abs())
-                .map(|_| super::hash::random() as usize % len)
-                .collect()
-        };
+        let ranks = super::random::positions(len, count);
         let picks = ranks.into_iter().map(|r| zset.get(r).expect("rank < len"));
         let picks: Vec<(&[u8], f64)> = picks.collect();
         reply_members(enc, picks.into_iter(), withscores);
