@@ -20,6 +20,10 @@ impl ByteSize {
         ByteSize(n * 1024 * 1024)
     }
 
+    pub const fn kib(n: u64) -> ByteSize {
+        ByteSize(n * 1024)
+    }
+
     pub fn bytes(self) -> u64 {
         self.0
     }
@@ -128,9 +132,26 @@ pub struct StoreSection {
     pub memory_limit: ByteSize,
     /// Largest value (`-I`), 1 KiB to 128 MiB. Restart-only.
     pub item_size_max: ByteSize,
-    /// "allkeys-lru" (default) or "noeviction" (`-M`: writes that do not fit fail).
-    /// Live via `CONFIG SET maxmemory-policy`.
+    /// What a write that does not fit does: "allkeys-lru" (default), "allkeys-lfu",
+    /// "volatile-lru", "volatile-lfu", "volatile-ttl", or "noeviction" (`-M`: writes that do
+    /// not fit fail). Live via `CONFIG SET maxmemory-policy`.
     pub eviction_policy: String,
+    /// Size of the segments items are appended into, 64 KiB to 1 MiB (a power of two; made
+    /// smaller when the memory limit is under 8 segments). Restart-only.
+    pub segment_size: ByteSize,
+    /// Values at least this long are stored zstd-compressed when that saves 1/8 or more
+    /// ("0B" = never compress). Restart-only.
+    pub compression_threshold: ByteSize,
+    /// zstd level, 1 (fastest) to 19. Restart-only.
+    pub compression_level: i32,
+}
+
+/// A named key prefix whose items are counted apart (`[[pool]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    pub name: String,
+    pub prefix: String,
 }
 
 impl Default for StoreSection {
@@ -139,6 +160,9 @@ impl Default for StoreSection {
             memory_limit: ByteSize::mib(64),
             item_size_max: ByteSize::mib(1),
             eviction_policy: "allkeys-lru".into(),
+            segment_size: ByteSize::mib(1),
+            compression_threshold: ByteSize::kib(4),
+            compression_level: 1,
         }
     }
 }
@@ -205,6 +229,8 @@ pub struct Config {
     pub resp: RespSection,
     pub log: LogSection,
     pub sasl: SaslSection,
+    /// Pools: `[[pool]] name = "sessions" prefix = "sess:"`.
+    pub pool: Vec<PoolSection>,
 }
 
 /// Why a configuration was refused.
@@ -296,10 +322,39 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "store.eviction_policy",
                 message: format!(
-                    "{:?} is not one of allkeys-lru, noeviction",
+                    "{:?} is not one of allkeys-lru, allkeys-lfu, volatile-lru, volatile-lfu, \
+                     volatile-ttl, noeviction",
                     self.store.eviction_policy
                 ),
             });
+        }
+        let segment = self.store.segment_size.bytes();
+        if !(64 * 1024..=1024 * 1024).contains(&segment) || !segment.is_power_of_two() {
+            return Err(ConfigError::Invalid {
+                setting: "store.segment_size",
+                message: format!("{segment} bytes is not a power of two from 64KiB to 1MiB"),
+            });
+        }
+        if !(1..=19).contains(&self.store.compression_level) {
+            return Err(ConfigError::Invalid {
+                setting: "store.compression_level",
+                message: format!("{} is not from 1 to 19", self.store.compression_level),
+            });
+        }
+        let mut names = std::collections::HashSet::new();
+        for pool in &self.pool {
+            if pool.name == "default" || pool.name.is_empty() || !names.insert(&pool.name) {
+                return Err(ConfigError::Invalid {
+                    setting: "pool.name",
+                    message: format!("{:?} is empty, \"default\", or used twice", pool.name),
+                });
+            }
+            if pool.prefix.is_empty() {
+                return Err(ConfigError::Invalid {
+                    setting: "pool.prefix",
+                    message: format!("pool {:?} has an empty prefix", pool.name),
+                });
+            }
         }
         if crate::pubsub::notify::parse(&self.resp.notify_keyspace_events).is_none() {
             return Err(ConfigError::Invalid {

@@ -111,7 +111,7 @@ fn items_expire() {
 fn small_memory_limit_evicts_instead_of_failing() {
     let server = TestServer::start(&["-m", "2"]);
     let mut c = server.connect();
-    let value = vec![b'v'; 10_000];
+    let value = common::incompressible(10_000, 7);
     for i in 0..1000 {
         let mut req = format!("set key{i} 0 0 {}\r\n", value.len()).into_bytes();
         req.extend_from_slice(&value);
@@ -335,7 +335,7 @@ fn replies_past_the_output_limit_close_the_connection() {
 fn disable_evictions_flag_reports_out_of_memory_instead() {
     let server = TestServer::start(&["-m", "1", "-M"]);
     let mut c = server.connect();
-    let value = vec![b'v'; 10_000];
+    let value = common::incompressible(10_000, 9);
     let mut stored = 0;
     for i in 0..200 {
         let mut req = format!("set key{i} 0 0 {}\r\n", value.len()).into_bytes();

@@ -44,6 +44,7 @@ fn new_store(limit: usize) -> Store {
         memory_limit_bytes: limit,
         item_size_max: ITEM_SIZE_MAX,
         eviction: EvictionPolicy::AllKeysLru,
+        ..StoreConfig::default()
     })
 }
 

@@ -164,7 +164,7 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             }
             let bytes =
                 usize::try_from(megabytes.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
-            ctx.shared.store.set_memory_limit(bytes);
+            ctx.shared.store.set_memory_limit(bytes, ctx.now_ms);
             if wanted.wanted() {
                 out.extend_from_slice(reply::OK);
             }

@@ -79,6 +79,19 @@ impl Shared {
             item_size_max: config.store.item_size_max.bytes() as usize,
             eviction: crate::store::EvictionPolicy::from_name(&config.store.eviction_policy)
                 .unwrap_or(crate::store::EvictionPolicy::AllKeysLru),
+            segment_size: config.store.segment_size.bytes() as usize,
+            compression: crate::store::Compression {
+                threshold: config.store.compression_threshold.bytes() as usize,
+                level: config.store.compression_level,
+            },
+            pools: config
+                .pool
+                .iter()
+                .map(|pool| crate::store::PoolConfig {
+                    name: pool.name.clone(),
+                    prefix: pool.prefix.as_bytes().to_vec(),
+                })
+                .collect(),
         });
         let pubsub = Arc::new(crate::pubsub::Registry::new());
         pubsub.set_notify_flags(

@@ -3,64 +3,81 @@
 //!
 //! [`Store::edit`] locks the key's shard, hands the closure an [`Entry`], and when the closure
 //! returns settles the books: a typed value handed out mutably is re-charged and gets a new
-//! cas unique (so WATCH sees the change), an emptied hash is removed as Redis removes empty
-//! collections (hashes and sorted sets), and the store is evicted back under its limit after the lock is released.
-//! Like `apply`, this is a write path of the store: every change it makes goes through the
-//! same insert/replace/remove functions.
+//! cas unique (so WATCH sees the change), an emptied hash or sorted set is removed as Redis
+//! removes empty collections, and the store is brought back under its limit after the lock
+//! is released. Like `apply`, this is a write path of the store: every change it makes goes
+//! through the same put/release/unlink functions.
+
+use std::cell::OnceCell;
 
 use super::hash::HashObject;
-use super::item::{Item, ItemView, Object};
-use super::shard::SlotId;
+use super::item::{ItemView, Object};
+use super::layout::info;
+use super::shard::Shard;
 use super::zset::ZSet;
-use super::{Expiry, KeyEvent, Locked, Outcome, Removal, Store};
+use super::{
+    compress, Expiry, Found, ItemSpec, KeyEvent, Outcome, Removal, Store, StoredValue, ValueSpec,
+};
 
 /// The key holds a value of another type (Redis `WRONGTYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
 pub struct WrongType;
 
-/// An item removed by [`Entry::take`], on its way to another key.
-pub struct Moved(Item);
+/// A value removed by [`Entry::take`], on its way to another key.
+pub struct Moved {
+    value: MovedValue,
+    flags: u32,
+    expiry_ms: u64,
+}
+
+enum MovedValue {
+    Bytes(Vec<u8>),
+    Object(Object),
+}
 
 /// One key, locked, for the duration of an [`Store::edit`] closure.
 pub struct Entry<'s> {
     store: &'s Store,
-    locked: &'s mut Locked,
+    shard: &'s mut Shard,
     shard_index: usize,
     hash: u64,
     key: &'s [u8],
-    slot: Option<SlotId>,
+    found: Option<Found>,
     now_ms: u64,
-    /// Charge of the item before its object was handed out mutably.
-    dirty_charge: Option<usize>,
+    /// Bytes of the typed value before it was handed out mutably.
+    dirty_bytes: Option<usize>,
+    /// The decompressed string value, once asked for.
+    decompressed: OnceCell<Vec<u8>>,
 }
 
 impl Store {
     /// Runs `f` on the entry of `key` with its shard locked. `f` must be quick.
     pub fn edit<R>(&self, key: &[u8], now_ms: u64, f: impl FnOnce(&mut Entry<'_>) -> R) -> R {
+        self.run_due_flush(now_ms);
+        self.make_room(now_ms);
         let hash = self.hash(key);
         let shard_index = Self::shard_of(hash);
         let result = {
             let mut guard = self.shards[shard_index].lock();
-            let locked = &mut *guard;
-            let slot = self.find_live(locked, hash, key, now_ms);
+            let shard = &mut *guard;
+            let found = self.find_live(shard, hash, key, now_ms);
             let mut entry = Entry {
                 store: self,
-                locked,
+                shard,
                 shard_index,
                 hash,
                 key,
-                slot,
+                found,
                 now_ms,
-                dirty_charge: None,
+                dirty_bytes: None,
+                decompressed: OnceCell::new(),
             };
             let result = f(&mut entry);
             entry.settle();
             result
         };
-        if self.over_limit() {
-            self.evict_to_limit(shard_index);
-        }
+        self.make_room(now_ms);
         result
     }
 }
@@ -71,21 +88,45 @@ impl Entry<'_> {
     }
 
     pub fn exists(&self) -> bool {
-        self.slot.is_some()
+        self.found.is_some()
     }
 
-    fn item(&self) -> Option<&Item> {
-        self.slot.map(|id| self.locked.shard.item(id))
+    /// The string value (decompressed) or the object, if the key exists.
+    fn value(&self) -> Option<(&[u8], Option<&Object>)> {
+        let found = self.found?;
+        let shard = &*self.shard;
+        let item = self.store.item_at(shard, found.entry);
+        Some(match Store::stored_value(shard, item) {
+            StoredValue::Plain(bytes) => (bytes, None),
+            StoredValue::Compressed(stored) => {
+                let value = self.decompressed.get_or_init(|| {
+                    let mut out = Vec::new();
+                    compress::decompress(stored, &mut out);
+                    out
+                });
+                (&value[..], None)
+            }
+            StoredValue::Object(object) => (&[][..], Some(object)),
+        })
     }
 
     /// A read-only view of the item (no LRU bump, no win tokens).
     pub fn view(&self) -> Option<ItemView<'_>> {
-        let item = self.item()?;
+        let found = self.found?;
+        let (value, object) = self.value()?;
+        let item = self.store.item_at(self.shard, found.entry);
+        let info_bits = item.info();
         Some(ItemView {
-            item,
+            key: item.key(),
+            value,
+            object,
+            flags: item.flags(),
+            cas: item.cas(self.shard.last_cas),
+            expiry_ms: item.expiry_ms(),
+            stale: info_bits & info::STALE != 0,
             now_ms: self.now_ms,
-            fetched_before: item.fetched,
-            last_access_before_ms: item.last_access_ms,
+            fetched_before: info_bits & info::FETCHED != 0,
+            last_access_before_ms: item.access_s() as u64 * 1000,
             won: false,
             win_already_sent: false,
         })
@@ -93,42 +134,42 @@ impl Entry<'_> {
 
     /// The string value, `Ok(None)` if the key is absent, `Err` if it holds another type.
     pub fn string(&self) -> Result<Option<&[u8]>, WrongType> {
-        match self.item() {
+        match self.value() {
             None => Ok(None),
-            Some(item) if item.object.is_some() => Err(WrongType),
-            Some(item) => Ok(Some(item.value())),
+            Some((_, Some(_))) => Err(WrongType),
+            Some((bytes, None)) => Ok(Some(bytes)),
         }
     }
 
     /// The hash, `Ok(None)` if absent, `Err` if the key holds another type.
     pub fn hash(&self) -> Result<Option<&HashObject>, WrongType> {
-        match self.item() {
+        match self.value() {
             None => Ok(None),
-            Some(item) => match item.object.as_deref() {
-                Some(Object::Hash(hash)) => Ok(Some(hash)),
-                _ => Err(WrongType),
-            },
+            Some((_, Some(Object::Hash(hash)))) => Ok(Some(hash)),
+            Some(_) => Err(WrongType),
         }
     }
 
     /// The sorted set, `Ok(None)` if absent, `Err` if the key holds another type.
     pub fn zset(&self) -> Result<Option<&ZSet>, WrongType> {
-        match self.item() {
+        match self.value() {
             None => Ok(None),
-            Some(item) => match item.object.as_deref() {
-                Some(Object::ZSet(zset)) => Ok(Some(zset)),
-                _ => Err(WrongType),
-            },
+            Some((_, Some(Object::ZSet(zset)))) => Ok(Some(zset)),
+            Some(_) => Err(WrongType),
         }
     }
 
     /// The expiry, if the key exists.
     pub fn expiry(&self) -> Option<Expiry> {
-        self.item().map(Item::expiry)
+        let found = self.found?;
+        Some(Expiry::from_ms(
+            self.store.item_at(self.shard, found.entry).expiry_ms(),
+        ))
     }
 
     pub fn flags(&self) -> Option<u32> {
-        self.item().map(|item| item.flags)
+        let found = self.found?;
+        Some(self.store.item_at(self.shard, found.entry).flags())
     }
 
     /// Stores a string value (any previous type is replaced). Returns the new cas unique.
@@ -136,62 +177,152 @@ impl Entry<'_> {
         if value.len() > self.store.item_size_max {
             return Err(Outcome::TooLarge);
         }
-        let item = Item::new(self.key, &[value], flags, expiry, self.now_ms);
-        self.put(item)
+        let key = self.key;
+        self.put(ItemSpec::string(key, value, flags, expiry.as_ms()))
     }
 
-    fn put(&mut self, item: Item) -> Result<u64, Outcome> {
+    fn put(&mut self, spec: ItemSpec<'_>) -> Result<u64, Outcome> {
         self.settle();
-        let cas = match self.slot {
-            Some(id) => {
-                self.store
-                    .replace_existing(self.locked, self.shard_index, id, item, None)?
-            }
-            None => {
-                let id =
-                    self.store
-                        .insert_new(self.locked, self.shard_index, self.hash, item, None)?;
-                self.slot = Some(id);
-                self.locked.shard.item(id).cas
-            }
-        };
-        self.locked.counters.total_items += 1;
+        let (found, cas) = self.store.put_item(
+            self.shard,
+            self.shard_index,
+            self.hash,
+            self.found,
+            spec,
+            self.now_ms,
+        )?;
+        self.found = Some(found);
+        self.decompressed = OnceCell::new();
+        self.shard.counters.total_items += 1;
         Ok(cas)
     }
 
     /// Changes the expiry of an existing key (a new cas unique, as any write); false if absent.
     pub fn set_expiry(&mut self, expiry: Expiry) -> bool {
-        let Some(id) = self.slot else { return false };
-        let cas = Store::next_cas(self.locked, self.shard_index);
-        let item = self.locked.shard.item_mut(id);
-        item.expires_at_ms = expiry.as_ms();
-        item.cas = cas;
+        let Some(found) = self.found else {
+            return false;
+        };
+        let store = self.store;
+        let Ok(found) = store.set_expiry(
+            self.shard,
+            self.shard_index,
+            self.hash,
+            found,
+            expiry.as_ms(),
+            self.now_ms,
+        ) else {
+            return false;
+        };
+        self.found = Some(found);
+        if let Ok((found, _)) = store.set_cas(
+            self.shard,
+            self.shard_index,
+            self.hash,
+            found,
+            None,
+            self.now_ms,
+        ) {
+            self.found = Some(found);
+        }
         true
     }
 
-    /// Removes the item and hands it over, to be put under another key (RENAME).
+    /// Removes the item and hands its value over, to be put under another key (RENAME).
     pub fn take(&mut self) -> Option<Moved> {
         self.settle();
-        let id = self.slot.take()?;
-        Some(Moved(self.store.remove(self.locked, id, Removal::Moved)))
+        let found = self.found?;
+        let store = self.store;
+        let item = store.item_at(self.shard, found.entry);
+        let flags = item.flags();
+        let expiry_ms = item.expiry_ms();
+        let kind = item.kind();
+        let slot = (kind >= info::KIND_TYPED).then(|| item.object_id());
+        let bytes = match self.value() {
+            Some((bytes, None)) => bytes.to_vec(),
+            _ => Vec::new(),
+        };
+        store.unlink(self.shard, found, Removal::Moved);
+        self.found = None;
+        self.decompressed = OnceCell::new();
+        let value = match (kind, slot) {
+            (info::KIND_TYPED, Some(id)) => {
+                let object = self.shard.objects.remove(id);
+                store.sub_heap(object.bytes());
+                MovedValue::Object(object)
+            }
+            (_, Some(id)) => {
+                let large = self.shard.large.remove(id);
+                store.sub_heap(large.bytes.len());
+                MovedValue::Bytes(bytes)
+            }
+            _ => MovedValue::Bytes(bytes),
+        };
+        Some(Moved {
+            value,
+            flags,
+            expiry_ms,
+        })
     }
 
-    /// Puts an item taken from another key here, replacing whatever was here.
+    /// Puts a value taken from another key here, replacing whatever was here.
     pub fn put_moved(&mut self, moved: Moved) -> Result<(), Outcome> {
-        let item = moved.0.rekey(self.key, self.now_ms);
-        self.put(item).map(|_| ())
+        let key = self.key;
+        let Moved {
+            value,
+            flags,
+            expiry_ms,
+        } = moved;
+        let spec = |value| ItemSpec {
+            key,
+            value,
+            flags,
+            expiry_ms,
+            cas: None,
+            state: 0,
+            counter: None,
+            access_s: None,
+        };
+        match value {
+            MovedValue::Bytes(bytes) => self.put(spec(ValueSpec::Bytes(&bytes))).map(|_| ()),
+            MovedValue::Object(object) => self.put(spec(ValueSpec::NewObject(object))).map(|_| ()),
+        }
     }
 
     /// Deletes the key; false if it was absent.
     pub fn remove(&mut self) -> bool {
-        self.dirty_charge = None;
-        match self.slot.take() {
-            Some(id) => {
-                self.store.remove(self.locked, id, Removal::Deleted);
+        self.dirty_bytes = None;
+        match self.found.take() {
+            Some(found) => {
+                self.store.unlink(self.shard, found, Removal::Deleted);
+                self.decompressed = OnceCell::new();
                 true
             }
             None => false,
         }
+    }
+
+    /// Creates the typed value when absent and `create`; hands out its heap slot mutably,
+    /// remembering its size for [`settle`](Self::settle).
+    fn object_mut(&mut self, create: impl FnOnce() -> Object) -> Result<&mut Object, Outcome> {
+        if self.found.is_none() {
+            let key = self.key;
+            self.put(ItemSpec {
+                key,
+                value: ValueSpec::NewObject(create()),
+                flags: 0,
+                expiry_ms: 0,
+                cas: None,
+                state: 0,
+                counter: None,
+                access_s: None,
+            })?;
+        }
+        let found = self.found.expect("exists or was just created");
+        let id = self.store.item_at(self.shard, found.entry).object_id();
+        if self.dirty_bytes.is_none() {
+            self.dirty_bytes = Some(self.shard.objects[id].bytes());
+        }
+        Ok(&mut self.shard.objects[id])
     }
 
     /// The hash for changing, created empty when absent and `create`; `Ok(None)` when absent
@@ -200,20 +331,11 @@ impl Entry<'_> {
         match self.hash() {
             Err(WrongType) => return Err(Outcome::WrongType),
             Ok(None) if !create => return Ok(None),
-            Ok(None) => {
-                let mut item = Item::new(self.key, &[], 0, Expiry::Never, self.now_ms);
-                item.object = Some(Box::new(Object::Hash(HashObject::new())));
-                self.put(item)?;
-            }
-            Ok(Some(_)) => {}
+            _ => {}
         }
-        let id = self.slot.expect("hash exists or was just created");
-        if self.dirty_charge.is_none() {
-            self.dirty_charge = Some(self.locked.shard.item(id).charge());
-        }
-        match self.locked.shard.item_mut(id).object.as_deref_mut() {
-            Some(Object::Hash(hash)) => Ok(Some(hash)),
-            _ => unreachable!("checked to be a hash above"),
+        match self.object_mut(|| Object::Hash(HashObject::new()))? {
+            Object::Hash(hash) => Ok(Some(hash)),
+            Object::ZSet(_) => unreachable!("checked to be a hash above"),
         }
     }
 
@@ -224,20 +346,11 @@ impl Entry<'_> {
         match self.zset() {
             Err(WrongType) => return Err(Outcome::WrongType),
             Ok(None) if !create => return Ok(None),
-            Ok(None) => {
-                let mut item = Item::new(self.key, &[], 0, Expiry::Never, self.now_ms);
-                item.object = Some(Box::new(Object::ZSet(ZSet::new())));
-                self.put(item)?;
-            }
-            Ok(Some(_)) => {}
+            _ => {}
         }
-        let id = self.slot.expect("zset exists or was just created");
-        if self.dirty_charge.is_none() {
-            self.dirty_charge = Some(self.locked.shard.item(id).charge());
-        }
-        match self.locked.shard.item_mut(id).object.as_deref_mut() {
-            Some(Object::ZSet(zset)) => Ok(Some(zset)),
-            _ => unreachable!("checked to be a zset above"),
+        match self.object_mut(|| Object::ZSet(ZSet::new()))? {
+            Object::ZSet(zset) => Ok(Some(zset)),
+            Object::Hash(_) => unreachable!("checked to be a zset above"),
         }
     }
 
@@ -248,39 +361,56 @@ impl Entry<'_> {
             self.remove();
             return Ok(());
         }
-        let mut item = Item::new(self.key, &[], 0, Expiry::Never, self.now_ms);
-        item.object = Some(Box::new(Object::ZSet(zset)));
-        self.put(item).map(|_| ())
+        let key = self.key;
+        self.put(ItemSpec {
+            key,
+            value: ValueSpec::NewObject(Object::ZSet(zset)),
+            flags: 0,
+            expiry_ms: 0,
+            cas: None,
+            state: 0,
+            counter: None,
+            access_s: None,
+        })
+        .map(|_| ())
     }
 
-    /// Accounts for changes made through [`hash_mut`](Self::hash_mut).
+    /// Accounts for changes made through [`hash_mut`](Self::hash_mut) and
+    /// [`zset_mut`](Self::zset_mut).
     fn settle(&mut self) {
-        let (Some(old_charge), Some(id)) = (self.dirty_charge.take(), self.slot) else {
+        let (Some(old_bytes), Some(found)) = (self.dirty_bytes.take(), self.found) else {
             return;
         };
-        let empty = match self.locked.shard.item(id).object.as_deref() {
-            Some(Object::Hash(hash)) => hash.is_empty(),
-            Some(Object::ZSet(zset)) => zset.is_empty(),
-            None => false,
+        let store = self.store;
+        let item = store.item_at(self.shard, found.entry);
+        let id = item.object_id();
+        let (empty, new_bytes) = match &self.shard.objects[id] {
+            Object::Hash(hash) => (hash.is_empty(), hash.bytes()),
+            Object::ZSet(zset) => (zset.is_empty(), zset.bytes()),
         };
+        // Keep the heap and pool counters equal to the object's size before any removal.
+        let pool = store.pools.pool_of(self.key);
+        store
+            .heap_bytes
+            .fetch_add(new_bytes, std::sync::atomic::Ordering::Relaxed);
+        store.sub_heap(old_bytes);
+        self.shard.pools[pool].bytes += new_bytes as u64;
+        self.shard.pools[pool].bytes -= old_bytes as u64;
         if empty {
             self.remove();
             return;
         }
-        let cas = Store::next_cas(self.locked, self.shard_index);
-        let now_ms = self.now_ms;
-        let item = self.locked.shard.item_mut(id);
-        item.cas = cas;
-        item.stored_at_ms = now_ms;
-        let new_charge = item.charge();
-        self.locked.shard.recharge(id, old_charge);
-        self.store
-            .notify(KeyEvent::Written, self.locked.shard.item(id));
-        self.store
-            .used_bytes
-            .fetch_add(new_charge, std::sync::atomic::Ordering::Relaxed);
-        self.store
-            .used_bytes
-            .fetch_sub(old_charge, std::sync::atomic::Ordering::Relaxed);
+        if let Ok((found, _)) = store.set_cas(
+            self.shard,
+            self.shard_index,
+            self.hash,
+            found,
+            None,
+            self.now_ms,
+        ) {
+            self.found = Some(found);
+        }
+        let kind = Store::key_kind(self.shard, store.item_at(self.shard, found.entry));
+        store.notify(KeyEvent::Written, self.key, kind);
     }
 }

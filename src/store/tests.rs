@@ -9,6 +9,7 @@ fn store(limit: usize) -> Store {
         memory_limit_bytes: limit,
         item_size_max: 1024 * 1024,
         eviction: EvictionPolicy::AllKeysLru,
+        ..StoreConfig::default()
     })
 }
 
@@ -140,24 +141,31 @@ fn counters_parse_like_strtoull() {
 #[test]
 fn memory_limit_evicts_least_recently_used() {
     let value = vec![b'v'; 1000];
-    let per_item = 1000 + 4 + ITEM_OVERHEAD;
-    let s = store(per_item * 100);
-    for i in 0..1000u32 {
+    let limit = 1 << 20;
+    let s = store(limit);
+    for i in 0..5000u32 {
         let now = NOW + u64::from(i);
         set(
             &s,
-            format!("k{i:03}").as_bytes(),
+            format!("k{i:04}").as_bytes(),
             &value,
             Expiry::Never,
             now,
         );
-        // Keep k000 hot: it must survive.
-        assert!(get(&s, b"k000", now).is_some(), "hot key evicted at {i}");
+        // Keep k0000 hot: merges must keep copying it forward.
+        assert!(get(&s, b"k0000", now).is_some(), "hot key evicted at {i}");
     }
     let stats = s.stats();
-    assert!(stats.bytes as usize <= per_item * 100, "{stats:?}");
-    assert!(stats.evictions >= 900, "{stats:?}");
-    assert!(get(&s, b"k999", NOW + 1000).is_some());
+    assert!(stats.bytes as usize <= limit, "{stats:?}");
+    assert!(
+        stats.segments_in_use as usize * s.segment_size() <= limit,
+        "{stats:?}"
+    );
+    assert!(stats.evictions >= 4000, "{stats:?}");
+    assert_eq!(stats.curr_items + stats.evictions, 5000, "{stats:?}");
+    // The newest keys are there, the oldest cold ones are gone.
+    assert!(get(&s, b"k4999", NOW + 5000).is_some());
+    assert!(get(&s, b"k0001", NOW + 5000).is_none());
 }
 
 #[test]
@@ -391,17 +399,18 @@ fn zset_edits_are_charged_versioned_and_removed_when_empty() {
 #[test]
 fn noeviction_refuses_writes_that_do_not_fit_and_keeps_every_item() {
     let value = vec![b'v'; 1000];
-    let per_item = 1000 + 4 + ITEM_OVERHEAD;
+    let limit = 1 << 20;
     let s = Store::new(StoreConfig {
-        memory_limit_bytes: per_item * 10,
+        memory_limit_bytes: limit,
         item_size_max: 1024 * 1024,
         eviction: EvictionPolicy::NoEviction,
+        ..StoreConfig::default()
     });
     let mut stored = 0;
-    for i in 0..20u32 {
+    for i in 0..2000u32 {
         match set(
             &s,
-            format!("k{i:03}").as_bytes(),
+            format!("k{i:04}").as_bytes(),
             &value,
             Expiry::Never,
             NOW,
@@ -410,18 +419,40 @@ fn noeviction_refuses_writes_that_do_not_fit_and_keeps_every_item() {
             outcome => assert_eq!(outcome, Outcome::OutOfMemory),
         }
     }
-    assert_eq!(stored, 10);
+    // All but the reclaimers' reserve segment is usable.
+    let per_segment = s.segment_size() / (1000 + 6 + ITEM_OVERHEAD);
+    assert!(stored >= per_segment * 6, "{stored}");
+    assert!(stored < 2000);
     assert_eq!(s.stats().evictions, 0);
-    assert!((0..10u32).all(|i| get(&s, format!("k{i:03}").as_bytes(), NOW).is_some()));
-    // Overwriting with a value of the same size still fits; switching policy lets writes in.
-    assert!(matches!(
-        set(&s, b"k000", &value, Expiry::Never, NOW),
-        Outcome::Stored { .. }
-    ));
+    assert!((0..stored).all(|i| get(&s, format!("k{i:04}").as_bytes(), NOW).is_some()));
+    // Deleting makes room again: compaction reclaims the dead bytes.
+    for i in (0..stored).step_by(2) {
+        let key = format!("k{i:04}");
+        let delete = Delete {
+            key: key.as_bytes(),
+            compare_cas: None,
+            new_cas: None,
+            invalidate: None,
+        };
+        assert_eq!(s.apply(Mutation::Delete(delete), NOW), Outcome::Deleted);
+    }
+    let removed = stored.div_ceil(2);
+    for i in 0..removed {
+        let key = format!("n{i:04}");
+        let outcome = set(&s, key.as_bytes(), &value, Expiry::Never, NOW);
+        assert!(
+            matches!(outcome, Outcome::Stored { .. }),
+            "{key}: {outcome:?}"
+        );
+    }
+    assert!((1..stored)
+        .step_by(2)
+        .all(|i| get(&s, format!("k{i:04}").as_bytes(), NOW).is_some()));
+    assert_eq!(s.stats().evictions, 0);
+    assert_eq!(s.stats().curr_items, stored as u64);
     s.set_eviction_policy(EvictionPolicy::AllKeysLru);
     assert!(matches!(
-        set(&s, b"k999", &value, Expiry::Never, NOW),
+        set(&s, b"k9999", &value, Expiry::Never, NOW),
         Outcome::Stored { .. }
     ));
-    assert_eq!(s.stats().evictions, 1);
 }

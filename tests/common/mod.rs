@@ -276,3 +276,18 @@ impl Conn {
             .unwrap()
     }
 }
+
+/// `len` bytes of noise (xorshift), which zstd cannot shrink: for tests that fill memory and
+/// must not have the store's compression make values smaller than they look.
+#[allow(dead_code)]
+pub fn incompressible(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -474,7 +474,7 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             match name.as_slice() {
                 b"maxmemory" => match ByteSize::parse(&text.to_ascii_lowercase().replace("mb", "m").replace("gb", "g")) {
                     Some(size) if size.bytes() > 0 => {
-                        call.ctx.shared.store.set_memory_limit(size.bytes() as usize);
+                        call.ctx.shared.store.set_memory_limit(size.bytes() as usize, call.ctx.now_ms);
                         enc.ok();
                     }
                     _ => enc.error(
