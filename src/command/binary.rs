@@ -351,6 +351,7 @@ fn stat(header: &Header, group: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) {
             b"items" => Group::Items,
             b"slabs" => Group::Slabs,
             b"sizes" => Group::Sizes,
+            b"pools" => Group::Pools,
             _ => {
                 write_error(out, header, Status::KeyNotFound);
                 return;

@@ -97,6 +97,7 @@ pub fn store(ctx: &Context<'_>, args: StoreArgs<'_>) -> Outcome {
 pub fn refused_too_large(ctx: &Context<'_>, unlink: Option<&[u8]>) {
     WorkerStats::incr(&ctx.stats.store_too_large);
     if let Some(key) = unlink {
+        ctx.shared.store.count_too_large(key);
         ctx.shared.store.apply(Mutation::Unlink { key }, ctx.now_ms);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Figures come from the worker counters (summed), the connection gauges and the store. This
 //! store has no slab classes, so `stats items` and `stats slabs` describe the whole store as
-//! one class, numbered 1, with memcached's field names.
+//! one class, numbered 1, with memcached's field names. `stats` adds the segment engine's own
+//! figures after memcached's; `stats pools` (ferrocache's) gives the counters of each pool.
 
 use ferrocache_protocol::memcache::{reply, write_stat, StatsGroup};
 
@@ -35,6 +36,8 @@ pub enum Group {
     Slabs,
     Sizes,
     Conns,
+    /// ferrocache's own: counters per pool (`[[pool]]`).
+    Pools,
 }
 
 /// Text `stats [group]`.
@@ -51,6 +54,7 @@ pub fn render(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(reply::RESET);
             return;
         }
+        StatsGroup::Other(b"pools") => Group::Pools,
         StatsGroup::Other(_) => {
             out.extend_from_slice(reply::ERROR);
             return;
@@ -69,6 +73,7 @@ pub fn emit(group: Group, ctx: &Context<'_>, sink: &mut dyn StatSink) {
         Group::Slabs => slabs(ctx, sink),
         Group::Conns => conns(ctx, sink),
         Group::Sizes => sink.stat("sizes_status", b"disabled"),
+        Group::Pools => pools(ctx, sink),
     }
 }
 
@@ -161,6 +166,37 @@ fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
     num(out, "evictions", store.evictions);
     num(out, "reclaimed", store.reclaimed);
     num(out, "bytes", store.bytes);
+    // The engine's own figures (not in memcached).
+    num(out, "segment_size", store.segment_size);
+    num(out, "segments_in_use", store.segments_in_use);
+    num(out, "segments_allocated", store.segments_allocated);
+    num(out, "heap_bytes", store.heap_bytes);
+    num(out, "index_bytes", store.index_bytes);
+    num(out, "moved_items", store.moved_items);
+    num(out, "compressed_items", store.compressed_items);
+    num(out, "compressed_saved_bytes", store.compressed_saved_bytes);
+}
+
+/// `stats pools`: per pool, `pool:<name>:<counter>`.
+fn pools(ctx: &Context<'_>, out: &mut dyn StatSink) {
+    for pool in ctx.shared.store.pool_stats() {
+        let name = &pool.name;
+        for (counter, value) in [
+            ("items", pool.items),
+            ("bytes", pool.bytes),
+            ("hits", pool.hits),
+            ("misses", pool.misses),
+            ("evicted_lru", pool.evicted_lru),
+            ("evicted_lfu", pool.evicted_lfu),
+            ("evicted_ttl", pool.evicted_ttl),
+            ("expired", pool.expired),
+            ("flushed", pool.flushed),
+            ("too_large", pool.too_large),
+            ("out_of_memory", pool.out_of_memory),
+        ] {
+            num(out, &format!("pool:{name}:{counter}"), value);
+        }
+    }
 }
 
 fn settings(ctx: &Context<'_>, out: &mut dyn StatSink) {
@@ -228,6 +264,15 @@ fn settings(ctx: &Context<'_>, out: &mut dyn StatSink) {
         },
     );
     num(out, "resp_port", u64::from(config.server.resp_port));
+    text(
+        out,
+        "eviction_policy",
+        ctx.shared.store.eviction_policy().name(),
+    );
+    num(out, "segment_size", ctx.shared.store.segment_size() as u64);
+    let compression = ctx.shared.store.compression();
+    num(out, "compression_threshold", compression.threshold as u64);
+    text(out, "compression_level", &compression.level.to_string());
 }
 
 fn items(ctx: &Context<'_>, out: &mut dyn StatSink) {

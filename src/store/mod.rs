@@ -364,6 +364,9 @@ pub struct Store {
     observer: std::sync::OnceLock<Box<dyn Observer>>,
     /// One reclaimer at a time.
     reclaim_lock: Mutex<()>,
+    /// The last reclaim could not restore the budget (nothing the policy may evict): writers
+    /// may not overdraw until memory is freed.
+    starved: std::sync::atomic::AtomicBool,
 }
 
 /// Where a live key's record is: its index position and entry.
@@ -449,6 +452,7 @@ impl Store {
             pending_flush_ms: AtomicU64::new(0),
             observer: std::sync::OnceLock::new(),
             reclaim_lock: Mutex::new(()),
+            starved: std::sync::atomic::AtomicBool::new(false),
         };
         store.refresh_budget();
         store
@@ -707,7 +711,9 @@ impl Store {
 
     /// Whether writers may overdraw the budget (evicting policies restore it afterwards).
     fn overdraw(&self) -> usize {
-        if self.eviction_policy() == EvictionPolicy::NoEviction {
+        if self.eviction_policy() == EvictionPolicy::NoEviction
+            || self.starved.load(Ordering::Relaxed)
+        {
             0
         } else {
             OVERDRAW
@@ -969,9 +975,9 @@ impl Store {
         if current == expiry_ms {
             return Ok(found);
         }
+        // In place when the record has an expiry field. The segment keeps its expiry: when it
+        // is dropped, a record whose own expiry is later is copied forward, not lost.
         if self.item_mut(shard, found.entry).set_expiry_ms(expiry_ms) {
-            let slot = self.segments.slot(found.entry.segment());
-            slot.max_expiry_ms.fetch_max(expiry_ms, Ordering::Relaxed);
             return Ok(found);
         }
         self.rewrite(
@@ -1129,11 +1135,7 @@ impl Store {
         self.run_due_flush(now_ms);
         let mut outcome = self.apply_once(mutation, now_ms);
         let mut tries = 4;
-        while outcome == Outcome::OutOfMemory
-            && self.eviction_policy() == EvictionPolicy::NoEviction
-            && tries > 0
-            && self.reclaim_one(now_ms, true)
-        {
+        while outcome == Outcome::OutOfMemory && tries > 0 && self.reclaim_one(now_ms, true) {
             // Compaction or expiry made room in an open segment: try again.
             tries -= 1;
             outcome = self.apply_once(mutation, now_ms);
@@ -1636,5 +1638,7 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
+#[cfg(test)]
+mod engine_tests;
 #[cfg(test)]
 mod tests;

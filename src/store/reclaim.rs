@@ -13,7 +13,7 @@
 //! 3. the policy's victim: the oldest segment (`allkeys-*`), the oldest segment with an
 //!    expiry (`volatile-lru`/`volatile-lfu`), or the segment expiring first
 //!    (`volatile-ttl`). A merge keeps the records that earned it (LRU: read since they were
-//!    written or last kept; LFU: a frequency counter above the initial value) up to half a
+//!    written or last kept; LFU: a frequency counter above the initial value) up to 3/4 of a
 //!    segment, and drops the rest as evictions.
 //!
 //! Invariants: one reclaimer at a time (`reclaim_lock`); a reclaimer holds no shard lock
@@ -55,6 +55,7 @@ impl Store {
         if self.over_heap() && self.eviction_policy() != EvictionPolicy::NoEviction {
             self.evict_heap(now_ms);
         }
+        self.starved.store(self.over_budget(), Ordering::Relaxed);
     }
 
     /// Whether heap values (typed and large) push the store past its limit even with the
@@ -260,8 +261,11 @@ impl Store {
     /// Takes the emptiest sealed segment if compacting it frees enough.
     fn take_compactable(&self) -> Option<u32> {
         let size = self.segments.segment_size();
-        let worth = if self.eviction_policy() == EvictionPolicy::NoEviction {
-            // Nothing else frees memory: any segment with a useful amount of dead bytes.
+        let worth = if self.eviction_policy() == EvictionPolicy::NoEviction
+            || self.starved.load(Ordering::Relaxed)
+        {
+            // Nothing else frees memory (the policy, or nothing left it may evict): any
+            // segment with a useful amount of dead bytes.
             size - size / 64
         } else {
             size / 4
@@ -336,7 +340,7 @@ impl Store {
         let slot = self.segments.slot(id);
         let end = slot.write_offset.load(Ordering::Acquire) as usize;
         let base = self.segments.base(id);
-        let half = self.segments.segment_size() / 2;
+        let keep_at_most = self.segments.segment_size() / 4 * 3;
         let mut kept = 0usize;
         let mut offset = 0usize;
         while offset < end && slot.live_items.load(Ordering::Acquire) > 0 {
@@ -372,7 +376,7 @@ impl Store {
                     // LRU: read since written or last kept; LFU: a (decaying) frequency
                     // above a new key's. Either way the counter is above its initial value.
                     Reason::Evict(_) => {
-                        found.entry.counter() > COUNTER_INIT && kept + total <= half
+                        found.entry.counter() > COUNTER_INIT && kept + total <= keep_at_most
                     }
                 };
                 let moved = keep && self.move_forward(shard, found, reason, now_ms);

@@ -1,0 +1,431 @@
+//! The segment engine's own promises: TTL buckets, merge eviction, LFU, the memory bound,
+//! compression and pools, checked through the public API and the engine's figures.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::*;
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn store_with(limit: usize, eviction: EvictionPolicy) -> Store {
+    Store::new(StoreConfig {
+        memory_limit_bytes: limit,
+        eviction,
+        ..StoreConfig::default()
+    })
+}
+
+fn set(store: &Store, key: &[u8], value: &[u8], expiry: Expiry, now: u64) -> Outcome {
+    store.apply(
+        Mutation::Write(Write {
+            key,
+            value,
+            flags: 0,
+            expiry,
+            mode: WriteMode::Set,
+            compare_cas: None,
+            new_cas: None,
+            invalidate: false,
+        }),
+        now,
+    )
+}
+
+fn get(store: &Store, key: &[u8], now: u64) -> Option<Vec<u8>> {
+    store.get(key, now, ReadOptions::plain(), |view| {
+        view.map(|v| v.value().to_vec())
+    })
+}
+
+/// Noise zstd cannot shrink.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn expired_segments_are_dropped_without_reads() {
+    let s = store_with(64 << 20, EvictionPolicy::AllKeysLru);
+    let value = noise(100, 1);
+    for i in 0..20_000u32 {
+        set(
+            &s,
+            format!("t{i}").as_bytes(),
+            &value,
+            Expiry::AtMs(NOW + 5_000),
+            NOW,
+        );
+    }
+    for i in 0..1_000u32 {
+        set(&s, format!("n{i}").as_bytes(), &value, Expiry::Never, NOW);
+    }
+    let before = s.stats();
+    assert!(before.segments_in_use >= 3, "{before:?}");
+    assert_eq!(s.sweep(NOW + 4_999, 64), 0, "nothing is due yet");
+    assert_eq!(s.sweep(NOW + 5_000, 64), 20_000);
+    let after = s.stats();
+    assert_eq!(after.curr_items, 1_000);
+    assert_eq!(
+        after.segments_in_use, 1,
+        "only the never-expiring segment is left"
+    );
+    assert!((0..1_000u32).all(|i| get(&s, format!("n{i}").as_bytes(), NOW + 5_000).is_some()));
+}
+
+#[test]
+fn a_touched_item_outlives_its_segment() {
+    let s = store_with(64 << 20, EvictionPolicy::AllKeysLru);
+    for i in 0..5_000u32 {
+        set(
+            &s,
+            format!("t{i}").as_bytes(),
+            &noise(100, i as u64),
+            Expiry::AtMs(NOW + 2_000),
+            NOW,
+        );
+    }
+    let touch = Mutation::Touch {
+        key: b"t7",
+        expiry: Expiry::AtMs(NOW + 60_000),
+    };
+    assert_eq!(s.apply(touch, NOW), Outcome::Touched);
+    assert_eq!(s.sweep(NOW + 3_000, 64), 4_999);
+    assert_eq!(get(&s, b"t7", NOW + 3_000), Some(noise(100, 7)));
+    assert_eq!(get(&s, b"t8", NOW + 3_000), None);
+}
+
+#[test]
+fn dead_bytes_are_compacted_under_a_steady_overwrite_load() {
+    // 2 MiB of memory, a live set of ~0.5 MiB overwritten 40 times: without compaction the
+    // dead copies would force evictions.
+    let s = store_with(2 << 20, EvictionPolicy::AllKeysLru);
+    for round in 0..40u64 {
+        for i in 0..500u32 {
+            let value = noise(1000, round * 1000 + i as u64);
+            set(&s, format!("k{i}").as_bytes(), &value, Expiry::Never, NOW);
+        }
+    }
+    let stats = s.stats();
+    assert_eq!(stats.evictions, 0, "{stats:?}");
+    assert_eq!(stats.curr_items, 500);
+    assert!(stats.segments_in_use as usize * s.segment_size() <= 2 << 20);
+    assert!((0..500u32).all(
+        |i| get(&s, format!("k{i}").as_bytes(), NOW) == Some(noise(1000, 39 * 1000 + i as u64))
+    ));
+}
+
+#[test]
+fn lfu_keeps_frequently_read_keys_through_a_scan() {
+    let s = store_with(2 << 20, EvictionPolicy::AllKeysLfu);
+    let value = noise(1000, 3);
+    for i in 0..100u32 {
+        set(&s, format!("hot{i}").as_bytes(), &value, Expiry::Never, NOW);
+    }
+    for _ in 0..30 {
+        for i in 0..100u32 {
+            get(&s, format!("hot{i}").as_bytes(), NOW);
+        }
+    }
+    // A scan of cold keys five times the memory, never read: the hot keys are not touched
+    // during it, yet their frequency keeps them.
+    for i in 0..10_000u32 {
+        set(
+            &s,
+            format!("cold{i}").as_bytes(),
+            &value,
+            Expiry::Never,
+            NOW,
+        );
+    }
+    let hot = (0..100u32)
+        .filter(|i| get(&s, format!("hot{i}").as_bytes(), NOW).is_some())
+        .count();
+    assert_eq!(hot, 100, "{hot} of 100 hot keys survived");
+    assert!(s.stats().evictions >= 8_000);
+}
+
+#[test]
+fn lru_keeps_keys_read_since_their_last_merge() {
+    let s = store_with(2 << 20, EvictionPolicy::AllKeysLru);
+    let value = noise(1000, 4);
+    for i in 0..100u32 {
+        set(&s, format!("hot{i}").as_bytes(), &value, Expiry::Never, NOW);
+    }
+    for i in 0..10_000u32 {
+        set(
+            &s,
+            format!("cold{i}").as_bytes(),
+            &value,
+            Expiry::Never,
+            NOW,
+        );
+        if i % 500 == 0 {
+            for h in 0..100u32 {
+                get(&s, format!("hot{h}").as_bytes(), NOW);
+            }
+        }
+    }
+    let hot = (0..100u32)
+        .filter(|i| get(&s, format!("hot{i}").as_bytes(), NOW).is_some())
+        .count();
+    assert_eq!(hot, 100);
+    assert!(s.stats().moved_items > 0);
+}
+
+#[test]
+fn volatile_policies_evict_only_keys_with_an_expiry() {
+    for policy in [
+        EvictionPolicy::VolatileLru,
+        EvictionPolicy::VolatileLfu,
+        EvictionPolicy::VolatileTtl,
+    ] {
+        let s = store_with(2 << 20, policy);
+        let value = noise(1000, 5);
+        for i in 0..500u32 {
+            set(
+                &s,
+                format!("keep{i}").as_bytes(),
+                &value,
+                Expiry::Never,
+                NOW,
+            );
+        }
+        let mut stored = 0;
+        for i in 0..5_000u32 {
+            let expiry = Expiry::AtMs(NOW + 3_600_000 + i as u64 * 1000);
+            if matches!(
+                set(&s, format!("ttl{i}").as_bytes(), &value, expiry, NOW),
+                Outcome::Stored { .. }
+            ) {
+                stored += 1;
+            }
+        }
+        assert!(stored > 4_000, "{policy:?}: {stored}");
+        assert!(s.stats().evictions > 0, "{policy:?}");
+        assert!(
+            (0..500u32).all(|i| get(&s, format!("keep{i}").as_bytes(), NOW).is_some()),
+            "{policy:?} evicted a key without expiry"
+        );
+        // With only keys without expiry left to take, writes fail instead.
+        let mut refused = false;
+        for i in 0..5_000u32 {
+            if set(
+                &s,
+                format!("more{i}").as_bytes(),
+                &value,
+                Expiry::Never,
+                NOW,
+            ) == Outcome::OutOfMemory
+            {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "{policy:?}");
+        assert!((0..500u32).all(|i| get(&s, format!("keep{i}").as_bytes(), NOW).is_some()));
+    }
+}
+
+#[test]
+fn volatile_ttl_evicts_the_soonest_expiring_first() {
+    let s = store_with(2 << 20, EvictionPolicy::VolatileTtl);
+    let value = noise(1000, 6);
+    for i in 0..300u32 {
+        set(
+            &s,
+            format!("late{i}").as_bytes(),
+            &value,
+            Expiry::AtMs(NOW + 86_400_000),
+            NOW,
+        );
+    }
+    for i in 0..5_000u32 {
+        set(
+            &s,
+            format!("soon{i}").as_bytes(),
+            &value,
+            Expiry::AtMs(NOW + 60_000),
+            NOW,
+        );
+    }
+    let late = (0..300u32)
+        .filter(|i| get(&s, format!("late{i}").as_bytes(), NOW).is_some())
+        .count();
+    assert_eq!(late, 300);
+}
+
+#[test]
+fn memory_stays_within_the_limit_plus_one_segment_per_writer() {
+    const WRITERS: usize = 4;
+    let limit = 8 << 20;
+    let s = Arc::new(store_with(limit, EvictionPolicy::AllKeysLru));
+    let segment = s.segment_size();
+    let item_max = s.item_size_max();
+    let done = Arc::new(AtomicBool::new(false));
+    let worst = Arc::new(AtomicUsize::new(0));
+    let monitor = {
+        let (s, done, worst) = (s.clone(), done.clone(), worst.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let stats = s.stats();
+                let used = stats.segments_in_use as usize * segment + stats.heap_bytes as usize;
+                worst.fetch_max(used, Ordering::Relaxed);
+                std::thread::yield_now();
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut x = (w as u64 + 1) * 0x9e37_79b9;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline && n < 200_000 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Mostly small, sometimes up to the item limit (beyond a segment).
+                    let len = if x.is_multiple_of(50) {
+                        (x >> 8) as usize % item_max
+                    } else {
+                        (x >> 8) as usize % 5_000
+                    };
+                    let key = format!("w{w}-{}", x % 20_000);
+                    set(&s, key.as_bytes(), &noise(len, x), Expiry::Never, NOW);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    monitor.join().unwrap();
+    let bound = limit + WRITERS * (segment + item_max);
+    let worst = worst.load(Ordering::Relaxed);
+    assert!(worst <= bound, "{worst} > {bound}");
+    let stats = s.stats();
+    assert!(
+        stats.segments_in_use as usize * segment + stats.heap_bytes as usize <= limit + segment,
+        "at rest: {stats:?}"
+    );
+    assert!(stats.evictions > 0);
+}
+
+#[test]
+fn large_values_are_compressed_transparently() {
+    let s = store_with(64 << 20, EvictionPolicy::AllKeysLru);
+    let json: Vec<u8> = (0..2_000)
+        .flat_map(|i| format!(r#"{{"id":{i},"name":"user{i}","active":true}},"#).into_bytes())
+        .collect();
+    let Outcome::Stored { cas } = set(&s, b"doc", &json, Expiry::Never, NOW) else {
+        panic!()
+    };
+    assert_eq!(get(&s, b"doc", NOW), Some(json.clone()));
+    let stats = s.stats();
+    assert_eq!(stats.compressed_items, 1);
+    assert!(
+        stats.compressed_saved_bytes as usize > json.len() / 2,
+        "{stats:?}"
+    );
+    assert!((stats.bytes as usize) < json.len() / 2, "{stats:?}");
+    // cas and append see the original bytes.
+    let append = Write {
+        key: b"doc",
+        value: b"]",
+        flags: 0,
+        expiry: Expiry::Never,
+        mode: WriteMode::Append,
+        compare_cas: Some(cas),
+        new_cas: None,
+        invalidate: false,
+    };
+    assert!(matches!(
+        s.apply(Mutation::Write(append), NOW),
+        Outcome::Stored { .. }
+    ));
+    let mut expected = json.clone();
+    expected.push(b']');
+    assert_eq!(get(&s, b"doc", NOW), Some(expected));
+    assert_eq!(s.stats().compressed_items, 1);
+    // Random bytes are stored as they are.
+    set(&s, b"noise", &noise(10_000, 8), Expiry::Never, NOW);
+    assert_eq!(s.stats().compressed_items, 1);
+    assert_eq!(get(&s, b"noise", NOW), Some(noise(10_000, 8)));
+}
+
+#[test]
+fn values_larger_than_a_segment_round_trip_and_count() {
+    let s = Store::new(StoreConfig {
+        memory_limit_bytes: 64 << 20,
+        item_size_max: 8 << 20,
+        ..StoreConfig::default()
+    });
+    let big = noise(3 << 20, 9);
+    assert!(matches!(
+        set(&s, b"big", &big, Expiry::Never, NOW),
+        Outcome::Stored { .. }
+    ));
+    assert_eq!(get(&s, b"big", NOW), Some(big.clone()));
+    assert!(s.stats().heap_bytes as usize >= big.len());
+    let delete = Delete {
+        key: b"big",
+        compare_cas: None,
+        new_cas: None,
+        invalidate: None,
+    };
+    assert_eq!(s.apply(Mutation::Delete(delete), NOW), Outcome::Deleted);
+    assert_eq!(s.stats().heap_bytes, 0);
+}
+
+#[test]
+fn pools_count_their_own_items_hits_misses_and_evictions() {
+    let s = Store::new(StoreConfig {
+        memory_limit_bytes: 2 << 20,
+        pools: vec![PoolConfig {
+            name: "sessions".into(),
+            prefix: b"sess:".to_vec(),
+        }],
+        ..StoreConfig::default()
+    });
+    set(&s, b"sess:1", b"a", Expiry::Never, NOW);
+    set(&s, b"sess:2", b"b", Expiry::AtMs(NOW + 10), NOW);
+    set(&s, b"other", b"c", Expiry::Never, NOW);
+    get(&s, b"sess:1", NOW);
+    get(&s, b"sess:9", NOW);
+    get(&s, b"sess:2", NOW + 10);
+    let pools = s.pool_stats();
+    let sessions = pools.iter().find(|p| p.name == "sessions").unwrap();
+    assert_eq!(
+        (
+            sessions.items,
+            sessions.hits,
+            sessions.misses,
+            sessions.expired
+        ),
+        (1, 1, 2, 1)
+    );
+    let default = pools.iter().find(|p| p.name == "default").unwrap();
+    assert_eq!(default.items, 1);
+    let value = noise(1000, 10);
+    for i in 0..10_000u32 {
+        set(&s, format!("x{i}").as_bytes(), &value, Expiry::Never, NOW);
+    }
+    let pools = s.pool_stats();
+    let default = pools.iter().find(|p| p.name == "default").unwrap();
+    assert!(default.evicted_lru > 0);
+    assert_eq!(
+        pools.iter().map(|p| p.items).sum::<u64>(),
+        s.stats().curr_items
+    );
+}
