@@ -129,6 +129,7 @@ impl Entry<'_> {
             last_access_before_ms: item.access_s() as u64 * 1000,
             won: false,
             win_already_sent: false,
+            counter: found.entry.counter(),
         })
     }
 

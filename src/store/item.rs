@@ -65,6 +65,8 @@ pub struct ItemView<'a> {
     pub(crate) won: bool,
     /// Someone else already holds the win token (meta `Z`).
     pub(crate) win_already_sent: bool,
+    /// The index entry's access counter (the LFU counter under the LFU policies).
+    pub(crate) counter: u8,
 }
 
 impl<'a> ItemView<'a> {
@@ -110,5 +112,9 @@ impl<'a> ItemView<'a> {
     }
     pub fn win_already_sent(&self) -> bool {
         self.win_already_sent
+    }
+    /// The access frequency counter (Redis `OBJECT FREQ`; meaningful under LFU policies).
+    pub fn frequency(&self) -> u8 {
+        self.counter
     }
 }

@@ -649,6 +649,7 @@ impl Store {
         access_before_s: u32,
         won: bool,
         win_already_sent: bool,
+        counter: u8,
     ) -> ItemView<'s> {
         let info_bits = item.info();
         let cas = item.cas(shard.last_cas);
@@ -666,6 +667,7 @@ impl Store {
             last_access_before_ms: access_before_s as u64 * 1000,
             won,
             win_already_sent,
+            counter,
         }
     }
 
@@ -1111,6 +1113,7 @@ impl Store {
             self.count_access(shard, found, access_before, now_ms);
         }
         let shard = &*shard;
+        let counter = shard.index.get(found.pos).counter();
         let item = self.item_at(shard, found.entry);
         let view = self.view(
             shard,
@@ -1121,6 +1124,7 @@ impl Store {
             access_before,
             won,
             already,
+            counter,
         );
         let result = read(Some(view));
         drop(guard);
@@ -1474,6 +1478,7 @@ impl Store {
                         item.access_s(),
                         false,
                         false,
+                        entry.counter(),
                     );
                     visit(&view);
                     visited += 1;

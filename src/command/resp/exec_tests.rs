@@ -391,3 +391,25 @@ fn issue_8_long_resp_keys() {
     );
     assert_eq!(h.run(&[&format!("RENAME {key} {huge}x")]), "+OK\r\n");
 }
+
+#[test]
+fn object_freq_and_idletime_follow_the_policy() {
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["SET k v", "OBJECT IDLETIME k"]), "+OK\r\n:0\r\n");
+    assert!(h
+        .run(&["OBJECT FREQ k"])
+        .starts_with("-ERR An LFU maxmemory policy is not selected"));
+    assert_eq!(
+        h.run(&[
+            "CONFIG SET maxmemory-policy allkeys-lfu",
+            "SET f v",
+            "OBJECT FREQ f"
+        ]),
+        "+OK\r\n+OK\r\n:5\r\n"
+    );
+    // The first read of a new key always raises its counter (Redis's LFU_INIT_VAL is 5).
+    assert_eq!(h.run(&["GET f", "OBJECT FREQ f"]), "$1\r\nv\r\n:6\r\n");
+    assert!(h
+        .run(&["OBJECT IDLETIME f"])
+        .starts_with("-ERR An LRU maxmemory policy is not selected"));
+}

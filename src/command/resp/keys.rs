@@ -366,6 +366,10 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         bump: false,
         ..ReadOptions::default()
     };
+    let lfu = matches!(
+        ctx.shared.store.eviction_policy(),
+        crate::store::EvictionPolicy::AllKeysLfu | crate::store::EvictionPolicy::VolatileLfu
+    );
     ctx.shared.store.get(call.arg(2), ctx.now_ms, options, |view| {
         let Some(item) = view else {
             enc.null();
@@ -387,8 +391,13 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     enc.bulk(encoding);
                 }
             },
+            b"FREQ" if lfu => enc.integer(i64::from(item.frequency())),
             b"FREQ" => enc.error(
                 "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that \
+                 when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ),
+            b"IDLETIME" if lfu => enc.error(
+                "ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that \
                  when switching between policies at runtime LRU and LFU data will take some time to adjust.",
             ),
             b"IDLETIME" => enc.integer(item.idle_secs() as i64),
