@@ -7,9 +7,11 @@
 # text for memcached and ferrocache, RESP SET for redis), read RSS and the server's own stats
 # again, stop it. Reports per item: RSS growth, RSS growth minus key and value ("overhead"), and
 # the server's own accounting (memcached/ferrocache `stats` bytes, redis INFO used_memory growth).
-# Needs memcached, redis-server (+ redis-cli) and release builds of ferrocache and ferrobench.
+# RUNS rounds (each server fresh every time); one line per load, then a markdown table of the
+# medians. Needs memcached, redis-server (+ redis-cli) and release builds of ferrocache and
+# ferrobench (paths from FERROCACHE and FERROBENCH if set).
 #
-# Usage: bench/memory.sh [--items N] [--sizes "100 10"] [--memory MB] [--threads T]
+# Usage: bench/memory.sh [--items N] [--sizes "100 10"] [--memory MB] [--threads T] [--runs R]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +21,7 @@ ITEMS=1000000
 SIZES="100 10"
 MEMORY=1024
 THREADS=1
+RUNS=3
 KEY_SIZE=32
 
 while [ $# -gt 0 ]; do
@@ -27,6 +30,7 @@ while [ $# -gt 0 ]; do
         --sizes) SIZES=$2; shift 2 ;;
         --memory) MEMORY=$2; shift 2 ;;
         --threads) THREADS=$2; shift 2 ;;
+        --runs) RUNS=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "memory.sh: unknown argument $1" >&2; exit 64 ;;
     esac
@@ -46,8 +50,9 @@ for bin in "$FERRO" "$BENCH"; do
 done
 
 PID=""
+RESULTS=$(mktemp /tmp/memory-sh-results.XXXXXX)
 cleanup() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; fi; }
-trap cleanup EXIT
+trap 'cleanup; rm -f "$RESULTS"' EXIT
 trap 'exit 130' INT TERM
 
 free_port() {
@@ -60,8 +65,35 @@ free_port() {
 }
 
 wait_port() {
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-    echo "memory.sh: server on port $1 did not start" >&2; exit 1
+    for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
+    return 1
+}
+
+# start SERVER: starts it on a free port (sets PID, port, proto); up to 3 attempts, since on a
+# busy shared machine a start can be slow or lose its port to another process.
+start() {
+    local attempt
+    for attempt in 1 2 3; do
+        port=$(free_port)
+        case "$1" in
+            memcached)
+                user=(); [ "$(id -u)" = 0 ] && user=(-u root)
+                memcached "${user[@]}" -l 127.0.0.1 -p "$port" -U 0 -t "$THREADS" -m "$MEMORY" >/dev/null 2>&1 &
+                proto=text ;;
+            redis)
+                redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+                    --maxmemory "${MEMORY}mb" --maxmemory-policy allkeys-lru >/dev/null 2>&1 &
+                proto=resp ;;
+            ferrocache)
+                "$FERRO" -p "$port" -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" --resp-port 0 >/dev/null 2>&1 &
+                proto=text ;;
+        esac
+        PID=$!
+        if wait_port "$port" && sleep 0.2 && kill -0 "$PID" 2>/dev/null; then return 0; fi
+        echo "memory.sh: $1 did not start on port $port (attempt $attempt)" >&2
+        cleanup
+    done
+    exit 1
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -76,26 +108,10 @@ mc_stat() {
 redis_info() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: -v k="$2" '$1 == k {print $2}'; }
 
 printf '%-11s %6s %9s %10s %10s %10s %10s %12s  %s\n' server value items "rss0 MiB" "rss MiB" "rss B/it" "overhd B" "stats B/it" "stats source"
+for run in $(seq 1 "$RUNS"); do
 for size in $SIZES; do
     for server in memcached redis ferrocache; do
-        port=$(free_port)
-        case "$server" in
-            memcached)
-                user=(); [ "$(id -u)" = 0 ] && user=(-u root)
-                memcached "${user[@]}" -l 127.0.0.1 -p "$port" -U 0 -t "$THREADS" -m "$MEMORY" >/dev/null 2>&1 &
-                proto=text ;;
-            redis)
-                redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-                    --maxmemory "${MEMORY}mb" --maxmemory-policy allkeys-lru >/dev/null 2>&1 &
-                proto=resp ;;
-            ferrocache)
-                "$FERRO" -p "$port" -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" --resp-port 0 >/dev/null 2>&1 &
-                proto=text ;;
-        esac
-        PID=$!
-        wait_port "$port"
-        sleep 0.2
-        kill -0 "$PID" 2>/dev/null || { echo "memory.sh: $server exited at start (port $port taken?)" >&2; exit 1; }
+        start "$server"
         rss0=$(rss_kb "$PID")
         used0=""
         [ "$server" = redis ] && used0=$(redis_info "$port" used_memory)
@@ -123,8 +139,25 @@ for size in $SIZES; do
             -v kv=$((KEY_SIZE + size)) -v src="$source" 'BEGIN {
             per = (r1 - r0) * 1024 / n
             printf "%-11s %6d %9d %10.1f %10.1f %10.1f %10.1f %12.1f  %s\n", s, v, n, r0 / 1024, r1 / 1024, per, per - kv, sb / n, src
-        }'
+        }' | tee -a "$RESULTS"
         cleanup
     done
 done
+done
 echo "key $KEY_SIZE B; overhead = RSS growth per item - key - value; memory limit ${MEMORY} MB, $THREADS server thread(s)"
+
+# Medians over the runs, as markdown.
+med() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+echo
+echo "| server | value B | items | RSS growth B/item | overhead beyond key + value B/item | server's own count B/item | its overhead B/item | source |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|"
+for size in $SIZES; do
+    for server in memcached redis ferrocache; do
+        col() { awk -v s="$server" -v v="$size" -v c="$1" '$1 == s && $2 == v {print $c}' "$RESULTS" | med; }
+        src=$([ "$server" = redis ] && echo "INFO used_memory growth" || echo "stats bytes")
+        awk -v s="$server" -v v="$size" -v n="$(col 3)" -v per="$(col 6)" -v o="$(col 7)" -v sb="$(col 8)" \
+            -v kv=$((KEY_SIZE + size)) -v src="$src" 'BEGIN {
+            printf "| %s | %d | %d | %.1f | %.1f | %.1f | %.1f | %s |\n", s, v, n, per, o, sb, sb - kv, src }'
+    done
+done
+echo "(median of $RUNS run(s); RSS growth from start to after the load; key $KEY_SIZE B)"

@@ -12,7 +12,7 @@ use clap::Parser;
 
 use crate::keyspace::{KeyDist, Zipf};
 use crate::proto::{Encoder, Protocol};
-use crate::value::{Values, HEADER};
+use crate::value::{ValueKind, Values, HEADER, JSON_MIN};
 use crate::workload::{Mix, Workload};
 
 /// ferrobench: load generator for memcached (text, meta, binary) and RESP servers.
@@ -55,9 +55,17 @@ pub struct Args {
     /// Value size in bytes, fixed (`100`) or a range (`10-1000`).
     #[arg(short = 'd', long, default_value = "100")]
     pub value_size: String,
+    /// What values look like: random printable bytes, or compressible JSON records.
+    #[arg(long, value_enum, default_value = "random")]
+    pub value_kind: ValueKind,
     /// Reads to writes, `GETS:SETS`.
     #[arg(short = 'r', long, default_value = "9:1")]
     pub ratio: String,
+    /// Cache-aside: every request of the measured phase is a get (--ratio is ignored), and each
+    /// miss is followed on the same connection by a set of that key, as an application filling
+    /// its cache would. --requests counts the gets; the sets come on top. Workload kv only.
+    #[arg(long)]
+    pub cache_aside: bool,
     /// Keys per multi-get (workload mget).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
@@ -110,6 +118,10 @@ pub enum ConfigError {
     Unsupported(Workload),
     #[error("--verify needs values of at least {HEADER} bytes")]
     VerifyTooSmall,
+    #[error("--value-kind json needs values of at least {JSON_MIN} bytes")]
+    JsonTooSmall,
+    #[error("--cache-aside needs workload kv")]
+    CacheAside,
     #[error("--key-size {size} cannot hold {keys} keys (needs {need})")]
     KeySize { size: usize, keys: u64, need: usize },
 }
@@ -132,9 +144,11 @@ pub struct RunConfig {
     pub warm_timeout: Duration,
     pub seed: u64,
     pub mix: Mix,
+    pub cache_aside: bool,
     pub encoder: Encoder,
     pub zipf: Option<f64>,
     pub value_size: (usize, usize),
+    pub value_kind: ValueKind,
 }
 
 fn parse_value_size(s: &str) -> Option<(usize, usize)> {
@@ -186,8 +200,17 @@ impl Args {
         }
         let value_size = parse_value_size(&self.value_size)
             .ok_or_else(|| ConfigError::ValueSize(self.value_size.clone()))?;
-        let (gets, sets) =
+        if self.value_kind == ValueKind::Json && value_size.0 < JSON_MIN {
+            return Err(ConfigError::JsonTooSmall);
+        }
+        let (mut gets, mut sets) =
             parse_ratio(&self.ratio).ok_or_else(|| ConfigError::Ratio(self.ratio.clone()))?;
+        if self.cache_aside {
+            if self.workload != Workload::Kv {
+                return Err(ConfigError::CacheAside);
+            }
+            (gets, sets) = (1, 0);
+        }
         let dist = match self.zipf {
             None => KeyDist::uniform(self.keys),
             Some(s) if s.is_finite() && s > 0.0 => KeyDist::Zipf(Zipf::new(self.keys, s)),
@@ -235,13 +258,16 @@ impl Args {
                 batch: self.batch,
                 dist,
             },
+            cache_aside: self.cache_aside,
             encoder: Encoder {
                 protocol: self.protocol,
                 key_size: self.key_size,
-                values: Values::new(self.seed, value_size.0, value_size.1),
+                values: Values::new(self.seed, value_size.0, value_size.1)
+                    .with_kind(self.value_kind),
             },
             zipf: self.zipf,
             value_size,
+            value_kind: self.value_kind,
         })
     }
 }
@@ -294,5 +320,17 @@ mod tests {
             Err(ConfigError::KeySize { .. })
         ));
         assert_eq!(args(&["-c", "2", "-t", "8"]).unwrap().threads, 2);
+        assert!(matches!(
+            args(&["--value-kind", "json", "-d", "63"]),
+            Err(ConfigError::JsonTooSmall)
+        ));
+        assert!(args(&["--value-kind", "json", "-d", "100000"]).is_ok());
+        assert!(matches!(
+            args(&["--cache-aside", "-w", "mget"]),
+            Err(ConfigError::CacheAside)
+        ));
+        let c = args(&["--cache-aside", "-r", "1:1"]).unwrap();
+        assert!(c.cache_aside);
+        assert_eq!((c.mix.gets, c.mix.sets), (1, 0));
     }
 }

@@ -90,7 +90,10 @@ pub struct Report {
     pub key_dist: String,
     pub key_size: usize,
     pub value_size: (usize, usize),
+    pub value_kind: crate::value::ValueKind,
     pub ratio: String,
+    /// Gets, each miss followed by a set of its key (`--cache-aside`).
+    pub cache_aside: bool,
     pub batch: Option<usize>,
     /// `closed` or `open` (with `rate`).
     pub mode: &'static str,
@@ -125,7 +128,9 @@ impl Report {
             },
             key_size: cfg.encoder.key_size,
             value_size: cfg.value_size,
+            value_kind: cfg.value_kind,
             ratio: format!("{}:{}", cfg.mix.gets, cfg.mix.sets),
+            cache_aside: cfg.cache_aside,
             batch: (cfg.mix.workload == crate::workload::Workload::Mget).then_some(cfg.mix.batch),
             mode: if cfg.rate.is_some() { "open" } else { "closed" },
             rate: cfg.rate,
@@ -152,11 +157,15 @@ impl Report {
         };
         let _ = writeln!(
             o,
-            "ferrobench {} {:?}/{:?} ratio {}{}: {} conns on {} threads, pipeline {}, {} keys {}, values {}, {} loop{}",
+            "ferrobench {} {:?}/{:?} {}{}: {} conns on {} threads, pipeline {}, {} keys {}, values {}{}, {} loop{}",
             self.server,
             self.protocol,
             self.workload,
-            self.ratio,
+            if self.cache_aside {
+                "cache-aside (get, set on miss)".to_string()
+            } else {
+                format!("ratio {}", self.ratio)
+            },
             self.batch.map(|b| format!(" batch {b}")).unwrap_or_default(),
             self.connections,
             self.threads,
@@ -164,6 +173,11 @@ impl Report {
             self.keys,
             self.key_dist,
             sizes,
+            if self.value_kind == crate::value::ValueKind::Json {
+                " json"
+            } else {
+                ""
+            },
             self.mode,
             self.rate.map(|r| format!(" at {r} req/s")).unwrap_or_default(),
         );

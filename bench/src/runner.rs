@@ -9,6 +9,8 @@
 //!   fixed schedule, even if the previous reply was late, so queueing delay is counted (no
 //!   coordinated omission).
 //! - Warm-phase replies are checked for errors but not recorded in the histogram.
+//! - Cache-aside (`--cache-aside`): a get that misses queues a set of the same key (same version)
+//!   on its connection, sent before the next op of the source; the source's budget counts gets.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -162,12 +164,19 @@ struct Conn {
     rend: usize,
     inflight: VecDeque<Pending>,
     source: Source,
+    /// Cache-aside sets owed for gets that missed; sent before the source's next op.
+    follow_ups: VecDeque<Op>,
     /// Open loop: the next send slot and the spacing of slots.
     next_due: Option<Instant>,
     interval: Duration,
 }
 
 impl Conn {
+    /// Whether an op is waiting to be sent (a follow-up, or the source's next).
+    fn has_work(&self) -> bool {
+        !self.follow_ups.is_empty() || self.source.has_next()
+    }
+
     /// Queues requests up to the pipeline depth (and, open loop, up to `now`'s slot).
     fn fill(
         &mut self,
@@ -176,7 +185,7 @@ impl Conn {
         enc: &crate::proto::Encoder,
         scratch: &mut Scratch,
     ) {
-        while self.inflight.len() < pipeline && self.source.has_next() {
+        while self.inflight.len() < pipeline && self.has_work() {
             let intended = match self.next_due {
                 Some(due) if due > now => break,
                 Some(due) => {
@@ -185,7 +194,10 @@ impl Conn {
                 }
                 None => now,
             };
-            let op = self.source.next_op();
+            let op = match self.follow_ups.pop_front() {
+                Some(op) => op,
+                None => self.source.next_op(),
+            };
             enc.encode(&op, &mut self.wbuf, scratch);
             self.inflight.push_back(Pending { op, intended });
         }
@@ -242,9 +254,11 @@ impl Conn {
     }
 
     /// Matches buffered replies to the requests in flight, in order.
+    /// With `cache_aside`, a get that missed queues a set of its key.
     fn process(
         &mut self,
         protocol: crate::proto::Protocol,
+        cache_aside: bool,
         rec: &mut Recorder<'_>,
         now: Instant,
     ) -> Result<(), RunError> {
@@ -253,9 +267,14 @@ impl Conn {
             let Some((reply, n)) = parse(protocol, p.op.kind, p.op.batch.len(), buf)? else {
                 break;
             };
+            let follow_up = (cache_aside && p.op.kind == OpKind::Get && reply == Reply::Miss)
+                .then(|| Op::new(OpKind::Set, &[p.op.key], p.op.version));
             rec.record(p, reply, now);
             self.rstart += n;
             self.inflight.pop_front();
+            if let Some(op) = follow_up {
+                self.follow_ups.push_back(op);
+            }
         }
         if self.rstart == self.rend {
             self.rstart = 0;
@@ -378,13 +397,13 @@ fn drive(
             if stopping_at.is_none() {
                 c.fill(now, pipeline, &cfg.encoder, &mut scratch);
                 if let Some(due) = c.next_due {
-                    if c.source.has_next() && c.inflight.len() < pipeline {
+                    if c.has_work() && c.inflight.len() < pipeline {
                         next_wake = next_wake.min(due);
                     }
                 }
             }
             c.flush()?;
-            busy |= !c.inflight.is_empty() || (stopping_at.is_none() && c.source.has_next());
+            busy |= !c.inflight.is_empty() || (stopping_at.is_none() && c.has_work());
         }
         if !busy {
             break;
@@ -421,7 +440,7 @@ fn drive(
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                 let open = c.read()?;
                 let now = Instant::now();
-                c.process(cfg.protocol, rec, now)?;
+                c.process(cfg.protocol, cfg.cache_aside, rec, now)?;
                 if !open {
                     return Err(RunError::Closed(c.inflight.len()));
                 }
@@ -470,6 +489,7 @@ fn setup(cfg: &RunConfig, plan: &Plan) -> Result<(Poll, Vec<Conn>), RunError> {
                     hi
                 },
             },
+            follow_ups: VecDeque::new(),
             next_due: None,
             interval: Duration::ZERO,
         });
@@ -822,6 +842,24 @@ mod tests {
         assert!(m.hits > 0);
         assert_eq!(m.verify_failures, m.hits);
         assert!(m.first_verify_failure.unwrap().contains("differs"));
+    }
+
+    #[test]
+    fn cache_aside_sets_each_miss_and_then_hits() {
+        let addr = fake_memcached(false);
+        // 50 keys, no warm: every key misses once, is set, and hits from then on.
+        let cfg = config(
+            addr,
+            &["--requests", "400", "--cache-aside", "-p", "1", "--verify"],
+        );
+        let m = run(&cfg).unwrap().measured.unwrap();
+        assert_eq!(m.reads, 400);
+        assert_eq!(m.writes, m.reads - m.hits, "one set per miss");
+        assert!(m.reads - m.hits <= 50 + 20, "misses {}", m.reads - m.hits);
+        assert_eq!((m.verify_failures, m.server_errors), (0, 0));
+        // The same keys again: all hits now.
+        let m = run(&cfg).unwrap().measured.unwrap();
+        assert_eq!((m.hits, m.writes), (400, 0));
     }
 
     #[test]
