@@ -234,3 +234,32 @@ fn redis_clients_get_oom_under_noeviction_and_see_the_policy() {
     let err = refused.expect("keys without expiry cannot be evicted under volatile-lfu");
     assert_eq!(err.code(), Some("OOM"), "{err}");
 }
+
+#[test]
+fn values_up_to_the_item_size_limit_span_segments() {
+    let server = TestServer::start_with_resp(&["-I", "16m", "-m", "128"]);
+    let mut c = server.connect();
+    let value = incompressible(12 << 20, 13);
+    let mut req = format!("set big 3 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    c.roundtrip(&req, b"STORED\r\n");
+    c.send(b"get big\r\n");
+    let reply = c.read_until(b"\r\nEND\r\n");
+    let header = format!("VALUE big 3 {}\r\n", value.len());
+    assert_eq!(&reply[..header.len()], header.as_bytes());
+    assert!(
+        reply[header.len()..reply.len() - 7] == value[..],
+        "value differs"
+    );
+    assert!(c.stat("segments_in_use") >= 12);
+    let mut r = server.redis();
+    let got: Vec<u8> = r.get("big").unwrap();
+    assert!(got == value);
+    // Just past the limit: refused, and the old value is gone (memcached unlinks it).
+    let mut req = format!("set big 0 0 {}\r\n", (16 << 20) + 1).into_bytes();
+    req.extend_from_slice(&vec![b'x'; (16 << 20) + 1]);
+    req.extend_from_slice(b"\r\n");
+    c.roundtrip(&req, b"SERVER_ERROR object too large for cache\r\n");
+    c.roundtrip(b"get big\r\n", b"END\r\n");
+}

@@ -372,20 +372,86 @@ fn values_larger_than_a_segment_round_trip_and_count() {
         ..StoreConfig::default()
     });
     let big = noise(3 << 20, 9);
+    let Outcome::Stored { cas } = set(&s, b"big", &big, Expiry::Never, NOW) else {
+        panic!()
+    };
+    assert_eq!(get(&s, b"big", NOW), Some(big.clone()));
+    let stats = s.stats();
+    assert!(stats.bytes as usize >= big.len(), "{stats:?}");
+    assert_eq!(stats.heap_bytes, 0, "chunks live in segments");
+    assert!(stats.segments_in_use >= 4, "{stats:?}");
+    // Append, cas, and a compressible large value.
+    let append = Write {
+        key: b"big",
+        value: b"tail",
+        flags: 0,
+        expiry: Expiry::Never,
+        mode: WriteMode::Append,
+        compare_cas: Some(cas),
+        new_cas: None,
+        invalidate: false,
+    };
     assert!(matches!(
-        set(&s, b"big", &big, Expiry::Never, NOW),
+        s.apply(Mutation::Write(append), NOW),
         Outcome::Stored { .. }
     ));
+    let mut expected = big.clone();
+    expected.extend_from_slice(b"tail");
+    assert_eq!(get(&s, b"big", NOW), Some(expected));
+    let text: Vec<u8> = b"lorem ipsum dolor sit amet "
+        .iter()
+        .copied()
+        .cycle()
+        .take(5 << 20)
+        .collect();
+    set(&s, b"text", &text, Expiry::Never, NOW);
+    assert_eq!(get(&s, b"text", NOW), Some(text));
+    assert_eq!(s.stats().compressed_items, 1);
+    for key in [&b"big"[..], b"text"] {
+        let delete = Delete {
+            key,
+            compare_cas: None,
+            new_cas: None,
+            invalidate: None,
+        };
+        assert_eq!(s.apply(Mutation::Delete(delete), NOW), Outcome::Deleted);
+    }
+    assert_eq!(s.stats().bytes, 0);
+    s.sweep(NOW, 16);
+    assert!(s.stats().segments_in_use <= 1, "{:?}", s.stats());
+}
+
+#[test]
+fn large_values_survive_compaction_and_expiry_of_their_segments() {
+    // Large values among small overwritten ones: compaction moves their chunks.
+    let s = Store::new(StoreConfig {
+        memory_limit_bytes: 16 << 20,
+        item_size_max: 4 << 20,
+        ..StoreConfig::default()
+    });
+    let big = noise(2_500_000, 12);
+    set(&s, b"big", &big, Expiry::AtMs(NOW + 3_600_000), NOW);
+    for round in 0..30u64 {
+        for i in 0..300u32 {
+            set(
+                &s,
+                format!("k{i}").as_bytes(),
+                &noise(2000, round),
+                Expiry::AtMs(NOW + 3_600_000),
+                NOW,
+            );
+        }
+    }
     assert_eq!(get(&s, b"big", NOW), Some(big.clone()));
-    assert!(s.stats().heap_bytes as usize >= big.len());
-    let delete = Delete {
+    // Touch it far into the future: when its segments expire, its records are moved.
+    let touch = Mutation::Touch {
         key: b"big",
-        compare_cas: None,
-        new_cas: None,
-        invalidate: None,
+        expiry: Expiry::AtMs(NOW + 86_400_000),
     };
-    assert_eq!(s.apply(Mutation::Delete(delete), NOW), Outcome::Deleted);
-    assert_eq!(s.stats().heap_bytes, 0);
+    assert_eq!(s.apply(touch, NOW), Outcome::Touched);
+    s.sweep(NOW + 7_200_000, 64);
+    assert_eq!(get(&s, b"big", NOW + 7_200_000), Some(big));
+    assert_eq!(s.stats().curr_items, 1);
 }
 
 #[test]

@@ -107,6 +107,20 @@ impl Entry<'_> {
                 (&value[..], None)
             }
             StoredValue::Object(object) => (&[][..], Some(object)),
+            StoredValue::Chunked(table) => {
+                let value = self.decompressed.get_or_init(|| {
+                    let mut assembled = Vec::new();
+                    self.store.assemble(shard, table, &mut assembled);
+                    if table.compressed() {
+                        let mut out = Vec::new();
+                        compress::decompress(&assembled, &mut out);
+                        out
+                    } else {
+                        assembled
+                    }
+                });
+                (&value[..], None)
+            }
         })
     }
 
@@ -236,8 +250,7 @@ impl Entry<'_> {
         let item = store.item_at(self.shard, found.entry);
         let flags = item.flags();
         let expiry_ms = item.expiry_ms();
-        let kind = item.kind();
-        let slot = (kind >= info::KIND_TYPED).then(|| item.object_id());
+        let object_slot = (item.kind() == info::KIND_TYPED).then(|| item.object_id());
         let bytes = match self.value() {
             Some((bytes, None)) => bytes.to_vec(),
             _ => Vec::new(),
@@ -245,18 +258,13 @@ impl Entry<'_> {
         store.unlink(self.shard, found, Removal::Moved);
         self.found = None;
         self.decompressed = OnceCell::new();
-        let value = match (kind, slot) {
-            (info::KIND_TYPED, Some(id)) => {
+        let value = match object_slot {
+            Some(id) => {
                 let object = self.shard.objects.remove(id);
                 store.sub_heap(object.bytes());
                 MovedValue::Object(object)
             }
-            (_, Some(id)) => {
-                let large = self.shard.large.remove(id);
-                store.sub_heap(large.bytes.len());
-                MovedValue::Bytes(bytes)
-            }
-            _ => MovedValue::Bytes(bytes),
+            None => MovedValue::Bytes(bytes),
         };
         Some(Moved {
             value,

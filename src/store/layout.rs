@@ -17,9 +17,9 @@
 //! That is 13 bytes of header; the index adds its 8-byte entry (see [`super::index`]) at the
 //! index's load factor, so header plus index stay under 24 bytes per item.
 //!
-//! Invariants: everything but the `info` byte's state bits, the cas, the last access and the
-//! expiry is immutable once written; those four change in place only under the lock of the
-//! item's shard, and the `info` byte is read and written atomically because segment walkers
+//! Invariants: everything but the `info` byte's state bits, the cas, the last access, the
+//! expiry and a large value's chunk table is immutable once written; those change in place
+//! only under the lock of the item's shard, and the `info` byte is read and written atomically because segment walkers
 //! (eviction, compaction) read it without that lock.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -386,6 +386,19 @@ impl ItemMut {
         }
         true
     }
+    /// Overwrites value bytes at `at` in place (a chunk table entry of a large value's head).
+    pub fn write_value(&self, at: usize, bytes: &[u8]) {
+        assert!(at + bytes.len() <= self.layout.value_len);
+        // SAFETY: within the item's value (checked above); exclusive by the type's contract.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.ptr.add(self.layout.value_at + at),
+                bytes.len(),
+            )
+        }
+    }
+
     /// Sets the cas in place; false if it needs more room than the item has (a client cas
     /// into a narrow field).
     pub fn set_cas(&self, cas: u64, narrow: bool) -> bool {

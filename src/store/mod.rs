@@ -6,10 +6,10 @@
 //! are reclaimed whole ([`reclaim`]): expired ones first, then mostly-dead ones (compaction),
 //! then the eviction policy's victim, whose recently or frequently used items are copied
 //! forward instead of dropped (merge eviction, which a single scan of cold keys cannot
-//! flush the hot set through). Typed values (hashes, sorted sets) and values larger than a
-//! segment live on the heap, named by the record, and count against the same limit. Large
-//! values are compressed with zstd ([`compress`]); keys may belong to named pools with their
-//! own counters ([`pool`]).
+//! flush the hot set through). Values larger than a segment are chains of chunk records
+//! ([`chunks`]); typed values (hashes, sorted sets) live on the heap, named by the record, and
+//! count against the same limit. Values of 4 KiB and more are compressed with zstd
+//! ([`compress`]); keys may belong to named pools with their own counters ([`pool`]).
 //!
 //! Reads go through [`Store::get`], which hands an [`ItemView`] to a closure and never lets
 //! it escape; every write goes through [`Store::apply`] with a [`Mutation`] (or
@@ -25,6 +25,7 @@
 //! with no lock held; while holding a shard a writer may overdraw the segment budget by
 //! [`OVERDRAW`] segments (the bound is "the limit plus one segment per worker").
 
+mod chunks;
 mod compress;
 mod entry;
 pub mod hash;
@@ -43,6 +44,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use hashbrown::DefaultHashBuilder;
 use parking_lot::Mutex;
 
+use chunks::ChunkTable;
 pub use compress::Compression;
 pub use entry::{Entry, Moved, WrongType};
 pub use hash::{Field, HashObject};
@@ -51,7 +53,7 @@ use layout::{info, ItemMut, ItemRef, NewItem};
 pub use pool::{PoolConfig, PoolStats};
 use pool::{PoolEvent, Pools};
 use segments::Segments;
-use shard::{LargeValue, Shard};
+use shard::Shard;
 pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};
 
 /// Number of shards: a power of two, enough that two cores rarely meet on one lock.
@@ -210,7 +212,7 @@ pub struct StoreStats {
     pub segment_size: u64,
     pub segments_in_use: u64,
     pub segments_allocated: u64,
-    /// Bytes of typed values and of values too large for a segment.
+    /// Bytes of typed values (on the heap).
     pub heap_bytes: u64,
     /// Bytes of the hash index tables.
     pub index_bytes: u64,
@@ -351,7 +353,7 @@ pub struct Store {
     hasher: DefaultHashBuilder,
     segments: Segments,
     limit_bytes: AtomicUsize,
-    /// Bytes of typed values and large values (outside the segments).
+    /// Bytes of typed values (outside the segments).
     heap_bytes: AtomicUsize,
     item_size_max: usize,
     /// An index into [`POLICIES`] (live: CONFIG SET maxmemory-policy).
@@ -422,6 +424,8 @@ enum StoredValue<'a> {
     Plain(&'a [u8]),
     Compressed(&'a [u8]),
     Object(&'a Object),
+    /// A value larger than a segment, in chunk records.
+    Chunked(ChunkTable<'a>),
 }
 
 fn seconds(now_ms: u64) -> u32 {
@@ -590,19 +594,14 @@ impl Store {
             info::KIND_INLINE => StoredValue::Plain(item.raw_value()),
             info::KIND_COMPRESSED => StoredValue::Compressed(item.raw_value()),
             info::KIND_TYPED => StoredValue::Object(&shard.objects[item.object_id()]),
-            _ => {
-                let large = &shard.large[item.object_id()];
-                if large.compressed {
-                    StoredValue::Compressed(&large.bytes)
-                } else {
-                    StoredValue::Plain(&large.bytes)
-                }
-            }
+            _ => StoredValue::Chunked(ChunkTable::parse(item.raw_value())),
         }
     }
 
-    /// The string value of a record (decompressed into `scratch` if needed) and its object.
+    /// The string value of a record (decompressed or assembled into `scratch` if needed)
+    /// and its object.
     fn value_of<'s>(
+        &self,
         shard: &'s Shard,
         item: ItemRef<'s>,
         scratch: &'s mut Vec<u8>,
@@ -614,15 +613,25 @@ impl Store {
                 (&scratch[..], None)
             }
             StoredValue::Object(object) => (&[], Some(object)),
+            StoredValue::Chunked(table) => {
+                if table.compressed() {
+                    let mut stored = Vec::new();
+                    self.assemble(shard, table, &mut stored);
+                    compress::decompress(&stored, scratch);
+                } else {
+                    self.assemble(shard, table, scratch);
+                }
+                (&scratch[..], None)
+            }
         }
     }
 
-    /// Bytes charged to a record: the record plus its heap value.
-    fn charge(shard: &Shard, item: ItemRef<'_>) -> usize {
+    /// Bytes charged to a record: the record plus its chunks or its heap value.
+    fn charge(&self, shard: &Shard, item: ItemRef<'_>) -> usize {
         item.bytes.len()
-            + match item.kind() {
-                info::KIND_TYPED => shard.objects[item.object_id()].bytes(),
-                info::KIND_LARGE => shard.large[item.object_id()].bytes.len(),
+            + match Self::stored_value(shard, item) {
+                StoredValue::Object(object) => object.bytes(),
+                StoredValue::Chunked(table) => self.chunks_len(shard, table),
                 _ => 0,
             }
     }
@@ -653,7 +662,7 @@ impl Store {
     ) -> ItemView<'s> {
         let info_bits = item.info();
         let cas = item.cas(shard.last_cas);
-        let (value, object) = Self::value_of(shard, item, scratch);
+        let (value, object) = self.value_of(shard, item, scratch);
         ItemView {
             key: item.key(),
             value,
@@ -749,7 +758,7 @@ impl Store {
         // The stored form of the value and its kind; a new heap value goes in first.
         let compressed: Option<Vec<u8>>;
         let object_id: [u8; 4];
-        let mut new_heap: Option<(u8, usize, usize)> = None; // (kind, slot, bytes)
+        let mut new_heap: Option<(u8, usize, usize)> = None; // (kind, object slot, bytes)
         let (kind, stored): (u8, &[u8]) = match value {
             ValueSpec::Bytes(bytes) => {
                 compressed = self.compression.compress(bytes);
@@ -771,21 +780,32 @@ impl Store {
             }
             ValueSpec::Stored { kind, bytes } => (kind, bytes),
         };
-        let large_id: [u8; 4];
+        let table: Vec<u8>;
         let (kind, stored) = if kind <= info::KIND_COMPRESSED
-            && stored.len() + layout::MAX_HEADER + key.len() > self.segments.segment_size()
+            && self.needs_chunks(key.len(), stored.len())
         {
-            if stored.len() > self.memory_limit() || (no_eviction && !self.fits(stored.len())) {
+            if stored.len() > self.memory_limit() {
                 shard.pools[pool].count(PoolEvent::OutOfMemory);
                 return Err(Outcome::OutOfMemory);
             }
-            let id = shard.large.insert(LargeValue {
-                compressed: kind == info::KIND_COMPRESSED,
-                bytes: stored.into(),
-            });
-            new_heap = Some((info::KIND_LARGE, id, stored.len()));
-            large_id = (id as u32).to_le_bytes();
-            (info::KIND_LARGE, &large_id[..])
+            // The chunks may take several segments at once: a writer holding a shard may
+            // overdraw by that much (the store is brought back under its limit afterwards).
+            let chunks_needed = stored.len().div_ceil(self.chunk_payload(key.len()));
+            let overdraw = match self.overdraw() {
+                0 => 0,
+                some => some + chunks_needed,
+            };
+            match self.write_chunks(key, stored, expiry_ms, now_ms, overdraw) {
+                Ok(chunks) => {
+                    table =
+                        chunks::encode_table(kind == info::KIND_COMPRESSED, stored.len(), &chunks);
+                    (info::KIND_LARGE, &table[..])
+                }
+                Err(segments::NoSegment) => {
+                    shard.pools[pool].count(PoolEvent::OutOfMemory);
+                    return Err(Outcome::OutOfMemory);
+                }
+            }
         } else {
             (kind, stored)
         };
@@ -814,10 +834,15 @@ impl Store {
         let (segment, offset) = match appended {
             Ok(place) => place,
             Err(segments::NoSegment) => {
-                match new_heap {
-                    Some((info::KIND_TYPED, id, _)) => drop(shard.objects.remove(id)),
-                    Some((_, id, _)) => drop(shard.large.remove(id)),
-                    None => {}
+                if let Some((_, id, _)) = new_heap {
+                    drop(shard.objects.remove(id));
+                }
+                if kind == info::KIND_LARGE && !keep_heap {
+                    let table = ChunkTable::parse(stored);
+                    for i in 0..table.count() {
+                        let (segment, offset) = table.chunk(i);
+                        self.release_record(segment, offset);
+                    }
                 }
                 shard.pools[pool].count(PoolEvent::OutOfMemory);
                 return Err(Outcome::OutOfMemory);
@@ -838,8 +863,8 @@ impl Store {
                 .insert(hash, entry, |e| self.hash(self.key_of_entry(e))),
         };
         let item = self.item_at(shard, entry);
-        let charge = Self::charge(shard, item);
-        let saved = Self::compression_saving(shard, item);
+        let charge = self.charge(shard, item);
+        let saved = self.compression_saving(shard, item);
         let key_kind = Self::key_kind(shard, item);
         if let Some(saved) = saved {
             shard.counters.compressed_items += 1;
@@ -852,10 +877,14 @@ impl Store {
     }
 
     /// Bytes saved by compressing this record's value, if it is compressed.
-    fn compression_saving(shard: &Shard, item: ItemRef<'_>) -> Option<usize> {
+    fn compression_saving(&self, shard: &Shard, item: ItemRef<'_>) -> Option<usize> {
         match Self::stored_value(shard, item) {
             StoredValue::Compressed(stored) => {
                 Some(compress::original_len(stored).saturating_sub(stored.len()))
+            }
+            StoredValue::Chunked(table) if table.compressed() => {
+                let original = compress::original_len(self.first_chunk(shard, table));
+                Some(original.saturating_sub(table.stored_len()))
             }
             _ => None,
         }
@@ -875,29 +904,32 @@ impl Store {
     fn release(&self, shard: &mut Shard, old: Found, keep_heap: bool) {
         let item = self.item_at(shard, old.entry);
         let len = item.bytes.len();
-        let charge = Self::charge(shard, item);
+        let charge = self.charge(shard, item);
         let pool = self.pools.pool_of(item.key());
         let kind = item.kind();
-        let heap_slot = (kind >= info::KIND_TYPED).then(|| item.object_id());
-        if let Some(saved) = Self::compression_saving(shard, item) {
+        let saved = self.compression_saving(shard, item);
+        let chunks: Vec<(u32, u32)> = match Self::stored_value(shard, item) {
+            StoredValue::Chunked(table) if !keep_heap => {
+                (0..table.count()).map(|i| table.chunk(i)).collect()
+            }
+            _ => Vec::new(),
+        };
+        let object_slot = (kind == info::KIND_TYPED).then(|| item.object_id());
+        if let Some(saved) = saved {
             shard.counters.compressed_items -= 1;
             shard.counters.compressed_saved_bytes -= saved as u64;
         }
         let slot = self.segments.slot(old.entry.segment());
         slot.live_items.fetch_sub(1, Ordering::Relaxed);
         slot.live_bytes.fetch_sub(len as u32, Ordering::Relaxed);
+        for (segment, offset) in chunks {
+            self.release_record(segment, offset);
+        }
         shard.pools[pool].items -= 1;
         shard.pools[pool].bytes -= charge as u64;
-        match heap_slot {
-            Some(id) if !keep_heap && kind == info::KIND_TYPED => {
-                let object = shard.objects.remove(id);
-                self.sub_heap(object.bytes());
-            }
-            Some(id) if !keep_heap => {
-                let large = shard.large.remove(id);
-                self.sub_heap(large.bytes.len());
-            }
-            _ => {}
+        if let (Some(id), false) = (object_slot, keep_heap) {
+            let object = shard.objects.remove(id);
+            self.sub_heap(object.bytes());
         }
     }
 
@@ -915,13 +947,16 @@ impl Store {
                 observer.key_event(event, item.key(), Self::key_kind(shard, item));
             }
         }
+        // A typed value taken by RENAME stays in its heap slot for the taker; chunks of a
+        // large value are always released (the taker copied the value out).
+        let keep_object = why == Removal::Moved && item.kind() == info::KIND_TYPED;
         let pool = self.pools.pool_of(item.key());
         match why {
             Removal::Expired => shard.pools[pool].count(PoolEvent::Expired),
             Removal::Flushed => shard.pools[pool].count(PoolEvent::Flushed),
             _ => {}
         }
-        self.release(shard, found, why == Removal::Moved);
+        self.release(shard, found, keep_object);
         shard.index.remove(found.pos);
     }
 
@@ -1281,7 +1316,7 @@ impl Store {
             (WriteMode::Append | WriteMode::Prepend, Some(found)) => {
                 let item = self.item_at(shard, found.entry);
                 let mut scratch = Vec::new();
-                let (old, object) = Self::value_of(shard, item, &mut scratch);
+                let (old, object) = self.value_of(shard, item, &mut scratch);
                 if object.is_some() {
                     return Outcome::WrongType;
                 }
@@ -1383,7 +1418,7 @@ impl Store {
                 }
             }
             let mut scratch = Vec::new();
-            let (old, object) = Self::value_of(shard, item, &mut scratch);
+            let (old, object) = self.value_of(shard, item, &mut scratch);
             if object.is_some() {
                 return Outcome::WrongType;
             }

@@ -22,6 +22,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::chunks::ChunkTable;
 use super::layout::{self, info};
 use super::pool::PoolEvent;
 use super::{ttl, EvictionPolicy, Found, Removal, Store, COUNTER_INIT, RESERVE};
@@ -107,7 +108,7 @@ impl Store {
                         (layout, key)
                     };
                     let total = layout.total_len();
-                    if layout.format & info::KIND_MASK >= info::KIND_TYPED {
+                    if layout.format & info::KIND_MASK == info::KIND_TYPED {
                         self.evict_heap_record(id, offset, key, policy, now_ms);
                     }
                     offset += total;
@@ -361,6 +362,17 @@ impl Store {
             let here = shard.index.find(hash, |entry| {
                 entry.segment() == id && entry.offset() as usize == offset
             });
+            if here.is_none()
+                && layout.format & info::KIND_MASK == info::KIND_LARGE
+                && !self.reclaim_chunk(shard, hash, key, (id, offset as u32), reason, now_ms)
+            {
+                // A live chunk that could not move and may not be evicted: put the segment
+                // back, as for a record below.
+                drop(guard);
+                let bucket = slot.bucket.load(Ordering::Relaxed) as usize;
+                self.segments.buckets[bucket].lock().sealed.push_front(id);
+                return;
+            }
             if let Some(pos) = here {
                 let found = Found {
                     pos,
@@ -415,6 +427,86 @@ impl Store {
             offset += total;
         }
         self.segments.give_back(id);
+    }
+
+    /// A record of kind large that no entry points at may be a chunk of a live value: if its
+    /// key's head lists it, move it (compaction, expiry of a touched value) or drop the whole
+    /// value. False only when a live chunk had to stay (no room, and nothing may be evicted).
+    fn reclaim_chunk(
+        &self,
+        shard: &mut super::Shard,
+        hash: u64,
+        key: &[u8],
+        place: (u32, u32),
+        reason: Reason,
+        now_ms: u64,
+    ) -> bool {
+        let Some(pos) = shard
+            .index
+            .find(hash, |entry| self.item_at(shard, entry).key() == key)
+        else {
+            return true;
+        };
+        let found = Found {
+            pos,
+            entry: shard.index.get(pos),
+        };
+        let head = self.item_at(shard, found.entry);
+        if head.kind() != info::KIND_LARGE {
+            return true;
+        }
+        let Some(i) = ChunkTable::parse(head.raw_value()).position_of(place.0, place.1) else {
+            return true;
+        };
+        let expiry = head.expiry_ms();
+        let fetched = head.info() & info::FETCHED != 0;
+        let expired = expiry != 0 && expiry <= now_ms;
+        let keep = !expired
+            && match reason {
+                Reason::Expired | Reason::Compact => true,
+                Reason::Evict(_) => false,
+            };
+        if keep {
+            let chunk = self.chunk_at(shard, place);
+            let bytes = chunk.bytes.to_vec();
+            let appended = self.segments.append(
+                ttl::bucket_of(expiry, now_ms),
+                bytes.len(),
+                0,
+                0,
+                expiry,
+                |dst| dst.copy_from_slice(&bytes),
+            );
+            if let Ok((segment, offset)) = appended {
+                self.release_record(place.0, place.1);
+                let mut location = [0u8; 8];
+                location[..4].copy_from_slice(&segment.to_le_bytes());
+                location[4..].copy_from_slice(&offset.to_le_bytes());
+                self.item_mut(shard, found.entry)
+                    .write_value(ChunkTable::entry_at(i), &location);
+                shard.counters.moved_items += 1;
+                return true;
+            }
+            if self.eviction_policy() == EvictionPolicy::NoEviction {
+                return false;
+            }
+        }
+        if expired {
+            shard.counters.reclaimed += 1;
+            if !fetched {
+                shard.counters.expired_unfetched += 1;
+            }
+            self.unlink(shard, found, Removal::Expired);
+        } else {
+            shard.counters.evictions += 1;
+            if !fetched {
+                shard.counters.evicted_unfetched += 1;
+            }
+            let pool = self.pools.pool_of(key);
+            shard.pools[pool].count(PoolEvent::EvictedLru);
+            self.unlink(shard, found, Removal::Evicted);
+        }
+        true
     }
 
     /// Copies a record to the open segment of its TTL bucket and repoints its entry. A kept

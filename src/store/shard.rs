@@ -1,21 +1,15 @@
-//! One lock's worth of the store: a slice of the key space's index, the typed values and
-//! large values of those keys, the shard's cas counter and its counters.
+//! One lock's worth of the store: a slice of the key space's index, the typed values of
+//! those keys, the shard's cas counter and its counters.
 //!
 //! Invariants (all under the shard's mutex): every index entry points at a written item in
-//! an in-use segment whose key hashes to this shard; an item of kind typed or large names an
-//! occupied slot of `objects` or `large`, and no two items name the same slot.
+//! an in-use segment whose key hashes to this shard; an item of kind typed names an occupied
+//! slot of `objects`, and no two items name the same slot.
 
 use slab::Slab;
 
 use super::index::Index;
 use super::item::Object;
 use super::pool::PoolStats;
-
-/// A value too large for a segment, kept on the heap.
-pub(crate) struct LargeValue {
-    pub compressed: bool,
-    pub bytes: Box<[u8]>,
-}
 
 /// Counters of one shard, updated under its lock.
 #[derive(Default)]
@@ -35,7 +29,6 @@ pub(crate) struct ShardCounters {
 pub(crate) struct Shard {
     pub index: Index,
     pub objects: Slab<Object>,
-    pub large: Slab<LargeValue>,
     /// The next cas sequence number of this shard.
     pub next_cas: u64,
     /// The last cas handed out (restores the top bits of narrow cas fields).
@@ -49,7 +42,6 @@ impl Shard {
         Shard {
             index: Index::new(),
             objects: Slab::new(),
-            large: Slab::new(),
             next_cas: 1,
             last_cas: 0,
             counters: ShardCounters::default(),

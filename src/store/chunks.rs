@@ -1,0 +1,196 @@
+//! Values larger than a segment: stored as a chain of chunk records.
+//!
+//! The value (compressed first, when that pays) is cut into pieces that each fill most of a
+//! segment; each piece is appended as a record of its own (same key, kind `LARGE`, same TTL
+//! bucket), and the key's index entry points at a head record whose value is the chunk
+//! table: a compressed flag, the stored length, and the (segment, offset) of every chunk.
+//! Reads assemble the chunks into the reader's buffer.
+//!
+//! Invariants: only the head is in the index; a chunk record is live exactly when the head of
+//! its key lists its location; chunks are counted live in their segments like any record and
+//! released with their head; a reclaimer that moves a chunk rewrites that table entry in
+//! place, under the key's shard lock.
+
+use super::layout::{self, info, ItemRef, NewItem};
+use super::segments::NoSegment;
+use super::shard::Shard;
+use super::{ttl, Store, RESERVE};
+
+/// Table bytes: compressed flag, stored length, chunk count, then 8 bytes per chunk.
+const TABLE_HEADER: usize = 1 + 4 + 4;
+
+/// A head record's chunk table.
+#[derive(Clone, Copy)]
+pub(crate) struct ChunkTable<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> ChunkTable<'a> {
+    pub fn parse(bytes: &'a [u8]) -> ChunkTable<'a> {
+        ChunkTable { bytes }
+    }
+    pub fn compressed(&self) -> bool {
+        self.bytes[0] != 0
+    }
+    pub fn stored_len(&self) -> usize {
+        u32::from_le_bytes(self.bytes[1..5].try_into().expect("4 bytes")) as usize
+    }
+    pub fn count(&self) -> usize {
+        u32::from_le_bytes(self.bytes[5..9].try_into().expect("4 bytes")) as usize
+    }
+    pub fn chunk(&self, i: usize) -> (u32, u32) {
+        let at = TABLE_HEADER + i * 8;
+        let segment = u32::from_le_bytes(self.bytes[at..at + 4].try_into().expect("4 bytes"));
+        let offset = u32::from_le_bytes(self.bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        (segment, offset)
+    }
+    pub fn position_of(&self, segment: u32, offset: u32) -> Option<usize> {
+        (0..self.count()).find(|&i| self.chunk(i) == (segment, offset))
+    }
+    /// Where chunk `i`'s location starts within the table.
+    pub fn entry_at(i: usize) -> usize {
+        TABLE_HEADER + i * 8
+    }
+}
+
+pub(crate) fn encode_table(compressed: bool, stored_len: usize, chunks: &[(u32, u32)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(TABLE_HEADER + chunks.len() * 8);
+    out.push(u8::from(compressed));
+    out.extend_from_slice(&(stored_len as u32).to_le_bytes());
+    out.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+    for &(segment, offset) in chunks {
+        out.extend_from_slice(&segment.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+    }
+    out
+}
+
+impl Store {
+    /// Bytes of value one chunk record of this key carries.
+    pub(super) fn chunk_payload(&self, key_len: usize) -> usize {
+        self.segments.segment_size() - layout::MAX_HEADER - key_len
+    }
+
+    /// Whether a value of `stored_len` bytes must be chunked.
+    pub(super) fn needs_chunks(&self, key_len: usize, stored_len: usize) -> bool {
+        stored_len + layout::MAX_HEADER + key_len > self.segments.segment_size()
+    }
+
+    /// Appends the chunk records of `stored`; on failure, the ones written are released.
+    pub(super) fn write_chunks(
+        &self,
+        key: &[u8],
+        stored: &[u8],
+        expiry_ms: u64,
+        now_ms: u64,
+        overdraw: usize,
+    ) -> Result<Vec<(u32, u32)>, NoSegment> {
+        let payload = self.chunk_payload(key.len());
+        let bucket = ttl::bucket_of(expiry_ms, now_ms);
+        let mut chunks = Vec::with_capacity(stored.len().div_ceil(payload));
+        for piece in stored.chunks(payload) {
+            let parts = [piece];
+            let record = NewItem {
+                key,
+                value: &parts,
+                info: info::KIND_LARGE,
+                cas: 0,
+                narrow_cas: true,
+                access_s: 0,
+                expiry_ms,
+                flags: 0,
+            };
+            let appended = self.segments.append(
+                bucket,
+                record.encoded_len(),
+                RESERVE,
+                overdraw,
+                expiry_ms,
+                |dst| record.encode(dst),
+            );
+            match appended {
+                Ok(place) => chunks.push(place),
+                Err(none) => {
+                    for &(segment, offset) in &chunks {
+                        self.release_record(segment, offset);
+                    }
+                    return Err(none);
+                }
+            }
+        }
+        Ok(chunks)
+    }
+
+    /// Marks one record dead in its segment.
+    pub(super) fn release_record(&self, segment: u32, offset: u32) {
+        // SAFETY: the caller names a record it wrote or that a head it holds lists; its
+        // segment stays in use while it is counted live.
+        let len = unsafe {
+            layout::read_layout(self.segments.base(segment).add(offset as usize)).total_len()
+        };
+        let slot = self.segments.slot(segment);
+        slot.live_items
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        slot.live_bytes
+            .fetch_sub(len as u32, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A chunk record, borrowed while the shard of its key is.
+    pub(super) fn chunk_at<'s>(
+        &'s self,
+        _shard: &'s Shard,
+        (segment, offset): (u32, u32),
+    ) -> ItemRef<'s> {
+        // SAFETY: the head listing this chunk is in the index of the shard we hold, so the
+        // chunk is counted live and its segment stays in use while the borrow lasts.
+        unsafe {
+            let ptr = self.segments.base(segment).add(offset as usize);
+            let layout = layout::read_layout(ptr);
+            ItemRef {
+                bytes: std::slice::from_raw_parts(ptr, layout.total_len()),
+                layout,
+            }
+        }
+    }
+
+    /// The stored bytes of a chunked value, in order.
+    pub(super) fn assemble(&self, shard: &Shard, table: ChunkTable<'_>, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(table.stored_len());
+        for i in 0..table.count() {
+            out.extend_from_slice(self.chunk_at(shard, table.chunk(i)).raw_value());
+        }
+    }
+
+    /// Bytes the chunk records of a table take in their segments.
+    pub(super) fn chunks_len(&self, shard: &Shard, table: ChunkTable<'_>) -> usize {
+        (0..table.count())
+            .map(|i| self.chunk_at(shard, table.chunk(i)).bytes.len())
+            .sum()
+    }
+
+    /// The first bytes of a chunked value's stored form (for the compressed length prefix).
+    pub(super) fn first_chunk<'s>(&'s self, shard: &'s Shard, table: ChunkTable<'_>) -> &'s [u8] {
+        if table.count() == 0 {
+            return &[];
+        }
+        self.chunk_at(shard, table.chunk(0)).raw_value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_roundtrip() {
+        let bytes = encode_table(true, 3_000_000, &[(1, 0), (7, 4096), (9, 12)]);
+        let table = ChunkTable::parse(&bytes);
+        assert!(table.compressed());
+        assert_eq!((table.stored_len(), table.count()), (3_000_000, 3));
+        assert_eq!(table.chunk(1), (7, 4096));
+        assert_eq!(table.position_of(9, 12), Some(2));
+        assert_eq!(table.position_of(9, 13), None);
+        assert_eq!(ChunkTable::entry_at(2), TABLE_HEADER + 16);
+    }
+}
