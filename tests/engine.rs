@@ -263,3 +263,33 @@ fn values_up_to_the_item_size_limit_span_segments() {
     c.roundtrip(&req, b"SERVER_ERROR object too large for cache\r\n");
     c.roundtrip(b"get big\r\n", b"END\r\n");
 }
+
+#[test]
+fn expired_memory_is_reclaimed_within_seconds_without_reads() {
+    let server = TestServer::start(&["-m", "64"]);
+    let mut c = server.connect();
+    let value = incompressible(1000, 14);
+    for i in 0..6000 {
+        let mut req = format!("set t{i} 0 1 {}\r\n", value.len()).into_bytes();
+        req.extend_from_slice(&value);
+        req.extend_from_slice(b"\r\n");
+        c.send(&req);
+    }
+    let replies = c.read_exact(6000 * b"STORED\r\n".len());
+    assert!(replies.chunks(8).all(|r| r == b"STORED\r\n"));
+    c.roundtrip(b"set keep 0 0 1\r\nk\r\n", b"STORED\r\n");
+    assert!(c.stat("segments_in_use") >= 6);
+    // Nothing reads the expired keys: the background sweep drops their segments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while c.stat("curr_items") > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(c.stat("curr_items"), 1);
+    assert_eq!(c.stat("reclaimed"), 6000);
+    assert!(
+        c.stat("segments_in_use") <= 2,
+        "{}",
+        c.stat("segments_in_use")
+    );
+    c.roundtrip(b"get keep\r\n", b"VALUE keep 0 1\r\nk\r\nEND\r\n");
+}

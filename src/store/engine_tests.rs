@@ -4,37 +4,14 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::tests::{get, set, NOW};
 use super::*;
-
-const NOW: u64 = 1_700_000_000_000;
 
 fn store_with(limit: usize, eviction: EvictionPolicy) -> Store {
     Store::new(StoreConfig {
         memory_limit_bytes: limit,
         eviction,
         ..StoreConfig::default()
-    })
-}
-
-fn set(store: &Store, key: &[u8], value: &[u8], expiry: Expiry, now: u64) -> Outcome {
-    store.apply(
-        Mutation::Write(Write {
-            key,
-            value,
-            flags: 0,
-            expiry,
-            mode: WriteMode::Set,
-            compare_cas: None,
-            new_cas: None,
-            invalidate: false,
-        }),
-        now,
-    )
-}
-
-fn get(store: &Store, key: &[u8], now: u64) -> Option<Vec<u8>> {
-    store.get(key, now, ReadOptions::plain(), |view| {
-        view.map(|v| v.value().to_vec())
     })
 }
 

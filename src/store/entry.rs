@@ -281,16 +281,7 @@ impl Entry<'_> {
             flags,
             expiry_ms,
         } = moved;
-        let spec = |value| ItemSpec {
-            key,
-            value,
-            flags,
-            expiry_ms,
-            cas: None,
-            state: 0,
-            counter: None,
-            access_s: None,
-        };
+        let spec = |value| ItemSpec::new(key, value, flags, expiry_ms);
         match value {
             MovedValue::Bytes(bytes) => self.put(spec(ValueSpec::Bytes(&bytes))).map(|_| ()),
             MovedValue::Object(object) => self.put(spec(ValueSpec::NewObject(object))).map(|_| ()),
@@ -315,16 +306,7 @@ impl Entry<'_> {
     fn object_mut(&mut self, create: impl FnOnce() -> Object) -> Result<&mut Object, Outcome> {
         if self.found.is_none() {
             let key = self.key;
-            self.put(ItemSpec {
-                key,
-                value: ValueSpec::NewObject(create()),
-                flags: 0,
-                expiry_ms: 0,
-                cas: None,
-                state: 0,
-                counter: None,
-                access_s: None,
-            })?;
+            self.put(ItemSpec::object(key, create()))?;
         }
         let found = self.found.expect("exists or was just created");
         let id = self.store.item_at(self.shard, found.entry).object_id();
@@ -371,17 +353,8 @@ impl Entry<'_> {
             return Ok(());
         }
         let key = self.key;
-        self.put(ItemSpec {
-            key,
-            value: ValueSpec::NewObject(Object::ZSet(zset)),
-            flags: 0,
-            expiry_ms: 0,
-            cas: None,
-            state: 0,
-            counter: None,
-            access_s: None,
-        })
-        .map(|_| ())
+        self.put(ItemSpec::object(key, Object::ZSet(zset)))
+            .map(|_| ())
     }
 
     /// Accounts for changes made through [`hash_mut`](Self::hash_mut) and

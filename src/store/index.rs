@@ -222,15 +222,7 @@ impl Index {
         let mut out = Vec::new();
         let mut bucket = from;
         while bucket < self.buckets {
-            let start = bucket * BUCKET;
-            let mut saw_empty = false;
-            for &raw in &self.slots[start..start + BUCKET] {
-                if raw > TOMBSTONE {
-                    out.push(Entry(raw));
-                } else if raw == EMPTY {
-                    saw_empty = true;
-                }
-            }
+            let saw_empty = self.collect_bucket(bucket, &mut out);
             bucket += 1;
             if saw_empty && bucket >= from + min_buckets {
                 return (out, bucket);
@@ -238,20 +230,25 @@ impl Index {
         }
         // Entries whose home is near the end may have wrapped to the first buckets.
         for b in 0..self.buckets {
-            let start = b * BUCKET;
-            let mut saw_empty = false;
-            for &raw in &self.slots[start..start + BUCKET] {
-                if raw > TOMBSTONE {
-                    out.push(Entry(raw));
-                } else if raw == EMPTY {
-                    saw_empty = true;
-                }
-            }
-            if saw_empty {
+            if self.collect_bucket(b, &mut out) {
                 break;
             }
         }
         (out, self.buckets)
+    }
+
+    /// Adds a bucket's entries to `out`; true if it holds an `EMPTY` slot.
+    fn collect_bucket(&self, bucket: usize, out: &mut Vec<Entry>) -> bool {
+        let start = bucket * BUCKET;
+        let mut saw_empty = false;
+        for &raw in &self.slots[start..start + BUCKET] {
+            if raw > TOMBSTONE {
+                out.push(Entry(raw));
+            } else if raw == EMPTY {
+                saw_empty = true;
+            }
+        }
+        saw_empty
     }
 
     /// The home bucket of a hash in the current table.

@@ -405,10 +405,11 @@ struct ItemSpec<'a> {
 }
 
 impl<'a> ItemSpec<'a> {
-    fn string(key: &'a [u8], value: &'a [u8], flags: u32, expiry_ms: u64) -> Self {
+    /// A fresh item: a new cas from the shard's counter, no state bits, a new key's counter.
+    fn new(key: &'a [u8], value: ValueSpec<'a>, flags: u32, expiry_ms: u64) -> Self {
         ItemSpec {
             key,
-            value: ValueSpec::Bytes(value),
+            value,
             flags,
             expiry_ms,
             cas: None,
@@ -416,6 +417,15 @@ impl<'a> ItemSpec<'a> {
             counter: None,
             access_s: None,
         }
+    }
+
+    fn string(key: &'a [u8], value: &'a [u8], flags: u32, expiry_ms: u64) -> Self {
+        Self::new(key, ValueSpec::Bytes(value), flags, expiry_ms)
+    }
+
+    /// A typed value: no flags, no expiry (Redis sets start persistent).
+    fn object(key: &'a [u8], object: Object) -> Self {
+        Self::new(key, ValueSpec::NewObject(object), 0, 0)
     }
 }
 
@@ -697,17 +707,39 @@ impl Store {
             pos,
             entry: shard.index.get(pos),
         };
+        if Self::is_expired(self.item_at(shard, found.entry), now_ms) {
+            self.drop_record(shard, found, now_ms, self.eviction_policy());
+            return None;
+        }
+        Some(found)
+    }
+
+    /// Removes a record that expired (counted as reclaimed) or, if it has not, evicts it
+    /// under `policy` (counted as an eviction, with the policy's reason in its pool).
+    fn drop_record(&self, shard: &mut Shard, found: Found, now_ms: u64, policy: EvictionPolicy) {
         let item = self.item_at(shard, found.entry);
+        let unfetched = item.info() & info::FETCHED == 0;
+        let pool = self.pools.pool_of(item.key());
         if Self::is_expired(item, now_ms) {
-            let unfetched = item.info() & info::FETCHED == 0;
             shard.counters.reclaimed += 1;
             if unfetched {
                 shard.counters.expired_unfetched += 1;
             }
             self.unlink(shard, found, Removal::Expired);
-            return None;
+        } else {
+            shard.counters.evictions += 1;
+            if unfetched {
+                shard.counters.evicted_unfetched += 1;
+            }
+            shard.pools[pool].count(if policy.counts_frequency() {
+                PoolEvent::EvictedLfu
+            } else if policy == EvictionPolicy::VolatileTtl {
+                PoolEvent::EvictedTtl
+            } else {
+                PoolEvent::EvictedLru
+            });
+            self.unlink(shard, found, Removal::Evicted);
         }
-        Some(found)
     }
 
     fn next_cas(shard: &mut Shard, shard_index: usize) -> u64 {

@@ -24,8 +24,7 @@ use std::sync::atomic::Ordering;
 
 use super::chunks::ChunkTable;
 use super::layout::{self, info};
-use super::pool::PoolEvent;
-use super::{ttl, EvictionPolicy, Found, Removal, Store, COUNTER_INIT, RESERVE};
+use super::{ttl, EvictionPolicy, Found, Store, COUNTER_INIT, RESERVE};
 
 /// Why a segment is being reclaimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,30 +137,18 @@ impl Store {
             entry: shard.index.get(pos),
         };
         let item = self.item_at(shard, found.entry);
-        let expiry = item.expiry_ms();
-        let fetched = item.info() & info::FETCHED != 0;
-        let pool = self.pools.pool_of(item.key());
-        if expiry != 0 && expiry <= now_ms {
-            shard.counters.reclaimed += 1;
-            self.unlink(shard, found, Removal::Expired);
-        } else if found.entry.counter() > COUNTER_INIT && !policy.counts_frequency() {
-            shard.index.set(pos, found.entry.with_counter(COUNTER_INIT));
-        } else if policy.counts_frequency() && found.entry.counter() > COUNTER_INIT {
-            shard
-                .index
-                .set(pos, found.entry.with_counter(found.entry.counter() - 1));
-        } else {
-            shard.counters.evictions += 1;
-            if !fetched {
-                shard.counters.evicted_unfetched += 1;
-            }
-            let event = if policy.counts_frequency() {
-                PoolEvent::EvictedLfu
+        let expired = Store::is_expired(item, now_ms);
+        let counter = found.entry.counter();
+        if !expired && counter > COUNTER_INIT {
+            // A second chance: LRU forgets the mark, LFU decays by one.
+            let counter = if policy.counts_frequency() {
+                counter - 1
             } else {
-                PoolEvent::EvictedLru
+                COUNTER_INIT
             };
-            shard.pools[pool].count(event);
-            self.unlink(shard, found, Removal::Evicted);
+            shard.index.set(pos, found.entry.with_counter(counter));
+        } else {
+            self.drop_record(shard, found, now_ms, policy);
         }
     }
 
@@ -380,8 +367,6 @@ impl Store {
                 };
                 let item = self.item_at(shard, found.entry);
                 let expiry = item.expiry_ms();
-                let fetched = item.info() & info::FETCHED != 0;
-                let pool = self.pools.pool_of(item.key());
                 let keep = match reason {
                     _ if expiry != 0 && expiry <= now_ms => false,
                     Reason::Expired | Reason::Compact => true,
@@ -403,24 +388,12 @@ impl Store {
                 if moved {
                     kept += total;
                     shard.counters.moved_items += 1;
-                } else if expiry != 0 && expiry <= now_ms {
-                    shard.counters.reclaimed += 1;
-                    if !fetched {
-                        shard.counters.expired_unfetched += 1;
-                    }
-                    self.unlink(shard, found, Removal::Expired);
                 } else {
-                    shard.counters.evictions += 1;
-                    if !fetched {
-                        shard.counters.evicted_unfetched += 1;
-                    }
-                    let event = match reason {
-                        Reason::Evict(p) if p.counts_frequency() => PoolEvent::EvictedLfu,
-                        Reason::Evict(EvictionPolicy::VolatileTtl) => PoolEvent::EvictedTtl,
-                        _ => PoolEvent::EvictedLru,
+                    let policy = match reason {
+                        Reason::Evict(policy) => policy,
+                        _ => self.eviction_policy(),
                     };
-                    shard.pools[pool].count(event);
-                    self.unlink(shard, found, Removal::Evicted);
+                    self.drop_record(shard, found, now_ms, policy);
                 }
             }
             drop(guard);
@@ -459,7 +432,6 @@ impl Store {
             return true;
         };
         let expiry = head.expiry_ms();
-        let fetched = head.info() & info::FETCHED != 0;
         let expired = expiry != 0 && expiry <= now_ms;
         let keep = !expired
             && match reason {
@@ -491,21 +463,11 @@ impl Store {
                 return false;
             }
         }
-        if expired {
-            shard.counters.reclaimed += 1;
-            if !fetched {
-                shard.counters.expired_unfetched += 1;
-            }
-            self.unlink(shard, found, Removal::Expired);
-        } else {
-            shard.counters.evictions += 1;
-            if !fetched {
-                shard.counters.evicted_unfetched += 1;
-            }
-            let pool = self.pools.pool_of(key);
-            shard.pools[pool].count(PoolEvent::EvictedLru);
-            self.unlink(shard, found, Removal::Evicted);
-        }
+        let policy = match reason {
+            Reason::Evict(policy) => policy,
+            _ => self.eviction_policy(),
+        };
+        self.drop_record(shard, found, now_ms, policy);
         true
     }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 
-const NOW: u64 = 1_700_000_000_000;
+pub(super) const NOW: u64 = 1_700_000_000_000;
 
 fn store(limit: usize) -> Store {
     Store::new(StoreConfig {
@@ -13,7 +13,7 @@ fn store(limit: usize) -> Store {
     })
 }
 
-fn set(store: &Store, key: &[u8], value: &[u8], expiry: Expiry, now: u64) -> Outcome {
+pub(super) fn set(store: &Store, key: &[u8], value: &[u8], expiry: Expiry, now: u64) -> Outcome {
     store.apply(
         Mutation::Write(Write {
             key,
@@ -29,7 +29,7 @@ fn set(store: &Store, key: &[u8], value: &[u8], expiry: Expiry, now: u64) -> Out
     )
 }
 
-fn get(store: &Store, key: &[u8], now: u64) -> Option<Vec<u8>> {
+pub(super) fn get(store: &Store, key: &[u8], now: u64) -> Option<Vec<u8>> {
     store.get(key, now, ReadOptions::plain(), |view| {
         view.map(|v| v.value().to_vec())
     })
