@@ -14,12 +14,13 @@
 //!   robin to the workers over a channel, waking them with their `mio::Waker`.
 //! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed,
 //!   and its own [`metrics::WorkerStats`] (it is their only writer).
-//! - `maintenance`: sweeps expired items out of the store ten times a second.
+//! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second.
 //! - the main thread: waits for SIGINT/SIGTERM and starts the graceful shutdown.
 //!
 //! # Lock order
-//! Store shard mutexes are taken one at a time, never two together; the connection table
-//! mutex is taken on connect, close and `stats conns` only, never while holding a shard.
+//! Store shard mutexes are taken one at a time, never two together (then a TTL bucket's,
+//! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
+//! close and `stats conns` only, never while holding a shard.
 
 pub mod auth;
 pub mod cli;

@@ -528,12 +528,13 @@ fn raise_fd_limit(wanted: u64) {
     }
 }
 
-/// Reclaims expired items in the background, ten times a second, until shutdown.
+/// Reclaims expired segments in the background, ten times a second, until shutdown.
 fn maintenance(shared: &Shared) {
-    const SLOTS_PER_SHARD_PER_TICK: usize = 1024;
+    /// At most this many segments are walked per tick (bounding the time a tick takes).
+    const SEGMENTS_PER_TICK: usize = 16;
     while !shared.is_shutting_down() {
         std::thread::sleep(Duration::from_millis(100));
-        shared.store.sweep(unix_millis(), SLOTS_PER_SHARD_PER_TICK);
+        shared.store.sweep(unix_millis(), SEGMENTS_PER_TICK);
     }
 }
 
