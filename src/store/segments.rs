@@ -2,7 +2,9 @@
 //!
 //! Segments are numbered from 1 (index entries keep 24-bit ids; 0 is never used) and their
 //! slots are looked up through a two-level table that is allocated lazily, so ids are stable
-//! and reading a segment's address takes no lock. A segment's memory is allocated when it is
+//! and reading a segment's address takes no lock. (A `slab::Slab` of slots would hand out
+//! ids the same way, but finding a slot would then need the pool's lock on every read.) Free
+//! ids wait in the pool's free list and are reused first. A segment's memory is allocated when it is
 //! first opened and given back to the allocator only when the pool holds more segments than
 //! the memory limit allows (after the limit was lowered); freed segments otherwise wait in
 //! the pool's free list, so the arena's footprint is bounded by the limit.
