@@ -474,3 +474,27 @@ fn pools_count_their_own_items_hits_misses_and_evictions() {
         s.stats().curr_items
     );
 }
+
+#[test]
+fn flush_all_gives_the_memory_back() {
+    let s = store_with(64 << 20, EvictionPolicy::AllKeysLru);
+    for i in 0..20_000u32 {
+        set(
+            &s,
+            format!("k{i}").as_bytes(),
+            &noise(500, i as u64),
+            Expiry::Never,
+            NOW,
+        );
+    }
+    assert!(s.stats().segments_allocated >= 9);
+    assert_eq!(
+        s.apply(Mutation::FlushAll { at_ms: None }, NOW),
+        Outcome::Flushed
+    );
+    let stats = s.stats();
+    assert_eq!((stats.curr_items, stats.bytes), (0, 0));
+    assert!(stats.segments_allocated <= 1, "{stats:?}");
+    set(&s, b"after", b"v", Expiry::Never, NOW);
+    assert_eq!(get(&s, b"after", NOW), Some(b"v".to_vec()));
+}

@@ -1287,6 +1287,7 @@ impl Store {
         }
         let _reclaiming = self.reclaim_lock.lock();
         self.free_empty_segments();
+        self.segments.release_free();
     }
 
     fn with_live<R>(

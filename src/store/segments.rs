@@ -192,8 +192,19 @@ impl Segments {
 
     /// Frees the memory of pooled segments beyond the budget.
     fn trim_pool(&self) {
+        self.free_pooled(self.budget());
+    }
+
+    /// Gives the memory of every segment waiting in the free list back to the allocator
+    /// (after a flush: RSS returns to the live data's size).
+    pub fn release_free(&self) {
+        self.free_pooled(0);
+    }
+
+    /// Frees pooled segments while more than `keep` segments have memory.
+    fn free_pooled(&self, keep: usize) {
         let mut pool = self.pool.lock();
-        while pool.allocated > self.budget() {
+        while pool.allocated > keep {
             let Some(id) = pool.free.pop() else { break };
             let slot = self.slot(id);
             let data = slot.data.swap(std::ptr::null_mut(), Ordering::AcqRel);
