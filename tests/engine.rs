@@ -293,3 +293,26 @@ fn expired_memory_is_reclaimed_within_seconds_without_reads() {
     );
     c.roundtrip(b"get keep\r\n", b"VALUE keep 0 1\r\nk\r\nEND\r\n");
 }
+
+#[test]
+fn redis_keys_longer_than_a_quarter_segment_get_an_error() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let key = "k".repeat(300_000);
+    let err = r.set::<_, _, ()>(&key, "v").unwrap_err();
+    assert!(
+        err.to_string().contains("exceeds maximum allowed size"),
+        "{err}"
+    );
+    let err = r.hset::<_, _, _, ()>(&key, "f", "v").unwrap_err();
+    assert!(
+        err.to_string().contains("exceeds maximum allowed size"),
+        "{err}"
+    );
+    let exists: bool = r.exists(&key).unwrap();
+    assert!(!exists);
+    let short = "k".repeat(200_000);
+    let _: () = r.set(&short, "v").unwrap();
+    let got: String = r.get(&short).unwrap();
+    assert_eq!(got, "v");
+}

@@ -498,3 +498,35 @@ fn flush_all_gives_the_memory_back() {
     set(&s, b"after", b"v", Expiry::Never, NOW);
     assert_eq!(get(&s, b"after", NOW), Some(b"v".to_vec()));
 }
+
+#[test]
+fn keys_longer_than_a_quarter_segment_are_refused_not_a_panic() {
+    let s = Store::new(StoreConfig {
+        memory_limit_bytes: 64 << 20,
+        item_size_max: 4 << 20,
+        ..StoreConfig::default()
+    });
+    let longest = vec![b'k'; s.max_key_len()];
+    assert!(matches!(
+        set(&s, &longest, &noise(3 << 20, 1), Expiry::Never, NOW),
+        Outcome::Stored { .. }
+    ));
+    assert_eq!(get(&s, &longest, NOW), Some(noise(3 << 20, 1)));
+    for len in [
+        s.max_key_len() + 1,
+        s.segment_size() - 10,
+        s.segment_size() + 10,
+        3 << 20,
+    ] {
+        let key = vec![b'k'; len];
+        assert_eq!(
+            set(&s, &key, b"v", Expiry::Never, NOW),
+            Outcome::TooLarge,
+            "{len}"
+        );
+        assert_eq!(get(&s, &key, NOW), None);
+        let refused = s.edit(&key, NOW, |entry| entry.hash_mut(true).map(|_| ()));
+        assert_eq!(refused, Err(Outcome::TooLarge));
+    }
+    assert_eq!(s.pool_stats()[0].too_large, 8);
+}

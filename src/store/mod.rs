@@ -498,6 +498,13 @@ impl Store {
         self.segments.segment_size()
     }
 
+    /// The longest key the store takes: a quarter of a segment (256 KiB with 1 MiB
+    /// segments), so a record's key and header always leave room for a chunk of its value.
+    /// memcached keys are at most 250 bytes; only RESP clients can come near it.
+    pub fn max_key_len(&self) -> usize {
+        self.segments.segment_size() / 4
+    }
+
     /// Changes the memory limit at run time, evicting down to it.
     pub fn set_memory_limit(&self, bytes: usize, now_ms: u64) {
         self.limit_bytes.store(bytes, Ordering::Relaxed);
@@ -785,6 +792,10 @@ impl Store {
             access_s,
         } = spec;
         let pool = self.pools.pool_of(key);
+        if key.len() > self.max_key_len() {
+            shard.pools[pool].count(PoolEvent::TooLarge);
+            return Err(Outcome::TooLarge);
+        }
         let keep_heap = matches!(value, ValueSpec::Stored { .. });
         let no_eviction = self.eviction_policy() == EvictionPolicy::NoEviction;
         // The stored form of the value and its kind; a new heap value goes in first.
