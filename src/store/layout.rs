@@ -19,8 +19,9 @@
 //!
 //! Invariants: everything but the `info` byte's state bits, the cas, the last access, the
 //! expiry and a large value's chunk table is immutable once written; those change in place
-//! only under the lock of the item's shard, and the `info` byte is read and written atomically because segment walkers
-//! (eviction, compaction) read it without that lock.
+//! only under the lock of the item's shard. Segment walkers (eviction, compaction) read the
+//! `info` byte without that lock, so it is written atomically (`ItemMut`) and walkers load it
+//! atomically through the segment's mutable base pointer.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -286,8 +287,10 @@ pub(crate) struct ItemRef<'a> {
 
 impl<'a> ItemRef<'a> {
     pub fn info(&self) -> u8 {
-        // SAFETY: `bytes` is a live item; the info byte is only ever written atomically.
-        unsafe { (*(self.bytes.as_ptr() as *const AtomicU8)).load(Ordering::Relaxed) }
+        // A plain read: the info byte is written (atomically) only through an `ItemMut`,
+        // which needs the shard mutably, so never while this borrow lives; walkers that read
+        // it concurrently only read.
+        self.bytes[0]
     }
     pub fn kind(&self) -> u8 {
         self.layout.format & info::KIND_MASK
@@ -434,8 +437,9 @@ mod tests {
         };
         let mut buf = vec![0u8; item.encoded_len()];
         item.encode(&mut buf);
-        // SAFETY: `buf` holds exactly one written item.
-        let layout = unsafe { read_layout(buf.as_ptr()) };
+        // SAFETY: `buf` holds exactly one written item (a mutable pointer, as segment bases
+        // are: the info byte is read atomically).
+        let layout = unsafe { read_layout(buf.as_mut_ptr()) };
         assert_eq!(layout.total_len(), buf.len());
         let view = ItemRef {
             bytes: &buf,
