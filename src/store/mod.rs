@@ -798,10 +798,10 @@ impl Store {
         }
         let keep_heap = matches!(value, ValueSpec::Stored { .. });
         let no_eviction = self.eviction_policy() == EvictionPolicy::NoEviction;
-        // The stored form of the value and its kind; a new heap value goes in first.
+        // The stored form of the value and its kind; a new typed object goes in first.
         let compressed: Option<Vec<u8>>;
         let object_id: [u8; 4];
-        let mut new_heap: Option<(u8, usize, usize)> = None; // (kind, object slot, bytes)
+        let mut new_object: Option<(usize, usize)> = None; // (object slot, bytes)
         let (kind, stored): (u8, &[u8]) = match value {
             ValueSpec::Bytes(bytes) => {
                 compressed = self.compression.compress(bytes);
@@ -817,7 +817,7 @@ impl Store {
                     return Err(Outcome::OutOfMemory);
                 }
                 let id = shard.objects.insert(object);
-                new_heap = Some((info::KIND_TYPED, id, bytes));
+                new_object = Some((id, bytes));
                 object_id = (id as u32).to_le_bytes();
                 (info::KIND_TYPED, &object_id[..])
             }
@@ -877,7 +877,7 @@ impl Store {
         let (segment, offset) = match appended {
             Ok(place) => place,
             Err(segments::NoSegment) => {
-                if let Some((_, id, _)) = new_heap {
+                if let Some((id, _)) = new_object {
                     drop(shard.objects.remove(id));
                 }
                 if kind == info::KIND_LARGE && !keep_heap {
@@ -891,7 +891,7 @@ impl Store {
                 return Err(Outcome::OutOfMemory);
             }
         };
-        if let Some((_, _, bytes)) = new_heap {
+        if let Some((_, bytes)) = new_object {
             self.add_heap(bytes);
         }
         let entry = index::Entry::new(hash, segment, offset, counter.unwrap_or(COUNTER_INIT));
