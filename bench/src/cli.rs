@@ -12,6 +12,7 @@ use clap::Parser;
 
 use crate::keyspace::{KeyDist, Zipf};
 use crate::proto::{Encoder, Protocol};
+use crate::soak::SoakConfig;
 use crate::value::{ValueKind, Values, HEADER, JSON_MIN};
 use crate::workload::{Mix, Workload};
 
@@ -40,21 +41,22 @@ pub struct Args {
     pub threads: usize,
     /// Requests in flight per connection (with --rate: the cap on requests in flight, since the
     /// schedule decides when each is sent; use 16 or more there so a late reply does not delay
-    /// the next request).
-    #[arg(short = 'p', long, default_value_t = 1)]
-    pub pipeline: usize,
-    /// Size of the key space.
-    #[arg(short = 'n', long, default_value_t = 100_000)]
-    pub keys: u64,
+    /// the next request). Default 1 (--soak: 4).
+    #[arg(short = 'p', long)]
+    pub pipeline: Option<usize>,
+    /// Size of the key space. Default 100000 (--soak: 20000, split between the lanes).
+    #[arg(short = 'n', long)]
+    pub keys: Option<u64>,
     /// Zipf exponent for key popularity (uniform if absent).
     #[arg(long, value_name = "S")]
     pub zipf: Option<f64>,
     /// Key length in bytes (prefix + zero-padded index).
     #[arg(long, default_value_t = 16)]
     pub key_size: usize,
-    /// Value size in bytes, fixed (`100`) or a range (`10-1000`).
-    #[arg(short = 'd', long, default_value = "100")]
-    pub value_size: String,
+    /// Value size in bytes, fixed (`100`) or a range (`10-1000`). Default 100 (--soak:
+    /// 10-100000, log-uniform).
+    #[arg(short = 'd', long)]
+    pub value_size: Option<String>,
     /// What values look like: random printable bytes, or compressible JSON records.
     #[arg(long, value_enum, default_value = "random")]
     pub value_kind: ValueKind,
@@ -97,6 +99,31 @@ pub struct Args {
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Soak mode for MINUTES: memcached text, meta and binary (--server) and RESP
+    /// (--resp-server) connections at once, gets/sets/deletes/incrs and hash/sorted-set ops on
+    /// random value sizes, every reply checked; with --server-pid the server's RSS must stay
+    /// under -m plus the slack. Exit status: 0 pass, 1 errors, 4 wrong values, 5 RSS over the
+    /// bound. Uses -s -t -p -n -d --seed --json; ignores the other load flags.
+    #[arg(long, value_name = "MINUTES")]
+    pub soak: Option<f64>,
+    /// --soak: the server's RESP address (default: --server's host, port 6379).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub resp_server: Option<String>,
+    /// --soak: the server's process id, to sample its RSS from /proc/PID/status every second.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// --soak: the server's -m in MiB (default: its `limit_maxbytes` from `stats`).
+    #[arg(short = 'm', long = "memory-limit", value_name = "MIB")]
+    pub memory_limit: Option<u64>,
+    /// --soak: RSS may exceed -m by this many MiB ...
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub rss_slack_mb: u64,
+    /// --soak: ... plus this percentage of -m.
+    #[arg(long, default_value_t = 10.0, value_name = "PERCENT")]
+    pub rss_slack_pct: f64,
+    /// --soak: lanes, each four connections (text, meta, binary, RESP) with keys of its own.
+    #[arg(long, default_value_t = 4)]
+    pub lanes: usize,
 }
 
 /// Flags that do not make a run.
@@ -176,30 +203,83 @@ fn seconds(s: f64) -> Result<Duration, ConfigError> {
     }
 }
 
+fn resolve(s: &str) -> Result<SocketAddr, ConfigError> {
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| ConfigError::Address(s.to_string()))
+}
+
 impl Args {
+    /// Validates the flags of a `--soak` run (`None` if this is not one).
+    pub fn soak_config(&self) -> Option<Result<SoakConfig, ConfigError>> {
+        let minutes = self.soak?;
+        Some((|| {
+            let duration = seconds(minutes * 60.0)?;
+            let server = resolve(&self.server)?;
+            let resp_server = match &self.resp_server {
+                Some(r) => resolve(r)?,
+                None => SocketAddr::new(server.ip(), 6379),
+            };
+            let size = self.value_size.as_deref().unwrap_or("10-100000");
+            let value_size = parse_value_size(size)
+                .filter(|&(lo, _)| lo >= crate::soak::model::HEADER)
+                .ok_or_else(|| ConfigError::ValueSize(size.to_string()))?;
+            for (name, v) in [
+                ("lanes", self.lanes),
+                ("threads", self.threads),
+                ("pipeline", self.pipeline.unwrap_or(4)),
+            ] {
+                if v == 0 {
+                    return Err(ConfigError::Zero(name));
+                }
+            }
+            let keys = self.keys.unwrap_or(20_000);
+            if keys < 10 * self.lanes as u64 {
+                return Err(ConfigError::Zero("keys (10 per lane)"));
+            }
+            if !(self.rss_slack_pct.is_finite() && self.rss_slack_pct >= 0.0) {
+                return Err(ConfigError::Time);
+            }
+            Ok(SoakConfig {
+                duration,
+                server,
+                resp_server,
+                server_pid: self.server_pid,
+                memory_limit: self.memory_limit.map(|m| m * 1024 * 1024),
+                rss_slack_mb: self.rss_slack_mb,
+                rss_slack_pct: self.rss_slack_pct,
+                lanes: self.lanes,
+                threads: self.threads,
+                pipeline: self.pipeline.unwrap_or(4),
+                keys,
+                value_size,
+                seed: self.seed,
+                json: self.json,
+            })
+        })())
+    }
+
     /// Validates the flags.
     pub fn validate(&self) -> Result<RunConfig, ConfigError> {
-        let addr = self
-            .server
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| ConfigError::Address(self.server.clone()))?;
+        let (pipeline, keys) = (self.pipeline.unwrap_or(1), self.keys.unwrap_or(100_000));
+        let value_size_flag = self.value_size.as_deref().unwrap_or("100");
+        let addr = resolve(&self.server)?;
         for (name, v) in [
             ("connections", self.connections),
             ("threads", self.threads),
-            ("pipeline", self.pipeline),
+            ("pipeline", pipeline),
             ("batch", self.batch),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero(name));
             }
         }
-        if self.keys == 0 {
+        if keys == 0 {
             return Err(ConfigError::Zero("keys"));
         }
-        let value_size = parse_value_size(&self.value_size)
-            .ok_or_else(|| ConfigError::ValueSize(self.value_size.clone()))?;
+        let value_size = parse_value_size(value_size_flag)
+            .ok_or_else(|| ConfigError::ValueSize(value_size_flag.to_string()))?;
         if self.value_kind == ValueKind::Json && value_size.0 < JSON_MIN {
             return Err(ConfigError::JsonTooSmall);
         }
@@ -212,8 +292,8 @@ impl Args {
             (gets, sets) = (1, 0);
         }
         let dist = match self.zipf {
-            None => KeyDist::uniform(self.keys),
-            Some(s) if s.is_finite() && s > 0.0 => KeyDist::Zipf(Zipf::new(self.keys, s)),
+            None => KeyDist::uniform(keys),
+            Some(s) if s.is_finite() && s > 0.0 => KeyDist::Zipf(Zipf::new(keys, s)),
             Some(_) => return Err(ConfigError::Zipf),
         };
         let duration = seconds(self.duration)?;
@@ -228,11 +308,11 @@ impl Args {
         if self.verify && value_size.0 < HEADER {
             return Err(ConfigError::VerifyTooSmall);
         }
-        let need = 1 + crate::keyspace::digits(self.keys - 1);
+        let need = 1 + crate::keyspace::digits(keys - 1);
         if self.key_size < need || self.key_size > 250 {
             return Err(ConfigError::KeySize {
                 size: self.key_size,
-                keys: self.keys,
+                keys,
                 need,
             });
         }
@@ -241,8 +321,8 @@ impl Args {
             protocol: self.protocol,
             connections: self.connections,
             threads: self.threads.min(self.connections),
-            pipeline: self.pipeline,
-            keys: self.keys,
+            pipeline,
+            keys,
             duration,
             requests: self.requests,
             rate: self.rate,
@@ -289,6 +369,45 @@ mod tests {
         assert_eq!((c.mix.gets, c.mix.sets), (9, 1));
         assert_eq!(c.value_size, (100, 100));
         assert_eq!(c.duration, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn soak_flags() {
+        let soak = |extra: &[&str]| {
+            let mut v = vec!["ferrobench", "--soak", "0.5"];
+            v.extend_from_slice(extra);
+            Args::try_parse_from(v)
+                .expect("clap")
+                .soak_config()
+                .expect("a soak")
+        };
+        let c = soak(&["-s", "127.0.0.1:1234", "--server-pid", "7", "-m", "64"]).unwrap();
+        assert_eq!(c.duration, Duration::from_secs(30));
+        assert_eq!(c.resp_server, "127.0.0.1:6379".parse().unwrap());
+        assert_eq!((c.server_pid, c.memory_limit), (Some(7), Some(64 << 20)));
+        assert_eq!(
+            (c.value_size, c.keys, c.pipeline, c.lanes),
+            ((10, 100_000), 20_000, 4, 4)
+        );
+        assert_eq!((c.rss_slack_mb, c.rss_slack_pct), (64, 10.0));
+        assert!(matches!(
+            soak(&["-d", "5-10"]),
+            Err(ConfigError::ValueSize(_))
+        ));
+        assert!(matches!(soak(&["--lanes", "0"]), Err(ConfigError::Zero(_))));
+        assert!(matches!(
+            Args::try_parse_from(["ferrobench", "--soak", "0"])
+                .unwrap()
+                .soak_config(),
+            Some(Err(ConfigError::Time))
+        ));
+        assert!(
+            args(&[]).is_ok()
+                && Args::try_parse_from(["ferrobench"])
+                    .unwrap()
+                    .soak_config()
+                    .is_none()
+        );
     }
 
     #[test]

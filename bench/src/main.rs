@@ -2,9 +2,9 @@
 //!
 //! Owns the process: flags in, one bounded run, a report out, and the exit status (0 ok, 1 run
 //! failed, 2 bad flags, 3 the server does not support the protocol or workload, 4 `--verify`
-//! found wrong values). Modules: `cli` flags, `rng` and `keyspace` key choice, `value` values and
-//! verification, `proto` wire formats, `workload` op mixes, `runner` the event loops, `report`
-//! the output.
+//! found wrong values; `--soak` also 5, RSS above its bound). Modules: `cli` flags, `rng` and
+//! `keyspace` key choice, `value` values and verification, `proto` wire formats, `workload` op
+//! mixes, `runner` the event loops, `report` the output, `soak` the mixed-protocol soak.
 
 mod cli;
 mod keyspace;
@@ -12,6 +12,7 @@ mod proto;
 mod report;
 mod rng;
 mod runner;
+mod soak;
 mod value;
 mod workload;
 
@@ -33,6 +34,15 @@ fn process_cpu_seconds() -> Option<f64> {
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
+    if let Some(soak) = args.soak_config() {
+        return match soak {
+            Ok(cfg) => soak::main(cfg, process_cpu_seconds),
+            Err(e) => {
+                eprintln!("ferrobench: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let cfg = match args.validate() {
         Ok(c) => c,
         Err(e) => {

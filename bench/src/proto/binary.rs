@@ -59,15 +59,15 @@ pub fn encode(enc: &Encoder, op: &Op, out: &mut Vec<u8>, s: &mut Scratch) {
 }
 
 /// One response packet.
-struct Packet<'a> {
-    opcode: u8,
-    status: u16,
-    key: &'a [u8],
-    value: &'a [u8],
-    len: usize,
+pub(crate) struct Packet<'a> {
+    pub opcode: u8,
+    pub status: u16,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub len: usize,
 }
 
-fn packet(buf: &[u8]) -> Result<Option<Packet<'_>>, ParseError> {
+pub(crate) fn packet(buf: &[u8]) -> Result<Option<Packet<'_>>, ParseError> {
     if buf.is_empty() {
         return Ok(None);
     }

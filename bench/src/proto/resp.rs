@@ -90,11 +90,11 @@ pub fn encode(enc: &Encoder, op: &Op, out: &mut Vec<u8>, s: &mut Scratch) {
 }
 
 /// A parsed item and the bytes it used, `None` if incomplete.
-type Partial<T> = Result<Option<(T, usize)>, ParseError>;
+pub(crate) type Partial<T> = Result<Option<(T, usize)>, ParseError>;
 
 /// One RESP2 value.
 #[derive(Debug, PartialEq, Eq)]
-enum Value<'a> {
+pub(crate) enum Value<'a> {
     Simple(&'a [u8]),
     Error(&'a [u8]),
     Integer(i64),
@@ -136,7 +136,7 @@ fn parse_bulk(buf: &[u8]) -> Partial<Option<&[u8]>> {
     Ok(Some((Some(&buf[start..end]), end + 2)))
 }
 
-fn parse_value(buf: &[u8]) -> Partial<Value<'_>> {
+pub(crate) fn parse_value(buf: &[u8]) -> Partial<Value<'_>> {
     let Some(eol) = find_crlf(buf) else {
         if let Some(&b) = buf.first() {
             if !b"+-:$*".contains(&b) {

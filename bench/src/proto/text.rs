@@ -71,7 +71,7 @@ pub fn encode_meta(enc: &Encoder, op: &Op, out: &mut Vec<u8>, s: &mut Scratch) {
     }
 }
 
-fn is_error_line(line: &[u8]) -> bool {
+pub(crate) fn is_error_line(line: &[u8]) -> bool {
     line == b"ERROR"
         || line.starts_with(b"CLIENT_ERROR")
         || line.starts_with(b"SERVER_ERROR")
@@ -94,7 +94,7 @@ fn malformed(protocol: Protocol, what: &str, line: &[u8]) -> ParseError {
 
 /// Splits off a data block of `len` bytes plus CRLF at `buf[at..]`: the block and the offset after
 /// it, `Ok(None)` if incomplete.
-fn data_block(
+pub(crate) fn data_block(
     protocol: Protocol,
     buf: &[u8],
     at: usize,
