@@ -1,0 +1,215 @@
+//! The fuzz targets' bodies, as plain functions of the input bytes.
+//!
+//! Each `fuzz_targets/<name>.rs` is a one-line libFuzzer entry point that calls the function of
+//! the same name here, so the same checks also run without libFuzzer: `tests/replay.rs` feeds
+//! every checked-in input (`corpus/<name>/` and `regressions/<name>/`) to them under plain
+//! `cargo test` on the stable toolchain (see README.md). A function panics exactly when the
+//! fuzzer would report a crash.
+
+use std::sync::Arc;
+
+use ferrocache::command::{Context, Flow, Session};
+use ferrocache::config::Config;
+use ferrocache::server::{ConnInfo, Shared};
+
+/// A target's body.
+pub type Target = fn(&[u8]);
+
+/// Every target, by name, for the replay harness.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("memcache_text", memcache_text),
+    ("memcache_binary", memcache_binary),
+    ("resp", resp),
+    ("config", config),
+    ("connection", connection),
+];
+
+fn valid_key(key: &[u8]) -> bool {
+    use ferrocache_protocol::memcache::MAX_KEY_LEN;
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.iter().all(|b| *b > b' ' && *b != 0x7f)
+}
+
+/// memcached text + meta parser: never panics, and what it returns is consistent.
+pub fn memcache_text(data: &[u8]) {
+    use ferrocache_protocol::memcache::{parse, Limits, Request};
+    let limits = Limits {
+        item_size_max: 4096,
+        ..Limits::default()
+    };
+    let mut rest = data;
+    // Parse the whole stream as a pipeline, as a connection would.
+    for _ in 0..1000 {
+        match parse(rest, &limits) {
+            Ok(Some((request, consumed))) => {
+                assert!(
+                    consumed > 0 && consumed <= rest.len(),
+                    "consumed {consumed} of {}",
+                    rest.len()
+                );
+                match &request {
+                    Request::Get { keys, .. } => assert!(keys.iter().all(valid_key)),
+                    Request::Store { key, value, .. } => {
+                        assert!(valid_key(key));
+                        assert!(value.len() <= limits.item_size_max);
+                    }
+                    Request::Delete { key, .. }
+                    | Request::Arith { key, .. }
+                    | Request::Touch { key, .. } => {
+                        assert!(valid_key(key))
+                    }
+                    _ => {}
+                }
+                rest = &rest[consumed..];
+            }
+            Ok(None) => break,
+            Err(error) => {
+                assert!(error.consumed() <= rest.len());
+                if error.closes_connection() || error.consumed() == 0 {
+                    break;
+                }
+                rest = &rest[error.consumed()..];
+            }
+        }
+    }
+}
+
+/// memcached binary parser: never panics, never claims more bytes than it was given.
+pub fn memcache_binary(data: &[u8]) {
+    use ferrocache_protocol::binary::parse;
+    use ferrocache_protocol::memcache::Limits;
+    let limits = Limits {
+        item_size_max: 4096,
+        ..Limits::default()
+    };
+    let mut rest = data;
+    for _ in 0..1000 {
+        match parse(rest, &limits) {
+            Ok(Some((request, consumed))) => {
+                assert!(consumed >= 24 && consumed <= rest.len());
+                let _ = request.header;
+                rest = &rest[consumed..];
+            }
+            Ok(None) => break,
+            Err(error) => {
+                let _ = error.closes_connection();
+                break;
+            }
+        }
+    }
+}
+
+/// RESP parser: never panics, respects its limits, consumes what it reports.
+pub fn resp(data: &[u8]) {
+    use ferrocache_protocol::resp::{parse, Limits};
+    let limits = Limits {
+        max_bulk_len: 4096,
+        max_multibulk_len: 64,
+        max_inline_len: 1024,
+    };
+    let mut rest = data;
+    for _ in 0..1000 {
+        match parse(rest, &limits) {
+            Ok(Some((command, consumed))) => {
+                assert!(consumed > 0 && consumed <= rest.len());
+                // Multibulk requests are bounded by max_multibulk_len; inline ones (as in Redis)
+                // only by their line length.
+                assert!(command.len() <= limits.max_multibulk_len.max(limits.max_inline_len));
+                assert!(command
+                    .args
+                    .iter()
+                    .all(|a| a.len() <= limits.max_bulk_len.max(limits.max_inline_len)));
+                rest = &rest[consumed..];
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// Config loader: any text either parses and validates (and survives a TOML round trip) or
+/// is refused with one line; it never panics.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Config::from_toml(text) {
+        Ok(config) => {
+            let _ = config.validate();
+            let again = toml::to_string(&config).expect("a parsed config serializes");
+            assert_eq!(Config::from_toml(&again).expect("and parses back"), config);
+        }
+        Err(message) => assert!(!message.contains('\n'), "multi-line error: {message}"),
+    }
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let mut config = Config::default();
+        config.server.threads = 1;
+        config.store.memory_limit = ferrocache::config::ByteSize::mib(8);
+        Shared::new(config).expect("default config")
+    })
+}
+
+/// A whole connection, structure-aware: bytes in, replies out, against a real in-process
+/// store (one per process, shared by every input), for memcached (text, meta, binary) and RESP
+/// sessions. The first byte chooses RESP (odd) or memcached (even) and where the rest is split
+/// in two, to exercise incomplete requests. Invariants: no panic, `consumed` never exceeds the
+/// input, and replies stay bounded.
+pub fn connection(data: &[u8]) {
+    let Some((&selector, input)) = data.split_first() else {
+        return;
+    };
+    let shared = shared();
+    let info = Arc::new(ConnInfo {
+        id: 1,
+        peer: "fuzz".into(),
+        resp: selector & 1 == 1,
+        opened_ms: 0,
+        last_active_ms: 0.into(),
+        name: Default::default(),
+        kill: Default::default(),
+    });
+    let mut session = if selector & 1 == 1 {
+        Session::resp(info, false)
+    } else {
+        Session::memcache()
+    };
+    let ctx = Context {
+        shared,
+        stats: &shared.worker_stats[0],
+        worker: 0,
+        now_ms: 1_700_000_000_000,
+    };
+    let split = usize::from(selector >> 1) % (input.len() + 1);
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut out = Vec::new();
+    let mut swallow = 0usize;
+    for chunk in [&input[..split], &input[split..]] {
+        buffer.extend_from_slice(chunk);
+        loop {
+            if swallow > 0 {
+                let n = swallow.min(buffer.len());
+                buffer.drain(..n);
+                swallow -= n;
+                if swallow > 0 {
+                    break;
+                }
+            }
+            let Some(served) = session.serve_one(&buffer, &ctx, &mut out) else {
+                break;
+            };
+            assert!(served.consumed <= buffer.len());
+            buffer.drain(..served.consumed);
+            swallow = served.swallow;
+            if served.flow != Flow::Continue {
+                return;
+            }
+            if served.consumed == 0 {
+                break;
+            }
+        }
+    }
+    // Replies never balloon past what the store can hold plus per-request overhead.
+    assert!(out.len() <= 64 * 1024 * 1024);
+}
