@@ -530,3 +530,24 @@ fn keys_longer_than_a_quarter_segment_are_refused_not_a_panic() {
     }
     assert_eq!(s.pool_stats()[0].too_large, 8);
 }
+
+#[test]
+fn lowering_the_limit_evicts_and_frees_segments() {
+    let s = store_with(32 << 20, EvictionPolicy::AllKeysLru);
+    for i in 0..40_000u32 {
+        set(
+            &s,
+            format!("k{i}").as_bytes(),
+            &noise(500, i as u64),
+            Expiry::Never,
+            NOW,
+        );
+    }
+    assert!(s.stats().segments_allocated >= 18);
+    s.set_memory_limit(8 << 20, NOW);
+    let stats = s.stats();
+    assert!(stats.segments_allocated <= 8, "{stats:?}");
+    assert!(stats.bytes <= 8 << 20, "{stats:?}");
+    assert!(stats.evictions > 0);
+    assert_eq!(get(&s, b"k39999", NOW), Some(noise(500, 39_999)));
+}

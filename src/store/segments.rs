@@ -82,12 +82,6 @@ pub(crate) struct Segments {
     next_seq: AtomicU64,
 }
 
-// SAFETY: segment memory is only reached through the raw pointers in `SegmentSlot::data`,
-// and every access follows the locking rules in the module documentation.
-unsafe impl Send for Segments {}
-// SAFETY: as above.
-unsafe impl Sync for Segments {}
-
 impl Segments {
     pub fn new(segment_size: usize, budget: usize, bucket_count: usize) -> Segments {
         Segments {
