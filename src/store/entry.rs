@@ -229,16 +229,7 @@ impl Entry<'_> {
             return false;
         };
         self.found = Some(found);
-        if let Ok((found, _)) = store.set_cas(
-            self.shard,
-            self.shard_index,
-            self.hash,
-            found,
-            None,
-            self.now_ms,
-        ) {
-            self.found = Some(found);
-        }
+        self.bump_cas(found);
         true
     }
 
@@ -357,6 +348,20 @@ impl Entry<'_> {
             .map(|_| ())
     }
 
+    /// Gives the record a new cas from the shard's counter (WATCH sees the change).
+    fn bump_cas(&mut self, found: Found) {
+        if let Ok((found, _)) = self.store.set_cas(
+            self.shard,
+            self.shard_index,
+            self.hash,
+            found,
+            None,
+            self.now_ms,
+        ) {
+            self.found = Some(found);
+        }
+    }
+
     /// Accounts for changes made through [`hash_mut`](Self::hash_mut) and
     /// [`zset_mut`](Self::zset_mut).
     fn settle(&mut self) {
@@ -382,16 +387,7 @@ impl Entry<'_> {
             self.remove();
             return;
         }
-        if let Ok((found, _)) = store.set_cas(
-            self.shard,
-            self.shard_index,
-            self.hash,
-            found,
-            None,
-            self.now_ms,
-        ) {
-            self.found = Some(found);
-        }
+        self.bump_cas(found);
         let kind = Store::key_kind(self.shard, store.item_at(self.shard, found.entry));
         store.notify(KeyEvent::Written, self.key, kind);
     }
