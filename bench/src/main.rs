@@ -13,6 +13,7 @@ mod report;
 mod rng;
 mod runner;
 mod soak;
+mod sockbuf;
 mod value;
 mod workload;
 

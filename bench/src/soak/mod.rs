@@ -145,43 +145,18 @@ struct Conn {
 
 impl Conn {
     fn flush(&mut self) -> io::Result<()> {
-        while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.wpos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if self.wpos == self.wbuf.len() {
-            self.wbuf.clear();
-            self.wpos = 0;
-        }
-        Ok(())
+        crate::sockbuf::flush(&mut self.stream, &mut self.wbuf, &mut self.wpos)
     }
 
-    /// Reads everything the socket has; false if the server closed the connection.
+    /// Reads what the socket has; false if the server closed the connection.
     fn read(&mut self) -> io::Result<bool> {
-        loop {
-            if self.rend == self.rbuf.len() {
-                if self.rstart > 0 {
-                    self.rbuf.copy_within(self.rstart..self.rend, 0);
-                    self.rend -= self.rstart;
-                    self.rstart = 0;
-                } else {
-                    let grown = self.rbuf.len() * 2;
-                    self.rbuf.resize(grown, 0);
-                }
-            }
-            match self.stream.read(&mut self.rbuf[self.rend..]) {
-                Ok(0) => return Ok(false),
-                Ok(n) => self.rend += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        crate::sockbuf::fill(
+            &mut self.stream,
+            &mut self.rbuf,
+            &mut self.rstart,
+            &mut self.rend,
+            false,
+        )
     }
 }
 
