@@ -214,41 +214,61 @@ impl Index {
         self.buckets
     }
 
-    /// Entries of buckets `from..` in table order, stopping after the first bucket at or
-    /// beyond `from + min_buckets` that holds an `EMPTY` entry (no probe chain crosses it), or
-    /// at the end of the table. Returns the entries and the bucket after the last one visited;
-    /// when the walk reaches the end it also visits the wrapped-around run at the start.
-    pub fn scan_from(&self, from: usize, min_buckets: usize) -> (Vec<Entry>, usize) {
+    /// Entries of buckets `from..` in hash order, stopping after the first bucket at or beyond
+    /// `from + min_buckets` that holds an `EMPTY` entry (no probe chain crosses it), or at the
+    /// end of the table. Returns the entries and the bucket after the last one visited.
+    ///
+    /// Probe chains that run off the end of the table wrap to its first buckets; those
+    /// entries belong to the end of the hash order, so the walk skips them where they sit and
+    /// visits them once, when it reaches the end. Telling them apart takes their full hash
+    /// (`hash_of`), asked only for entries in the first run of buckets that hold no `EMPTY`.
+    /// Every entry is thus returned once by a walk over the whole table in any number of steps.
+    pub fn scan_from(
+        &self,
+        from: usize,
+        min_buckets: usize,
+        hash_of: impl Fn(Entry) -> u64,
+    ) -> (Vec<Entry>, usize) {
+        // Wrapped entries can only sit in buckets 0..=wrap_end.
+        let wrap_end = (0..self.buckets)
+            .find(|&b| self.bucket_has_empty(b))
+            .unwrap_or(self.buckets - 1);
         let mut out = Vec::new();
         let mut bucket = from;
         while bucket < self.buckets {
-            let saw_empty = self.collect_bucket(bucket, &mut out);
+            let saw_empty = self.bucket_has_empty(bucket);
+            for entry in self.bucket_entries(bucket) {
+                let wrapped = bucket <= wrap_end && home(hash_of(entry), self.buckets) > bucket;
+                if !wrapped {
+                    out.push(entry);
+                }
+            }
             bucket += 1;
             if saw_empty && bucket >= from + min_buckets {
                 return (out, bucket);
             }
         }
-        // Entries whose home is near the end may have wrapped to the first buckets.
-        for b in 0..self.buckets {
-            if self.collect_bucket(b, &mut out) {
-                break;
+        for b in 0..=wrap_end {
+            for entry in self.bucket_entries(b) {
+                if home(hash_of(entry), self.buckets) > b {
+                    out.push(entry);
+                }
             }
         }
         (out, self.buckets)
     }
 
-    /// Adds a bucket's entries to `out`; true if it holds an `EMPTY` slot.
-    fn collect_bucket(&self, bucket: usize, out: &mut Vec<Entry>) -> bool {
+    fn bucket_entries(&self, bucket: usize) -> impl Iterator<Item = Entry> + '_ {
         let start = bucket * BUCKET;
-        let mut saw_empty = false;
-        for &raw in &self.slots[start..start + BUCKET] {
-            if raw > TOMBSTONE {
-                out.push(Entry(raw));
-            } else if raw == EMPTY {
-                saw_empty = true;
-            }
-        }
-        saw_empty
+        self.slots[start..start + BUCKET]
+            .iter()
+            .filter(|&&raw| raw > TOMBSTONE)
+            .map(|&raw| Entry(raw))
+    }
+
+    fn bucket_has_empty(&self, bucket: usize) -> bool {
+        let start = bucket * BUCKET;
+        self.slots[start..start + BUCKET].contains(&EMPTY)
     }
 
     /// The home bucket of a hash in the current table.
@@ -310,20 +330,49 @@ mod tests {
         assert_eq!(m.tag(), e.tag());
     }
 
+    /// Walks the whole table in steps of `step` buckets; the offsets of what it returned.
+    fn walk(index: &Index, step: usize, hash_of: impl Fn(Entry) -> u64) -> Vec<u32> {
+        let mut seen = Vec::new();
+        let mut from = 0;
+        while from < index.bucket_count() {
+            let (entries, next) = index.scan_from(from, step, &hash_of);
+            seen.extend(entries.iter().map(|e| e.offset()));
+            from = next;
+        }
+        seen.sort_unstable();
+        seen
+    }
+
     #[test]
-    fn a_scan_in_steps_sees_every_entry() {
+    fn a_scan_in_steps_sees_every_entry_once() {
         let mut index = Index::new();
         let hash_of = |e: Entry| hash(e.offset() as u64);
         for n in 0..3000u64 {
             index.insert(hash(n), Entry::new(hash(n), 1, n as u32, 0), hash_of);
         }
-        let mut seen = std::collections::HashSet::new();
-        let mut from = 0;
-        while from < index.bucket_count() {
-            let (entries, next) = index.scan_from(from, 4);
-            seen.extend(entries.iter().map(|e| e.offset()));
-            from = next;
+        let all: Vec<u32> = (0..3000).collect();
+        for step in [1, 4, 1000] {
+            assert_eq!(walk(&index, step, hash_of), all, "step {step}");
         }
-        assert_eq!(seen.len(), 3000);
+    }
+
+    #[test]
+    fn entries_wrapped_past_the_end_are_scanned_once_at_the_end() {
+        let mut index = Index::new();
+        // Every key homes in the last bucket, so the chain wraps into the first buckets.
+        let hash_of = |e: Entry| 0xffff_ffff_0000_0000 | (0xffff_ff00 + e.offset() as u64);
+        for n in 0..20u32 {
+            let entry = Entry::new(0, 1, n, 0);
+            index.insert(hash_of(entry), entry, hash_of);
+        }
+        assert!(index.bucket_count() >= 3);
+        let all: Vec<u32> = (0..20).collect();
+        for step in [1, 2, 100] {
+            assert_eq!(walk(&index, step, hash_of), all, "step {step}");
+        }
+        // A walk that starts past the first bucket still finds the wrapped entries at the end.
+        let (entries, next) = index.scan_from(1, 100, hash_of);
+        assert_eq!(next, index.bucket_count());
+        assert_eq!(entries.len(), 20);
     }
 }

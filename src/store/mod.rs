@@ -597,8 +597,8 @@ impl Store {
     /// The key of the record an entry points at, for rehashing while the index grows.
     fn key_of_entry(&self, entry: index::Entry) -> &[u8] {
         let base = self.segments.base(entry.segment());
-        // SAFETY: called by `Index::insert` of a shard we hold, for an entry of that index;
-        // keys never change after they are written.
+        // SAFETY: called (by `Index::insert` and `Index::scan_from`) for an entry of the index
+        // of a shard we hold, so its record is live; keys never change after they are written.
         unsafe {
             let ptr = base.add(entry.offset() as usize);
             let layout = layout::read_layout(ptr);
@@ -1540,7 +1540,9 @@ impl Store {
             let buckets = shard.index.bucket_count();
             let mut bucket = shard.index.home_of(position);
             while bucket < buckets {
-                let (entries, next) = shard.index.scan_from(bucket, 1);
+                let (entries, next) = shard
+                    .index
+                    .scan_from(bucket, 1, |e| self.hash(self.key_of_entry(e)));
                 for entry in entries {
                     let item = self.item_at(shard, entry);
                     if Self::is_expired(item, now_ms) {
@@ -1605,7 +1607,11 @@ impl Store {
                 continue;
             }
             let start = (seed >> 8) as usize % shard.index.bucket_count();
-            let (entries, _) = shard.index.scan_from(start, shard.index.bucket_count());
+            let (entries, _) = shard
+                .index
+                .scan_from(start, shard.index.bucket_count(), |e| {
+                    self.hash(self.key_of_entry(e))
+                });
             for entry in entries {
                 let item = self.item_at(shard, entry);
                 if !Self::is_expired(item, now_ms) {

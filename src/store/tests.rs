@@ -456,3 +456,35 @@ fn noeviction_refuses_writes_that_do_not_fit_and_keeps_every_item() {
         Outcome::Stored { .. }
     ));
 }
+
+#[test]
+fn a_full_scan_visits_every_key_exactly_once() {
+    // Many table sizes, so that some shards' probe chains wrap past the end of their table.
+    let s = store(64 << 20);
+    let mut present = 0;
+    for round in 0..40 {
+        for n in 0..(round * 37) {
+            let key = format!("key:{round}:{n}");
+            set(&s, key.as_bytes(), b"v", Expiry::Never, NOW);
+            present += 1;
+        }
+        for count in [1, 25, 4096] {
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            loop {
+                cursor = s.scan(cursor, count, NOW, |item| seen.push(item.key().to_vec()));
+                if cursor == 0 {
+                    break;
+                }
+            }
+            assert_eq!(seen.len(), present, "round {round}, count {count}");
+            seen.sort();
+            seen.dedup();
+            assert_eq!(
+                seen.len(),
+                present,
+                "round {round}, count {count}: duplicates"
+            );
+        }
+    }
+}
