@@ -4,12 +4,13 @@
 Usage: differential.py PATH_TO_FERROCACHE [--commands N] [--seed S]
 
 Starts ferrocache, memcached and redis-server (all from PATH / apt) on free loopback ports,
-replays a seeded random stream of memcached text+meta commands against ferrocache's and
-memcached's memcached ports, and of RESP commands against ferrocache's and redis-server's
+replays a seeded random stream of memcached text+meta commands, and one of memcached binary
+requests, against ferrocache's and memcached's memcached ports, and of RESP commands against ferrocache's and redis-server's
 RESP ports, and stops at the first reply that differs (printing the command and both
 replies). Known, intentional differences are normalised before comparing, each explained
 where it is applied:
-  - cas uniques are server-specific numbers: compared as "present", not by value;
+  - cas uniques are server-specific numbers: compared as "present", not by value (binary
+    requests that compare a cas send each server the cas it gave last for that key);
   - trailing spaces that incr/decr pad values with, and so value lengths (see
     normalise_mc: memcached itself pads only sometimes);
   - hash field order is an implementation detail in Redis too: HGETALL/HKEYS/HVALS/KEYS
@@ -21,6 +22,7 @@ import argparse
 import random
 import re
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -190,6 +192,115 @@ def run_memcached(binary_port, real_port, count, rng):
     return True
 
 
+# ---------- memcached binary ----------
+
+BKEYS = [f"b{i}".encode() for i in range(6)]
+BCOUNTERS = [b"bn1", b"bn2"]
+# Opcodes (protocol-binary.xml): the quiet ones answer only on a miss or an error.
+GET, SET, ADD, REPLACE, DELETE, INCR, DECR = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+GETQ, NOOP, GETK, GETKQ, APPEND, PREPEND = 0x09, 0x0A, 0x0C, 0x0D, 0x0E, 0x0F
+SETQ, DELETEQ, INCRQ, TOUCH, GAT, GATQ, GATK = 0x11, 0x14, 0x15, 0x1C, 0x1D, 0x1E, 0x23
+QUIET = {GETQ, GETKQ, SETQ, DELETEQ, INCRQ, GATQ}
+
+
+def bin_request(opcode, key=b"", extras=b"", value=b"", cas=0, opaque=0):
+    body = len(key) + len(extras) + len(value)
+    header = struct.pack(">BBHBBHIIQ", 0x80, opcode, len(key), len(extras), 0, 0, body, opaque, cas)
+    return header + extras + key + value
+
+
+def bin_command(rng, i):
+    """One request as (opcode, key, extras, value, cas_rule); cas_rule is None (send 0),
+    "own" (the cas this server last returned for the key) or "stale" (a cas it never gave)."""
+    key = rng.choice(BKEYS)
+    value = rng.choice([b"", b"v", b"hello", b"12", b"a b"])
+    flags = rng.choice([0, 5, 0xFFFFFFFF])
+    ttl = rng.choice([0, 0, 1000])
+    kind = rng.randrange(12)
+    if kind < 3:
+        op = rng.choice([SET, ADD, REPLACE, SETQ])
+        cas = rng.choice([None, None, None, "own", "stale"])
+        return op, key, struct.pack(">II", flags, ttl), value, cas
+    if kind < 5:
+        return rng.choice([GET, GETK, GETQ, GETKQ]), rng.choice(BKEYS + BCOUNTERS), b"", b"", None
+    if kind == 5:
+        return rng.choice([DELETE, DELETEQ]), key, b"", b"", rng.choice([None, None, "own", "stale"])
+    if kind == 6:
+        key = rng.choice(BCOUNTERS + [rng.choice(BKEYS)])
+        # Expiry 0xffffffff: fail on a miss instead of creating the counter.
+        expiry = rng.choice([0, 0xFFFFFFFF])
+        extras = struct.pack(">QQI", rng.choice([0, 1, 7, 2**64 - 1]), rng.choice([0, 10]), expiry)
+        return rng.choice([INCR, DECR, INCRQ]), key, extras, b"", None
+    if kind == 7:
+        return rng.choice([APPEND, PREPEND]), key, b"", value, rng.choice([None, None, "stale"])
+    if kind == 8:
+        return TOUCH, key, struct.pack(">I", rng.choice([0, 1000])), b"", None
+    if kind == 9:
+        return rng.choice([GAT, GATQ, GATK]), key, struct.pack(">I", rng.choice([0, 1000])), b"", None
+    if kind == 10:
+        # Malformed: a get with extras, a set without them, a key on a noop.
+        return rng.choice([(GET, key, b"\0\0\0\0", b"", None), (SET, key, b"", value, None),
+                           (NOOP, key, b"", b"", None)])
+    return NOOP, b"", b"", b"", None
+
+
+def bin_read(reader):
+    """One response: (opcode, status, key, extras, value, cas)."""
+    header = reader.exact(24)
+    magic, opcode, keylen, extlen, _, status, body, _, cas = struct.unpack(">BBHBBHIIQ", header)
+    if magic != 0x81:
+        raise ValueError(f"bad response magic {magic:#x}")
+    data = reader.exact(body)
+    extras, key, value = data[:extlen], data[extlen:extlen + keylen], data[extlen + keylen:]
+    return opcode, status, key, extras, value, cas
+
+
+def normalise_bin(response, last_cas, key):
+    opcode, status, rkey, extras, value, cas = response
+    if cas:
+        last_cas[key] = cas
+    # cas uniques are each server's own numbers: compare only whether one was given. Values
+    # lose trailing spaces: memcached pads an incr/decr result in place only sometimes (see
+    # normalise_mc).
+    return opcode, status, rkey, extras, value.rstrip(b" "), bool(cas)
+
+
+def run_binary(our_port, real_port, count, rng):
+    ports = (our_port, real_port)
+    socks = [socket.create_connection(("127.0.0.1", port)) for port in ports]
+    readers = [Reader(sock) for sock in socks]
+    last_cas = [{}, {}]
+    for i in range(count):
+        opcode, key, extras, value, cas_rule = bin_command(rng, i)
+        replies = []
+        for n in range(2):
+            cas = {None: 0, "own": last_cas[n].get(key, 0), "stale": 0x0BAD_CA5}[cas_rule]
+            request = bin_request(opcode, key, extras, value, cas, opaque=i)
+            if opcode in QUIET:
+                # Quiet requests answer only on a miss or error: a noop after shows which.
+                request += bin_request(NOOP, opaque=0xFFFFFFFF)
+            socks[n].sendall(request)
+            got = []
+            while True:
+                try:
+                    response = bin_read(readers[n])
+                except (EOFError, ConnectionResetError):
+                    # Both servers close the connection after some malformed requests.
+                    got.append("connection closed")
+                    socks[n] = socket.create_connection(("127.0.0.1", ports[n]))
+                    readers[n] = Reader(socks[n])
+                    break
+                got.append(normalise_bin(response, last_cas[n], key))
+                if opcode not in QUIET or response[0] == NOOP:
+                    break
+            replies.append(got)
+        if replies[0] != replies[1]:
+            print(f"binary difference at command {i}: opcode {opcode:#x} key {key!r} extras {extras!r} "
+                  f"value {value!r} cas {cas_rule}\n  ferrocache: {replies[0]!r}\n  memcached:  {replies[1]!r}")
+            return False
+    return True
+
+
 # ---------- RESP ----------
 
 RKEYS = ["a", "b", "c", "n", "h1", "h2"]
@@ -258,6 +369,22 @@ def resp_command(rng):
         ["HSTRLEN", key, field],
         ["HSETNX", key, field, value],
         ["HMGET", key, field, "f9"],
+        ["ZADD", key, rng.choice(["1", "2.5", "-3", "inf"]), rng.choice(["m1", "m2", "m3"])],
+        ["ZADD", key, rng.choice(["NX", "XX", "GT", "LT"]), "CH", "2", "m1", "0", "m4"],
+        ["ZADD", key, "INCR", "1.5", "m2"],
+        ["ZINCRBY", key, "2", rng.choice(["m1", "m2"])],
+        ["ZSCORE", key, rng.choice(["m1", "m2", "m9"])],
+        ["ZREM", key, "m1", "m9"],
+        ["ZCARD", key],
+        ["ZRANK", key, "m2"],
+        ["ZREVRANK", key, "m1"],
+        ["ZCOUNT", key, "(1", "+inf"],
+        ["ZRANGE", key, "0", "-1", "WITHSCORES"],
+        ["ZRANGE", key, "(0", "10", "BYSCORE", "LIMIT", "0", "2"],
+        ["ZRANGEBYSCORE", key, "-inf", "2"],
+        ["ZREVRANGE", key, "0", "1"],
+        ["ZPOPMIN", key],
+        ["ZMSCORE", key, "m1", "m4"],
         ["GET"],
         ["NOSUCHCMD", key],
         ["SET", key],
@@ -313,10 +440,12 @@ def main():
         for port in (mc_port, resp_port, real_mc, real_redis):
             wait_for(port)
         ok = run_memcached(mc_port, real_mc, args.commands, random.Random(args.seed))
+        ok = run_binary(mc_port, real_mc, args.commands, random.Random(args.seed + 2)) and ok
         ok = run_resp(resp_port, real_redis, args.commands, random.Random(args.seed + 1)) and ok
         if not ok:
             sys.exit(1)
-        print(f"differential: {2 * args.commands} passed, 0 failed")
+        print(f"differential: {3 * args.commands} passed, 0 failed "
+              f"({args.commands} each: memcached text+meta, memcached binary, RESP)")
     finally:
         for proc in procs:
             proc.terminate()
