@@ -1338,6 +1338,9 @@ fn chunked(stream: &[u8], cuts: &[usize]) -> Vec<(usize, String)> {
 }
 
 #[test]
+// Under Miri each parse call retags the 2 MB buffer per byte (Stacked Borrows keeps a borrow
+// stack per byte): 30 minutes were not enough. The byte-by-byte test below runs there.
+#[cfg_attr(miri, ignore = "a 2 MB buffer parsed ~1,300 times: hours under Miri")]
 fn pipeline_parses_the_same_at_every_split_point() {
     // Data blocks may be large here: shrink them to the default limits.
     let mut stream = pipeline();
@@ -1366,10 +1369,19 @@ fn pipeline_parses_the_same_at_every_split_point() {
     for k in points {
         assert_eq!(chunked(&stream, &[k]), whole, "split at {k}");
     }
-    // And byte-by-byte delivery of the part before the big block.
-    let small = &stream[..at - tail.len()];
+}
+
+#[test]
+fn pipeline_delivered_byte_by_byte_parses_the_same() {
+    // The pipeline up to its 2 MB request: every request split at every byte at once.
+    let stream = pipeline();
+    let tail = b"ms k 2000000 T0\r\n";
+    let end = stream.windows(tail.len()).position(|w| w == tail).unwrap();
+    let small = &stream[..end];
+    let whole = outcomes(small);
+    assert!(whole.len() > 40, "{whole:?}");
     let cuts: Vec<usize> = (1..small.len()).collect();
-    assert_eq!(chunked(small, &cuts), outcomes(small));
+    assert_eq!(chunked(small, &cuts), whole);
 }
 
 #[test]
