@@ -11,7 +11,7 @@ use super::{
 };
 use crate::keyspace::write_key;
 
-fn bulk(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn bulk(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'$');
     push_u64(out, s.len() as u64);
     out.extend_from_slice(b"\r\n");

@@ -82,7 +82,7 @@ fn error(line: &[u8]) -> Reply<'static> {
     Reply::Error(String::from_utf8_lossy(line).into_owned())
 }
 
-fn malformed(protocol: Protocol, what: &str, line: &[u8]) -> ParseError {
+pub(crate) fn malformed(protocol: Protocol, what: &str, line: &[u8]) -> ParseError {
     ParseError::new(
         protocol,
         format!(

@@ -8,8 +8,8 @@
 //! [`ParseError`] (a protocol error: the connection can no longer be trusted).
 
 use crate::proto::binary::packet;
-use crate::proto::resp::{parse_value, Value};
-use crate::proto::text::{data_block, is_error_line, parse_meta, parse_text};
+use crate::proto::resp::{bulk, parse_value, Value};
+use crate::proto::text::{data_block, is_error_line, malformed, parse_meta, parse_text};
 use crate::proto::{find_crlf, parse_usize, push_u64, OpKind, ParseError, Protocol, Reply};
 
 /// What a request does. Field and member names are `f<n>` and `m<n>`.
@@ -70,14 +70,6 @@ fn bin_header(out: &mut Vec<u8>, opcode: u8, key: usize, extras: usize, value: u
     out.extend_from_slice(&[extras as u8, 0, 0, 0]);
     out.extend_from_slice(&((extras + key + value) as u32).to_be_bytes());
     out.extend_from_slice(&[0; 12]); // opaque, cas
-}
-
-fn bulk(out: &mut Vec<u8>, s: &[u8]) {
-    out.push(b'$');
-    push_u64(out, s.len() as u64);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(s);
-    out.extend_from_slice(b"\r\n");
 }
 
 fn resp_command(out: &mut Vec<u8>, args: &[&[u8]]) {
@@ -214,16 +206,6 @@ pub fn encode(protocol: Protocol, verb: Verb, key: &[u8], value: &[u8], out: &mu
         }
         (p, v) => unreachable!("{v:?} is not sent over {p:?}"),
     }
-}
-
-fn malformed(protocol: Protocol, what: &str, line: &[u8]) -> ParseError {
-    ParseError::new(
-        protocol,
-        format!(
-            "{what}: {:?}",
-            String::from_utf8_lossy(&line[..line.len().min(80)])
-        ),
-    )
 }
 
 fn from_reply(parsed: crate::proto::Parsed<'_>) -> Parsed<'_> {
