@@ -146,7 +146,9 @@ fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
         let mut config = Config::default();
         config.server.threads = 1;
-        config.store.memory_limit = ferrocache::config::ByteSize::mib(8);
+        // 1 MiB: eight 128 KiB segments, so a few inputs' worth of values (or one SETRANGE
+        // far out) fills the store and eviction, reclaim and compaction run under the fuzzer.
+        config.store.memory_limit = ferrocache::config::ByteSize::mib(1);
         Shared::new(config).expect("default config")
     })
 }
