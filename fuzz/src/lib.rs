@@ -150,10 +150,16 @@ fn shared() -> &'static Shared {
         // so a few inputs' worth of live values, or items in a few TTL buckets (each has its
         // own open segment), fill the store and eviction, reclaim and compaction run under
         // the fuzzer. On a larger store they almost never did (see fuzz/README.md, round 7).
-        config.store.memory_limit = ferrocache::config::ByteSize::kib(256);
+        config.store.memory_limit = ferrocache::config::ByteSize::kib(FUZZ_STORE_KIB);
         Shared::new(config).expect("default config")
     })
 }
+
+/// The connection target's store size (see [`shared`]).
+const FUZZ_STORE_KIB: u64 = 256;
+
+/// The connection target's clock: fixed, so an input's expiries do not depend on when it runs.
+const FUZZ_NOW_MS: u64 = 1_700_000_000_000;
 
 /// A whole connection, structure-aware: bytes in, replies out, against a real in-process
 /// store (one per process, shared by every input), for memcached (text, meta, binary) and RESP
@@ -165,6 +171,13 @@ pub fn connection(data: &[u8]) {
         return;
     };
     let shared = shared();
+    // Everything else an input leaves in the store stays for the next input (that is what makes
+    // the target reach eviction and reclaim), but a memory limit raised by `cache_memlimit` or
+    // CONFIG SET would let the store grow for the rest of the run and never evict again.
+    let store_bytes = FUZZ_STORE_KIB as usize * 1024;
+    if shared.store.memory_limit() != store_bytes {
+        shared.store.set_memory_limit(store_bytes, FUZZ_NOW_MS);
+    }
     let info = Arc::new(ConnInfo {
         id: 1,
         peer: "fuzz".into(),
@@ -183,13 +196,22 @@ pub fn connection(data: &[u8]) {
         shared,
         stats: &shared.worker_stats[0],
         worker: 0,
-        now_ms: 1_700_000_000_000,
+        now_ms: FUZZ_NOW_MS,
     };
     let split = usize::from(selector >> 1) % (input.len() + 1);
+    serve(&mut session, &ctx, input, split);
+    // As the server does when a connection closes: without it, every channel and pattern an
+    // input subscribed to stayed in the shared registry, each PUBLISH and keyspace notification
+    // matched against all of them, and executions slowed from ~1,000/s to ~150/s within an hour.
+    session.forget_subscriptions(&shared.pubsub);
+}
+
+/// Feeds `input` to `session` in two chunks split at `split`, as a connection would receive it.
+fn serve(session: &mut Session, ctx: &Context<'_>, input: &[u8], split: usize) {
     let mut buffer: Vec<u8> = Vec::new();
     let mut out = Vec::new();
     let mut swallow = 0usize;
-    for chunk in [&input[..split], &input[split..]] {
+    'chunks: for chunk in [&input[..split], &input[split..]] {
         buffer.extend_from_slice(chunk);
         loop {
             if swallow > 0 {
@@ -200,14 +222,14 @@ pub fn connection(data: &[u8]) {
                     break;
                 }
             }
-            let Some(served) = session.serve_one(&buffer, &ctx, &mut out) else {
+            let Some(served) = session.serve_one(&buffer, ctx, &mut out) else {
                 break;
             };
             assert!(served.consumed <= buffer.len());
             buffer.drain(..served.consumed);
             swallow = served.swallow;
             if served.flow != Flow::Continue {
-                return;
+                break 'chunks;
             }
             if served.consumed == 0 {
                 break;
@@ -216,4 +238,28 @@ pub fn connection(data: &[u8]) {
     }
     // Replies never balloon past what the store can hold plus per-request overhead.
     assert!(out.len() <= 64 * 1024 * 1024);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrocache::pubsub::Space;
+
+    /// One test, not two: both inspect the one store and registry every input shares.
+    #[test]
+    fn connection_inputs_leave_no_subscriptions_and_no_raised_memory_limit() {
+        let registry = &shared().pubsub;
+        connection(b"\x01SUBSCRIBE fuzz-channel\r\nPSUBSCRIBE fuzz-*\r\nSSUBSCRIBE fuzz-shard\r\n");
+        assert!(registry.channels(Space::Global, None).is_empty());
+        assert!(registry.channels(Space::Shard, None).is_empty());
+        assert_eq!(registry.numpat(), 0);
+        // Also when the session ends on QUIT, before the end of its input.
+        connection(b"\x01SUBSCRIBE fuzz-channel\r\nQUIT\r\nPING\r\n");
+        assert!(registry.channels(Space::Global, None).is_empty());
+
+        connection(b"\x00cache_memlimit 64\r\n");
+        assert_eq!(shared().store.memory_limit(), 64 << 20);
+        connection(b"\x00version\r\n");
+        assert_eq!(shared().store.memory_limit(), 256 << 10);
+    }
 }
