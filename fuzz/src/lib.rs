@@ -260,6 +260,9 @@ mod tests {
         connection(b"\x00cache_memlimit 64\r\n");
         assert_eq!(shared().store.memory_limit(), 64 << 20);
         connection(b"\x00version\r\n");
-        assert_eq!(shared().store.memory_limit(), 256 << 10);
+        assert_eq!(
+            shared().store.memory_limit(),
+            FUZZ_STORE_KIB as usize * 1024
+        );
     }
 }
