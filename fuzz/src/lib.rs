@@ -150,13 +150,10 @@ fn shared() -> &'static Shared {
         // so a few inputs' worth of live values, or items in a few TTL buckets (each has its
         // own open segment), fill the store and eviction, reclaim and compaction run under
         // the fuzzer. On a larger store they almost never did (see fuzz/README.md, round 7).
-        config.store.memory_limit = ferrocache::config::ByteSize::kib(FUZZ_STORE_KIB);
+        config.store.memory_limit = ferrocache::config::ByteSize::kib(256);
         Shared::new(config).expect("default config")
     })
 }
-
-/// The connection target's store size (see [`shared`]).
-const FUZZ_STORE_KIB: u64 = 256;
 
 /// The connection target's clock: fixed, so an input's expiries do not depend on when it runs.
 const FUZZ_NOW_MS: u64 = 1_700_000_000_000;
@@ -174,7 +171,7 @@ pub fn connection(data: &[u8]) {
     // Everything else an input leaves in the store stays for the next input (that is what makes
     // the target reach eviction and reclaim), but a memory limit raised by `cache_memlimit` or
     // CONFIG SET would let the store grow for the rest of the run and never evict again.
-    let store_bytes = FUZZ_STORE_KIB as usize * 1024;
+    let store_bytes = shared.config.store.memory_limit.bytes() as usize;
     if shared.store.memory_limit() != store_bytes {
         shared.store.set_memory_limit(store_bytes, FUZZ_NOW_MS);
     }
@@ -262,7 +259,7 @@ mod tests {
         connection(b"\x00version\r\n");
         assert_eq!(
             shared().store.memory_limit(),
-            FUZZ_STORE_KIB as usize * 1024
+            shared().config.store.memory_limit.bytes() as usize
         );
     }
 }
