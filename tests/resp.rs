@@ -427,3 +427,57 @@ fn garbage_then_a_fresh_connection_still_reads_the_data() {
     let mut fresh = server.redis();
     assert_eq!(fresh.get::<_, String>("keep").unwrap(), "safe");
 }
+
+/// Found by the connection fuzz target: a negative count asks for |count| picks with repeats,
+/// and `HRANDFIELD h -3222222222` made the worker allocate them all at once and panic (capacity
+/// overflow), killing the worker. Redis 7.0 runs out of memory on such counts; here a count
+/// whose reply cannot fit in the 64 MiB output limit is refused, and a reply of large elements
+/// that passes the limit anyway is cut short and its connection closed, the server unharmed.
+#[test]
+fn issue_8_huge_negative_random_counts_leave_the_server_standing() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut c = server.connect_resp();
+    c.roundtrip(b"HSET h f v\r\nZADD z 1 m\r\n", b":1\r\n:1\r\n");
+    for request in [
+        &b"HRANDFIELD h -3222222222\r\n"[..],
+        b"ZRANDMEMBER z -3222222222 WITHSCORES\r\n",
+        b"HRANDFIELD h -4611686018427387904 WITHVALUES\r\n",
+    ] {
+        c.roundtrip(request, b"-ERR value is out of range\r\n");
+    }
+    c.roundtrip(
+        b"ZRANDMEMBER z -9223372036854775808\r\n",
+        b"-ERR value is out of range, value must between -9223372036854775807 and \
+          9223372036854775807\r\n",
+    );
+    c.roundtrip(
+        b"HRANDFIELD nokey -3222222222\r\nPING\r\n",
+        b"*0\r\n+PONG\r\n",
+    );
+
+    // 300 picks of a 500 KB value: 150 MB of reply, over the output limit: the connection is
+    // closed (the server drops what it had not sent, as for any connection over the limit).
+    let value = "x".repeat(500_000);
+    c.send(
+        format!("*4\r\n$4\r\nHSET\r\n$3\r\nbig\r\n$1\r\nf\r\n$500000\r\n{value}\r\n").as_bytes(),
+    );
+    c.roundtrip(b"", b":1\r\n");
+    c.send(b"HRANDFIELD big -300 WITHVALUES\r\n");
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match std::io::Read::read(&mut c.stream, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => received += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("no close after {received} bytes: {e}"),
+        }
+    }
+    assert!(received <= (64 << 20) + 600_000, "{received} bytes");
+
+    let mut c = server.connect_resp();
+    c.roundtrip(
+        b"HLEN big\r\nHRANDFIELD h -2\r\n",
+        b":1\r\n*2\r\n$1\r\nf\r\n$1\r\nf\r\n",
+    );
+}

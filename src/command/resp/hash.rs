@@ -324,6 +324,8 @@ pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     };
     let now = call.ctx.now_ms;
+    let output_limit = call.ctx.shared.config.server.max_output_buffer.bytes() as usize;
+    let mut flow = Flow::Continue;
     read_hash(call, enc, |hash, enc| {
         let fields: Vec<&Field> = hash.map(|h| live(h, now).collect()).unwrap_or_default();
         let Some(count) = count else {
@@ -334,32 +336,54 @@ pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
             return;
         };
-        let picks: Vec<&Field> = super::random::positions(fields.len(), count)
-            .into_iter()
-            .map(|i| fields[i])
-            .collect();
-        if withvalues && enc.is_resp3() {
-            enc.array(picks.len());
-            for f in picks {
-                enc.array(2);
-                enc.bulk(&f.name);
-                enc.bulk(&f.value);
-            }
-        } else {
-            enc.array(if withvalues {
+        if count >= 0 {
+            let picks: Vec<&Field> =
+                super::random::distinct_positions(fields.len(), count.unsigned_abs())
+                    .into_iter()
+                    .map(|i| fields[i])
+                    .collect();
+            enc.array(if withvalues && !enc.is_resp3() {
                 picks.len() * 2
             } else {
                 picks.len()
             });
             for f in picks {
-                enc.bulk(&f.name);
-                if withvalues {
-                    enc.bulk(&f.value);
-                }
+                write_pick(enc, f, withvalues);
             }
+            return;
         }
+        if fields.is_empty() {
+            enc.array(0);
+            return;
+        }
+        let picks = count.unsigned_abs();
+        if let Err(message) = super::random::check_repeated(picks, output_limit) {
+            enc.error(message);
+            return;
+        }
+        // Within the limit checked above, so the counts below fit a usize.
+        enc.array(if withvalues && !enc.is_resp3() {
+            picks * 2
+        } else {
+            picks
+        } as usize);
+        flow = super::random::write_repeated(enc, fields.len(), picks, output_limit, |enc, i| {
+            write_pick(enc, fields[i], withvalues)
+        });
     });
-    Flow::Continue
+    flow
+}
+
+/// One pick of HRANDFIELD: its name, and with WITHVALUES its value (a `[name, value]` pair in
+/// RESP3).
+fn write_pick(enc: &mut Encoder<'_>, field: &Field, withvalues: bool) {
+    if withvalues && enc.is_resp3() {
+        enc.array(2);
+    }
+    enc.bulk(&field.name);
+    if withvalues {
+        enc.bulk(&field.value);
+    }
 }
 
 /// Parses `FIELDS numfields field ...` starting at `args[at]`.

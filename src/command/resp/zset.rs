@@ -632,12 +632,8 @@ pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    if let Some(n) = count {
-        if n < -i64::MAX / 2 && withscores || n == i64::MIN {
-            enc.error("ERR value is out of range");
-            return Flow::Continue;
-        }
-    }
+    let output_limit = call.ctx.shared.config.server.max_output_buffer.bytes() as usize;
+    let mut flow = Flow::Continue;
     read_zset(call, call.arg(1), enc, |zset, enc| {
         let len = zset.map_or(0, ZSet::len);
         let Some(count) = count else {
@@ -651,12 +647,36 @@ pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             enc.array(0);
             return;
         };
-        let ranks = super::random::positions(len, count);
-        let picks = ranks.into_iter().map(|r| zset.get(r).expect("rank < len"));
-        let picks: Vec<(&[u8], f64)> = picks.collect();
-        reply_members(enc, picks.into_iter(), withscores);
+        let member = |rank: usize| zset.get(rank).expect("rank < len");
+        if count > 0 {
+            let ranks = super::random::distinct_positions(len, count.unsigned_abs());
+            reply_members(enc, ranks.into_iter().map(member), withscores);
+            return;
+        }
+        let picks = count.unsigned_abs();
+        if let Err(message) = super::random::check_repeated(picks, output_limit) {
+            enc.error(message);
+            return;
+        }
+        // Within the limit checked above, so the counts below fit a usize.
+        let pairs = withscores && enc.is_resp3();
+        enc.array(if withscores && !pairs {
+            picks * 2
+        } else {
+            picks
+        } as usize);
+        flow = super::random::write_repeated(enc, len, picks, output_limit, |enc, rank| {
+            let (name, score) = member(rank);
+            if pairs {
+                enc.array(2);
+            }
+            enc.bulk(name);
+            if withscores {
+                enc.double(score);
+            }
+        });
     });
-    Flow::Continue
+    flow
 }
 
 /// ZREMRANGEBYRANK / ZREMRANGEBYSCORE / ZREMRANGEBYLEX key min max

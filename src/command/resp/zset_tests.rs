@@ -237,6 +237,34 @@ fn ranks_pops_and_random_members() {
          *1\r\n$4\r\nonly\r\n*0\r\n_\r\n*0\r\n-ERR value is not an integer or out of range\r\n\
          -ERR syntax error\r\n",
     );
+    // Counts Redis refuses (7.0, checked), before looking at the key; and a negative count
+    // whose reply could not fit in the 64 MiB output limit (Redis builds it and runs out of
+    // memory; ours refused it, or before the fix panicked on a capacity overflow).
+    check_same(
+        &[
+            "ZADD one 5 only",
+            "ZRANDMEMBER one -9223372036854775808",
+            "ZRANDMEMBER nokey -9223372036854775808 foo",
+            "ZRANDMEMBER one -4611686018427387904 WITHSCORES",
+            "ZRANDMEMBER one 4611686018427387904 WITHSCORES",
+            "ZRANDMEMBER one -3222222222",
+            "ZRANDMEMBER nokey -3222222222",
+            "ZRANDMEMBER one 9223372036854775807",
+            "HSET h f v",
+            "HRANDFIELD h -9223372036854775808",
+            "HRANDFIELD h -4611686018427387904 WITHVALUES",
+            "HRANDFIELD h -3222222222",
+            "HRANDFIELD nokey -3222222222",
+            "HRANDFIELD h 9223372036854775807",
+        ],
+        ":1\r\n\
+         -ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n\
+         -ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n\
+         -ERR value is out of range\r\n-ERR value is out of range\r\n-ERR value is out of range\r\n\
+         *0\r\n*1\r\n$4\r\nonly\r\n:1\r\n\
+         -ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n\
+         -ERR value is out of range\r\n-ERR value is out of range\r\n*0\r\n*1\r\n$1\r\nf\r\n",
+    );
     // Positive counts give distinct members.
     let mut h = Harness::new();
     h.run(&["ZADD r 1 a 2 b 3 c 4 d 5 e"]);
