@@ -254,6 +254,19 @@ pub enum ConfigError {
 pub const ITEM_SIZE_MAX_RANGE: (u64, u64) = (1024, 128 * 1024 * 1024);
 
 impl Config {
+    /// The eviction policy the store starts with (allkeys-lru if the name is unknown, which
+    /// `validate` refuses).
+    pub fn eviction_policy(&self) -> crate::store::EvictionPolicy {
+        crate::store::EvictionPolicy::from_name(&self.store.eviction_policy)
+            .unwrap_or(crate::store::EvictionPolicy::AllKeysLru)
+    }
+
+    /// The keyspace-notification flags the server starts with (none if the classes are
+    /// unknown, which `validate` refuses).
+    pub fn notify_flags(&self) -> u32 {
+        crate::pubsub::notify::parse(&self.resp.notify_keyspace_events).unwrap_or(0)
+    }
+
     /// Reads a TOML file on top of the defaults.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

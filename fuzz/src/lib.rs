@@ -207,15 +207,10 @@ pub fn connection(data: &[u8]) {
 /// flattened (fuzz/README.md, round 9). Eviction and reclaim stay reachable within one input
 /// (`CONFIG SET maxmemory`, SETRANGE to a large offset, the `heap_evict` seed).
 fn start_from_a_fresh_server(shared: &Shared) {
-    use ferrocache::store::{EvictionPolicy, Mutation};
+    use ferrocache::store::Mutation;
     let config = &shared.config;
-    shared.pubsub.set_notify_flags(
-        ferrocache::pubsub::notify::parse(&config.resp.notify_keyspace_events).unwrap_or(0),
-    );
-    shared.store.set_eviction_policy(
-        EvictionPolicy::from_name(&config.store.eviction_policy)
-            .unwrap_or(EvictionPolicy::AllKeysLru),
-    );
+    shared.pubsub.set_notify_flags(config.notify_flags());
+    shared.store.set_eviction_policy(config.eviction_policy());
     // `cache_memlimit` and CONFIG SET maxmemory change the limit; flushing also drops a
     // delayed flush_all still pending.
     let store_bytes = config.store.memory_limit.bytes() as usize;

@@ -77,8 +77,7 @@ impl Shared {
         let store = Store::new(StoreConfig {
             memory_limit_bytes: config.store.memory_limit.bytes() as usize,
             item_size_max: config.store.item_size_max.bytes() as usize,
-            eviction: crate::store::EvictionPolicy::from_name(&config.store.eviction_policy)
-                .unwrap_or(crate::store::EvictionPolicy::AllKeysLru),
+            eviction: config.eviction_policy(),
             segment_size: config.store.segment_size.bytes() as usize,
             compression: crate::store::Compression {
                 threshold: config.store.compression_threshold.bytes() as usize,
@@ -94,9 +93,7 @@ impl Shared {
                 .collect(),
         });
         let pubsub = Arc::new(crate::pubsub::Registry::new());
-        pubsub.set_notify_flags(
-            crate::pubsub::notify::parse(&config.resp.notify_keyspace_events).unwrap_or(0),
-        );
+        pubsub.set_notify_flags(config.notify_flags());
         store.set_observer(Box::new(crate::pubsub::KeyspaceNotifier {
             registry: pubsub.clone(),
             prefixes: config

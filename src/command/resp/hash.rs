@@ -336,19 +336,12 @@ pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
             return;
         };
+        let items = super::random::items_per_pick(enc, withvalues);
         if count >= 0 {
-            let picks: Vec<&Field> =
-                super::random::distinct_positions(fields.len(), count.unsigned_abs())
-                    .into_iter()
-                    .map(|i| fields[i])
-                    .collect();
-            enc.array(if withvalues && !enc.is_resp3() {
-                picks.len() * 2
-            } else {
-                picks.len()
-            });
-            for f in picks {
-                write_pick(enc, f, withvalues);
+            let picks = super::random::distinct_positions(fields.len(), count.unsigned_abs());
+            enc.array(picks.len() * items);
+            for i in picks {
+                write_pick(enc, fields[i], withvalues);
             }
             return;
         }
@@ -356,20 +349,14 @@ pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             enc.array(0);
             return;
         }
-        let picks = count.unsigned_abs();
-        if let Err(message) = super::random::check_repeated(picks, output_limit) {
-            enc.error(message);
-            return;
-        }
-        // Within the limit checked above, so the counts below fit a usize.
-        enc.array(if withvalues && !enc.is_resp3() {
-            picks * 2
-        } else {
-            picks
-        } as usize);
-        flow = super::random::write_repeated(enc, fields.len(), picks, output_limit, |enc, i| {
-            write_pick(enc, fields[i], withvalues)
-        });
+        flow = super::random::reply_repeated(
+            enc,
+            fields.len(),
+            count.unsigned_abs(),
+            items,
+            output_limit,
+            |enc, i| write_pick(enc, fields[i], withvalues),
+        );
     });
     flow
 }

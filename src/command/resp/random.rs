@@ -79,26 +79,44 @@ pub fn distinct_positions(len: usize, n: u64) -> Vec<usize> {
     pool
 }
 
+/// How many reply elements one pick is: two (name and value or score) when WITHVALUES or
+/// WITHSCORES flattens them in RESP2, else one (a bare name, or a RESP3 pair).
+pub fn items_per_pick(enc: &Encoder<'_>, with: bool) -> usize {
+    if with && !enc.is_resp3() {
+        2
+    } else {
+        1
+    }
+}
+
 /// Refuses `picks` repeated picks (a negative count) when even the smallest elements could not
 /// fit them in `output_limit` bytes of reply.
-pub fn check_repeated(picks: u64, output_limit: usize) -> Result<(), &'static str> {
+fn check_repeated(picks: u64, output_limit: usize) -> Result<(), &'static str> {
     if picks.saturating_mul(MIN_PICK_BYTES) > output_limit as u64 {
         return Err(WITH_COUNT_OUT_OF_RANGE);
     }
     Ok(())
 }
 
-/// Writes `picks` picks with repeats among `len` (> 0) elements, each by
-/// `write_pick(enc, position)`, after the array header the caller wrote. Stops once this reply
-/// has passed `output_limit` bytes and answers [`Flow::Close`]: the server closes a connection
-/// over its output limit, and would close this one when the command returned.
-pub fn write_repeated(
+/// Answers a negative count: `picks` picks with repeats among `len` (> 0) elements, each
+/// written by `write_pick(enc, position)` as `items_per_pick` reply elements. Refused when the
+/// reply cannot fit in `output_limit` bytes; stops once this reply has passed `output_limit`
+/// bytes and answers [`Flow::Close`]: the server closes a connection over its output limit,
+/// and would close this one when the command returned.
+pub fn reply_repeated(
     enc: &mut Encoder<'_>,
     len: usize,
     picks: u64,
+    items_per_pick: usize,
     output_limit: usize,
     mut write_pick: impl FnMut(&mut Encoder<'_>, usize),
 ) -> Flow {
+    if let Err(message) = check_repeated(picks, output_limit) {
+        enc.error(message);
+        return Flow::Continue;
+    }
+    // Within the limit checked above, so the count fits a usize.
+    enc.array(picks as usize * items_per_pick);
     let start = enc.out.len();
     for _ in 0..picks {
         if enc.out.len() - start > output_limit {
@@ -139,19 +157,21 @@ mod tests {
             version: RespVersion::Resp2,
         };
         let value = [b'v'; 100]; // a 108-byte bulk string
-        let flow = write_repeated(&mut enc, 3, 1_000_000, 1000, |enc, _| enc.bulk(&value));
+        let header = b"*150\r\n".len();
+        let flow = reply_repeated(&mut enc, 3, 150, 1, 1000, |enc, _| enc.bulk(&value));
         assert_eq!(flow, Flow::Close);
-        assert!(out.len() > 1000 && out.len() <= 1000 + 108, "{}", out.len());
+        let reply = out.len() - header;
+        assert!(reply > 1000 && reply <= 1000 + 108, "{reply}");
 
         let mut out = Vec::new();
         let mut enc = Encoder {
             out: &mut out,
             version: RespVersion::Resp2,
         };
-        let flow = write_repeated(&mut enc, 3, 5, 1000, |enc, i| {
+        let flow = reply_repeated(&mut enc, 3, 5, 1, 1000, |enc, i| {
             assert!(i < 3);
             enc.bulk(&value)
         });
-        assert_eq!((flow, out.len()), (Flow::Continue, 5 * 108));
+        assert_eq!((flow, out.len()), (Flow::Continue, 4 + 5 * 108));
     }
 }

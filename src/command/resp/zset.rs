@@ -103,24 +103,21 @@ pub(super) fn reply_members<'z>(
     members: impl ExactSizeIterator<Item = (&'z [u8], f64)>,
     withscores: bool,
 ) {
-    if !withscores {
-        enc.array(members.len());
-        for (member, _) in members {
-            enc.bulk(member);
-        }
-    } else if enc.is_resp3() {
-        enc.array(members.len());
-        for (member, score) in members {
-            enc.array(2);
-            enc.bulk(member);
-            enc.double(score);
-        }
-    } else {
-        enc.array(members.len() * 2);
-        for (member, score) in members {
-            enc.bulk(member);
-            enc.double(score);
-        }
+    enc.array(members.len() * super::random::items_per_pick(enc, withscores));
+    for (member, score) in members {
+        write_member(enc, member, score, withscores);
+    }
+}
+
+/// One member of a reply: its name, and with `withscores` its score (a `[member, score]` pair
+/// in RESP3).
+fn write_member(enc: &mut Encoder<'_>, member: &[u8], score: f64, withscores: bool) {
+    if withscores && enc.is_resp3() {
+        enc.array(2);
+    }
+    enc.bulk(member);
+    if withscores {
+        enc.double(score);
     }
 }
 
@@ -653,28 +650,17 @@ pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             reply_members(enc, ranks.into_iter().map(member), withscores);
             return;
         }
-        let picks = count.unsigned_abs();
-        if let Err(message) = super::random::check_repeated(picks, output_limit) {
-            enc.error(message);
-            return;
-        }
-        // Within the limit checked above, so the counts below fit a usize.
-        let pairs = withscores && enc.is_resp3();
-        enc.array(if withscores && !pairs {
-            picks * 2
-        } else {
-            picks
-        } as usize);
-        flow = super::random::write_repeated(enc, len, picks, output_limit, |enc, rank| {
-            let (name, score) = member(rank);
-            if pairs {
-                enc.array(2);
-            }
-            enc.bulk(name);
-            if withscores {
-                enc.double(score);
-            }
-        });
+        flow = super::random::reply_repeated(
+            enc,
+            len,
+            count.unsigned_abs(),
+            super::random::items_per_pick(enc, withscores),
+            output_limit,
+            |enc, rank| {
+                let (name, score) = member(rank);
+                write_member(enc, name, score, withscores);
+            },
+        );
     });
     flow
 }
