@@ -11,7 +11,7 @@
 //! Nothing here does I/O after start or knows a wire format; passwords are compared in time
 //! independent of where they first differ.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The only SASL mechanism offered (memcached with `mech_list: plain` lists exactly this).
@@ -61,7 +61,7 @@ impl Users {
     /// Parses memcached's format. Lines without `:` or with an empty user are skipped; when a
     /// user appears twice the first line wins, as memcached stops at the first match.
     pub fn parse(text: &[u8]) -> Users {
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         for line in text.split(|b| *b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let Some(colon) = line.iter().position(|b| *b == b':') else {

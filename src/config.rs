@@ -354,7 +354,7 @@ impl Config {
                 message: format!("{} is not from 1 to 19", self.store.compression_level),
             });
         }
-        let mut names = std::collections::HashSet::new();
+        let mut names = crate::hashing::HashSet::default();
         for pool in &self.pool {
             if pool.name == "default" || pool.name.is_empty() || !names.insert(&pool.name) {
                 return Err(ConfigError::Invalid {

@@ -8,6 +8,7 @@
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
 //! - [`metrics`]: per-worker counters.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
+//! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod hashing;
 pub mod metrics;
 pub mod pubsub;
 pub mod server;

@@ -12,7 +12,7 @@
 //! Invariant: a connection's entries are removed when it unsubscribes or closes
 //! ([`Registry::forget`]); the registry never holds a lock while sending.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -59,7 +59,7 @@ pub struct Registry {
     channels: Box<[RwLock<Channels>]>,
     shard_channels: Box<[RwLock<Channels>]>,
     patterns: RwLock<Vec<(Vec<u8>, Subscriber)>>,
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: crate::hashing::IndexHasher,
     sink: std::sync::OnceLock<Box<dyn Deliver>>,
     /// `notify-keyspace-events` as [`notify`] bits (live: CONFIG SET changes it).
     notify_flags: std::sync::atomic::AtomicU32,
@@ -73,12 +73,16 @@ impl Default for Registry {
 
 impl Registry {
     pub fn new() -> Registry {
-        let shards = || (0..SHARDS).map(|_| RwLock::new(Channels::new())).collect();
+        let shards = || {
+            (0..SHARDS)
+                .map(|_| RwLock::new(Channels::default()))
+                .collect()
+        };
         Registry {
             channels: shards(),
             shard_channels: shards(),
             patterns: RwLock::new(Vec::new()),
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            hasher: crate::hashing::IndexHasher::default(),
             sink: std::sync::OnceLock::new(),
             notify_flags: std::sync::atomic::AtomicU32::new(0),
         }

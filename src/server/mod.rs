@@ -55,7 +55,7 @@ pub struct Shared {
     /// Current log verbosity (changed by `verbosity`).
     pub verbosity: AtomicUsize,
     /// Every open connection, for `stats conns`; touched on connect and close only.
-    pub connection_table: parking_lot::Mutex<std::collections::HashMap<u64, Arc<ConnInfo>>>,
+    pub connection_table: parking_lot::Mutex<crate::hashing::HashMap<u64, Arc<ConnInfo>>>,
     next_conn_id: std::sync::atomic::AtomicU64,
     /// Per-worker gates for atomic multi-key commands.
     pub gates: Gates,
@@ -117,7 +117,7 @@ impl Shared {
             worker_stats: (0..workers).map(|_| WorkerStats::default()).collect(),
             connections: ConnectionStats::default(),
             started: Instant::now(),
-            connection_table: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            connection_table: parking_lot::Mutex::new(crate::hashing::HashMap::default()),
             next_conn_id: std::sync::atomic::AtomicU64::new(1),
             gates: Gates::new(workers),
             pubsub,

@@ -46,7 +46,7 @@ pub struct Worker {
     pub inbox: Receiver<WorkerMsg>,
     pub shared: Arc<Shared>,
     /// Connection id -> slab key, for pub/sub deliveries addressed by id.
-    pub ids: std::cell::RefCell<std::collections::HashMap<u64, usize>>,
+    pub ids: std::cell::RefCell<crate::hashing::HashMap<u64, usize>>,
     /// Connections with delivered pub/sub messages not yet flushed (slab keys).
     pub pending_flush: std::cell::RefCell<Vec<usize>>,
 }

@@ -41,7 +41,7 @@ pub struct HashObject {
     len: usize,
     bytes: usize,
     /// One hasher per object, so every lookup hashes a name the same way.
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: crate::hashing::IndexHasher,
 }
 
 impl HashObject {
@@ -252,7 +252,7 @@ mod tests {
         for i in 0..50 {
             hash.set(format!("f{i}").as_bytes(), b"v", false);
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::hashing::HashSet::default();
         let mut cursor = 0;
         let mut round = 0;
         loop {

@@ -41,7 +41,6 @@ pub mod zset;
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use hashbrown::DefaultHashBuilder;
 use parking_lot::Mutex;
 
 use chunks::ChunkTable;
@@ -350,7 +349,7 @@ impl EvictionPolicy {
 /// The shared store; `Send + Sync`, shared by every worker through an `Arc`.
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,
-    hasher: DefaultHashBuilder,
+    hasher: crate::hashing::IndexHasher,
     segments: Segments,
     limit_bytes: AtomicUsize,
     /// Bytes of typed values (outside the segments).
@@ -455,7 +454,7 @@ impl Store {
             .unwrap_or(0) as u8;
         let store = Store {
             shards,
-            hasher: DefaultHashBuilder::default(),
+            hasher: crate::hashing::IndexHasher::default(),
             segments: Segments::new(segment_size, 0, ttl::BUCKET_COUNT),
             limit_bytes: AtomicUsize::new(config.memory_limit_bytes),
             heap_bytes: AtomicUsize::new(0),

@@ -636,7 +636,7 @@ mod tests {
         for i in 0..500 {
             set.insert(format!("m{i}").as_bytes(), i as f64);
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::hashing::HashSet::default();
         let (mut cursor, mut round) = (0, 0);
         loop {
             let (found, next) = set.scan(cursor, 17);

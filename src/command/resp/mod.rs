@@ -21,15 +21,17 @@ mod zset;
 mod zset_ops;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use ferrocache_protocol::resp::{self, Command, Encoder, RespVersion};
 
 use super::{Context, Flow, Served};
+use crate::hashing::HashSet;
 use crate::metrics::WorkerStats;
 use crate::server::ConnInfo;
 use table::Flags;
+
+pub use random::restart_random_sequence;
 
 /// Per-connection RESP state.
 #[derive(Debug)]
@@ -63,9 +65,9 @@ impl RespSession {
             queued: None,
             queue_failed: false,
             watched: Vec::new(),
-            channels: HashSet::new(),
-            patterns: HashSet::new(),
-            shard_channels: HashSet::new(),
+            channels: HashSet::default(),
+            patterns: HashSet::default(),
+            shard_channels: HashSet::default(),
         }
     }
 

@@ -26,8 +26,17 @@ const WITH_COUNT_OUT_OF_RANGE: &str = "ERR value is out of range";
 /// The fewest bytes one pick adds to a reply: an empty bulk string, `$0\r\n\r\n`.
 const MIN_PICK_BYTES: u64 = 6;
 
+/// Where every thread's random sequence starts.
+const RNG_START: u64 = 0x2545_f491_4f6c_dd1d;
+
 thread_local! {
-    static RNG: Cell<u64> = const { Cell::new(0x2545_f491_4f6c_dd1d) };
+    static RNG: Cell<u64> = const { Cell::new(RNG_START) };
+}
+
+/// Restarts this thread's random sequence from where it starts: the fuzz target does before
+/// each input, so an input's random picks (and the paths they take) repeat run to run.
+pub fn restart_random_sequence() {
+    RNG.with(|state| state.set(RNG_START));
 }
 
 /// A fast per-thread pseudo-random number (xorshift), good enough for random picks.
@@ -131,6 +140,14 @@ pub fn reply_repeated(
 mod tests {
     use super::*;
     use ferrocache_protocol::resp::RespVersion;
+
+    #[test]
+    fn a_restarted_sequence_repeats_its_numbers() {
+        restart_random_sequence();
+        let first: Vec<u64> = (0..3).map(|_| random()).collect();
+        restart_random_sequence();
+        assert_eq!((0..3).map(|_| random()).collect::<Vec<_>>(), first);
+    }
 
     #[test]
     fn distinct_positions_are_distinct_and_at_most_all() {

@@ -5,7 +5,7 @@
 //! (atomic across keys and clients), `NOT_QUEUED` commands run even inside MULTI, `NO_AUTH`
 //! commands run before authentication. Invariant (tested): names are lower-case and unique.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::sync::OnceLock;
 
 use ferrocache_protocol::resp::Encoder;
@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn names_are_lowercase_and_unique() {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::hashing::HashSet::default();
         for spec in COMMANDS {
             assert_eq!(spec.name, spec.name.to_lowercase());
             assert!(seen.insert(spec.name), "duplicate {}", spec.name);

@@ -8,7 +8,7 @@
 //! result deletes the destination, as Redis does. Errors are checked in Redis's order: numkeys,
 //! then each source's type, then the options.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use ferrocache_protocol::resp::Encoder;
 
@@ -169,7 +169,7 @@ fn combine(mut sources: Vec<Source>, op: Op, aggregate: Aggregate) -> ZSet {
         Op::Union => {
             // Smallest first, as Redis orders its sources (it fixes the order of float sums).
             sources.sort_by_key(|s| s.members.len());
-            let mut acc: HashMap<&[u8], f64> = HashMap::new();
+            let mut acc: HashMap<&[u8], f64> = HashMap::default();
             let mut order: Vec<&[u8]> = Vec::new();
             for source in &sources {
                 for (member, score) in &source.members {

@@ -47,7 +47,7 @@ pub(super) struct SkipList {
     pub(super) len: usize,
     /// Member → slot.
     index: HashTable<u32>,
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: crate::hashing::IndexHasher,
     /// Member bytes plus link arrays of the live nodes.
     pub(super) heap_bytes: usize,
     /// xorshift state for node levels.
@@ -68,7 +68,7 @@ impl SkipList {
             level: 1,
             len: 0,
             index: HashTable::new(),
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            hasher: crate::hashing::IndexHasher::default(),
             heap_bytes: 0,
             rng: 0x9e37_79b9_7f4a_7c15,
         }
@@ -377,7 +377,7 @@ impl SkipList {
         }
         assert_eq!(order.len(), self.len);
         assert_eq!(self.index.len(), self.len);
-        let rank_of: std::collections::HashMap<u32, usize> = order
+        let rank_of: crate::hashing::HashMap<u32, usize> = order
             .iter()
             .enumerate()
             .map(|(r, &id)| (id, r + 1))
