@@ -11,8 +11,8 @@
 //! tombstones and rehashes (and the coverage they give) changed from run to run, and the
 //! `connection` target kept "finding" edges it had already seen (fuzz/README.md, round 10).
 //!
-//! Invariant: code outside tests builds its maps and sets from this module's types, never from
-//! `std::collections` or hashbrown's defaults directly.
+//! Invariant: the server's code (this crate, tests aside) builds its maps and sets from this
+//! module's types, never from `std::collections`' or hashbrown's default hashers directly.
 
 /// Hash builder for the hashbrown tables that hash their keys themselves.
 #[cfg(not(fuzzing))]

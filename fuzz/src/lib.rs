@@ -141,9 +141,10 @@ pub fn config(data: &[u8]) {
     }
 }
 
-fn shared() -> &'static Shared {
-    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
-    SHARED.get_or_init(|| {
+/// The connection target's settings, built once.
+fn connection_config() -> &'static Config {
+    static CONFIG: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| {
         let mut config = Config::default();
         config.server.threads = 1;
         // 256 KiB: four 64 KiB segments (the smallest), one of them the reclaimers' reserve,
@@ -154,24 +155,41 @@ fn shared() -> &'static Shared {
         // 1 MiB of unsent replies closes the connection (64 MiB in the server's defaults), so
         // replies that reach the limit (HRANDFIELD with a large negative count) stay quick.
         config.server.max_output_buffer = ferrocache::config::ByteSize::mib(1);
-        Shared::new(config).expect("default config")
+        config
     })
+}
+
+/// A new server (store, pub/sub registry, counters) for one input, so an input does the same
+/// thing whatever ran before it: libFuzzer assumes a deterministic target. When inputs shared
+/// one server, what an input covered depended on the inputs before it: first on the store's
+/// contents (fuzz/README.md, round 9), then, with the store flushed between inputs, on the
+/// capacity its index and the registry's maps had grown to (round 10); every reload lost
+/// such edges and the next run "found" them again, so the curve never flattened. The hash
+/// seeds are fixed in fuzzing builds (`ferrocache::hashing`) and the random picks restart
+/// with each input.
+fn fresh_server() -> Shared {
+    ferrocache::command::resp::restart_random_sequence();
+    Shared::new(connection_config().clone()).expect("the target's config is valid")
 }
 
 /// The connection target's clock: fixed, so an input's expiries do not depend on when it runs.
 const FUZZ_NOW_MS: u64 = 1_700_000_000_000;
 
 /// A whole connection, structure-aware: bytes in, replies out, against a real in-process
-/// store (one per process, emptied before every input), for memcached (text, meta, binary) and RESP
-/// sessions. The first byte chooses RESP (odd) or memcached (even) and where the rest is split
-/// in two, to exercise incomplete requests. Invariants: no panic, `consumed` never exceeds the
-/// input, and replies stay bounded.
+/// server (a new one for every input), for memcached (text, meta, binary) and RESP sessions.
+/// The first byte chooses RESP (odd) or memcached (even) and where the rest is split in two,
+/// to exercise incomplete requests. Invariants: no panic, `consumed` never exceeds the input,
+/// and replies stay bounded.
 pub fn connection(data: &[u8]) {
+    connection_replies(data);
+}
+
+/// [`connection`]'s body; returns the replies.
+fn connection_replies(data: &[u8]) -> Vec<u8> {
     let Some((&selector, input)) = data.split_first() else {
-        return;
+        return Vec::new();
     };
-    let shared = shared();
-    start_from_a_fresh_server(shared);
+    let shared = fresh_server();
     let info = Arc::new(ConnInfo {
         id: 1,
         peer: "fuzz".into(),
@@ -187,48 +205,18 @@ pub fn connection(data: &[u8]) {
         Session::memcache()
     };
     let ctx = Context {
-        shared,
+        shared: &shared,
         stats: &shared.worker_stats[0],
         worker: 0,
         now_ms: FUZZ_NOW_MS,
     };
     let split = usize::from(selector >> 1) % (input.len() + 1);
-    serve(&mut session, &ctx, input, split);
-    // As the server does when a connection closes: without it, every channel and pattern an
-    // input subscribed to stayed in the shared registry, each PUBLISH and keyspace notification
-    // matched against all of them, and executions slowed from ~1,000/s to ~150/s within an hour.
-    session.forget_subscriptions(&shared.pubsub);
+    serve(&mut session, &ctx, input, split)
 }
 
-/// Puts back what an earlier input may have changed, so an input does the same thing whatever
-/// ran before it: libFuzzer assumes a deterministic target. When inputs shared the store's
-/// contents, the coverage of a run depended on the order of its inputs: the corpus a run left
-/// reached ~250 edges fewer when loaded again than the run had seen, and the run never
-/// flattened (fuzz/README.md, round 9). The hash seeds are fixed in fuzzing builds
-/// (`ferrocache::hashing`). Eviction and reclaim stay reachable within one input
-/// (`CONFIG SET maxmemory`, SETRANGE to a large offset, the `heap_evict` seed).
-fn start_from_a_fresh_server(shared: &Shared) {
-    use ferrocache::store::Mutation;
-    let config = &shared.config;
-    ferrocache::command::resp::restart_random_sequence();
-    shared.pubsub.set_notify_flags(config.notify_flags());
-    shared.store.set_eviction_policy(config.eviction_policy());
-    // `cache_memlimit` and CONFIG SET maxmemory change the limit; flushing also drops a
-    // delayed flush_all still pending.
-    let store_bytes = config.store.memory_limit.bytes() as usize;
-    if shared.store.memory_limit() != store_bytes {
-        shared.store.set_memory_limit(store_bytes, FUZZ_NOW_MS);
-    }
-    shared
-        .store
-        .apply(Mutation::FlushAll { at_ms: None }, FUZZ_NOW_MS);
-    for stats in shared.worker_stats.iter() {
-        stats.reset();
-    }
-}
-
-/// Feeds `input` to `session` in two chunks split at `split`, as a connection would receive it.
-fn serve(session: &mut Session, ctx: &Context<'_>, input: &[u8], split: usize) {
+/// Feeds `input` to `session` in two chunks split at `split`, as a connection would receive it,
+/// and returns the replies.
+fn serve(session: &mut Session, ctx: &Context<'_>, input: &[u8], split: usize) -> Vec<u8> {
     let mut buffer: Vec<u8> = Vec::new();
     let mut out = Vec::new();
     let mut swallow = 0usize;
@@ -261,45 +249,33 @@ fn serve(session: &mut Session, ctx: &Context<'_>, input: &[u8], split: usize) {
     }
     // Replies never balloon past what the store can hold plus per-request overhead.
     assert!(out.len() <= 64 * 1024 * 1024);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferrocache::pubsub::Space;
-    use ferrocache::store::EvictionPolicy;
 
-    /// One test, not several: all inspect the one store and registry every input shares.
+    /// What an input sees of the server: keys, settings, pub/sub channels, random picks.
+    const LOOK: &[u8] = b"\x01HSET h a 1 b 2 c 3\r\nHRANDFIELD h -8\r\nDBSIZE\r\n\
+        CONFIG GET maxmemory\r\nCONFIG GET maxmemory-policy\r\n\
+        CONFIG GET notify-keyspace-events\r\nPUBSUB NUMPAT\r\nPUBSUB CHANNELS\r\n";
+
     #[test]
     fn each_connection_input_starts_from_a_fresh_server() {
-        let registry = &shared().pubsub;
-        connection(b"\x01SUBSCRIBE fuzz-channel\r\nPSUBSCRIBE fuzz-*\r\nSSUBSCRIBE fuzz-shard\r\n");
-        assert!(registry.channels(Space::Global, None).is_empty());
-        assert!(registry.channels(Space::Shard, None).is_empty());
-        assert_eq!(registry.numpat(), 0);
-        // Also when the session ends on QUIT, before the end of its input.
-        connection(b"\x01SUBSCRIBE fuzz-channel\r\nQUIT\r\nPING\r\n");
-        assert!(registry.channels(Space::Global, None).is_empty());
-
-        connection(b"\x00cache_memlimit 64\r\n");
-        assert_eq!(shared().store.memory_limit(), 64 << 20);
-        connection(b"\x00version\r\n");
+        let first = connection_replies(LOOK);
+        assert!(first.starts_with(b":3\r\n*8\r\n"), "{first:?}");
+        // Inputs that change everything LOOK sees, and end on a subscription or QUIT.
+        connection_replies(
+            b"\x01SET k v\r\nCONFIG SET maxmemory 1mb\r\nCONFIG SET maxmemory-policy noeviction\r\n\
+              CONFIG SET notify-keyspace-events KEA\r\nHSET h a 1\r\nHRANDFIELD h -100\r\n\
+              SUBSCRIBE fuzz-channel\r\nPSUBSCRIBE fuzz-*\r\n",
+        );
+        connection_replies(b"\x01SSUBSCRIBE fuzz-shard\r\nQUIT\r\nPING\r\n");
+        connection_replies(b"\x00set m 0 0 1\r\nx\r\ncache_memlimit 64\r\n");
         assert_eq!(
-            shared().store.memory_limit(),
-            shared().config.store.memory_limit.bytes() as usize
+            String::from_utf8_lossy(&connection_replies(LOOK)),
+            String::from_utf8_lossy(&first)
         );
-
-        let store = &shared().store;
-        connection(
-            b"\x01SET fuzz-key v\r\nCONFIG SET maxmemory-policy noeviction\r\n\
-              CONFIG SET notify-keyspace-events KEA\r\n",
-        );
-        assert_eq!(store.stats().curr_items, 1);
-        assert_eq!(store.eviction_policy(), EvictionPolicy::NoEviction);
-        assert_ne!(registry.notify_flags(), 0);
-        connection(b"\x00version\r\n");
-        assert_eq!(store.stats().curr_items, 0);
-        assert_eq!(store.eviction_policy(), EvictionPolicy::AllKeysLru);
-        assert_eq!(registry.notify_flags(), 0);
     }
 }
