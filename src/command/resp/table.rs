@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn names_are_lowercase_and_unique() {
-        let mut seen = crate::hashing::HashSet::default();
+        let mut seen = std::collections::HashSet::new();
         for spec in COMMANDS {
             assert_eq!(spec.name, spec.name.to_lowercase());
             assert!(seen.insert(spec.name), "duplicate {}", spec.name);
