@@ -388,6 +388,21 @@ fn info_and_client_commands() {
         config,
         vec!["maxmemory".to_string(), (64 * 1024 * 1024).to_string()]
     );
+    // Redis's "no limit" (0) goes back to the startup limit: the store is always bounded.
+    for (setting, shown) in [("1mb", 1024 * 1024), ("0", 64 * 1024 * 1024)] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory")
+            .arg(setting)
+            .query(&mut r)
+            .unwrap();
+        let config: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory")
+            .query(&mut r)
+            .unwrap();
+        assert_eq!(config, vec!["maxmemory".to_string(), shown.to_string()]);
+    }
     let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut r).unwrap();
     assert!(count > 80);
 }

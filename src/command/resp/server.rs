@@ -473,11 +473,17 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             let text = String::from_utf8_lossy(value).into_owned();
             match name.as_slice() {
                 b"maxmemory" => match ByteSize::parse(&text.to_ascii_lowercase().replace("mb", "m").replace("gb", "g")) {
-                    Some(size) if size.bytes() > 0 => {
-                        call.ctx.shared.store.set_memory_limit(size.bytes() as usize, call.ctx.now_ms);
+                    Some(size) => {
+                        // Redis reads 0 as "no limit"; the store is always bounded, so 0
+                        // goes back to the limit the server started with (`-m`).
+                        let limit = match size.bytes() {
+                            0 => call.ctx.shared.config.store.memory_limit.bytes(),
+                            bytes => bytes,
+                        };
+                        call.ctx.shared.store.set_memory_limit(limit as usize, call.ctx.now_ms);
                         enc.ok();
                     }
-                    _ => enc.error(
+                    None => enc.error(
                         "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value",
                     ),
                 },
