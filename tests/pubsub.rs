@@ -293,3 +293,33 @@ fn keyspace_notifications_can_be_limited_to_key_pools() {
         b"*3\r\n$7\r\nmessage\r\n$18\r\n__keyevent@0__:set\r\n$6\r\nsess:1\r\n"
     );
 }
+
+#[test]
+fn a_connections_own_messages_follow_the_reply_of_the_command_that_published_them() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut s = server.connect_resp();
+    s.send(b"HELLO 3\r\n");
+    s.read_until(b"*0\r\n");
+    s.roundtrip(b"CONFIG SET notify-keyspace-events E$\r\n", b"+OK\r\n");
+    s.roundtrip(
+        b"SUBSCRIBE ch\r\n",
+        b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    );
+    s.roundtrip(
+        b"PSUBSCRIBE __keyevent@0__:*\r\n",
+        b">3\r\n$10\r\npsubscribe\r\n$16\r\n__keyevent@0__:*\r\n:2\r\n",
+    );
+    // Pipelined, then the client half-closes: nothing published to itself may be lost, and
+    // each push follows the reply of its command, as in Redis 7.2 (an EXEC's after its array).
+    s.send(b"SET k v\r\nPUBLISH ch hi\r\nMULTI\r\nPUBLISH ch tx\r\nEXEC\r\nPING\r\n");
+    s.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.stream.read_to_end(&mut rest).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&rest),
+        "+OK\r\n>4\r\n$8\r\npmessage\r\n$16\r\n__keyevent@0__:*\r\n$18\r\n__keyevent@0__:set\r\n$1\r\nk\r\n\
+         :1\r\n>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n\
+         +OK\r\n+QUEUED\r\n*1\r\n:1\r\n>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\ntx\r\n\
+         +PONG\r\n"
+    );
+}

@@ -379,8 +379,9 @@ struct WorkerSink {
 
 impl crate::pubsub::Deliver for WorkerSink {
     fn deliver(&self, worker: usize, batch: crate::pubsub::Batch) {
-        // Published from the subscribers' own worker: no hand-off, no wake-up; the worker
-        // delivers its local outbox right after the command that published.
+        // Published from the subscribers' own worker: no hand-off, no wake-up. The publishing
+        // connection's own messages follow its command's reply (`worker::append_own_messages`);
+        // the others' go out right after the publisher's turn.
         if worker::current_worker() == Some(worker) {
             worker::LOCAL_OUTBOX.with(|outbox| outbox.borrow_mut().extend(batch));
             return;

@@ -25,6 +25,27 @@ thread_local! {
     static CURRENT_WORKER: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
+/// Moves the messages published for connection `conn_id` itself (a RESP3 client's keyspace
+/// notifications of its own writes, a PUBLISH to a channel it subscribes to) out of the
+/// outbox to the end of its output, right after the reply of the command that published
+/// them, where Redis 7.2 puts them (before 7.2 they came first, and could land inside an
+/// EXEC's array). Other connections' messages stay in the outbox.
+pub fn append_own_messages(conn_id: u64, wbuf: &mut Vec<u8>) {
+    LOCAL_OUTBOX.with(|outbox| {
+        let mut outbox = outbox.borrow_mut();
+        if !outbox.iter().any(|(id, _)| *id == conn_id) {
+            return;
+        }
+        outbox.retain(|(id, frame)| {
+            let mine = *id == conn_id;
+            if mine {
+                wbuf.extend_from_slice(frame);
+            }
+            !mine
+        });
+    });
+}
+
 /// The index of the worker running on this thread, if any.
 pub fn current_worker() -> Option<usize> {
     CURRENT_WORKER.with(Cell::get)
@@ -163,7 +184,7 @@ impl Worker {
     fn drive(&self, conns: &mut Slab<Conn>, key: usize, ctx: &Context<'_>, again: &mut Vec<usize>) {
         let conn = &mut conns[key];
         let next = conn.turn(ctx);
-        // The turn may have published to subscribers on this very worker.
+        // The turn may have published to other subscribers on this very worker.
         let local = LOCAL_OUTBOX.with(|outbox| std::mem::take(&mut *outbox.borrow_mut()));
         if !local.is_empty() {
             self.deliver(conns, local);
