@@ -77,7 +77,8 @@ fn class(pattern: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
         if pattern[i] == b'\\' && i + 1 < pattern.len() {
             matched |= pattern[i + 1] == c;
             i += 2;
-        } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
+        } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' {
+            // As Redis: the range's end may be `]` (`[a-]` is `]`..=`a`, and the class runs on).
             let (lo, hi) = (
                 pattern[i].min(pattern[i + 2]),
                 pattern[i].max(pattern[i + 2]),
@@ -114,5 +115,11 @@ mod tests {
         assert!(matches(b"*a*b*", b"xxaxxbxx"));
         assert!(!matches(b"abc", b"ab"));
         assert!(matches(b"", b""));
+        // A range may end in `]`, which then does not close the class (as redis-server 7).
+        assert!(matches(b"x[a-]", b"x^"));
+        assert!(matches(b"x[a-]", b"x]"));
+        assert!(!matches(b"x[a-]", b"x-"));
+        assert!(!matches(b"h[a-]llo", b"hallo"));
+        assert!(matches(b"x[a-]]", b"x^"));
     }
 }
