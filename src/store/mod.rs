@@ -446,7 +446,7 @@ impl Store {
         let segment_size = Self::segment_size_for(&config);
         let pools = Pools::new(&config.pools);
         let shards = (0..SHARD_COUNT)
-            .map(|_| Mutex::new(Shard::new(pools.len())))
+            .map(|number| Mutex::new(Shard::new(pools.len(), number)))
             .collect();
         let policy = POLICIES
             .iter()
@@ -1098,7 +1098,7 @@ impl Store {
         let counter = if self.eviction_policy().counts_frequency() {
             let idle_minutes = seconds(now_ms).saturating_sub(access_before_s) / 60;
             let decayed = (counter as u32).saturating_sub(idle_minutes) as u8;
-            lfu_increment(decayed, random_u64())
+            lfu_increment(decayed, shard.toss_coin())
         } else {
             counter
                 .max(COUNTER_INIT + 1)
@@ -1672,25 +1672,6 @@ impl Store {
         let pool = self.pools.pool_of(key);
         self.shards[Self::shard_of(hash)].lock().pools[pool].count(PoolEvent::TooLarge);
     }
-}
-
-/// A fast per-thread pseudo-random number (xorshift64*), for the LFU counter's coin.
-fn random_u64() -> u64 {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let local = 0u8;
-            (&local as *const u8 as u64) ^ 0x2545_f491_4f6c_dd1d
-        });
-    }
-    STATE.with(|state| {
-        let mut x = state.get() | 1;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    })
 }
 
 /// Redis's logarithmic counter increment: the higher the counter, the less likely a hit

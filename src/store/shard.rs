@@ -35,10 +35,13 @@ pub(crate) struct Shard {
     pub last_cas: u64,
     pub counters: ShardCounters,
     pub pools: Vec<PoolStats>,
+    /// State of the coin the LFU counter tosses (xorshift64*, never zero).
+    coin: u64,
 }
 
 impl Shard {
-    pub fn new(pools: usize) -> Shard {
+    /// Shard number `number` of a store whose item pools number `pools`.
+    pub fn new(pools: usize, number: usize) -> Shard {
         Shard {
             index: Index::new(),
             objects: Slab::new(),
@@ -46,6 +49,32 @@ impl Shard {
             last_cas: 0,
             counters: ShardCounters::default(),
             pools: vec![PoolStats::default(); pools],
+            coin: coin_seed(number) | 1,
         }
+    }
+
+    /// A uniform pseudo-random number for the LFU counter's coin.
+    pub fn toss_coin(&mut self) -> u64 {
+        let mut x = self.coin;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.coin = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Where shard `number`'s coin starts: at random in the server. Fixed in fuzzing builds, so
+/// a fuzz input counts accesses, and evicts, the same way in every run (fuzz/README.md,
+/// round 11); the coin used to be one per thread, seeded from a stack address.
+fn coin_seed(number: usize) -> u64 {
+    #[cfg(fuzzing)]
+    {
+        0x9e37_79b9_7f4a_7c15 ^ number as u64
+    }
+    #[cfg(not(fuzzing))]
+    {
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one(number)
     }
 }
