@@ -64,17 +64,11 @@ impl Shard {
     }
 }
 
-/// Where shard `number`'s coin starts: at random in the server. Fixed in fuzzing builds, so
-/// a fuzz input counts accesses, and evicts, the same way in every run (fuzz/README.md,
-/// round 11); the coin used to be one per thread, seeded from a stack address.
+/// Where shard `number`'s coin starts: from the project's map hasher, so at random in the
+/// server and fixed in fuzzing builds (`crate::hashing`), where a fuzz input must count
+/// accesses, and evict, the same way in every run (fuzz/README.md, round 11); the coin used
+/// to be one per thread, seeded from a stack address.
 fn coin_seed(number: usize) -> u64 {
-    #[cfg(fuzzing)]
-    {
-        0x9e37_79b9_7f4a_7c15 ^ number as u64
-    }
-    #[cfg(not(fuzzing))]
-    {
-        use std::hash::BuildHasher;
-        std::collections::hash_map::RandomState::new().hash_one(number)
-    }
+    use std::hash::BuildHasher;
+    crate::hashing::MapHasher::default().hash_one(number)
 }
