@@ -10,4 +10,4 @@ mod encode;
 mod parse;
 
 pub use encode::{format_double, format_score, Encoder, RespVersion};
-pub use parse::{parse, Command, Limits, ProtocolError};
+pub use parse::{parse, parse_resumable, Command, Limits, Progress, ProtocolError};

@@ -10,10 +10,10 @@ use std::borrow::Cow;
 /// Limits Redis enforces on requests (`networking.c`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most elements in one multibulk request (Redis: 1024*1024 unless authenticated... we
-    /// apply it always).
+    /// Most elements in one multibulk request (Redis: `INT_MAX`; the request's total size is
+    /// bounded by the connection's query buffer limit).
     pub max_multibulk_len: usize,
-    /// Largest bulk argument (`proto-max-bulk-len`, capped by the item size limit).
+    /// Largest bulk argument (`proto-max-bulk-len`).
     pub max_bulk_len: usize,
     /// Longest inline request line (`PROTO_INLINE_MAX_SIZE`, 64 KiB).
     pub max_inline_len: usize,
@@ -22,7 +22,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_multibulk_len: 1024 * 1024,
+            max_multibulk_len: i32::MAX as usize,
             max_bulk_len: 512 * 1024 * 1024,
             max_inline_len: 64 * 1024,
         }
@@ -88,16 +88,68 @@ impl<'a> Command<'a> {
     }
 }
 
-/// Parses one command from the front of `buf`.
+/// Where an incomplete multibulk request stopped, so the next call resumes there instead of
+/// parsing from byte 0 again (a request of a million arguments arriving a packet at a time
+/// would otherwise cost quadratic time). The connection keeps one per RESP session.
+///
+/// Offsets are relative to the start of the request, which must stay at the front of the
+/// buffer (unconsumed) between calls: the caller consumes input only after a complete request.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Arguments the multibulk header announced (0: no header parsed yet).
+    announced: usize,
+    /// Where the next argument's `$` header starts.
+    resume_at: usize,
+    /// `(start, len)` of each argument parsed so far.
+    spans: Vec<(usize, usize)>,
+    /// Bytes the request is known to need in all (through the end of the argument being
+    /// read), so the caller can make room for a large value at once; 0 when unknown.
+    needed: usize,
+}
+
+impl Progress {
+    /// The bytes the pending request is known to need in all (0 when unknown or none pending).
+    pub fn needed(&self) -> usize {
+        self.needed
+    }
+
+    /// Forgets a partly parsed request, keeping a modest allocation for the next one.
+    fn reset(&mut self) {
+        self.announced = 0;
+        self.resume_at = 0;
+        self.needed = 0;
+        self.spans.clear();
+        if self.spans.capacity() > 1024 {
+            self.spans = Vec::new();
+        }
+    }
+}
+
+/// Parses one command from the front of `buf`, from scratch.
 pub fn parse<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<Option<(Command<'a>, usize)>, ProtocolError> {
-    match buf.first() {
+    parse_resumable(buf, limits, &mut Progress::default())
+}
+
+/// Parses one command from the front of `buf`, resuming where `progress` says an earlier call
+/// on the same (now longer) request stopped. On a complete request or an error, `progress` is
+/// reset for the next one.
+pub fn parse_resumable<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+    progress: &mut Progress,
+) -> Result<Option<(Command<'a>, usize)>, ProtocolError> {
+    let parsed = match buf.first() {
         None => Ok(None),
-        Some(b'*') => parse_multibulk(buf, limits),
+        Some(b'*') => parse_multibulk(buf, limits, progress),
         Some(_) => parse_inline(buf, limits),
+    };
+    if !matches!(parsed, Ok(None)) {
+        progress.reset();
     }
+    parsed
 }
 
 /// Finds `\r\n` at or after `from`; returns the index of `\r`.
@@ -122,26 +174,32 @@ fn parse_int(digits: &[u8]) -> Option<i64> {
 fn parse_multibulk<'a>(
     buf: &'a [u8],
     limits: &Limits,
+    progress: &mut Progress,
 ) -> Result<Option<(Command<'a>, usize)>, ProtocolError> {
-    let Some(end) = find_crlf(buf, 1) else {
-        if buf.len() > limits.max_inline_len {
-            return Err(ProtocolError::TooBigMultibulkCount);
+    if progress.announced == 0 {
+        let Some(end) = find_crlf(buf, 1) else {
+            if buf.len() > limits.max_inline_len {
+                return Err(ProtocolError::TooBigMultibulkCount);
+            }
+            return Ok(None);
+        };
+        let count = parse_int(&buf[1..end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+        if count > limits.max_multibulk_len as i64 {
+            return Err(ProtocolError::InvalidMultibulkLength);
         }
-        return Ok(None);
-    };
-    let count = parse_int(&buf[1..end]).ok_or(ProtocolError::InvalidMultibulkLength)?;
-    if count > limits.max_multibulk_len as i64 {
-        return Err(ProtocolError::InvalidMultibulkLength);
+        if count <= 0 {
+            return Ok(Some((Command::default(), end + 2)));
+        }
+        progress.announced = count as usize;
+        progress.resume_at = end + 2;
+        // Cap the up-front reservation: a client may announce many arguments and send few.
+        progress.spans.reserve(progress.announced.min(1024));
     }
-    let mut pos = end + 2;
-    if count <= 0 {
-        return Ok(Some((Command::default(), pos)));
-    }
-    let count = count as usize;
-    // Cap the up-front reservation: a client may announce many arguments and send few.
-    let mut args = Vec::with_capacity(count.min(1024));
-    for _ in 0..count {
+    let mut pos = progress.resume_at;
+    while progress.spans.len() < progress.announced {
+        progress.resume_at = pos;
         let Some(&first) = buf.get(pos) else {
+            progress.needed = 0;
             return Ok(None);
         };
         if first != b'$' {
@@ -151,6 +209,7 @@ fn parse_multibulk<'a>(
             if buf.len() - pos > 32 {
                 return Err(ProtocolError::TooBigBulkCount);
             }
+            progress.needed = 0;
             return Ok(None);
         };
         let len = parse_int(&buf[pos + 1..end]).ok_or(ProtocolError::InvalidBulkLength)?;
@@ -160,12 +219,18 @@ fn parse_multibulk<'a>(
         let start = end + 2;
         let stop = start + len as usize;
         if buf.len() < stop + 2 {
+            progress.needed = stop + 2;
             return Ok(None);
         }
         // Redis does not check the trailing CRLF; it skips two bytes whatever they are.
-        args.push(Cow::Borrowed(&buf[start..stop]));
+        progress.spans.push((start, len as usize));
         pos = stop + 2;
     }
+    let args = progress
+        .spans
+        .iter()
+        .map(|&(start, len)| Cow::Borrowed(&buf[start..start + len]))
+        .collect();
     Ok(Some((Command { args }, pos)))
 }
 
@@ -367,6 +432,76 @@ mod tests {
         assert_eq!(
             String::from_utf8(ProtocolError::ExpectedDollar('x').reply()).unwrap(),
             "-ERR Protocol error: expected '$', got 'x'\r\n"
+        );
+    }
+
+    #[test]
+    fn resuming_at_every_split_point_gives_the_same_command() {
+        let whole = b"*4\r\n$3\r\nSET\r\n$5\r\nhello\r\n$0\r\n\r\n$11\r\nhello world\r\n";
+        let expected = parse(whole, &Limits::default()).unwrap().unwrap();
+        for cut in 0..whole.len() {
+            let mut progress = Progress::default();
+            assert_eq!(
+                parse_resumable(&whole[..cut], &Limits::default(), &mut progress),
+                Ok(None),
+                "cut at {cut}"
+            );
+            let resumed = parse_resumable(whole, &Limits::default(), &mut progress);
+            assert_eq!(resumed, Ok(Some(expected.clone())), "cut at {cut}");
+            assert_eq!(progress, Progress::default(), "reset after cut {cut}");
+        }
+    }
+
+    #[test]
+    fn resuming_starts_after_the_arguments_already_parsed() {
+        // A byte-at-a-time arrival: each call must start where the last one stopped, so the
+        // argument headers before it are not read again. Poison an argument header that
+        // was already parsed: a parser that starts over trips on it, a resuming one does not.
+        let whole = b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n".to_vec();
+        let mut progress = Progress::default();
+        let cut = b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$".len();
+        assert_eq!(
+            parse_resumable(&whole[..cut], &Limits::default(), &mut progress),
+            Ok(None)
+        );
+        assert_eq!(progress.spans.len(), 2);
+        let mut poisoned = whole.clone();
+        poisoned[4] = b'!'; // the first argument's `$`
+        let (command, used) = parse_resumable(&poisoned, &Limits::default(), &mut progress)
+            .unwrap()
+            .unwrap();
+        assert_eq!(used, whole.len());
+        assert_eq!(command.arg(2), b"c");
+        // Without the progress, the same bytes are an error.
+        assert_eq!(
+            parse(&poisoned, &Limits::default()),
+            Err(ProtocolError::ExpectedDollar('!'))
+        );
+    }
+
+    #[test]
+    fn an_incomplete_bulk_says_how_many_bytes_the_request_needs() {
+        let mut progress = Progress::default();
+        let head = b"*2\r\n$3\r\nSET\r\n$1000000\r\nabc";
+        assert_eq!(
+            parse_resumable(head, &Limits::default(), &mut progress),
+            Ok(None)
+        );
+        let value_start = b"*2\r\n$3\r\nSET\r\n$1000000\r\n".len();
+        assert_eq!(progress.needed(), value_start + 1_000_000 + 2);
+    }
+
+    #[test]
+    fn a_million_arguments_are_accepted() {
+        let mut request = b"*1000001\r\n$4\r\nMSET\r\n".to_vec();
+        for _ in 0..1_000_000 {
+            request.extend_from_slice(b"$1\r\nk\r\n");
+        }
+        let (command, used) = parse(&request, &Limits::default()).unwrap().unwrap();
+        assert_eq!((command.len(), used), (1_000_001, request.len()));
+        assert_eq!(
+            parse(b"*3000000000\r\n", &Limits::default()),
+            Err(ProtocolError::InvalidMultibulkLength)
         );
     }
 
