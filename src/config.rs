@@ -185,6 +185,15 @@ pub struct RespSection {
     /// Only keys starting with one of these prefixes raise notifications (the pools to
     /// watch; empty = every key). Restart-only.
     pub notify_key_prefixes: Vec<String>,
+    /// Largest argument of a RESP request, and so the largest string value RESP can store
+    /// (Redis `proto-max-bulk-len`). Live: `CONFIG SET proto-max-bulk-len`.
+    pub proto_max_bulk_len: ByteSize,
+    /// Largest unparsed request a RESP connection may buffer before it is closed (Redis
+    /// `client-query-buffer-limit`). Live: `CONFIG SET client-query-buffer-limit`.
+    pub client_query_buffer_limit: ByteSize,
+    /// Bound on the buffers of every connection together; past it the biggest clients are
+    /// closed (Redis `maxmemory-clients`; 0 = no bound). Live: `CONFIG SET maxmemory-clients`.
+    pub maxmemory_clients: ByteSize,
 }
 
 impl Default for RespSection {
@@ -196,6 +205,9 @@ impl Default for RespSection {
             pubsub_output_soft_seconds: 60,
             notify_keyspace_events: String::new(),
             notify_key_prefixes: Vec::new(),
+            proto_max_bulk_len: ByteSize::mib(512),
+            client_query_buffer_limit: ByteSize::mib(1024),
+            maxmemory_clients: ByteSize(0),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`command`]: what each request does, between the protocol crate and the store.
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
 //! - [`metrics`]: per-worker counters.
+//! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
 //!
@@ -25,6 +26,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod clients;
 pub mod command;
 pub mod config;
 pub mod hashing;

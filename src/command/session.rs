@@ -87,6 +87,14 @@ impl Session {
         self.resp.as_deref()
     }
 
+    /// Bytes the incomplete request at the front of the input is known to need in all, so the
+    /// connection can make room for a large value as it arrives (0 when unknown).
+    pub fn input_needed(&self) -> usize {
+        self.resp
+            .as_deref()
+            .map_or(0, |state| state.parse_progress.needed())
+    }
+
     /// Serves the request at the front of `input`, appending its reply to `out`.
     /// `None` means the request is not complete yet.
     pub fn serve_one(

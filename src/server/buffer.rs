@@ -65,6 +65,29 @@ impl ReadBuffer {
         &mut self.storage[self.end..]
     }
 
+    /// Makes room for a request known to need `total` bytes from the front of the unparsed
+    /// data. Grows by doubling, never past `total`: memory follows the bytes that arrive, not
+    /// what a header announces, and a large value is not copied once per read.
+    pub fn make_room_for(&mut self, total: usize) {
+        if self.storage.len() - self.start >= total {
+            return;
+        }
+        if self.start > 0 {
+            self.storage.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.storage.len() < total {
+            let grown = (self.storage.len() * 2).max(self.end + Self::INITIAL);
+            self.storage.resize(grown.min(total), 0);
+        }
+    }
+
+    /// Bytes of memory the buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.storage.len()
+    }
+
     /// Records that `n` bytes were written into [`spare`](Self::spare).
     pub fn filled(&mut self, n: usize) {
         assert!(self.end + n <= self.storage.len(), "filled past the buffer");
@@ -103,5 +126,23 @@ mod tests {
         buf.consume(2);
         buf.shrink_if_idle();
         assert_eq!(buf.spare(1).len(), ReadBuffer::INITIAL);
+    }
+
+    #[test]
+    fn room_for_a_large_request_grows_by_doubling_up_to_exactly_its_size() {
+        let mut buf = ReadBuffer::new();
+        let total = 1_000_000;
+        buf.make_room_for(total);
+        assert_eq!(
+            buf.capacity(),
+            2 * ReadBuffer::INITIAL,
+            "not the announced size at once"
+        );
+        while buf.len() < total {
+            buf.make_room_for(total);
+            let n = buf.spare(1).len().min(total - buf.len());
+            buf.filled(n);
+        }
+        assert_eq!(buf.capacity(), total, "no power-of-two overshoot");
     }
 }

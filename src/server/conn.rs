@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::clients::{Clients, LimitBreach};
 use crate::command::{Context, Flow, Session};
 use crate::metrics::WorkerStats;
 use crate::server::buffer::ReadBuffer;
@@ -53,6 +54,14 @@ pub struct Conn {
     /// Since when (unix ms) undelivered pub/sub output has been over the soft limit.
     over_soft_limit_since: Option<u64>,
     pub info: Arc<ConnInfo>,
+    /// Bytes of buffer memory last reported to the shared client total, and the total it
+    /// was reported to (taken back when the connection is dropped).
+    reported_buffer_bytes: usize,
+    client_memory: Option<Arc<Clients>>,
+    /// The pub/sub hard output limit (refreshed every turn; a subscriber has had one).
+    pubsub_hard_limit: usize,
+    /// A pub/sub message was not queued because it would pass `pubsub_hard_limit`.
+    message_refused: bool,
 }
 
 impl Conn {
@@ -69,6 +78,10 @@ impl Conn {
             session,
             over_soft_limit_since: None,
             info,
+            reported_buffer_bytes: 0,
+            client_memory: None,
+            pubsub_hard_limit: usize::MAX,
+            message_refused: false,
         }
     }
 
@@ -83,6 +96,7 @@ impl Conn {
 
     /// One turn: flush, read what is there, execute complete requests, flush again.
     pub fn turn(&mut self, ctx: &Context<'_>) -> Next {
+        self.pubsub_hard_limit = ctx.shared.config.resp.pubsub_output_hard_limit.bytes() as usize;
         if self.info.kill.load(Ordering::Relaxed) || self.flush(ctx.stats).is_err() {
             return Next::Close;
         }
@@ -100,12 +114,22 @@ impl Conn {
                     }
                 }
             }
-            if self.unsent() > ctx.shared.config.server.max_output_buffer.bytes() as usize {
+            if self.unsent() > ctx.shared.clients.output_buffer_limit() {
                 log::warn!(
                     "closing {}: {} bytes of replies unsent, over the output limit",
                     self.info.peer,
                     self.unsent()
                 );
+                ctx.shared.clients.count(LimitBreach::Output);
+                return Next::Close;
+            }
+            if self.rbuf.len() > ctx.shared.clients.query_buffer_limit() {
+                log::warn!(
+                    "closing {}: an unparsed request of {} bytes, over client-query-buffer-limit",
+                    self.info.peer,
+                    self.rbuf.len()
+                );
+                ctx.shared.clients.count(LimitBreach::Query);
                 return Next::Close;
             }
             if self.flush(ctx.stats).is_err() {
@@ -157,16 +181,51 @@ impl Conn {
                 self.wbuf = Vec::new();
             }
         }
+        if self.account_buffers(ctx) {
+            log::warn!(
+                "closing {}: client buffers over maxmemory-clients, this one among the largest",
+                self.info.peer
+            );
+            ctx.shared.clients.count(LimitBreach::ClientMemory);
+            return Next::Close;
+        }
         Next::Wait
+    }
+
+    /// Reports a change in the memory this connection's buffers hold to the shared total.
+    /// True when the total is over `maxmemory-clients` and this connection should go.
+    fn account_buffers(&mut self, ctx: &Context<'_>) -> bool {
+        let now = self.rbuf.capacity() + self.wbuf.capacity();
+        if now == self.reported_buffer_bytes {
+            return false;
+        }
+        let clients = self
+            .client_memory
+            .get_or_insert_with(|| ctx.shared.clients.clone());
+        let connections = ctx
+            .shared
+            .connections
+            .curr_connections
+            .load(Ordering::Relaxed);
+        let over = clients.buffers_resized(self.reported_buffer_bytes, now, connections);
+        self.reported_buffer_bytes = now;
+        over
     }
 
     fn unsent(&self) -> usize {
         self.wbuf.len() - self.wpos
     }
 
-    /// Reads once into the buffer.
+    /// Reads once into the buffer, making room for the whole pending request when the
+    /// parser knows its size.
     fn fill(&mut self, stats: &WorkerStats) -> io::Result<usize> {
-        let spare = self.rbuf.spare(ReadBuffer::INITIAL);
+        let needed = self.session.input_needed();
+        let spare = if needed > self.rbuf.len() {
+            self.rbuf.make_room_for(needed);
+            self.rbuf.spare(1)
+        } else {
+            self.rbuf.spare(ReadBuffer::INITIAL)
+        };
         let n = self.transport.read(spare)?;
         self.rbuf.filled(n);
         stats.add(&stats.bytes_read, n as u64);
@@ -177,6 +236,12 @@ impl Conn {
     /// Sets `needs_input` to false when it stopped with input left to serve (request budget
     /// or output room), true when the buffered input is used up or incomplete.
     fn process(&mut self, ctx: &Context<'_>, handled: &mut usize, needs_input: &mut bool) -> Flow {
+        // Drop what was already sent, so that while commands run the output buffer holds only
+        // unsent bytes: a command checks the output limit against its length.
+        if self.wpos > 0 {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
         loop {
             if self.swallow > 0 {
                 let n = self.swallow.min(self.rbuf.len());
@@ -231,7 +296,13 @@ impl Conn {
     }
 
     /// Queues a pub/sub message; [`flush_messages`](Self::flush_messages) sends the batch.
+    /// A message that would take the unsent output past the hard limit is not copied (one
+    /// large PUBLISH must not cost a copy per stalled subscriber): the subscriber is cut off.
     pub fn queue_message(&mut self, frame: &[u8]) {
+        if self.message_refused || self.unsent() + frame.len() > self.pubsub_hard_limit {
+            self.message_refused = true;
+            return;
+        }
         self.wbuf.extend_from_slice(frame);
     }
 
@@ -243,7 +314,7 @@ impl Conn {
         }
         let limits = &ctx.shared.config.resp;
         let unsent = self.unsent() as u64;
-        if unsent > limits.pubsub_output_hard_limit.bytes() {
+        if self.message_refused || unsent > limits.pubsub_output_hard_limit.bytes() {
             log::warn!(
                 "closing subscriber {}: {unsent} bytes undelivered, over the hard limit",
                 self.info.peer
@@ -268,5 +339,13 @@ impl Conn {
     /// Best effort at shutdown: push out what is left without waiting.
     pub fn flush_now(&mut self, stats: &WorkerStats) -> bool {
         self.flush(stats).is_ok() && !self.wants_write()
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(clients) = &self.client_memory {
+            clients.buffers_resized(self.reported_buffer_bytes, 0, 1);
+        }
     }
 }

@@ -61,6 +61,8 @@ pub struct Shared {
     pub gates: Gates,
     /// Pub/sub subscriptions across every worker.
     pub pubsub: Arc<crate::pubsub::Registry>,
+    /// Client buffer limits and the memory every connection's buffers take.
+    pub clients: Arc<crate::clients::Clients>,
     shutting_down: AtomicBool,
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
 }
@@ -109,6 +111,7 @@ impl Shared {
         };
         let workers = config.worker_threads();
         Ok(Shared {
+            clients: Arc::new(crate::clients::Clients::new(&config)),
             verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
             config,
             store,

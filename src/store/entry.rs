@@ -188,10 +188,9 @@ impl Entry<'_> {
     }
 
     /// Stores a string value (any previous type is replaced). Returns the new cas unique.
+    /// The value is bounded by the memory limit only: the caller applies its protocol's size
+    /// limit (RESP's `proto-max-bulk-len`; memcached's item size goes through `apply`).
     pub fn put_string(&mut self, value: &[u8], flags: u32, expiry: Expiry) -> Result<u64, Outcome> {
-        if value.len() > self.store.item_size_max {
-            return Err(Outcome::TooLarge);
-        }
         let key = self.key;
         self.put(ItemSpec::string(key, value, flags, expiry.as_ms()))
     }

@@ -52,6 +52,8 @@ pub struct RespSession {
     pub channels: HashSet<Vec<u8>>,
     pub patterns: HashSet<Vec<u8>>,
     pub shard_channels: HashSet<Vec<u8>>,
+    /// How far the parser got into an incomplete request (resumed when more bytes arrive).
+    pub parse_progress: resp::Progress,
 }
 
 impl RespSession {
@@ -68,6 +70,7 @@ impl RespSession {
             channels: HashSet::default(),
             patterns: HashSet::default(),
             shard_channels: HashSet::default(),
+            parse_progress: resp::Progress::default(),
         }
     }
 
@@ -136,10 +139,10 @@ pub fn serve_one(
     out: &mut Vec<u8>,
 ) -> Option<Served> {
     let limits = resp::Limits {
-        max_bulk_len: ctx.shared.limits.item_size_max.max(64 * 1024),
+        max_bulk_len: ctx.shared.clients.proto_max_bulk_len(),
         ..resp::Limits::default()
     };
-    match resp::parse(input, &limits) {
+    match resp::parse_resumable(input, &limits, &mut session.parse_progress) {
         Ok(None) => None,
         Err(error) => {
             out.extend_from_slice(&error.reply());
@@ -173,6 +176,7 @@ fn run(
 ) -> Flow {
     WorkerStats::incr(&ctx.stats.resp_commands);
     let mut enc = Encoder::new(out, session.version);
+    enc.output_limit = ctx.shared.clients.output_buffer_limit();
     let mut scratch = [0u8; 32];
     let spec = command.name_lowercase(&mut scratch).and_then(table::lookup);
     let Some(spec) = spec else {

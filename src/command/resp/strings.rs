@@ -11,10 +11,6 @@ use crate::command::Flow;
 use crate::metrics::WorkerStats;
 use crate::store::{Expiry, Outcome, ReadOptions};
 
-/// Largest string Redis builds by SETRANGE/APPEND (`proto-max-bulk-len`, 512 MB); ours is
-/// capped by the item size limit as well.
-const MAX_STRING: u64 = 512 * 1024 * 1024;
-
 /// GET key
 pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let ctx = call.ctx;
@@ -308,6 +304,9 @@ pub fn mget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let ctx = call.ctx;
     enc.array(call.args.len() - 1);
     for key in &call.args[1..] {
+        if enc.output_full() {
+            break; // over the output limit: the connection closes, the rest is not built
+        }
         let hit = ctx
             .shared
             .store
@@ -440,6 +439,7 @@ pub fn incrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// APPEND key value
 pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let tail = call.arg(2);
+    let limit = call.ctx.shared.clients.proto_max_bulk_len();
     let result = call
         .ctx
         .shared
@@ -450,6 +450,9 @@ pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 .map_err(|_| Outcome::WrongType)?
                 .map(<[u8]>::to_vec)
                 .unwrap_or_default();
+            if value.len() + tail.len() > limit {
+                return Err(Outcome::TooLarge);
+            }
             value.extend_from_slice(tail);
             let flags = entry.flags().unwrap_or(0);
             let expiry = entry.expiry().unwrap_or(Expiry::Never);
@@ -526,7 +529,8 @@ pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     }
     let patch = call.arg(3);
-    let limit = MAX_STRING.min(call.ctx.shared.store.item_size_max() as u64);
+    let limit = call.ctx.shared.clients.proto_max_bulk_len() as u64;
+    let store_limit = call.ctx.shared.store.memory_limit();
     let result = call
         .ctx
         .shared
@@ -538,6 +542,10 @@ pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
             if offset as u64 + patch.len() as u64 > limit {
                 return Err(Outcome::TooLarge);
+            }
+            // Refused before the zero-filled value is built, not after.
+            if offset as usize + patch.len() > store_limit {
+                return Err(Outcome::OutOfMemory);
             }
             let mut value = current.map(<[u8]>::to_vec).unwrap_or_default();
             let end = offset as usize + patch.len();
