@@ -20,6 +20,10 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
     match request {
         Request::Get { keys, cas, touch } => {
             for key in keys.iter() {
+                if ctx.shared.clients.output_full(out) {
+                    // The connection closes over its output limit; the rest is not built.
+                    return Flow::Continue;
+                }
                 kv::get(ctx, key, touch, |view| {
                     if let Some(item) = view {
                         proto::write_value(

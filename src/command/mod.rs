@@ -28,6 +28,15 @@ pub struct Context<'a> {
     pub now_ms: u64,
 }
 
+impl Context<'_> {
+    /// Whether the connection's unsent output `out` has passed its output limit: a command
+    /// writing a reply of many parts stops adding them (the connection is then closed,
+    /// logged and counted, as Redis's `client-output-buffer-limit` does).
+    pub fn output_full(&self, out: &[u8]) -> bool {
+        self.shared.clients.output_full(out)
+    }
+}
+
 /// What the connection should do after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {

@@ -16,6 +16,9 @@ pub enum RespVersion {
 pub struct Encoder<'o> {
     pub out: &'o mut Vec<u8>,
     pub version: RespVersion,
+    /// Past this many bytes in `out`, [`output_full`](Self::output_full) says a reply of many
+    /// parts should stop growing (the connection's output limit; unbounded by default).
+    pub output_limit: usize,
 }
 
 use crate::memcache::write_i64 as push_int;
@@ -70,7 +73,18 @@ pub fn format_score(value: f64) -> String {
 
 impl<'o> Encoder<'o> {
     pub fn new(out: &'o mut Vec<u8>, version: RespVersion) -> Self {
-        Encoder { out, version }
+        Encoder {
+            out,
+            version,
+            output_limit: usize::MAX,
+        }
+    }
+
+    /// Whether the output has passed [`output_limit`](Self::output_limit): a command writing
+    /// many parts stops adding them (the caller closes the connection, so a reply cut short
+    /// is never read as a whole one).
+    pub fn output_full(&self) -> bool {
+        self.out.len() > self.output_limit
     }
 
     pub fn is_resp3(&self) -> bool {

@@ -126,6 +126,9 @@ pub fn hmget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     read_hash(call, enc, |hash, enc| {
         enc.array(fields.len());
         for name in fields {
+            if enc.output_full() {
+                break; // over the output limit: the connection closes
+            }
             match hash.and_then(|h| live_field(h, name, now)) {
                 Some(f) => enc.bulk(&f.value),
                 None => enc.null(),
@@ -145,6 +148,9 @@ pub fn hgetall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             b"HGETALL" => {
                 enc.map(fields.len());
                 for f in fields {
+                    if enc.output_full() {
+                        break; // over the output limit: the connection closes
+                    }
                     enc.bulk(&f.name);
                     enc.bulk(&f.value);
                 }
@@ -152,12 +158,18 @@ pub fn hgetall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             b"HKEYS" => {
                 enc.array(fields.len());
                 for f in fields {
+                    if enc.output_full() {
+                        break;
+                    }
                     enc.bulk(&f.name);
                 }
             }
             _ => {
                 enc.array(fields.len());
                 for f in fields {
+                    if enc.output_full() {
+                        break;
+                    }
                     enc.bulk(&f.value);
                 }
             }
@@ -305,6 +317,9 @@ pub fn hscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             chosen.len() * 2
         });
         for f in chosen {
+            if enc.output_full() {
+                break; // over the output limit: the connection closes
+            }
             enc.bulk(&f.name);
             if !novalues {
                 enc.bulk(&f.value);

@@ -227,7 +227,8 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// KEYS pattern
 pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let pattern = call.arg(1);
-    let mut found: Vec<Vec<u8>> = Vec::new();
+    let start = enc.out.len();
+    let mut found = 0;
     let mut cursor = 0;
     loop {
         cursor = call
@@ -235,19 +236,28 @@ pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             .shared
             .store
             .scan(cursor, 1024, call.ctx.now_ms, |item| {
-                if glob::matches(pattern, item.key()) {
-                    found.push(item.key().to_vec());
+                // Past the output limit the connection closes: stop building the reply.
+                if !enc.output_full() && glob::matches(pattern, item.key()) {
+                    enc.bulk(item.key());
+                    found += 1;
                 }
             });
-        if cursor == 0 {
+        if cursor == 0 || enc.output_full() {
             break;
         }
     }
-    enc.array(found.len());
-    for key in &found {
-        enc.bulk(key);
-    }
+    put_header_before(enc, start, |header| header.array(found));
     Flow::Continue
+}
+
+/// Writes a reply's head (an array header, a cursor) in front of the parts already written
+/// from `start` on. The parts go straight into the output as the store yields them (no copy
+/// of every key first); their count is known only at the end, so the head is inserted then:
+/// one move of the reply, once.
+fn put_header_before(enc: &mut Encoder<'_>, start: usize, head: impl FnOnce(&mut Encoder<'_>)) {
+    let mut header = Vec::new();
+    head(&mut Encoder::new(&mut header, enc.version));
+    enc.out.splice(start..start, header);
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]
@@ -265,12 +275,16 @@ pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    let mut found = Vec::new();
+    let start = enc.out.len();
+    let mut found = 0;
     let next = call
         .ctx
         .shared
         .store
         .scan(cursor, count, call.ctx.now_ms, |item| {
+            if enc.output_full() {
+                return; // a huge COUNT: the connection closes over its output limit
+            }
             let pattern_ok = pattern
                 .as_deref()
                 .is_none_or(|p| glob::matches(p, item.key()));
@@ -278,15 +292,15 @@ pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 .as_deref()
                 .is_none_or(|k| k == type_name(item.object()));
             if pattern_ok && type_ok {
-                found.push(item.key().to_vec());
+                enc.bulk(item.key());
+                found += 1;
             }
         });
-    enc.array(2);
-    enc.bulk(next.to_string().as_bytes());
-    enc.array(found.len());
-    for key in &found {
-        enc.bulk(key);
-    }
+    put_header_before(enc, start, |header| {
+        header.array(2);
+        header.bulk(next.to_string().as_bytes());
+        header.array(found);
+    });
     Flow::Continue
 }
 

@@ -169,10 +169,7 @@ mod tests {
     #[test]
     fn a_repeated_reply_is_cut_short_once_past_the_output_limit() {
         let mut out = Vec::new();
-        let mut enc = Encoder {
-            out: &mut out,
-            version: RespVersion::Resp2,
-        };
+        let mut enc = Encoder::new(&mut out, RespVersion::Resp2);
         let value = [b'v'; 100]; // a 108-byte bulk string
         let header = b"*150\r\n".len();
         let flow = reply_repeated(&mut enc, 3, 150, 1, 1000, |enc, _| enc.bulk(&value));
@@ -181,10 +178,7 @@ mod tests {
         assert!(reply > 1000 && reply <= 1000 + 108, "{reply}");
 
         let mut out = Vec::new();
-        let mut enc = Encoder {
-            out: &mut out,
-            version: RespVersion::Resp2,
-        };
+        let mut enc = Encoder::new(&mut out, RespVersion::Resp2);
         let flow = reply_repeated(&mut enc, 3, 5, 1, 1000, |enc, i| {
             assert!(i < 3);
             enc.bulk(&value)

@@ -4,6 +4,7 @@
 //! INFO uses Redis's section and field names; CONFIG exposes the settings that exist here and
 //! refuses the rest with Redis's error, never pretending to apply them.
 
+use crate::clients::LimitBreach;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -354,18 +355,20 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let limit = shared.store.memory_limit();
         let _ = write!(
             text,
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n\r\n",
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_clients_normal:{}\r\nmaxmemory_clients:{}\r\n\r\n",
             store.bytes,
             ByteSize(store.bytes),
             rss_bytes(),
             ByteSize(limit as u64),
-            shared.store.eviction_policy().name()
+            shared.store.eviction_policy().name(),
+            shared.clients.buffer_bytes(),
+            shared.clients.maxmemory_clients(),
         );
     }
     if show("stats") {
         let _ = write!(
             text,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nevicted_clients:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n\r\n",
             shared.connections.total_connections.load(Ordering::Relaxed),
             workers.resp_commands,
             workers.bytes_read,
@@ -374,7 +377,10 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             store.reclaimed,
             store.evictions,
             workers.keyspace_hits,
-            workers.keyspace_misses
+            workers.keyspace_misses,
+            shared.clients.disconnections(LimitBreach::ClientMemory),
+            shared.clients.disconnections(LimitBreach::Query),
+            shared.clients.disconnections(LimitBreach::Output),
         );
     }
     if show("replication") {

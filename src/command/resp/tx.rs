@@ -51,6 +51,7 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }
     enc.array(queued.len());
     let mut flow = Flow::Continue;
+    let mut discarded = Vec::new();
     for command in &queued {
         let args: Vec<Cow<'_, [u8]>> = command
             .iter()
@@ -61,7 +62,18 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             session: &mut *call.session,
             args: &args,
         };
-        if run_queued(&mut inner, enc) != Flow::Continue {
+        let ran = if enc.output_full() {
+            // Past the output limit the connection closes, but every queued command still
+            // runs (a transaction is all or nothing); what they answer is dropped, one reply
+            // at a time, as Redis drops output for a client it will close.
+            discarded.clear();
+            let mut sink = Encoder::new(&mut discarded, enc.version);
+            sink.output_limit = 0;
+            run_queued(&mut inner, &mut sink)
+        } else {
+            run_queued(&mut inner, enc)
+        };
+        if ran != Flow::Continue {
             flow = Flow::Close;
         }
     }

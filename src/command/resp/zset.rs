@@ -105,6 +105,9 @@ pub(super) fn reply_members<'z>(
 ) {
     enc.array(members.len() * super::random::items_per_pick(enc, withscores));
     for (member, score) in members {
+        if enc.output_full() {
+            break; // over the output limit: the connection closes
+        }
         write_member(enc, member, score, withscores);
     }
 }
@@ -484,6 +487,9 @@ pub fn zmscore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     read_zset(call, call.arg(1), enc, |zset, enc| {
         enc.array(members.len());
         for member in members {
+            if enc.output_full() {
+                break; // over the output limit: the connection closes
+            }
             match zset.and_then(|z| z.score(member)) {
                 Some(score) => enc.double(score),
                 None => enc.null(),
@@ -722,6 +728,9 @@ pub fn zscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         // Scores are bulk strings here even in RESP3, as Redis answers SCAN-family commands.
         enc.array(chosen.len() * 2);
         for (member, score) in chosen {
+            if enc.output_full() {
+                break; // over the output limit: the connection closes
+            }
             enc.bulk(member);
             enc.bulk(scan_score(score, compact).as_bytes());
         }

@@ -8,6 +8,8 @@
 //! result deletes the destination, as Redis does. Errors are checked in Redis's order: numkeys,
 //! then each source's type, then the options.
 
+use std::rc::Rc;
+
 use crate::hashing::HashMap;
 
 use ferrocache_protocol::resp::Encoder;
@@ -20,9 +22,10 @@ use crate::store::{Object, Outcome, ReadOptions, ZSet};
 /// Members and scores copied out of a sorted set, lowest first.
 type Members = Vec<(Box<[u8]>, f64)>;
 
-/// One source set, copied out of the store, with its weight.
+/// One source set, copied out of the store, with its weight. A key named several times is
+/// copied once and shared, so repeating a big key cannot multiply what a request allocates.
 struct Source {
-    members: Members,
+    members: Rc<Members>,
     weight: f64,
 }
 
@@ -102,11 +105,20 @@ fn load_sources(call: &Call<'_, '_>, at: usize) -> Result<(Vec<Source>, usize), 
         return Err(ZError::Reply(err::SYNTAX));
     }
     let end = first + numkeys as usize;
+    let mut loaded: HashMap<&[u8], Rc<Members>> = HashMap::default();
     let sources = call.args[first..end]
         .iter()
         .map(|key| {
+            let members = match loaded.get(&key[..]) {
+                Some(members) => members.clone(),
+                None => {
+                    let members = Rc::new(load(call, key)?);
+                    loaded.insert(key, members.clone());
+                    members
+                }
+            };
             Ok(Source {
-                members: load(call, key)?,
+                members,
                 weight: 1.0,
             })
         })
@@ -172,7 +184,7 @@ fn combine(mut sources: Vec<Source>, op: Op, aggregate: Aggregate) -> ZSet {
             let mut acc: HashMap<&[u8], f64> = HashMap::default();
             let mut order: Vec<&[u8]> = Vec::new();
             for source in &sources {
-                for (member, score) in &source.members {
+                for (member, score) in source.members.iter() {
                     let value = weighted(*score, source.weight);
                     match acc.get_mut(&member[..]) {
                         Some(current) => *current = aggregate.apply(*current, value),
@@ -196,7 +208,7 @@ fn combine(mut sources: Vec<Source>, op: Op, aggregate: Aggregate) -> ZSet {
                 .iter()
                 .map(|s| s.members.iter().map(|(m, v)| (&m[..], *v)).collect())
                 .collect();
-            'members: for (member, score) in &first.members {
+            'members: for (member, score) in first.members.iter() {
                 let mut value = weighted(*score, first.weight);
                 for (lookup, source) in lookups.iter().zip(rest) {
                     let Some(other) = lookup.get(&member[..]) else {
@@ -215,7 +227,7 @@ fn combine(mut sources: Vec<Source>, op: Op, aggregate: Aggregate) -> ZSet {
                 .iter()
                 .map(|s| s.members.iter().map(|(m, v)| (&m[..], *v)).collect())
                 .collect();
-            for (member, score) in &first.members {
+            for (member, score) in first.members.iter() {
                 if !others.iter().any(|o| o.contains_key(&member[..])) {
                     result.insert(member, *score);
                 }
