@@ -193,6 +193,9 @@ impl AckedWrite {
     }
 }
 
+/// A key and the value written to it.
+type KeyValue = (String, String);
+
 /// Reads `keys` with multi-gets of 100; returns the value of each key that is there.
 fn get_many(c: &mut common::Conn, keys: &[String]) -> std::collections::HashMap<String, String> {
     let mut found = std::collections::HashMap::new();
@@ -263,7 +266,7 @@ fn flush_all_under_load_keeps_every_write_after_it() {
         let flush_ok = Instant::now();
         // Let writes land after the flush, then check both sides of it.
         std::thread::sleep(Duration::from_millis(30));
-        let (gone, kept): (Vec<(String, String)>, Vec<(String, String)>) = {
+        let (gone, kept): (Vec<KeyValue>, Vec<KeyValue>) = {
             let acked = acked.lock().unwrap();
             // Writes acknowledged before the previous flush was sent were checked then.
             let gone = acked
