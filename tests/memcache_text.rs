@@ -287,7 +287,13 @@ fn memcache_crate_client_works_unchanged() {
 
 #[test]
 fn a_reader_that_lags_gets_every_reply_through_backpressure() {
-    let server = TestServer::start(&[]);
+    // 20 MB of replies against a 1 MiB output limit: only backpressure (the server stops
+    // reading requests while its unsent output is over the soft cap) gets them all through.
+    // A server that answered everything it had read would pass the limit and close.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small-output.toml");
+    std::fs::write(&path, "[server]\nmax_output_buffer = \"1MiB\"\n").unwrap();
+    let server = TestServer::start(&["--config", path.to_str().unwrap()]);
     let mut c = server.connect();
     let value = vec![b'z'; 100_000];
     let mut req = b"set big 0 0 100000\r\n".to_vec();
@@ -302,10 +308,12 @@ fn a_reader_that_lags_gets_every_reply_through_backpressure() {
     });
     std::thread::sleep(Duration::from_millis(200));
     let one = [b"VALUE big 0 100000\r\n".as_slice(), &value, b"\r\nEND\r\n"].concat();
-    for _ in 0..200 {
-        assert!(c.read_exact(one.len()) == one);
+    for i in 0..200 {
+        assert!(c.read_exact(one.len()) == one, "reply {i}");
     }
     sender.join().unwrap();
+    // The connection is still there, with nothing left over.
+    c.roundtrip(b"mn\r\n", b"MN\r\n");
 }
 
 #[test]

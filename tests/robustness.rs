@@ -176,54 +176,146 @@ fn a_client_killed_mid_request_stores_nothing_and_harms_no_one() {
     assert_eq!(c.stat("curr_items"), 0);
 }
 
+/// One write a load thread got `STORED` for: when its request left and its reply came back.
+struct AckedWrite {
+    writer: usize,
+    n: u32,
+    sent: Instant,
+    acked: Instant,
+}
+
+impl AckedWrite {
+    fn key(&self) -> String {
+        format!("w{}:{}", self.writer, self.n)
+    }
+    fn value(&self) -> String {
+        format!("{}.{}", self.writer, self.n)
+    }
+}
+
+/// A key and the value written to it.
+type KeyValue = (String, String);
+
+/// Reads `keys` with multi-gets of 100; returns the value of each key that is there.
+fn get_many(c: &mut common::Conn, keys: &[String]) -> std::collections::HashMap<String, String> {
+    let mut found = std::collections::HashMap::new();
+    for batch in keys.chunks(100) {
+        c.send(format!("get {}\r\n", batch.join(" ")).as_bytes());
+        let reply = String::from_utf8(c.read_until(b"END\r\n")).unwrap();
+        let mut lines = reply.split("\r\n");
+        while let Some(line) = lines.next() {
+            let Some(header) = line.strip_prefix("VALUE ") else {
+                assert!(line == "END" || line.is_empty(), "{reply}");
+                continue;
+            };
+            let key = header.split(' ').next().unwrap().to_string();
+            found.insert(key, lines.next().unwrap().to_string());
+        }
+    }
+    found
+}
+
+/// Writers set fresh keys as fast as they can while flush_all runs 20 times. After each
+/// flush: every write acknowledged before the flush was sent is gone, and every write sent
+/// after its `OK` came back is there with its value (checked before the next flush). Writes
+/// in flight across the flush may go either way.
 #[test]
 fn flush_all_under_load_keeps_every_write_after_it() {
+    const FLUSHES: usize = 20;
     let server = TestServer::start(&["-t", "2"]);
     let addr = server.addr;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<AckedWrite>::new()));
     let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let stop = stop.clone();
+        .map(|writer| {
+            let (stop, acked) = (stop.clone(), acked.clone());
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect(addr).unwrap();
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 let mut n = 0u32;
-                let deadline = Instant::now() + Duration::from_secs(20);
+                let deadline = Instant::now() + Duration::from_secs(30);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline
                 {
-                    s.write_all(format!("set w{w}:{n} 0 0 1\r\nv\r\n").as_bytes())
-                        .unwrap();
+                    let mut write = AckedWrite {
+                        writer,
+                        n,
+                        sent: Instant::now(),
+                        acked: Instant::now(),
+                    };
+                    let value = write.value();
+                    let request = format!("set {} 0 0 {}\r\n{value}\r\n", write.key(), value.len());
+                    write.sent = Instant::now();
+                    s.write_all(request.as_bytes()).unwrap();
                     let mut reply = [0u8; 8];
                     s.read_exact(&mut reply).unwrap();
                     assert_eq!(&reply, b"STORED\r\n");
+                    write.acked = Instant::now();
+                    acked.lock().unwrap().push(write);
                     n += 1;
                 }
-                n
             })
         })
         .collect();
     let mut c = server.connect();
-    for _ in 0..20 {
+    let (mut kept_checked, mut gone_checked) = (0usize, 0usize);
+    let mut previous_flush_sent: Option<Instant> = None;
+    for round in 0..FLUSHES {
+        std::thread::sleep(Duration::from_millis(30));
+        let flush_sent = Instant::now();
         c.roundtrip(b"flush_all\r\n", b"OK\r\n");
-        std::thread::sleep(Duration::from_millis(10));
+        let flush_ok = Instant::now();
+        // Let writes land after the flush, then check both sides of it.
+        std::thread::sleep(Duration::from_millis(30));
+        let (gone, kept): (Vec<KeyValue>, Vec<KeyValue>) = {
+            let acked = acked.lock().unwrap();
+            // Writes acknowledged before the previous flush was sent were checked then.
+            let gone = acked
+                .iter()
+                .filter(|w| {
+                    w.acked < flush_sent && previous_flush_sent.is_none_or(|p| w.acked >= p)
+                })
+                .map(|w| (w.key(), w.value()));
+            let kept = acked
+                .iter()
+                .filter(|w| w.sent > flush_ok)
+                .map(|w| (w.key(), w.value()));
+            (gone.collect(), kept.collect())
+        };
+        previous_flush_sent = Some(flush_sent);
+        let keys: Vec<String> = gone.iter().map(|(k, _)| k.clone()).collect();
+        let present = get_many(&mut c, &keys);
+        assert!(
+            present.is_empty(),
+            "flush {round}: {} of {} writes acknowledged before it survived, e.g. {:?}",
+            present.len(),
+            keys.len(),
+            present.iter().next()
+        );
+        let keys: Vec<String> = kept.iter().map(|(k, _)| k.clone()).collect();
+        let present = get_many(&mut c, &keys);
+        for (key, value) in &kept {
+            assert_eq!(
+                present.get(key),
+                Some(value),
+                "flush {round}: a write sent after it ({} such) is missing",
+                kept.len()
+            );
+        }
+        gone_checked += gone.len();
+        kept_checked += kept.len();
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let written: u32 = writers.into_iter().map(|w| w.join().unwrap()).sum();
-    assert!(written > 0);
-    // Writes acknowledged after the last flush are all there.
-    c.roundtrip(b"flush_all\r\n", b"OK\r\n");
-    for i in 0..100 {
-        c.roundtrip(
-            format!("set after{i} 0 0 1\r\na\r\n").as_bytes(),
-            b"STORED\r\n",
-        );
+    for writer in writers {
+        writer.join().unwrap();
     }
-    for i in 0..100 {
-        c.roundtrip(
-            format!("get after{i}\r\n").as_bytes(),
-            format!("VALUE after{i} 0 1\r\na\r\nEND\r\n").as_bytes(),
-        );
-    }
-    assert_eq!(c.stat("curr_items"), 100);
-    assert_eq!(c.stat("cmd_flush"), 21);
+    // The check had something to check, on both sides, and every flush counted.
+    assert!(
+        kept_checked > FLUSHES,
+        "{kept_checked} writes checked after flushes"
+    );
+    assert!(
+        gone_checked > FLUSHES,
+        "{gone_checked} writes checked flushed"
+    );
+    assert_eq!(c.stat("cmd_flush"), FLUSHES as u64);
 }

@@ -112,7 +112,9 @@ impl Store {
                 Ok(place) => chunks.push(place),
                 Err(none) => {
                     for &(segment, offset) in &chunks {
-                        self.release_record(segment, offset);
+                        // SAFETY: each is a record this call just appended and counted live;
+                        // no head lists it, so nothing else releases it.
+                        unsafe { self.release_record(segment, offset) };
                     }
                     return Err(none);
                 }
@@ -122,9 +124,16 @@ impl Store {
     }
 
     /// Marks one record dead in its segment.
-    pub(super) fn release_record(&self, segment: u32, offset: u32) {
-        // SAFETY: the caller names a record it wrote or that a head it holds lists; its
-        // segment stays in use while it is counted live.
+    ///
+    /// # Safety
+    /// `(segment, offset)` must be a record that is counted live and that nothing else
+    /// releases: one the caller appended and has not published, or a chunk listed by a head
+    /// in the index of a shard the caller holds, whose listing the caller then drops or
+    /// rewrites. (A wrong location reads a layout from arbitrary bytes; releasing twice lets
+    /// the segment be freed, and its id reused, under a live record.)
+    pub(super) unsafe fn release_record(&self, segment: u32, offset: u32) {
+        // SAFETY: by the contract, the record is live, so its segment is in use and holds a
+        // complete record at `offset`.
         let len = unsafe {
             layout::read_layout(self.segments.base(segment).add(offset as usize)).total_len()
         };
@@ -136,13 +145,18 @@ impl Store {
     }
 
     /// A chunk record, borrowed while the shard of its key is.
-    pub(super) fn chunk_at<'s>(
+    ///
+    /// # Safety
+    /// `(segment, offset)` must be listed by the chunk table of a head record in the index of
+    /// `shard`: the chunk is then counted live, and its segment stays in use (its id not
+    /// reused) while the shard is borrowed.
+    pub(super) unsafe fn chunk_at<'s>(
         &'s self,
         _shard: &'s Shard,
         (segment, offset): (u32, u32),
     ) -> ItemRef<'s> {
-        // SAFETY: the head listing this chunk is in the index of the shard we hold, so the
-        // chunk is counted live and its segment stays in use while the borrow lasts.
+        // SAFETY: by the contract, a live chunk: a complete record at `offset` of an in-use
+        // segment, valid while the shard is borrowed.
         unsafe {
             let ptr = self.segments.base(segment).add(offset as usize);
             let layout = layout::read_layout(ptr);
@@ -154,27 +168,40 @@ impl Store {
     }
 
     /// The stored bytes of a chunked value, in order.
+    ///
+    /// Unchecked precondition (as for `Store::item_at`): `table` is the chunk table of a head
+    /// in `shard`'s index.
     pub(super) fn assemble(&self, shard: &Shard, table: ChunkTable<'_>, out: &mut Vec<u8>) {
         out.clear();
         out.reserve(table.stored_len());
         for i in 0..table.count() {
-            out.extend_from_slice(self.chunk_at(shard, table.chunk(i)).raw_value());
+            // SAFETY: `table` is the chunk table of a head in `shard`'s index (this
+            // function's precondition, shared with `Store::item_at`).
+            out.extend_from_slice(unsafe { self.chunk_at(shard, table.chunk(i)) }.raw_value());
         }
     }
 
     /// Bytes the chunk records of a table take in their segments.
+    ///
+    /// Unchecked precondition (as for `Store::item_at`): `table` is the chunk table of a head
+    /// in `shard`'s index.
     pub(super) fn chunks_len(&self, shard: &Shard, table: ChunkTable<'_>) -> usize {
         (0..table.count())
-            .map(|i| self.chunk_at(shard, table.chunk(i)).bytes.len())
+            // SAFETY: as in `assemble`.
+            .map(|i| unsafe { self.chunk_at(shard, table.chunk(i)) }.bytes.len())
             .sum()
     }
 
     /// The first bytes of a chunked value's stored form (for the compressed length prefix).
+    ///
+    /// Unchecked precondition (as for `Store::item_at`): `table` is the chunk table of a head
+    /// in `shard`'s index.
     pub(super) fn first_chunk<'s>(&'s self, shard: &'s Shard, table: ChunkTable<'_>) -> &'s [u8] {
         if table.count() == 0 {
             return &[];
         }
-        self.chunk_at(shard, table.chunk(0)).raw_value()
+        // SAFETY: as in `assemble`.
+        unsafe { self.chunk_at(shard, table.chunk(0)) }.raw_value()
     }
 }
 

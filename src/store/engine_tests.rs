@@ -551,3 +551,86 @@ fn lowering_the_limit_evicts_and_frees_segments() {
     assert!(stats.evictions > 0);
     assert_eq!(get(&s, b"k39999", NOW), Some(noise(500, 39_999)));
 }
+
+/// A store whose arena may hand out segment ids `1..=last_id` only (instead of 2^24 - 1).
+fn store_with_id_space(limit: usize, last_id: u32) -> Store {
+    let mut s = store_with(limit, EvictionPolicy::AllKeysLru);
+    s.segments = Segments::with_id_space(s.segment_size(), 0, ttl::BUCKET_COUNT, last_id);
+    s.refresh_budget();
+    s
+}
+
+/// Segment ids are reused: every flush of a full cache, every lowering of the limit and
+/// every growth of the heap gives segments (and, beyond the budget, their memory) back, and
+/// none of it may use ids up. With 48 ids and about 8 segments in use, ids handed out once
+/// would run out within six cycles; this runs 200, and reads back what each cycle wrote.
+#[test]
+fn segment_ids_are_reused_through_many_flushes_limit_changes_and_heap_growth() {
+    const LAST_ID: u32 = 48;
+    let limit = 512 << 10;
+    let s = store_with_id_space(limit, LAST_ID);
+    let segment = s.segment_size();
+    let budget = s.segments.budget();
+    assert!(budget >= 6, "budget {budget} of {segment}-byte segments");
+    let value = |cycle: u32, i: u32| noise(1000, ((cycle as u64) << 32) | i as u64);
+    // More than the limit each cycle, so every segment of the budget is used and evicted.
+    let per_cycle = (limit * 3 / 2 / 1000) as u32;
+    for cycle in 0..200u32 {
+        for i in 0..per_cycle {
+            let key = format!("c{cycle}-{i}");
+            let stored = set(&s, key.as_bytes(), &value(cycle, i), Expiry::Never, NOW);
+            assert!(
+                matches!(stored, Outcome::Stored { .. }),
+                "cycle {cycle} key {i}: {stored:?}"
+            );
+        }
+        // A value larger than a segment: its chunk table names several (reused) ids.
+        let large = noise(segment * 2, cycle as u64);
+        let stored = set(&s, b"large", &large, Expiry::Never, NOW);
+        assert!(
+            matches!(stored, Outcome::Stored { .. }),
+            "cycle {cycle}: {stored:?}"
+        );
+        assert_eq!(get(&s, b"large", NOW), Some(large), "cycle {cycle}");
+        let last = per_cycle - 1;
+        let key = format!("c{cycle}-{last}");
+        assert_eq!(
+            get(&s, key.as_bytes(), NOW),
+            Some(value(cycle, last)),
+            "cycle {cycle}"
+        );
+        match cycle % 3 {
+            // Lowering the limit frees the memory of segments beyond the new budget.
+            1 => {
+                s.set_memory_limit(limit / 4, NOW);
+                s.set_memory_limit(limit, NOW);
+            }
+            // Heap growth shrinks the segment budget, and so the pool.
+            2 => {
+                let grown = s.edit(b"hash", NOW, |entry| {
+                    let hash = entry.hash_mut(true)?.expect("created");
+                    for f in 0..(limit / 2 / 1000) as u32 {
+                        hash.set(format!("f{f}").as_bytes(), &value(cycle, f), false);
+                    }
+                    Ok::<(), Outcome>(())
+                });
+                assert_eq!(grown, Ok(()), "cycle {cycle}");
+            }
+            _ => {}
+        }
+        assert_eq!(
+            s.apply(Mutation::FlushAll { at_ms: None }, NOW),
+            Outcome::Flushed
+        );
+        // Nothing of this cycle is readable after the flush, in reused segments or not.
+        assert_eq!(get(&s, key.as_bytes(), NOW), None, "cycle {cycle}");
+        assert_eq!(get(&s, b"large", NOW), None, "cycle {cycle}");
+    }
+    // The highest id handed out is the peak of segments in use at once: the budget, the
+    // writers' overdraw and one large value's chunks, never more.
+    let highest = s.segments.highest_id() as usize;
+    let bound = budget + OVERDRAW + 3;
+    assert!(highest <= bound, "highest id {highest} > {bound}");
+    set(&s, b"after", b"v", Expiry::Never, NOW);
+    assert_eq!(get(&s, b"after", NOW), Some(b"v".to_vec()));
+}

@@ -14,7 +14,10 @@
 //!
 //! Invariants: segment ids are ≥ 1, so a real entry is never `EMPTY` (0) or `TOMBSTONE` (1);
 //! `live` counts real entries and `tombstones` tombstones; `live + tombstones ≤ 9/10 ×` capacity
-//! after every insert, so probing always ends.
+//! after every insert, so probing always ends. An entry names a location, not a record: segment
+//! ids are reused, and an entry stays meaningful only because every entry into a segment is
+//! removed or moved before the segment's id goes back to the pool (see [`super::segments`]);
+//! the tag and key compare of a lookup do not guard against a stale entry.
 
 pub(crate) const EMPTY: u64 = 0;
 pub(crate) const TOMBSTONE: u64 = 1;

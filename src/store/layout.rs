@@ -346,19 +346,32 @@ pub(crate) fn widen_cas(low: u64, counter: u64) -> u64 {
     }
 }
 
-/// In-place changes to one item's mutable fields.
-///
-/// # Safety
-/// The caller holds the lock of the item's shard, the item is in the index, and no other
-/// reference to its bytes is alive.
+/// In-place changes to one item's mutable fields. Made only by [`ItemMut::new`], whose
+/// contract every method relies on (the fields are private so that no safe code can point
+/// one anywhere else).
 pub(crate) struct ItemMut {
-    pub ptr: *mut u8,
-    pub layout: Layout,
+    ptr: *mut u8,
+    layout: Layout,
 }
 
 impl ItemMut {
+    /// Access to the item starting at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must point at the first byte of a completely written item in a live segment
+    /// allocation (as for [`read_layout`]), the item must stay there while the `ItemMut`
+    /// lives (the caller holds the lock of the item's shard and the item is in its index),
+    /// and no other reference to the item's bytes may be alive meanwhile.
+    pub unsafe fn new(ptr: *mut u8) -> ItemMut {
+        ItemMut {
+            ptr,
+            // SAFETY: the caller's contract is `read_layout`'s.
+            layout: unsafe { read_layout(ptr) },
+        }
+    }
+
     fn info_atomic(&self) -> &AtomicU8 {
-        // SAFETY: `ptr` is the item's first byte (see the type's contract); AtomicU8 has
+        // SAFETY: `ptr` is the item's first byte (`new`'s contract); AtomicU8 has
         // u8's size and alignment.
         unsafe { &*(self.ptr as *const AtomicU8) }
     }
@@ -371,7 +384,7 @@ impl ItemMut {
     }
     pub fn set_access_s(&self, secs: u32) {
         let at = self.layout.access_at();
-        // SAFETY: within the item's header; exclusive by the type's contract.
+        // SAFETY: within the item's header; exclusive by `new`'s contract.
         unsafe { std::ptr::copy_nonoverlapping(secs.to_le_bytes().as_ptr(), self.ptr.add(at), 4) }
     }
     /// Sets the expiry in place; false if the item has no expiry field (then it must be
@@ -383,7 +396,7 @@ impl ItemMut {
         if ms == 0 {
             return false;
         }
-        // SAFETY: within the item's header; exclusive by the type's contract.
+        // SAFETY: within the item's header; exclusive by `new`'s contract.
         unsafe {
             std::ptr::copy_nonoverlapping(ms.to_le_bytes().as_ptr(), self.ptr.add(at), EXPIRY)
         }
@@ -392,7 +405,7 @@ impl ItemMut {
     /// Overwrites value bytes at `at` in place (a chunk table entry of a large value's head).
     pub fn write_value(&self, at: usize, bytes: &[u8]) {
         assert!(at + bytes.len() <= self.layout.value_len);
-        // SAFETY: within the item's value (checked above); exclusive by the type's contract.
+        // SAFETY: within the item's value (checked above); exclusive by `new`'s contract.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 bytes.as_ptr(),
@@ -406,11 +419,11 @@ impl ItemMut {
     /// into a narrow field).
     pub fn set_cas(&self, cas: u64, narrow: bool) -> bool {
         if self.layout.format & info::WIDE_CAS != 0 {
-            // SAFETY: the wide cas field is bytes 1..9; exclusive by the type's contract.
+            // SAFETY: the wide cas field is bytes 1..9; exclusive by `new`'s contract.
             unsafe { std::ptr::copy_nonoverlapping(cas.to_le_bytes().as_ptr(), self.ptr.add(1), 8) }
             true
         } else if narrow {
-            // SAFETY: the narrow cas field is bytes 1..7; exclusive by the type's contract.
+            // SAFETY: the narrow cas field is bytes 1..7; exclusive by `new`'s contract.
             unsafe { std::ptr::copy_nonoverlapping(cas.to_le_bytes().as_ptr(), self.ptr.add(1), 6) }
             true
         } else {

@@ -584,13 +584,7 @@ impl Store {
         let base = self.segments.base(entry.segment());
         // SAFETY: as in `item_at`; the shard is borrowed mutably, so no `ItemRef` of it is
         // alive, and the record stays valid while the entry does.
-        unsafe {
-            let ptr = base.add(entry.offset() as usize);
-            ItemMut {
-                ptr,
-                layout: layout::read_layout(ptr),
-            }
-        }
+        unsafe { ItemMut::new(base.add(entry.offset() as usize)) }
     }
 
     /// The key of the record an entry points at, for rehashing while the index grows.
@@ -883,7 +877,9 @@ impl Store {
                     let table = ChunkTable::parse(stored);
                     for i in 0..table.count() {
                         let (segment, offset) = table.chunk(i);
-                        self.release_record(segment, offset);
+                        // SAFETY: chunks this call wrote and counted live; the head that
+                        // would list them was never written.
+                        unsafe { self.release_record(segment, offset) };
                     }
                 }
                 shard.pools[pool].count(PoolEvent::OutOfMemory);
@@ -965,7 +961,9 @@ impl Store {
         slot.live_items.fetch_sub(1, Ordering::Relaxed);
         slot.live_bytes.fetch_sub(len as u32, Ordering::Relaxed);
         for (segment, offset) in chunks {
-            self.release_record(segment, offset);
+            // SAFETY: listed by the head `old`, in the index of the shard we hold; the
+            // caller replaces or removes that entry, so nothing releases them again.
+            unsafe { self.release_record(segment, offset) };
         }
         shard.pools[pool].items -= 1;
         shard.pools[pool].bytes -= charge as u64;

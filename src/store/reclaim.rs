@@ -439,7 +439,9 @@ impl Store {
                 Reason::Evict(_) => false,
             };
         if keep {
-            let chunk = self.chunk_at(shard, place);
+            // SAFETY: `place` is listed (at `i`) by the table of the head `found`, which is
+            // in the index of the shard we hold.
+            let chunk = unsafe { self.chunk_at(shard, place) };
             let bytes = chunk.bytes.to_vec();
             let appended = self.segments.append(
                 ttl::bucket_of(expiry, now_ms),
@@ -450,7 +452,9 @@ impl Store {
                 |dst| dst.copy_from_slice(&bytes),
             );
             if let Ok((segment, offset)) = appended {
-                self.release_record(place.0, place.1);
+                // SAFETY: the live chunk listed at `i`, whose listing is rewritten just below
+                // (under the same shard lock) to name its copy.
+                unsafe { self.release_record(place.0, place.1) };
                 let mut location = [0u8; 8];
                 location[..4].copy_from_slice(&segment.to_le_bytes());
                 location[4..].copy_from_slice(&offset.to_le_bytes());

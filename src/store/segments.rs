@@ -3,11 +3,20 @@
 //! Segments are numbered from 1 (index entries keep 24-bit ids; 0 is never used) and their
 //! slots are looked up through a two-level table that is allocated lazily, so ids are stable
 //! and reading a segment's address takes no lock. (A `slab::Slab` of slots would hand out
-//! ids the same way, but finding a slot would then need the pool's lock on every read.) Free
-//! ids wait in the pool's free list and are reused first. A segment's memory is allocated when it is
-//! first opened and given back to the allocator only when the pool holds more segments than
-//! the memory limit allows (after the limit was lowered); freed segments otherwise wait in
-//! the pool's free list, so the arena's footprint is bounded by the limit.
+//! ids the same way, but finding a slot would then need the pool's lock on every read.)
+//!
+//! A segment's memory is allocated when its id is first taken and given back to the
+//! allocator only when the pool holds more segments than the memory limit allows (after the
+//! limit was lowered, the heap grew, or a flush); freed segments otherwise wait in the
+//! pool's free list, so the arena's footprint is bounded by the limit.
+//!
+//! Ids are reused: a returned id waits in the free list (memory kept) or, once its memory
+//! went back, in the bare list, and `take` hands out a free id, then a bare one, and a
+//! fresh id only when neither list has one. So a fresh id is taken only when every id
+//! handed out so far is in use: the highest id ever handed out is the peak number of
+//! segments in use at once, which the budget bounds (the limit, plus the writers' overdraw),
+//! and so is the slot table (4096 slots a chunk, allocated as ids reach it). Flushes,
+//! limit changes and heap growth, however many, never exhaust the 2^24 ids.
 //!
 //! Each segment belongs to one TTL bucket while it is in use: the bucket's open segment
 //! takes appends, its sealed segments wait, oldest first, to expire or be reclaimed
@@ -16,11 +25,25 @@
 //! Invariants:
 //! - bytes `0..write_offset` of an in-use segment are complete items, written while the
 //!   bucket's lock was held; nothing is appended to a sealed segment;
-//! - `live_items`/`live_bytes` count the items of the segment that an index entry points
-//!   at; they change under the lock of that item's shard;
+//! - `live_items`/`live_bytes` count the items of the segment that an index entry (or a
+//!   large value's chunk table) points at; they change under the lock of that item's shard;
 //! - a segment is returned to the pool only by a reclaimer that took it out of its bucket and
-//!   unlinked (or moved) every index entry that pointed into it, each under its shard's lock;
-//!   so a reader that found an entry under its shard's lock reads memory that stays valid.
+//!   unlinked (or moved) every index entry that pointed into it, each under its shard's lock,
+//!   so its `live_items` is 0; a reader that found an entry under its shard's lock therefore
+//!   reads memory that stays valid.
+//!
+//! Why a reused id is safe without a generation number: an index entry (or chunk table
+//! entry) names only `(segment id, offset)`, and nothing checks at read time that the
+//! segment still holds the record it was written for. The tag and key compare of a lookup
+//! are no defence: a stale offset into a reused segment could land mid-record, and
+//! `read_layout` would then read lengths from arbitrary bytes. Reuse is sound because no
+//! stale location can exist: by the last invariant, every entry into a segment is gone (under
+//! its shard's lock) before the id returns to the pool, so by the time `take` hands the id out
+//! again no entry names it, and every later entry naming it was written for its new contents.
+//! The reclaimers' own lookups by location (`entry.segment() == id && offset == ..`) rely on
+//! the same fact. Breaking that invariant would already be a use-after-free without reuse
+//! (the memory of a freed segment may have been returned to the allocator); reuse adds no
+//! new way to go wrong. `give_back` checks `live_items == 0` in debug builds.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::collections::VecDeque;
@@ -29,7 +52,7 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use super::index::MAX_SEGMENT_ID;
+use super::index::{MAX_SEGMENT_ID, MAX_SEGMENT_SIZE};
 
 const CHUNK: usize = 4096;
 
@@ -59,8 +82,11 @@ pub(crate) struct Bucket {
 }
 
 struct Pool {
+    /// Returned ids whose segment still has its memory: taken first.
     free: Vec<u32>,
-    /// Ids never handed out start here.
+    /// Returned ids whose memory went back to the allocator: taken before a fresh id.
+    bare: Vec<u32>,
+    /// Ids never handed out start here (every id below it is in use, free or bare).
     next_fresh: u32,
     /// Segments with memory allocated (in use or free).
     allocated: usize,
@@ -72,6 +98,8 @@ pub(crate) struct NoSegment;
 
 pub(crate) struct Segments {
     segment_size: usize,
+    /// The highest id this arena may hand out (`MAX_SEGMENT_ID`; smaller in tests).
+    last_id: u32,
     table: Box<[OnceLock<Box<[SegmentSlot]>>]>,
     pool: Mutex<Pool>,
     pub buckets: Box<[Mutex<Bucket>]>,
@@ -84,13 +112,30 @@ pub(crate) struct Segments {
 
 impl Segments {
     pub fn new(segment_size: usize, budget: usize, bucket_count: usize) -> Segments {
+        Segments::with_id_space(segment_size, budget, bucket_count, MAX_SEGMENT_ID)
+    }
+
+    /// An arena that hands out ids `1..=last_id` only (tests use a small id space to show
+    /// that ids are reused instead of running out).
+    pub fn with_id_space(
+        segment_size: usize,
+        budget: usize,
+        bucket_count: usize,
+        last_id: u32,
+    ) -> Segments {
+        assert!((1..=MAX_SEGMENT_ID).contains(&last_id));
+        // `take` relies on this: `alloc_zeroed` must not be asked for zero bytes, and offsets
+        // must fit an index entry.
+        assert!((1..=MAX_SEGMENT_SIZE).contains(&segment_size));
         Segments {
             segment_size,
-            table: (0..(MAX_SEGMENT_ID as usize + 1).div_ceil(CHUNK))
+            last_id,
+            table: (0..(last_id as usize + 1).div_ceil(CHUNK))
                 .map(|_| OnceLock::new())
                 .collect(),
             pool: Mutex::new(Pool {
                 free: Vec::new(),
+                bare: Vec::new(),
                 next_fresh: 1,
                 allocated: 0,
             }),
@@ -124,6 +169,12 @@ impl Segments {
         self.trim_pool();
     }
 
+    /// The highest id handed out so far: the peak number of segments in use at once.
+    #[cfg(test)]
+    pub fn highest_id(&self) -> u32 {
+        self.pool.lock().next_fresh - 1
+    }
+
     /// Segments with memory allocated, in use or waiting in the free list.
     pub fn allocated(&self) -> usize {
         self.pool.lock().allocated
@@ -141,10 +192,12 @@ impl Segments {
         if !within && !overdrawn {
             return Err(NoSegment);
         }
-        let id = match pool.free.pop() {
+        let id = match pool.free.pop().or_else(|| pool.bare.pop()) {
             Some(id) => id,
             None => {
-                if pool.next_fresh > MAX_SEGMENT_ID {
+                // Every id handed out so far is in use (see the module documentation).
+                debug_assert_eq!(pool.next_fresh as usize, in_use + 1);
+                if pool.next_fresh > self.last_id {
                     return Err(NoSegment);
                 }
                 let id = pool.next_fresh;
@@ -154,7 +207,7 @@ impl Segments {
         };
         let slot = self.slot(id);
         if slot.data.load(Ordering::Relaxed).is_null() {
-            // SAFETY: the layout has a non-zero size (segments are at least 64 KiB).
+            // SAFETY: the layout has a non-zero size (`with_id_space` checked it).
             let data = unsafe { alloc_zeroed(self.layout()) };
             if data.is_null() {
                 std::alloc::handle_alloc_error(self.layout());
@@ -177,6 +230,11 @@ impl Segments {
 
     /// Gives a reclaimed segment back (no index entry points into it any more).
     pub fn give_back(&self, id: u32) {
+        debug_assert_eq!(
+            self.slot(id).live_items.load(Ordering::Acquire),
+            0,
+            "segment {id} given back with live records"
+        );
         let mut pool = self.pool.lock();
         pool.free.push(id);
         self.in_use.fetch_sub(1, Ordering::Relaxed);
@@ -208,7 +266,8 @@ impl Segments {
                 unsafe { dealloc(data, self.layout()) };
                 pool.allocated -= 1;
             }
-            // The id stays in no list: ids are plentiful (2^24) and never reused after this.
+            // The id is reused (its memory allocated again) once no free id is left.
+            pool.bare.push(id);
         }
     }
 
@@ -224,6 +283,10 @@ impl Segments {
     /// Appends `len` bytes to `bucket`'s open segment, sealing it and opening another when it
     /// is full, and calls `write` on the reserved bytes with the bucket's lock held. Returns
     /// where the bytes went.
+    ///
+    /// # Panics
+    /// If `len` is more than a segment: callers cut such values into chunks first
+    /// ([`super::chunks`]), so this is a bug, and writing on would pass the allocation's end.
     pub fn append(
         &self,
         bucket: u32,
@@ -233,7 +296,12 @@ impl Segments {
         expiry_ms: u64,
         write: impl FnOnce(&mut [u8]),
     ) -> Result<(u32, u32), NoSegment> {
-        debug_assert!(len <= self.segment_size);
+        // A real check, not a debug one: the write below is in bounds only because of it.
+        assert!(
+            len <= self.segment_size,
+            "a {len}-byte record does not fit a {}-byte segment",
+            self.segment_size
+        );
         let mut guard = self.buckets[bucket as usize].lock();
         let id = match guard.open {
             Some(id)
@@ -253,9 +321,12 @@ impl Segments {
         };
         let slot = self.slot(id);
         let offset = slot.write_offset.load(Ordering::Relaxed);
-        // SAFETY: bytes `offset..offset + len` of segment `id` lie within its allocation
-        // (checked above) and past its write offset, so no item and no reader refers to
-        // them; the bucket lock we hold makes us their only writer.
+        // SAFETY: bytes `offset..offset + len` of segment `id` lie within its allocation of
+        // `segment_size` bytes: either the open segment had room (`offset + len <=
+        // segment_size`, the match guard above) or the segment is fresh (`offset == 0`, and
+        // `len <= segment_size` by the assert at the top). They lie at or past its write
+        // offset, so no item and no reader refers to them; the bucket lock we hold makes us
+        // their only writer. `take` allocated the memory, so `base(id)` is not null.
         let dst =
             unsafe { std::slice::from_raw_parts_mut(self.base(id).add(offset as usize), len) };
         write(dst);
@@ -285,5 +356,46 @@ impl Drop for Segments {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Taking a whole budget and giving it back, with the memory freed each time (as a
+    /// flush does), reuses the same ids forever.
+    #[test]
+    fn freed_ids_are_taken_again_before_fresh_ones() {
+        let segments = Segments::with_id_space(64 << 10, 8, 2, 10);
+        for round in 0..10_000 {
+            let taken: Vec<u32> = (0..8)
+                .map(|_| segments.take(1, 0, 0).expect("an id"))
+                .collect();
+            assert!(
+                taken.iter().all(|&id| (1..=8).contains(&id)),
+                "{round}: {taken:?}"
+            );
+            for id in taken {
+                segments.give_back(id);
+            }
+            match round % 3 {
+                0 => segments.release_free(),
+                1 => {
+                    segments.set_budget(2);
+                    segments.set_budget(8);
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(segments.highest_id(), 8);
+        assert_eq!(segments.take(1, 0, 0).map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit")]
+    fn a_record_longer_than_a_segment_is_refused_before_it_is_written() {
+        let segments = Segments::with_id_space(64 << 10, 8, 1, 10);
+        let _ = segments.append(0, (64 << 10) + 1, 0, 0, 0, |_| unreachable!());
     }
 }

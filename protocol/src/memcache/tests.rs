@@ -1582,7 +1582,9 @@ fn generated_input_keeps_the_invariants() {
 
 // ---------------------------------------------------------------------------------------
 // Differential replay against answers recorded from a real memcached
-// (`protocol/tools/diff_memcached.py`). Ignored unless MEMCACHED_DIFF_CASES names the file.
+// (`protocol/tools/diff_memcached.py`): from the file MEMCACHED_DIFF_CASES names, or else
+// recorded on the spot from a memcached this test starts. Ignored by a plain `cargo test`
+// (recording takes seconds and needs memcached and python3); CI runs it.
 
 /// What memcached answers on a cache where every key misses, or `None` when this model does
 /// not know (the case is then skipped).
@@ -1678,19 +1680,131 @@ fn from_hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// A memcached started for the differential, killed when dropped.
+struct SpawnedMemcached(std::process::Child);
+
+impl Drop for SpawnedMemcached {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether the differential must compare (CI sets this), so that a missing memcached fails
+/// the test instead of skipping it.
+const REQUIRE_MEMCACHED: &str = "FERROCACHE_REQUIRE_MEMCACHED";
+
+/// The recorded cases: the file MEMCACHED_DIFF_CASES names, or `MEMCACHED_DIFF_N` (3000)
+/// cases recorded now from a memcached (`MEMCACHED_BIN`, else `memcached` on the PATH)
+/// started on a free loopback port. Err says why neither could be had.
+fn recorded_cases() -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    if let Ok(path) = std::env::var("MEMCACHED_DIFF_CASES") {
+        return std::fs::read_to_string(&path)
+            .map_err(|e| format!("MEMCACHED_DIFF_CASES={path}: {e}"));
+    }
+    let binary = std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".into());
+    let version = Command::new(&binary)
+        .arg("-V")
+        .output()
+        .map_err(|e| format!("no memcached to record from ({binary}: {e})"))?;
+    if !version.status.success() {
+        return Err(format!("`{binary} -V` failed: {version:?}"));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    // No -A: `shutdown` is not generated. `-u root` only matters when run as root.
+    let _server = SpawnedMemcached(
+        Command::new(&binary)
+            .args([
+                "-u",
+                "root",
+                "-U",
+                "0",
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting {binary}: {e}"))?,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "{binary} did not listen on port {port} within 10 s"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let cases = std::env::var("MEMCACHED_DIFF_N").unwrap_or_else(|_| "3000".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/diff_memcached.py");
+    let recorded = Command::new("python3")
+        .args([script, &port.to_string(), &cases])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running python3 {script}: {e}"))?;
+    if !recorded.status.success() {
+        return Err(format!("{script} failed: {:?}", recorded.status));
+    }
+    eprintln!(
+        "recorded {cases} cases from {}",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    String::from_utf8(recorded.stdout).map_err(|e| format!("{script} wrote non-UTF-8: {e}"))
+}
+
+/// `VERSION <any>\r\n` as this parser's model answers it (`respond` says 1.6.18), so cases
+/// recorded from another memcached version compare on everything else.
+fn normalize_version(reply: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(reply.len());
+    let mut rest = reply;
+    while let Some(at) = rest.windows(8).position(|w| w == b"VERSION ") {
+        let line_start = at == 0 || rest[at - 1] == b'\n';
+        let end = rest[at..].windows(2).position(|w| w == b"\r\n");
+        match end {
+            Some(end) if line_start => {
+                out.extend_from_slice(&rest[..at]);
+                out.extend_from_slice(b"VERSION 1.6.18");
+                rest = &rest[at + end..];
+            }
+            _ => {
+                out.extend_from_slice(&rest[..at + 8]);
+                rest = &rest[at + 8..];
+            }
+        }
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 #[test]
-#[ignore = "needs answers recorded from a real memcached (MEMCACHED_DIFF_CASES)"]
+#[ignore = "records from a real memcached: FERROCACHE_REQUIRE_MEMCACHED=1 cargo test -p ferrocache-protocol --lib -- --ignored diff_against_recorded_memcached"]
 fn diff_against_recorded_memcached() {
-    let Ok(path) = std::env::var("MEMCACHED_DIFF_CASES") else {
-        return;
+    let text = match recorded_cases() {
+        Ok(text) => text,
+        Err(why) if std::env::var_os(REQUIRE_MEMCACHED).is_some() => {
+            panic!("{REQUIRE_MEMCACHED} is set but there is nothing to compare with: {why}")
+        }
+        Err(why) => {
+            eprintln!(
+                "\n*** SKIPPED diff_against_recorded_memcached: {why}.\n*** Nothing was \
+                 compared. Install memcached (apt-get install memcached) or set \
+                 MEMCACHED_DIFF_CASES; set {REQUIRE_MEMCACHED}=1 to make this a failure.\n"
+            );
+            return;
+        }
     };
-    let text = std::fs::read_to_string(path).unwrap();
     let (mut compared, mut skipped) = (0, 0);
     let mut failures = Vec::new();
     'cases: for line in text.lines() {
         let mut parts = line.split(' ');
         let input = from_hex(parts.next().unwrap());
-        let expected = from_hex(parts.next().unwrap());
+        let expected = normalize_version(&from_hex(parts.next().unwrap()));
         let closed = parts.next().unwrap() == "1";
         if input.first() == Some(&0x80) {
             // memcached (-B auto) takes a first byte 0x80 for the binary protocol.
@@ -1756,6 +1870,13 @@ fn diff_against_recorded_memcached() {
         }
     }
     eprintln!("compared {compared}, skipped {skipped}");
+    // Most cases are within the model (about 85 % of the generator's); a file or recording
+    // that compares little has gone wrong, however green its few comparisons are.
+    assert!(
+        compared >= 100 && compared * 2 >= compared + skipped,
+        "compared only {compared} of {} cases",
+        compared + skipped
+    );
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
