@@ -365,7 +365,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if show("stats") {
         let _ = write!(
             text,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nworker_panics:{}\r\n\r\n",
             shared.connections.total_connections.load(Ordering::Relaxed),
             workers.resp_commands,
             workers.bytes_read,
@@ -374,7 +374,8 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             store.reclaimed,
             store.evictions,
             workers.keyspace_hits,
-            workers.keyspace_misses
+            workers.keyspace_misses,
+            workers.worker_panics
         );
     }
     if show("replication") {

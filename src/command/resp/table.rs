@@ -244,6 +244,10 @@ commands! {
 
 /// Finds a command by its lower-case name.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    #[cfg(debug_assertions)]
+    if let Some(spec) = test_hooks::lookup(name) {
+        return Some(spec);
+    }
     static INDEX: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
     INDEX
         .get_or_init(|| {
@@ -254,6 +258,59 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         })
         .get(name)
         .copied()
+}
+
+/// Commands that exist for the integration tests only: compiled into debug builds alone
+/// (`cargo test` builds the server binary with debug assertions; a release build has none of
+/// this code), and even there found only when the server was started with
+/// `FERROCACHE_TEST_HOOKS=1` in its environment. Not listed by COMMAND.
+#[cfg(debug_assertions)]
+mod test_hooks {
+    use super::*;
+
+    /// `FERROCACHE-TEST-PANIC TURN | STORE key | THREAD`: panics inside the command (with
+    /// the worker's gate held), inside a store edit (with a shard locked, after growing the
+    /// hash at `key` in place), or makes the worker panic after this turn, outside any
+    /// connection's turn.
+    static PANIC: CommandSpec = CommandSpec {
+        name: "ferrocache-test-panic",
+        arity: -2,
+        flags: Flags::NONE,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        group: "server",
+        summary: "Test hook: panics in a command, a store edit or a worker.",
+        handler: panic_on_request,
+    };
+
+    pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+        static ENABLED: OnceLock<bool> = OnceLock::new();
+        let enabled =
+            || *ENABLED.get_or_init(|| std::env::var_os("FERROCACHE_TEST_HOOKS").is_some());
+        (name == PANIC.name.as_bytes() && enabled()).then_some(&PANIC)
+    }
+
+    fn panic_on_request(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+        let ctx = call.ctx;
+        match call.arg(1).to_ascii_uppercase().as_slice() {
+            b"TURN" => panic!("test hook: a command panics"),
+            b"STORE" if call.args.len() == 3 => {
+                ctx.shared.store.edit(call.arg(2), ctx.now_ms, |entry| {
+                    if let Ok(Some(hash)) = entry.hash_mut(true) {
+                        hash.set(b"grown-before-the-panic", &[b'x'; 4096], false);
+                    }
+                    panic!("test hook: a command panics inside a store edit")
+                })
+            }
+            b"THREAD" => {
+                crate::server::panic_after_this_turn();
+                enc.ok();
+            }
+            _ => enc.error("ERR syntax error"),
+        }
+        Flow::Continue
+    }
 }
 
 #[cfg(test)]
