@@ -328,6 +328,61 @@ mod tests {
         assert!(lookup(b"GET").is_none());
     }
 
+    /// Every command, with arguments drawn from numbers at their limits, option words and
+    /// keys of each type, answers without panicking (an audit of indexing and unwraps on
+    /// client input; the server would contain such a panic, but it is still a bug).
+    #[test]
+    fn no_command_panics_on_odd_arguments() {
+        #[rustfmt::skip]
+        const WORDS: &[&str] = &[
+            "s", "h", "z", "missing", "f", "a", "0", "1", "-1", "2", "3", "-2",
+            "9223372036854775807", "-9223372036854775808", "18446744073709551616", "1.5",
+            "inf", "-inf", "+inf", "nan", "(1", "(a", "[a", "+", "-", "*", "?", "[", "\"\"",
+            "WITHSCORES", "WITHVALUES", "LIMIT", "COUNT", "MATCH", "TYPE", "NX", "XX", "GT",
+            "LT", "CH", "INCR", "BYSCORE", "BYLEX", "REV", "GET", "EX", "PX", "EXAT", "PXAT",
+            "KEEPTTL", "PERSIST", "FIELDS", "WEIGHTS", "AGGREGATE", "SUM", "MIN", "MAX",
+            "STORE", "ENCODING", "FREQ", "IDLETIME", "LIST", "KILL", "ID", "SETNAME",
+            "GETNAME", "INFO", "SET", "RESETSTAT", "maxmemory", "NOVALUES", "ASYNC", "HELP",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as usize
+        };
+        let setup = ["SET s 1", "HSET h f v a 1", "ZADD z 1 a 2 b 3 c"];
+        let mut panics = Vec::new();
+        for spec in COMMANDS {
+            let mut harness = crate::command::resp::exec_tests::Harness::new();
+            for _ in 0..150 {
+                let words = spec.arity.unsigned_abs() as usize + next(4);
+                let mut line = spec.name.to_string();
+                for _ in 1..words {
+                    line.push(' ');
+                    line.push_str(WORDS[next(WORDS.len())]);
+                }
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    harness.run(&setup);
+                    harness.run(&[line.as_str()]);
+                }));
+                if run.is_err() {
+                    panics.push(line);
+                    harness = crate::command::resp::exec_tests::Harness::new();
+                }
+            }
+        }
+        assert!(panics.is_empty(), "these panicked: {panics:#?}");
+    }
+
+    #[test]
+    fn the_test_panic_hook_needs_its_environment_variable() {
+        if std::env::var_os("FERROCACHE_TEST_HOOKS").is_none() {
+            assert!(lookup(b"ferrocache-test-panic").is_none());
+        }
+        assert!(COMMANDS.iter().all(|c| c.name != "ferrocache-test-panic"));
+    }
+
     #[test]
     fn arity_follows_redis_rules() {
         let get = lookup(b"get").unwrap();
