@@ -1,4 +1,7 @@
 //! The `ferrocache` binary: flags and config in, a running server out, exit 0 on SIGTERM/SIGINT.
+//!
+//! It exits 1 when the server cannot start, and also when a server thread died (the server
+//! then shuts itself down), so that a supervisor such as systemd restarts it.
 
 use clap::Parser;
 use ferrocache::cli::Flags;
@@ -56,8 +59,9 @@ fn run(config: ferrocache::config::Config) -> anyhow::Result<()> {
             shared.begin_shutdown();
         }
     });
-    server.join();
+    let joined = server.join();
     signal_handle.close();
     let _ = watcher.join();
+    joined?;
     Ok(())
 }

@@ -101,6 +101,9 @@ counters!(
         keyspace_hits,
         /// RESP key lookups that did not.
         keyspace_misses,
+        /// Connection turns that panicked: the worker closed that connection and went on
+        /// (each one is a bug; the log names the request).
+        worker_panics,
     }
 );
 

@@ -89,6 +89,12 @@ impl Conn {
         self.readable = true;
     }
 
+    /// The input not consumed yet: while a request is served it is at the front (it is
+    /// consumed only once served), so after a panic this names the culprit.
+    pub fn unconsumed_input(&self) -> &[u8] {
+        self.rbuf.data()
+    }
+
     /// Whether there is output the socket has not taken yet.
     pub fn wants_write(&self) -> bool {
         self.wpos < self.wbuf.len()

@@ -5,6 +5,11 @@
 //! round robin to the workers; N workers (see [`worker`]); one maintenance thread that sweeps
 //! expired items. SIGTERM/SIGINT or an enabled `shutdown` command set the shutdown flag and
 //! wake everyone; workers push out pending replies and exit. Nothing here interprets a command.
+//!
+//! Every thread runs under a [`ThreadWatch`]: a thread that ends before shutdown (a panic
+//! outside a connection's turn, a failed poll) starts the shutdown of the others, and
+//! [`Server::join`] reports it, so the process exits non-zero and its supervisor restarts
+//! it, rather than going on with a worker that gets connections and never serves them.
 
 mod buffer;
 mod conn;
@@ -32,6 +37,8 @@ use crate::store::{Store, StoreConfig};
 use ferrocache_protocol::memcache::{reply, Limits};
 
 pub use transport::Transport;
+#[cfg(debug_assertions)]
+pub use worker::panic_after_this_turn;
 use worker::{Worker, WorkerMsg, WAKER};
 
 /// Milliseconds since the unix epoch.
@@ -65,6 +72,8 @@ pub struct Shared {
     pub clients: Arc<crate::clients::Clients>,
     shutting_down: AtomicBool,
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
+    /// The name of the first thread that ended before shutdown, if any.
+    dead_thread: parking_lot::Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -126,6 +135,7 @@ impl Shared {
             pubsub,
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
+            dead_thread: parking_lot::Mutex::new(None),
         })
     }
 
@@ -296,11 +306,11 @@ impl Server {
                 ids: Default::default(),
                 pending_flush: Default::default(),
             };
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("worker-{index}"))
-                    .spawn(move || worker.run())?,
-            );
+            threads.push(spawn_watched(
+                format!("worker-{index}"),
+                &shared,
+                move || worker.run(),
+            )?);
             senders.push(tx);
             worker_wakers.push(waker);
         }
@@ -340,18 +350,14 @@ impl Server {
             next: 0,
             shared: shared.clone(),
         };
-        threads.push(
-            std::thread::Builder::new()
-                .name("acceptor".into())
-                .spawn(move || acceptor.run())?,
-        );
+        threads.push(spawn_watched("acceptor".into(), &shared, move || {
+            acceptor.run()
+        })?);
 
         let maintenance_shared = shared.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("maintenance".into())
-                .spawn(move || maintenance(&maintenance_shared))?,
-        );
+        threads.push(spawn_watched("maintenance".into(), &shared, move || {
+            maintenance(&maintenance_shared)
+        })?);
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
         }
@@ -363,14 +369,69 @@ impl Server {
         })
     }
 
-    /// Waits until every thread has stopped (after a shutdown).
-    pub fn join(self) {
+    /// Waits until every thread has stopped (after a shutdown). An error when a thread
+    /// ended before the shutdown began (and so caused it): the process must exit non-zero.
+    pub fn join(self) -> Result<(), ThreadDied> {
+        let mut panicked = None;
         for thread in self.threads {
-            let _ = thread.join();
+            let name = thread.thread().name().unwrap_or("unnamed").to_owned();
+            if thread.join().is_err() && panicked.is_none() {
+                panicked = Some(name);
+            }
         }
         if let Some(path) = self.unix_path {
             let _ = std::fs::remove_file(path);
         }
+        match self.shared.dead_thread.lock().take().or(panicked) {
+            Some(thread) => Err(ThreadDied { thread }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A server thread ended before shutdown (a panic outside a connection's turn, or a failed
+/// poll), so the server stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("thread {thread} died; the server shut down")]
+pub struct ThreadDied {
+    pub thread: String,
+}
+
+/// Starts a named thread running `body` under a [`ThreadWatch`].
+fn spawn_watched(
+    name: String,
+    shared: &Arc<Shared>,
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    let watch = ThreadWatch {
+        shared: shared.clone(),
+    };
+    std::thread::Builder::new().name(name).spawn(move || {
+        let _watch = watch;
+        body();
+    })
+}
+
+/// Dropped when its thread ends, normally or by a panic. Before shutdown, that thread died:
+/// record it and shut the others down, so the process exits non-zero instead of running on
+/// without it (a dead worker still gets its share of new connections from the acceptor).
+struct ThreadWatch {
+    shared: Arc<Shared>,
+}
+
+impl Drop for ThreadWatch {
+    fn drop(&mut self) {
+        if self.shared.is_shutting_down() {
+            return;
+        }
+        let current = std::thread::current();
+        let name = current.name().unwrap_or("unnamed");
+        log::error!("thread {name} died; shutting the server down");
+        self.shared
+            .dead_thread
+            .lock()
+            .get_or_insert_with(|| name.to_owned());
+        self.shared.begin_shutdown();
     }
 }
 

@@ -4,8 +4,15 @@
 //! Connections live in a `Slab` whose key is their mio token. Edge-triggered readiness means a
 //! connection that still has input after its turn must be revisited without a new event: it
 //! goes on the `again` list and the next poll does not block. Nothing here knows a protocol.
+//!
+//! A panic during a connection's turn is contained: [`Worker::drive`] catches it, closes that
+//! connection alone (with the cleanup of any close), counts it in `worker_panics` and logs
+//! it with the start of the request that caused it; the worker serves on. A panic anywhere
+//! else ends the thread, and the server then shuts down and exits non-zero (see
+//! [`super::Server::join`]). The worker never interprets the bytes it logs.
 
 use std::cell::{Cell, RefCell};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +30,16 @@ thread_local! {
     /// Pub/sub messages published on this worker for this worker's own connections.
     pub static LOCAL_OUTBOX: RefCell<crate::pubsub::Batch> = const { RefCell::new(Vec::new()) };
     static CURRENT_WORKER: Cell<Option<usize>> = const { Cell::new(None) };
+    /// Test hook: panic in the worker loop, outside any connection's turn (debug builds).
+    #[cfg(debug_assertions)]
+    static PANIC_OUTSIDE_TURN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Test hook (debug builds only): makes this thread's worker panic right after the current
+/// turn, outside the per-turn catch, so tests can see a dying worker end the process.
+#[cfg(debug_assertions)]
+pub fn panic_after_this_turn() {
+    PANIC_OUTSIDE_TURN.with(|flag| flag.set(true));
 }
 
 /// Moves the messages published for connection `conn_id` itself (a RESP3 client's keyspace
@@ -169,6 +186,10 @@ impl Worker {
                 }
             }
             self.flush_deliveries(&mut conns, &ctx);
+            #[cfg(debug_assertions)]
+            if PANIC_OUTSIDE_TURN.with(|flag| flag.replace(false)) {
+                panic!("test hook: worker {} panics outside a turn", self.index);
+            }
             again_next.sort_unstable();
             again_next.dedup();
             std::mem::swap(&mut again, &mut again_next);
@@ -181,9 +202,43 @@ impl Worker {
         }
     }
 
+    /// Gives connection `key` a turn, and acts on what it asks for next.
+    ///
+    /// A panic during the turn closes this connection only. Catching it is sound because
+    /// nothing the turn touched is used in a half-updated state afterwards:
+    /// - the connection itself (buffers, protocol session) is discarded; [`Worker::close`]
+    ///   needs only its id, transport and pub/sub lists, and a session records a
+    ///   subscription before registering it, so the lists cover every registration;
+    /// - every lock is parking_lot (store shards, TTL buckets, segment pool, worker gates,
+    ///   pub/sub registry, connection table): guards are released while unwinding and
+    ///   nothing is poisoned, so no other connection blocks or fails on them;
+    /// - the store changes only through its own operations, each complete before command
+    ///   code regains control. A panic in command code inside `Store::edit` still settles
+    ///   the entry while unwinding (its `Drop`), so heap and pool byte counts stay true. What
+    ///   a panicking command loses is its own effect: the writes it made before panicking
+    ///   stay, the rest never happens, and its reply is not sent;
+    /// - this thread's outbox of pub/sub messages is delivered as after any turn.
+    ///
+    /// `AssertUnwindSafe` is needed because the turn borrows the connection and the context
+    /// mutably or through cells; the list above is why observing them after a panic is fine.
     fn drive(&self, conns: &mut Slab<Conn>, key: usize, ctx: &Context<'_>, again: &mut Vec<usize>) {
         let conn = &mut conns[key];
-        let next = conn.turn(ctx);
+        let next = match std::panic::catch_unwind(AssertUnwindSafe(|| conn.turn(ctx))) {
+            Ok(next) => next,
+            Err(payload) => {
+                WorkerStats::incr(&ctx.stats.worker_panics);
+                log::error!(
+                    "worker {}: a request of connection {} ({}) panicked: {}; closing that \
+                     connection. The request began: {}",
+                    self.index,
+                    conn.info.id,
+                    conn.info.peer,
+                    panic_message(payload.as_ref()),
+                    request_head(conn.unconsumed_input()),
+                );
+                Next::Close
+            }
+        };
         // The turn may have published to other subscribers on this very worker.
         let local = LOCAL_OUTBOX.with(|outbox| std::mem::take(&mut *outbox.borrow_mut()));
         if !local.is_empty() {
@@ -244,5 +299,54 @@ impl Worker {
         self.shared.connection_forget(conn.info.id);
         self.shared.connection_closed();
         log::debug!("closed {}", conn.info.peer);
+    }
+}
+
+/// The message a panic was raised with (`panic!` payloads are `&str` or `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "(no message)"
+    }
+}
+
+/// At most this many bytes of a request go into a log line.
+const LOGGED_REQUEST_BYTES: usize = 64;
+
+/// The first bytes of a request, escaped for a log line (its command name is among them in
+/// every protocol: the first word of a text line, the first bulk string of a RESP array, the
+/// opcode byte of a binary header), with `...` when cut short.
+fn request_head(input: &[u8]) -> String {
+    let shown = &input[..input.len().min(LOGGED_REQUEST_BYTES)];
+    let ellipsis = if shown.len() < input.len() { "..." } else { "" };
+    format!("\"{}\"{ellipsis}", shown.escape_ascii())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_logged_request_is_escaped_and_bounded() {
+        assert_eq!(
+            request_head(b"*1\r\n$4\r\nPING\r\n"),
+            r#""*1\r\n$4\r\nPING\r\n""#
+        );
+        let long = [b'x'; 200];
+        let head = request_head(&long);
+        assert!(head.ends_with("\"..."), "{head}");
+        assert_eq!(head.len(), LOGGED_REQUEST_BYTES + 5);
+        assert_eq!(request_head(&[0x80, 0x00]), r#""\x80\x00""#);
+    }
+
+    #[test]
+    fn panic_messages_are_read_from_both_payload_kinds() {
+        let text = std::panic::catch_unwind(|| panic!("static")).unwrap_err();
+        assert_eq!(panic_message(text.as_ref()), "static");
+        let formatted = std::panic::catch_unwind(|| panic!("{}", 42)).unwrap_err();
+        assert_eq!(panic_message(formatted.as_ref()), "42");
     }
 }

@@ -73,12 +73,22 @@ impl Store {
                 dirty_bytes: None,
                 decompressed: OnceCell::new(),
             };
-            let result = f(&mut entry);
-            entry.settle();
-            result
+            // Dropping the entry settles it, also when `f` panics (see `impl Drop`).
+            f(&mut entry)
         };
         self.make_room(now_ms);
         result
+    }
+}
+
+/// Settles the books however the closure ended, also while unwinding from a panic in it.
+/// The server contains a panic in a command (closing only its connection), so the store
+/// must stay true after one: without this, a hash or sorted set grown in place before the
+/// panic keeps its old charge, and removing it later subtracts more heap bytes than were
+/// ever added (the counter wraps and eviction empties the store).
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        self.settle();
     }
 }
 

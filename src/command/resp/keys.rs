@@ -187,14 +187,24 @@ pub fn type_of(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
+/// RENAME's reply when the source key is missing.
+const NO_SUCH_KEY: &str = "ERR no such key";
+
 /// RENAME / RENAMENX source destination (runs with every gate held)
+///
+/// The gates keep other commands out, not the store's own removals: the maintenance
+/// thread's sweep, a due delayed flush or eviction may drop the source between two store
+/// calls. So the first look at the source only orders the errors as Redis does ("no such
+/// key" before RENAMENX's 0), and the rename happens at the `take`, which finds and removes
+/// the source under one shard lock; a source gone by then is "no such key", as if it had
+/// gone before the command.
 pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let nx = is(call.arg(0), "RENAMENX");
     let store = &call.ctx.shared.store;
     let now = call.ctx.now_ms;
     let (from, to) = (call.arg(1), call.arg(2));
     if !store.edit(from, now, |e| e.exists()) {
-        enc.error("ERR no such key");
+        enc.error(NO_SUCH_KEY);
         return Flow::Continue;
     }
     if from == to {
@@ -209,9 +219,10 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.integer(0);
         return Flow::Continue;
     }
-    let moved = store
-        .edit(from, now, |e| e.take())
-        .expect("source exists under the exclusive gate");
+    let Some(moved) = store.edit(from, now, |e| e.take()) else {
+        enc.error(NO_SUCH_KEY);
+        return Flow::Continue;
+    };
     if store.edit(to, now, |e| e.put_moved(moved)).is_err() {
         enc.error(err::OOM);
         return Flow::Continue;

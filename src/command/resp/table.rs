@@ -244,6 +244,10 @@ commands! {
 
 /// Finds a command by its lower-case name.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    #[cfg(debug_assertions)]
+    if let Some(spec) = test_hooks::lookup(name) {
+        return Some(spec);
+    }
     static INDEX: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
     INDEX
         .get_or_init(|| {
@@ -254,6 +258,59 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         })
         .get(name)
         .copied()
+}
+
+/// Commands that exist for the integration tests only: compiled into debug builds alone
+/// (`cargo test` builds the server binary with debug assertions; a release build has none of
+/// this code), and even there found only when the server was started with
+/// `FERROCACHE_TEST_HOOKS=1` in its environment. Not listed by COMMAND.
+#[cfg(debug_assertions)]
+mod test_hooks {
+    use super::*;
+
+    /// `FERROCACHE-TEST-PANIC TURN | STORE key | THREAD`: panics inside the command (with
+    /// the worker's gate held), inside a store edit (with a shard locked, after growing the
+    /// hash at `key` in place), or makes the worker panic after this turn, outside any
+    /// connection's turn.
+    static PANIC: CommandSpec = CommandSpec {
+        name: "ferrocache-test-panic",
+        arity: -2,
+        flags: Flags::NONE,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        group: "server",
+        summary: "Test hook: panics in a command, a store edit or a worker.",
+        handler: panic_on_request,
+    };
+
+    pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+        static ENABLED: OnceLock<bool> = OnceLock::new();
+        let enabled =
+            || *ENABLED.get_or_init(|| std::env::var_os("FERROCACHE_TEST_HOOKS").is_some());
+        (name == PANIC.name.as_bytes() && enabled()).then_some(&PANIC)
+    }
+
+    fn panic_on_request(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+        let ctx = call.ctx;
+        match call.arg(1).to_ascii_uppercase().as_slice() {
+            b"TURN" => panic!("test hook: a command panics"),
+            b"STORE" if call.args.len() == 3 => {
+                ctx.shared.store.edit(call.arg(2), ctx.now_ms, |entry| {
+                    if let Ok(Some(hash)) = entry.hash_mut(true) {
+                        hash.set(b"grown-before-the-panic", &[b'x'; 4096], false);
+                    }
+                    panic!("test hook: a command panics inside a store edit")
+                })
+            }
+            b"THREAD" => {
+                crate::server::panic_after_this_turn();
+                enc.ok();
+            }
+            _ => enc.error("ERR syntax error"),
+        }
+        Flow::Continue
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +326,61 @@ mod tests {
         }
         assert!(lookup(b"get").is_some());
         assert!(lookup(b"GET").is_none());
+    }
+
+    /// Every command, with arguments drawn from numbers at their limits, option words and
+    /// keys of each type, answers without panicking (an audit of indexing and unwraps on
+    /// client input; the server would contain such a panic, but it is still a bug).
+    #[test]
+    fn no_command_panics_on_odd_arguments() {
+        #[rustfmt::skip]
+        const WORDS: &[&str] = &[
+            "s", "h", "z", "missing", "f", "a", "0", "1", "-1", "2", "3", "-2",
+            "9223372036854775807", "-9223372036854775808", "18446744073709551616", "1.5",
+            "inf", "-inf", "+inf", "nan", "(1", "(a", "[a", "+", "-", "*", "?", "[", "\"\"",
+            "WITHSCORES", "WITHVALUES", "LIMIT", "COUNT", "MATCH", "TYPE", "NX", "XX", "GT",
+            "LT", "CH", "INCR", "BYSCORE", "BYLEX", "REV", "GET", "EX", "PX", "EXAT", "PXAT",
+            "KEEPTTL", "PERSIST", "FIELDS", "WEIGHTS", "AGGREGATE", "SUM", "MIN", "MAX",
+            "STORE", "ENCODING", "FREQ", "IDLETIME", "LIST", "KILL", "ID", "SETNAME",
+            "GETNAME", "INFO", "SET", "RESETSTAT", "maxmemory", "NOVALUES", "ASYNC", "HELP",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as usize
+        };
+        let setup = ["SET s 1", "HSET h f v a 1", "ZADD z 1 a 2 b 3 c"];
+        let mut panics = Vec::new();
+        for spec in COMMANDS {
+            let mut harness = crate::command::resp::exec_tests::Harness::new();
+            for _ in 0..150 {
+                let words = spec.arity.unsigned_abs() as usize + next(4);
+                let mut line = spec.name.to_string();
+                for _ in 1..words {
+                    line.push(' ');
+                    line.push_str(WORDS[next(WORDS.len())]);
+                }
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    harness.run(&setup);
+                    harness.run(&[line.as_str()]);
+                }));
+                if run.is_err() {
+                    panics.push(line);
+                    harness = crate::command::resp::exec_tests::Harness::new();
+                }
+            }
+        }
+        assert!(panics.is_empty(), "these panicked: {panics:#?}");
+    }
+
+    #[test]
+    fn the_test_panic_hook_needs_its_environment_variable() {
+        if std::env::var_os("FERROCACHE_TEST_HOOKS").is_none() {
+            assert!(lookup(b"ferrocache-test-panic").is_none());
+        }
+        assert!(COMMANDS.iter().all(|c| c.name != "ferrocache-test-panic"));
     }
 
     #[test]
