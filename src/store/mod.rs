@@ -1377,8 +1377,12 @@ impl Store {
             }
             _ => ItemSpec::string(write.key, write.value, write.flags, write.expiry.as_ms()),
         };
-        if stale {
-            spec.state |= info::STALE | info::WIN_SENT;
+        if let (true, Some(found)) = (stale, existing) {
+            // memcached 1.6 `do_store_item`: a stale-cas set under invalidation replaces the
+            // value but keeps the old item's TTL and its "token sent" mark, and stays stale.
+            let old = self.item_at(shard, found.entry);
+            spec.expiry_ms = old.expiry_ms();
+            spec.state |= info::STALE | (old.info() & info::WIN_SENT);
         }
         spec.cas = write.new_cas;
         match self.put_item(shard, shard_index, hash, existing, spec, now_ms) {
