@@ -389,7 +389,16 @@ fn info_and_client_commands() {
         vec!["maxmemory".to_string(), (64 * 1024 * 1024).to_string()]
     );
     // Redis's "no limit" (0) goes back to the startup limit: the store is always bounded.
-    for (setting, shown) in [("1mb", 1024 * 1024), ("0", 64 * 1024 * 1024)] {
+    // Units as Redis's memtoull: k/m/g are powers of 1000, kb/mb/gb powers of 1024.
+    for (setting, shown) in [
+        ("1mb", 1024 * 1024_u64),
+        ("100m", 100_000_000),
+        ("3k", 3000),
+        ("3KB", 3072),
+        ("2g", 2_000_000_000),
+        ("2GB", 2 << 30),
+        ("0", 64 * 1024 * 1024),
+    ] {
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
             .arg("maxmemory")
@@ -405,6 +414,30 @@ fn info_and_client_commands() {
     }
     let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut r).unwrap();
     assert!(count > 80);
+}
+
+#[test]
+fn command_info_answers_nil_for_unknown_names_and_config_refuses_bad_units() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut c = server.connect_resp();
+    // redis-server 7: one entry per name, `$-1` (RESP3 `_`) for an unknown one.
+    c.send(b"COMMAND INFO get nosuchcmd\r\n");
+    let reply = c.read_until(b"$-1\r\n");
+    assert!(
+        reply.starts_with(b"*2\r\n*10\r\n$3\r\nget\r\n"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    c.roundtrip(b"COMMAND INFO nosuchcmd\r\n", b"*1\r\n$-1\r\n");
+    c.send(b"HELLO 3\r\n");
+    c.read_until(b"modules\r\n*0\r\n");
+    c.roundtrip(b"COMMAND INFO nosuch other\r\n", b"*2\r\n_\r\n_\r\n");
+    for refused in ["1.5m", "1tb", "1kib", "-1", "+1m"] {
+        c.roundtrip(
+            format!("CONFIG SET maxmemory {refused}\r\n").as_bytes(),
+            b"-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value\r\n",
+        );
+    }
 }
 
 #[test]

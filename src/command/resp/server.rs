@@ -472,7 +472,7 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             let (name, value) = (call.arg(2).to_ascii_lowercase(), call.arg(3));
             let text = String::from_utf8_lossy(value).into_owned();
             match name.as_slice() {
-                b"maxmemory" => match ByteSize::parse(&text.to_ascii_lowercase().replace("mb", "m").replace("gb", "g")) {
+                b"maxmemory" => match ByteSize::parse_redis(value) {
                     Some(size) => {
                         // Redis reads 0 as "no limit"; the store is always bounded, so 0
                         // goes back to the limit the server started with (`-m`).
@@ -571,10 +571,20 @@ pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 enc.bulk(spec.name.as_bytes());
             }
         }
+        Some(b"INFO") if call.args.len() > 2 => {
+            // One entry per name asked for, a nil for a name that is no command (Redis
+            // `commandInfoCommand`).
+            enc.array(call.args.len() - 2);
+            for name in &call.args[2..] {
+                match table::lookup(&name.to_ascii_lowercase()) {
+                    Some(spec) => command_info(enc, spec),
+                    None => enc.null(),
+                }
+            }
+        }
         Some(b"INFO") => {
-            let specs = named(call);
-            enc.array(specs.len());
-            for spec in specs {
+            enc.array(table::COMMANDS.len());
+            for spec in table::COMMANDS {
                 command_info(enc, spec);
             }
         }
