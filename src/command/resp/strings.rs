@@ -9,7 +9,7 @@ use ferrocache_protocol::resp::{format_double, Encoder};
 use super::{err, is, parse_f64, parse_i64, reply_outcome, Call};
 use crate::command::Flow;
 use crate::metrics::WorkerStats;
-use crate::store::{Expiry, Outcome, ReadOptions};
+use crate::store::{Expiry, Outcome};
 
 /// Largest string Redis builds by SETRANGE/APPEND (`proto-max-bulk-len`, 512 MB); ours is
 /// capped by the item size limit as well.
@@ -21,7 +21,7 @@ pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let hit = ctx.shared.store.get(
         call.arg(1),
         ctx.now_ms,
-        ReadOptions::plain(),
+        call.read_options(),
         |view| match view {
             None => {
                 enc.null();
@@ -311,7 +311,7 @@ pub fn mget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let hit = ctx
             .shared
             .store
-            .get(key, ctx.now_ms, ReadOptions::plain(), |view| match view {
+            .get(key, ctx.now_ms, call.read_options(), |view| match view {
                 Some(item) if item.object().is_none() => {
                     enc.bulk(item.value());
                     true
@@ -469,7 +469,7 @@ pub fn strlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     ctx.shared.store.get(
         call.arg(1),
         ctx.now_ms,
-        ReadOptions::plain(),
+        call.read_options(),
         |view| match view {
             None => enc.integer(0),
             Some(item) if item.object().is_some() => enc.error(err::WRONGTYPE),
@@ -489,7 +489,7 @@ pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     ctx.shared.store.get(
         call.arg(1),
         ctx.now_ms,
-        ReadOptions::plain(),
+        call.read_options(),
         |view| match view {
             None => enc.bulk(b""),
             Some(item) if item.object().is_some() => enc.error(err::WRONGTYPE),
