@@ -47,6 +47,42 @@ impl ByteSize {
     }
 }
 
+impl ByteSize {
+    /// Parses a memory value the way Redis's `memtoull` (util.c) does for CONFIG SET:
+    /// decimal digits then an optional case-insensitive unit, where `k`, `m`, `g` are powers
+    /// of 1000 and `kb`, `mb`, `gb` powers of 1024 (`b` or nothing: bytes). Like Redis, no
+    /// digits reads as 0, a number past u64 saturates, and the multiplication wraps; a sign,
+    /// space or any other unit is refused.
+    pub fn parse_redis(text: &[u8]) -> Option<ByteSize> {
+        /// memtoull copies the digits into a 128-byte buffer and refuses longer ones.
+        const MAX_DIGITS: usize = 127;
+        let split = text
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let multiplier: u64 = match unit.to_ascii_lowercase().as_slice() {
+            b"" | b"b" => 1,
+            b"k" => 1000,
+            b"kb" => 1024,
+            b"m" => 1000 * 1000,
+            b"mb" => 1024 * 1024,
+            b"g" => 1000 * 1000 * 1000,
+            b"gb" => 1024 * 1024 * 1024,
+            _ => return None,
+        };
+        if digits.len() > MAX_DIGITS {
+            return None;
+        }
+        let value = digits.iter().fold(0u64, |value, digit| {
+            value
+                .saturating_mul(10)
+                .saturating_add(u64::from(digit - b'0'))
+        });
+        Some(ByteSize(value.wrapping_mul(multiplier)))
+    }
+}
+
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
@@ -412,6 +448,40 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_memory_values_follow_memtoull() {
+        let parse = |text: &str| ByteSize::parse_redis(text.as_bytes()).map(ByteSize::bytes);
+        // Each expectation is what redis-server 7 answered to CONFIG SET maxmemory.
+        assert_eq!(parse("100m"), Some(100_000_000));
+        assert_eq!(parse("100mb"), Some(100 * 1024 * 1024));
+        assert_eq!(parse("100MB"), Some(100 * 1024 * 1024));
+        assert_eq!(parse("1k"), Some(1000));
+        assert_eq!(parse("1Kb"), Some(1024));
+        assert_eq!(parse("1g"), Some(1_000_000_000));
+        assert_eq!(parse("1gb"), Some(1 << 30));
+        assert_eq!(parse("1B"), Some(1));
+        assert_eq!(parse("01m"), Some(1_000_000));
+        assert_eq!(parse("100"), Some(100));
+        assert_eq!(parse(""), Some(0));
+        assert_eq!(parse("kb"), Some(0));
+        assert_eq!(parse("18446744073709551616"), Some(u64::MAX));
+        assert_eq!(
+            parse("18446744073709551615k"),
+            Some(18_446_744_073_709_550_616)
+        );
+        assert_eq!(
+            parse("99999999999999999999999m"),
+            Some(18_446_744_073_708_551_616)
+        );
+        for refused in [
+            "1.5m", "-1", "+1m", "abc", "1tb", "1 m", " 1m", "1m ", "0x10", "1kib",
+        ] {
+            assert_eq!(parse(refused), None, "{refused}");
+        }
+        assert_eq!(parse(&"1".repeat(128)), None);
+        assert_eq!(parse(&"1".repeat(127)), Some(u64::MAX));
+    }
 
     #[test]
     fn sizes_accept_human_units() {

@@ -54,6 +54,21 @@ fn meta_delete_and_invalidation_hand_out_one_win() {
 }
 
 #[test]
+fn meta_set_invalidate_with_stale_cas_keeps_the_ttl() {
+    // memcached 1.6.18: `ms I` with a cas below the item's replaces the value, keeps the
+    // old TTL, leaves the item stale, and keeps a win token already handed out.
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.roundtrip(b"ms s 2 T100\r\nv1\r\n", b"HD\r\n");
+    c.roundtrip(b"ms s 2 T100\r\nv2\r\n", b"HD\r\n");
+    c.roundtrip(b"ms s 2 T1000 I C1\r\nv3\r\n", b"HD\r\n");
+    c.roundtrip(b"mg s t v\r\n", b"VA 2 t100 X W\r\nv3\r\n");
+    c.roundtrip(b"mg s t v\r\n", b"VA 2 t100 Z X\r\nv3\r\n");
+    c.roundtrip(b"ms s 2 T1000 I C1\r\nv4\r\n", b"HD\r\n");
+    c.roundtrip(b"mg s t v\r\n", b"VA 2 t100 Z X\r\nv4\r\n");
+}
+
+#[test]
 fn meta_get_vivifies_and_recaches() {
     let server = TestServer::start(&[]);
     let mut c = server.connect();

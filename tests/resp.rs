@@ -389,7 +389,16 @@ fn info_and_client_commands() {
         vec!["maxmemory".to_string(), (64 * 1024 * 1024).to_string()]
     );
     // Redis's "no limit" (0) goes back to the startup limit: the store is always bounded.
-    for (setting, shown) in [("1mb", 1024 * 1024), ("0", 64 * 1024 * 1024)] {
+    // Units as Redis's memtoull: k/m/g are powers of 1000, kb/mb/gb powers of 1024.
+    for (setting, shown) in [
+        ("1mb", 1024 * 1024_u64),
+        ("100m", 100_000_000),
+        ("3k", 3000),
+        ("3KB", 3072),
+        ("2g", 2_000_000_000),
+        ("2GB", 2 << 30),
+        ("0", 64 * 1024 * 1024),
+    ] {
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
             .arg("maxmemory")
@@ -405,6 +414,30 @@ fn info_and_client_commands() {
     }
     let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut r).unwrap();
     assert!(count > 80);
+}
+
+#[test]
+fn command_info_answers_nil_for_unknown_names_and_config_refuses_bad_units() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut c = server.connect_resp();
+    // redis-server 7: one entry per name, `$-1` (RESP3 `_`) for an unknown one.
+    c.send(b"COMMAND INFO get nosuchcmd\r\n");
+    let reply = c.read_until(b"$-1\r\n");
+    assert!(
+        reply.starts_with(b"*2\r\n*10\r\n$3\r\nget\r\n"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    c.roundtrip(b"COMMAND INFO nosuchcmd\r\n", b"*1\r\n$-1\r\n");
+    c.send(b"HELLO 3\r\n");
+    c.read_until(b"modules\r\n*0\r\n");
+    c.roundtrip(b"COMMAND INFO nosuch other\r\n", b"*2\r\n_\r\n_\r\n");
+    for refused in ["1.5m", "1tb", "1kib", "-1", "+1m"] {
+        c.roundtrip(
+            format!("CONFIG SET maxmemory {refused}\r\n").as_bytes(),
+            b"-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value\r\n",
+        );
+    }
 }
 
 #[test]
@@ -494,5 +527,116 @@ fn issue_8_huge_negative_random_counts_leave_the_server_standing() {
     c.roundtrip(
         b"HLEN big\r\nHRANDFIELD h -2\r\n",
         b":1\r\n*2\r\n$1\r\nf\r\n$1\r\nf\r\n",
+    );
+}
+
+/// The CLIENT LIST line of the client named `name`.
+fn client_line(observer: &mut common::Conn, name: &str) -> String {
+    observer.send(b"CLIENT LIST\r\n");
+    // A bulk string whose lines end in "\n"; the reply ends with "\n\r\n".
+    let body = String::from_utf8(observer.read_until(b"\n\r\n")).unwrap();
+    body.lines()
+        .find(|line| line.contains(&format!(" name={name} ")))
+        .unwrap_or_else(|| panic!("no client {name} in {body}"))
+        .to_string()
+}
+
+#[test]
+fn client_list_shows_each_clients_protocol_transaction_and_subscriptions() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut observer = server.connect_resp();
+    let mut tx = server.connect_resp();
+    tx.send(b"HELLO 3 SETNAME tx\r\n");
+    tx.read_until(b"modules\r\n*0\r\n");
+    tx.roundtrip(
+        b"MULTI\r\nSET a 1\r\nGET a\r\n",
+        b"+OK\r\n+QUEUED\r\n+QUEUED\r\n",
+    );
+    let line = client_line(&mut observer, "tx");
+    assert!(
+        line.contains(" flags=x db=0 sub=0 psub=0 ssub=0 multi=2 "),
+        "{line}"
+    );
+    assert!(line.contains(" cmd=get "), "{line}");
+    assert!(line.contains(" resp=3 "), "{line}");
+    let mut sub = server.connect_resp();
+    sub.roundtrip(b"CLIENT SETNAME sub\r\n", b"+OK\r\n");
+    sub.send(b"SUBSCRIBE c1 c2\r\nPSUBSCRIBE p*\r\n");
+    sub.read_until(b"$2\r\np*\r\n:3\r\n");
+    let line = client_line(&mut observer, "sub");
+    assert!(
+        line.contains(" flags=P db=0 sub=2 psub=1 ssub=0 multi=-1 "),
+        "{line}"
+    );
+    assert!(line.contains(" resp=2 "), "{line}");
+    let resp_addr = server.resp_addr.unwrap().to_string();
+    assert!(line.contains(&format!(" laddr={resp_addr} ")), "{line}");
+    // TYPE and ID filters of CLIENT LIST.
+    observer.send(b"CLIENT LIST TYPE pubsub\r\n");
+    let only = String::from_utf8(observer.read_until(b"\n\r\n")).unwrap();
+    assert_eq!(
+        only.lines().filter(|l| l.starts_with("id=")).count(),
+        1,
+        "{only}"
+    );
+    assert!(only.contains(" name=sub "), "{only}");
+}
+
+#[test]
+fn client_kill_filters_by_type_user_laddr_and_skips_the_caller() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut killer = server.connect_resp();
+    let mut normal = [server.connect_resp(), server.connect_resp()];
+    for conn in &mut normal {
+        conn.roundtrip(b"PING\r\n", b"+PONG\r\n");
+    }
+    let mut subscriber = server.connect_resp();
+    subscriber.roundtrip(
+        b"SUBSCRIBE news\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n",
+    );
+    // redis-server 7's errors.
+    for (request, reply) in [
+        ("CLIENT KILL USER nosuch", "-ERR No such user 'nosuch'"),
+        ("CLIENT KILL TYPE bogus", "-ERR Unknown client type 'bogus'"),
+        (
+            "CLIENT KILL ID abc",
+            "-ERR client-id should be greater than 0",
+        ),
+        (
+            "CLIENT KILL ID 0",
+            "-ERR client-id should be greater than 0",
+        ),
+        ("CLIENT KILL ADDR x SKIPME maybe", "-ERR syntax error"),
+        ("CLIENT KILL ID 1 TYPE", "-ERR syntax error"),
+        ("CLIENT KILL nosuch:1", "-ERR No such client"),
+        ("CLIENT KILL TYPE master", ":0"),
+        ("CLIENT KILL TYPE replica USER default", ":0"),
+    ] {
+        killer.roundtrip(
+            format!("{request}\r\n").as_bytes(),
+            format!("{reply}\r\n").as_bytes(),
+        );
+    }
+    killer.roundtrip(b"CLIENT KILL TYPE pubsub\r\n", b":1\r\n");
+    assert!(subscriber.is_closed(), "the pubsub client is closed");
+    killer.roundtrip(b"CLIENT KILL TYPE normal USER default\r\n", b":2\r\n");
+    for conn in &mut normal {
+        assert!(conn.is_closed(), "normal clients are closed");
+    }
+    // SKIPME yes is the default: the caller survives.
+    killer.roundtrip(b"PING\r\n", b"+PONG\r\n");
+    let mut other = server.connect_resp();
+    other.roundtrip(b"PING\r\n", b"+PONG\r\n");
+    let laddr = server.resp_addr.unwrap().to_string();
+    killer.roundtrip(b"CLIENT KILL LADDR 127.0.0.1:1 SKIPME no\r\n", b":0\r\n");
+    killer.roundtrip(
+        format!("CLIENT KILL LADDR {laddr} SKIPME no\r\n").as_bytes(),
+        b":2\r\n",
+    );
+    assert!(other.is_closed(), "the other client is closed");
+    assert!(
+        killer.is_closed(),
+        "SKIPME no: the caller is closed after its reply"
     );
 }

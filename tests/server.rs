@@ -189,6 +189,19 @@ fn stats_groups_use_memcached_names() {
     );
     c.roundtrip(b"cache_memlimit 32\r\n", b"OK\r\n");
     assert_eq!(c.stat("limit_maxbytes"), 32 * 1024 * 1024);
+    // memcached 1.6 refuses more than 10^9 MB (it assumes bytes were sent) and keeps the
+    // old limit; noreply silences its refusals too.
+    c.roundtrip(
+        b"cache_memlimit 1000000001\r\n",
+        b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n",
+    );
+    c.roundtrip(
+        b"cache_memlimit 4294967295\r\n",
+        b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n",
+    );
+    c.roundtrip(b"cache_memlimit 4 noreply\r\nmn\r\n", b"MN\r\n");
+    c.roundtrip(b"cache_memlimit 4294967295 noreply\r\nmn\r\n", b"MN\r\n");
+    assert_eq!(c.stat("limit_maxbytes"), 32 * 1024 * 1024);
 }
 
 #[test]

@@ -193,6 +193,9 @@ fn connection_replies(data: &[u8]) -> Vec<u8> {
     let info = Arc::new(ConnInfo {
         id: 1,
         peer: "fuzz".into(),
+        local: String::new(),
+        fd: -1,
+        client: Default::default(),
         resp: selector & 1 == 1,
         opened_ms: 0,
         last_active_ms: 0.into(),

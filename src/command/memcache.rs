@@ -160,17 +160,16 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             megabytes,
             reply: wanted,
         } => {
-            if megabytes < 8 {
-                out.extend_from_slice(
-                    b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
-                );
-                return Flow::Continue;
-            }
-            let bytes =
-                usize::try_from(megabytes.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
-            ctx.shared.store.set_memory_limit(bytes, ctx.now_ms);
+            let answer: &[u8] = match memlimit_bytes(megabytes) {
+                Ok(bytes) => {
+                    ctx.shared.store.set_memory_limit(bytes, ctx.now_ms);
+                    reply::OK
+                }
+                Err(refusal) => refusal.line(),
+            };
+            // memcached's `noreply` silences the refusals as well as the OK.
             if wanted.wanted() {
-                out.extend_from_slice(reply::OK);
+                out.extend_from_slice(answer);
             }
             Flow::Continue
         }
@@ -185,6 +184,43 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             Flow::Continue
         }
     }
+}
+
+/// Why `cache_memlimit` refused a size (memcached 1.6 `process_memlimit_command`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemlimitRefusal {
+    /// Under 8 MB.
+    TooSmall,
+    /// Over 1,000,000,000 MB: memcached assumes the client sent bytes.
+    NotMegabytes,
+}
+
+impl MemlimitRefusal {
+    fn line(self) -> &'static [u8] {
+        match self {
+            MemlimitRefusal::TooSmall => {
+                b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
+            }
+            MemlimitRefusal::NotMegabytes => {
+                b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"
+            }
+        }
+    }
+}
+
+/// memcached's bounds on `cache_memlimit <megabytes>`: at least 8, at most 1,000,000,000.
+const MEMLIMIT_MIN_MB: u64 = 8;
+const MEMLIMIT_MAX_MB: u64 = 1_000_000_000;
+
+/// The byte limit `cache_memlimit <megabytes>` asks for, or memcached's refusal.
+fn memlimit_bytes(megabytes: u64) -> Result<usize, MemlimitRefusal> {
+    if megabytes < MEMLIMIT_MIN_MB {
+        return Err(MemlimitRefusal::TooSmall);
+    }
+    if megabytes > MEMLIMIT_MAX_MB {
+        return Err(MemlimitRefusal::NotMegabytes);
+    }
+    Ok(usize::try_from(megabytes * 1024 * 1024).unwrap_or(usize::MAX))
 }
 
 /// Parses and executes the request at the front of `input`; `None` until one is complete.
@@ -226,4 +262,25 @@ fn rejected(error: &ParseError<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
         kv::refused_too_large(ctx, unlink);
     }
     error.write_reply(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memlimit_bounds_follow_memcached() {
+        assert_eq!(memlimit_bytes(7), Err(MemlimitRefusal::TooSmall));
+        assert_eq!(memlimit_bytes(0), Err(MemlimitRefusal::TooSmall));
+        assert_eq!(memlimit_bytes(8), Ok(8 << 20));
+        assert_eq!(memlimit_bytes(1_000_000_000), Ok(1_000_000_000 << 20));
+        assert_eq!(
+            memlimit_bytes(1_000_000_001),
+            Err(MemlimitRefusal::NotMegabytes)
+        );
+        assert_eq!(
+            memlimit_bytes(u64::from(u32::MAX)),
+            Err(MemlimitRefusal::NotMegabytes)
+        );
+    }
 }

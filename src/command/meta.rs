@@ -11,7 +11,9 @@ use ferrocache_protocol::memcache::{
 
 use super::{memcached_expiry, Context, Flow};
 use crate::metrics::WorkerStats;
-use crate::store::{Arith, Delete, Expiry, Mutation, Outcome, ReadOptions, Write, WriteMode};
+use crate::store::{
+    Arith, Delete, Expiry, Mutation, Outcome, ReadOptions, Recency, Write, WriteMode,
+};
 
 /// `mg`: read an item and return what the flags ask for.
 pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
@@ -22,7 +24,11 @@ pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
     let mut scratch = [0u8; MAX_KEY_LEN];
     let key = meta.decode_key(&mut scratch);
     let options = ReadOptions {
-        bump: !flags.no_lru_bump,
+        recency: if flags.no_lru_bump {
+            Recency::Keep
+        } else {
+            Recency::Bump
+        },
         touch: flags.ttl.map(|t| memcached_expiry(t.0, ctx.now_ms)),
         vivify: flags.vivify_ttl.map(|t| memcached_expiry(t.0, ctx.now_ms)),
         recache_below_secs: flags.recache_ttl,
@@ -273,7 +279,7 @@ pub fn debug(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow
     let mut scratch = [0u8; MAX_KEY_LEN];
     let key = meta.decode_key(&mut scratch);
     let options = ReadOptions {
-        bump: false,
+        recency: Recency::Keep,
         ..ReadOptions::default()
     };
     ctx.shared

@@ -165,11 +165,14 @@ impl Shared {
     }
 
     /// Registers a new connection for `stats conns`.
-    fn connection_opened(&self, peer: String, resp: bool, now_ms: u64) -> Arc<ConnInfo> {
+    fn connection_opened(&self, transport: &Transport, resp: bool, now_ms: u64) -> Arc<ConnInfo> {
         let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(ConnInfo {
             id,
-            peer,
+            peer: transport.peer(),
+            local: transport.local(),
+            fd: transport.fd(),
+            client: Default::default(),
             resp,
             opened_ms: now_ms,
             last_active_ms: std::sync::atomic::AtomicU64::new(now_ms),
@@ -190,6 +193,12 @@ impl Shared {
 pub struct ConnInfo {
     pub id: u64,
     pub peer: String,
+    /// The local end of the socket (`tcp:ip:port`), CLIENT LIST's `laddr`.
+    pub local: String,
+    /// The socket's file descriptor, CLIENT LIST's `fd`.
+    pub fd: i32,
+    /// What CLIENT LIST shows of a RESP session's state (kept current by the session).
+    pub client: crate::command::resp::ClientShown,
     /// Accepted on the RESP listener.
     pub resp: bool,
     /// When the connection was opened (unix ms).

@@ -24,6 +24,29 @@ impl Transport {
             Transport::Unix(_) => "unix:".to_string(),
         }
     }
+
+    /// A printable local address (CLIENT LIST `laddr`), in [`Transport::peer`]'s form.
+    pub fn local(&self) -> String {
+        match self {
+            Transport::Tcp(stream) => stream
+                .local_addr()
+                .map_or_else(|_| "tcp:?".to_string(), |addr| format!("tcp:{addr}")),
+            Transport::Unix(stream) => stream
+                .local_addr()
+                .ok()
+                .and_then(|addr| addr.as_pathname().map(|p| p.display().to_string()))
+                .map_or_else(|| "unix:".to_string(), |path| format!("unix:{path}")),
+        }
+    }
+
+    /// The socket's file descriptor (CLIENT LIST `fd`).
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match self {
+            Transport::Tcp(stream) => stream.as_raw_fd(),
+            Transport::Unix(stream) => stream.as_raw_fd(),
+        }
+    }
 }
 
 impl Read for Transport {

@@ -129,11 +129,9 @@ impl Worker {
                                 let entry = conns.vacant_entry();
                                 let token = Token(entry.key());
                                 let resp = dialect == Dialect::Resp;
-                                let info = self.shared.connection_opened(
-                                    transport.peer(),
-                                    resp,
-                                    unix_millis(),
-                                );
+                                let info =
+                                    self.shared
+                                        .connection_opened(&transport, resp, unix_millis());
                                 let session = match dialect {
                                     Dialect::Resp => Session::resp(
                                         info.clone(),

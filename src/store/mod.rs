@@ -171,11 +171,22 @@ pub enum Outcome {
     WrongType,
 }
 
+/// Whether a read counts as a use of the item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Recency {
+    /// Leave the item's access time, LRU/LFU counter and fetched mark as they are (meta `u`,
+    /// OBJECT, a RESP client under CLIENT NO-TOUCH).
+    #[default]
+    Keep,
+    /// Record the access: access time, LRU/LFU counter, fetched mark.
+    Bump,
+}
+
 /// Side effects of a read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReadOptions {
-    /// Move the item to the LRU head and mark it fetched (off for meta `u`).
-    pub bump: bool,
+    /// Whether the read records an access of the item.
+    pub recency: Recency,
     /// Also set the expiry (gat, meta `T`).
     pub touch: Option<Expiry>,
     /// On a miss, create an empty placeholder with this expiry and win its recache (meta `N`).
@@ -190,7 +201,7 @@ pub struct ReadOptions {
 impl ReadOptions {
     pub fn plain() -> ReadOptions {
         ReadOptions {
-            bump: true,
+            recency: Recency::Bump,
             ..ReadOptions::default()
         }
     }
@@ -1181,7 +1192,7 @@ impl Store {
         let item = self.item_at(shard, found.entry);
         let fetched_before = item.info() & info::FETCHED != 0;
         let access_before = item.access_s();
-        if options.bump {
+        if options.recency == Recency::Bump {
             let record = self.item_mut(shard, found.entry);
             record.set_state(info::FETCHED, true);
             record.set_access_s(seconds(now_ms));
@@ -1375,8 +1386,12 @@ impl Store {
             }
             _ => ItemSpec::string(write.key, write.value, write.flags, write.expiry.as_ms()),
         };
-        if stale {
-            spec.state |= info::STALE | info::WIN_SENT;
+        if let (true, Some(found)) = (stale, existing) {
+            // memcached 1.6 `do_store_item`: a stale-cas set under invalidation replaces the
+            // value but keeps the old item's TTL and its "token sent" mark, and stays stale.
+            let old = self.item_at(shard, found.entry);
+            spec.expiry_ms = old.expiry_ms();
+            spec.state |= info::STALE | (old.info() & info::WIN_SENT);
         }
         spec.cas = write.new_cas;
         match self.put_item(shard, shard_index, hash, existing, spec, now_ms) {

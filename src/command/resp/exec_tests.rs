@@ -21,6 +21,9 @@ impl Harness {
         let info = Arc::new(ConnInfo {
             id: 7,
             peer: "tcp:127.0.0.1:1".into(),
+            local: String::new(),
+            fd: -1,
+            client: Default::default(),
             resp: true,
             opened_ms: NOW,
             last_active_ms: NOW.into(),

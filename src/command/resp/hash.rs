@@ -7,7 +7,7 @@ use ferrocache_protocol::resp::{format_double, Encoder};
 
 use super::{err, glob, is, parse_f64, parse_i64, parse_scan, reply_outcome, Call, ScanArgs};
 use crate::command::Flow;
-use crate::store::{Field, HashObject, Object, Outcome, ReadOptions};
+use crate::store::{Field, HashObject, Object, Outcome};
 
 fn live<'h>(hash: &'h HashObject, now_ms: u64) -> impl Iterator<Item = &'h Field> + 'h {
     hash.iter().filter(move |f| !f.is_expired(now_ms))
@@ -27,7 +27,7 @@ fn read_hash(
     let hit = ctx.shared.store.get(
         call.arg(1),
         ctx.now_ms,
-        ReadOptions::plain(),
+        call.read_options(),
         |view| match view {
             None => {
                 read(None, enc);

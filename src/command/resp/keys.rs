@@ -8,7 +8,7 @@ use ferrocache_protocol::resp::Encoder;
 
 use super::{err, glob, is, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
-use crate::store::{Expiry, Mutation, Object, ReadOptions};
+use crate::store::{Expiry, Mutation, Object, ReadOptions, Recency};
 
 /// DEL key [key ...] / UNLINK
 pub fn del(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
@@ -174,7 +174,7 @@ fn type_name(object: Option<&Object>) -> &'static str {
 pub fn type_of(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let ctx = call.ctx;
     let options = ReadOptions {
-        bump: false,
+        recency: Recency::Keep,
         ..ReadOptions::default()
     };
     let name = ctx
@@ -388,7 +388,7 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }
     let ctx = call.ctx;
     let options = ReadOptions {
-        bump: false,
+        recency: Recency::Keep,
         ..ReadOptions::default()
     };
     let lfu = matches!(

@@ -8,6 +8,7 @@
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
 //! so no other client on any worker runs in between (see [`crate::server::Gates`]).
 
+mod client;
 pub mod glob;
 mod hash;
 mod keys;
@@ -31,6 +32,7 @@ use crate::metrics::WorkerStats;
 use crate::server::ConnInfo;
 use table::Flags;
 
+pub use client::ClientShown;
 pub use random::restart_random_sequence;
 
 /// Per-connection RESP state.
@@ -157,7 +159,9 @@ pub fn serve_one(
             let flow = if command.is_empty() {
                 Flow::Continue
             } else {
-                run(session, &command, ctx, out)
+                let flow = run(session, &command, ctx, out);
+                session.publish_client_state(&command.args);
+                flow
             };
             Some(Served {
                 consumed,

@@ -1,5 +1,5 @@
-//! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, CLIENT,
-//! INFO, CONFIG, COMMAND, TIME.
+//! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET, INFO,
+//! CONFIG, COMMAND, TIME (the CLIENT family is in [`super::client`]).
 //!
 //! INFO uses Redis's section and field names; CONFIG exposes the settings that exist here and
 //! refuses the rest with Redis's error, never pretending to apply them.
@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
+use super::client::valid_client_name;
 use super::{err, glob, is, parse_i64, table, Call, RespSession};
 use crate::command::Flow;
 use crate::config::ByteSize;
@@ -161,136 +162,13 @@ pub fn quit(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// RESET: back to a fresh connection's state.
 pub fn reset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let info = call.session.info.clone();
+    info.client.reset_flags();
     *call.session = RespSession::new(info);
     call.session.authenticated = call.ctx.shared.config.resp.requirepass.is_empty();
     call.session.set_name(Vec::new());
     enc.version = RespVersion::Resp2;
     enc.simple("RESET");
     Flow::Continue
-}
-
-fn valid_client_name(name: &[u8]) -> bool {
-    name.iter().all(|b| (b'!'..=b'~').contains(b))
-}
-
-/// CLIENT ID|SETNAME|GETNAME|LIST|INFO|KILL|SETINFO|NO-EVICT|NO-TOUCH|HELP
-pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let sub = call.arg(1).to_ascii_uppercase();
-    match (sub.as_slice(), call.args.len()) {
-        (b"ID", 2) => enc.integer(call.session.info.id as i64),
-        (b"SETNAME", 3) => {
-            let name = call.arg(2).to_vec();
-            if valid_client_name(&name) {
-                call.session.set_name(name);
-                enc.ok();
-            } else {
-                enc.error(
-                    "ERR Client names cannot contain spaces, newlines or special characters.",
-                );
-            }
-        }
-        (b"GETNAME", 2) => {
-            let name = call.session.info.name.lock().clone();
-            if name.is_empty() {
-                enc.null();
-            } else {
-                enc.bulk(&name);
-            }
-        }
-        (b"INFO", 2) => {
-            let line = client_line(call, &call.session.info);
-            enc.verbatim(line.as_bytes());
-        }
-        (b"LIST", _) => {
-            let mut text = String::new();
-            let table = call.ctx.shared.connection_table.lock();
-            let mut infos: Vec<_> = table.values().filter(|info| info.resp).collect();
-            infos.sort_by_key(|info| info.id);
-            for info in infos {
-                text.push_str(&client_line(call, info));
-            }
-            drop(table);
-            enc.verbatim(text.as_bytes());
-        }
-        (b"KILL", n) if n >= 3 => {
-            let target = |info: &crate::server::ConnInfo| -> bool {
-                if n == 3 {
-                    info.peer
-                        .strip_prefix("tcp:")
-                        .is_some_and(|addr| addr.as_bytes() == call.arg(2))
-                } else if is(call.arg(2), "ID") {
-                    parse_i64(call.arg(3)) == Some(info.id as i64)
-                } else if is(call.arg(2), "ADDR") {
-                    info.peer
-                        .strip_prefix("tcp:")
-                        .is_some_and(|addr| addr.as_bytes() == call.arg(3))
-                } else {
-                    false
-                }
-            };
-            let killed = {
-                let table = call.ctx.shared.connection_table.lock();
-                let victims: Vec<_> = table
-                    .values()
-                    .filter(|info| info.resp && target(info))
-                    .cloned()
-                    .collect();
-                for victim in &victims {
-                    victim.kill.store(true, Ordering::Relaxed);
-                }
-                victims.len()
-            };
-            call.ctx.shared.wake_workers();
-            if n == 3 {
-                if killed == 0 {
-                    enc.error("ERR No such client");
-                } else {
-                    enc.ok();
-                }
-            } else {
-                enc.integer(killed as i64);
-            }
-        }
-        (b"SETINFO", 4) => {
-            let value = call.arg(3).to_vec();
-            if is(call.arg(2), "LIB-NAME") {
-                call.session.lib_name = Some(value);
-                enc.ok();
-            } else if is(call.arg(2), "LIB-VER") {
-                call.session.lib_version = Some(value);
-                enc.ok();
-            } else {
-                enc.error(&format!(
-                    "ERR Unrecognized option '{}'",
-                    String::from_utf8_lossy(call.arg(2))
-                ));
-            }
-        }
-        (b"NO-EVICT" | b"NO-TOUCH", 3) => {
-            if is(call.arg(2), "ON") || is(call.arg(2), "OFF") {
-                enc.ok();
-            } else {
-                enc.error(err::SYNTAX);
-            }
-        }
-        _ => enc.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(call.arg(1))
-        )),
-    }
-    Flow::Continue
-}
-
-fn client_line(call: &Call<'_, '_>, info: &crate::server::ConnInfo) -> String {
-    let idle = call
-        .ctx
-        .now_ms
-        .saturating_sub(info.last_active_ms.load(Ordering::Relaxed))
-        / 1000;
-    let age = call.ctx.now_ms.saturating_sub(info.opened_ms) / 1000;
-    let name = String::from_utf8_lossy(&info.name.lock()).into_owned();
-    let addr = info.peer.strip_prefix("tcp:").unwrap_or(&info.peer);
-    format!("id={} addr={addr} name={name} age={age} idle={idle} flags=N db=0 multi=-1 resp=2 user=default\n", info.id)
 }
 
 /// TIME: unix seconds and microseconds.
@@ -479,7 +357,7 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             let (name, value) = (call.arg(2).to_ascii_lowercase(), call.arg(3));
             let text = String::from_utf8_lossy(value).into_owned();
             match name.as_slice() {
-                b"maxmemory" => match ByteSize::parse(&text.to_ascii_lowercase().replace("mb", "m").replace("gb", "g")) {
+                b"maxmemory" => match ByteSize::parse_redis(value) {
                     Some(size) => {
                         // Redis reads 0 as "no limit"; the store is always bounded, so 0
                         // goes back to the limit the server started with (`-m`).
@@ -578,10 +456,20 @@ pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 enc.bulk(spec.name.as_bytes());
             }
         }
+        Some(b"INFO") if call.args.len() > 2 => {
+            // One entry per name asked for, a nil for a name that is no command (Redis
+            // `commandInfoCommand`).
+            enc.array(call.args.len() - 2);
+            for name in &call.args[2..] {
+                match table::lookup(&name.to_ascii_lowercase()) {
+                    Some(spec) => command_info(enc, spec),
+                    None => enc.null(),
+                }
+            }
+        }
         Some(b"INFO") => {
-            let specs = named(call);
-            enc.array(specs.len());
-            for spec in specs {
+            enc.array(table::COMMANDS.len());
+            for spec in table::COMMANDS {
                 command_info(enc, spec);
             }
         }

@@ -9,7 +9,7 @@ use ferrocache_protocol::resp::{format_double, Encoder};
 use super::{err, is, parse_f64, parse_i64, reply_outcome, Call};
 use crate::command::Flow;
 use crate::metrics::WorkerStats;
-use crate::store::{Expiry, Outcome, ReadOptions};
+use crate::store::{Expiry, Outcome};
 
 /// GET key
 pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
@@ -17,7 +17,7 @@ pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let hit = ctx.shared.store.get(
         call.arg(1),
         ctx.now_ms,
-        ReadOptions::plain(),
+        call.read_options(),
         |view| match view {
             None => {
                 enc.null();
@@ -310,7 +310,7 @@ pub fn mget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let hit = ctx
             .shared
             .store
-            .get(key, ctx.now_ms, ReadOptions::plain(), |view| match view {
+            .get(key, ctx.now_ms, call.read_options(), |view| match view {
                 Some(item) if item.object().is_none() => {
                     enc.bulk(item.value());
                     true
@@ -472,7 +472,7 @@ pub fn strlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     ctx.shared.store.get(
         call.arg(1),
         ctx.now_ms,
-        ReadOptions::plain(),
+        call.read_options(),
         |view| match view {
             None => enc.integer(0),
             Some(item) if item.object().is_some() => enc.error(err::WRONGTYPE),
@@ -492,7 +492,7 @@ pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     ctx.shared.store.get(
         call.arg(1),
         ctx.now_ms,
-        ReadOptions::plain(),
+        call.read_options(),
         |view| match view {
             None => enc.bulk(b""),
             Some(item) if item.object().is_some() => enc.error(err::WRONGTYPE),

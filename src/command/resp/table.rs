@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{hash, keys, pubsub, server, strings, tx, zset, zset_ops, Call};
+use super::{client, hash, keys, pubsub, server, strings, tx, zset, zset_ops, Call};
 use crate::command::Flow;
 
 /// Command flags, a small bit set.
@@ -114,7 +114,7 @@ commands! {
     "select", 2, Flags::FAST, (0, 0, 0), "connection", "Changes the selected database.", server::select;
     "quit", -1, CONN.with(Flags::NOT_QUEUED), (0, 0, 0), "connection", "Closes the connection.", server::quit;
     "reset", 1, CONN.with(Flags::NOT_QUEUED), (0, 0, 0), "connection", "Resets the connection.", server::reset;
-    "client", -2, Flags::NONE, (0, 0, 0), "connection", "A container for client connection commands.", server::client;
+    "client", -2, Flags::NONE, (0, 0, 0), "connection", "A container for client connection commands.", client::client;
     // strings
     "get", 2, RF, (1, 1, 1), "string", "Returns the string value of a key.", strings::get;
     "set", -3, W, (1, 1, 1), "string", "Sets the string value of a key.", strings::set;

@@ -14,9 +14,7 @@ use ferrocache_protocol::resp::{format_score, Encoder};
 
 use super::{err, glob, is, parse_f64, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
-use crate::store::{
-    LexBound, LexRange, Object, Outcome, ReadOptions, ScoreBound, ScoreRange, ZSet,
-};
+use crate::store::{LexBound, LexRange, Object, Outcome, ScoreBound, ScoreRange, ZSet};
 
 /// Redis's words for the sorted-set family's own errors.
 pub(super) mod zerr {
@@ -69,7 +67,7 @@ pub(super) fn read_zset(
     let hit = ctx
         .shared
         .store
-        .get(key, ctx.now_ms, ReadOptions::plain(), |view| match view {
+        .get(key, ctx.now_ms, call.read_options(), |view| match view {
             None => {
                 read(None, enc);
                 false

@@ -17,7 +17,7 @@ use ferrocache_protocol::resp::Encoder;
 use super::zset::{parse_range, reply_members, RangeForm, ZError};
 use super::{err, is, parse_f64, parse_i64, Call};
 use crate::command::Flow;
-use crate::store::{Object, Outcome, ReadOptions, ZSet};
+use crate::store::{Object, Outcome, ZSet};
 
 /// Members and scores copied out of a sorted set, lowest first.
 type Members = Vec<(Box<[u8]>, f64)>;
@@ -69,16 +69,16 @@ fn with_zset<R>(
     f: impl FnOnce(Option<&ZSet>) -> R,
 ) -> Result<R, ZError> {
     let ctx = call.ctx;
-    let (hit, result) = ctx
-        .shared
-        .store
-        .get(key, ctx.now_ms, ReadOptions::plain(), |view| match view {
-            None => (false, Ok(f(None))),
-            Some(item) => match item.object() {
-                Some(Object::ZSet(zset)) => (true, Ok(f(Some(zset)))),
-                _ => (true, Err(ZError::Store(Outcome::WrongType))),
-            },
-        });
+    let (hit, result) =
+        ctx.shared
+            .store
+            .get(key, ctx.now_ms, call.read_options(), |view| match view {
+                None => (false, Ok(f(None))),
+                Some(item) => match item.object() {
+                    Some(Object::ZSet(zset)) => (true, Ok(f(Some(zset)))),
+                    _ => (true, Err(ZError::Store(Outcome::WrongType))),
+                },
+            });
     super::strings::count_lookup(ctx, hit);
     result
 }
