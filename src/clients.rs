@@ -23,6 +23,9 @@ pub struct Clients {
     query_buffer_limit: AtomicU64,
     output_buffer_limit: AtomicU64,
     maxmemory_clients: AtomicU64,
+    /// `maxmemory-clients` as a percentage of the store's limit (0: `maxmemory_clients` is
+    /// bytes).
+    maxmemory_clients_percent: AtomicU64,
     /// Bytes held by every connection's read and write buffers (capacity, not length).
     buffer_bytes: AtomicU64,
     /// Connections closed because a reply passed the output limit.
@@ -31,6 +34,24 @@ pub struct Clients {
     query_limit_disconnections: AtomicU64,
     /// Connections closed to bring the buffer total back under `maxmemory-clients`.
     evicted_clients: AtomicU64,
+}
+
+/// `maxmemory-clients`: bytes (0 = no bound) or a percentage of the store's limit, as
+/// Redis takes `10%`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMemoryBound {
+    Bytes(u64),
+    PercentOfMaxmemory(u64),
+}
+
+impl std::fmt::Display for ClientMemoryBound {
+    /// As CONFIG GET shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientMemoryBound::Bytes(bytes) => write!(f, "{bytes}"),
+            ClientMemoryBound::PercentOfMaxmemory(percent) => write!(f, "{percent}%"),
+        }
+    }
 }
 
 /// Why a connection must close.
@@ -51,6 +72,7 @@ impl Clients {
             query_buffer_limit: AtomicU64::new(config.resp.client_query_buffer_limit.bytes()),
             output_buffer_limit: AtomicU64::new(config.server.max_output_buffer.bytes()),
             maxmemory_clients: AtomicU64::new(config.resp.maxmemory_clients.bytes()),
+            maxmemory_clients_percent: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
             output_limit_disconnections: AtomicU64::new(0),
             query_limit_disconnections: AtomicU64::new(0),
@@ -81,12 +103,30 @@ impl Clients {
         self.output_buffer_limit.load(Ordering::Relaxed) as usize
     }
 
-    pub fn maxmemory_clients(&self) -> u64 {
-        self.maxmemory_clients.load(Ordering::Relaxed)
+    /// `maxmemory-clients` as set: bytes, or a percentage of the store's limit.
+    pub fn maxmemory_clients(&self) -> ClientMemoryBound {
+        match self.maxmemory_clients_percent.load(Ordering::Relaxed) {
+            0 => ClientMemoryBound::Bytes(self.maxmemory_clients.load(Ordering::Relaxed)),
+            percent => ClientMemoryBound::PercentOfMaxmemory(percent),
+        }
     }
 
-    pub fn set_maxmemory_clients(&self, bytes: u64) {
+    pub fn set_maxmemory_clients(&self, bound: ClientMemoryBound) {
+        let (bytes, percent) = match bound {
+            ClientMemoryBound::Bytes(bytes) => (bytes, 0),
+            ClientMemoryBound::PercentOfMaxmemory(percent) => (0, percent),
+        };
         self.maxmemory_clients.store(bytes, Ordering::Relaxed);
+        self.maxmemory_clients_percent
+            .store(percent, Ordering::Relaxed);
+    }
+
+    /// The bound in bytes, given the store's limit (0 = none).
+    pub fn maxmemory_clients_bytes(&self, store_limit: u64) -> u64 {
+        match self.maxmemory_clients() {
+            ClientMemoryBound::Bytes(bytes) => bytes,
+            ClientMemoryBound::PercentOfMaxmemory(percent) => store_limit / 100 * percent,
+        }
     }
 
     /// Whether a reply being written into `out` (the connection's unsent output) has passed
@@ -103,7 +143,13 @@ impl Clients {
     /// A connection's buffers changed from `before` to `after` bytes. Returns whether the
     /// total is now over `maxmemory-clients` with this connection holding at least
     /// `1/connections` of it (so the big clients go first, as Redis evicts the largest).
-    pub fn buffers_resized(&self, before: usize, after: usize, connections: u64) -> bool {
+    pub fn buffers_resized(
+        &self,
+        before: usize,
+        after: usize,
+        connections: u64,
+        store_limit: u64,
+    ) -> bool {
         let total = if after >= before {
             self.buffer_bytes
                 .fetch_add((after - before) as u64, Ordering::Relaxed)
@@ -113,7 +159,7 @@ impl Clients {
                 .fetch_sub((before - after) as u64, Ordering::Relaxed)
                 - (before - after) as u64
         };
-        let limit = self.maxmemory_clients();
+        let limit = self.maxmemory_clients_bytes(store_limit);
         limit != 0 && total > limit && after as u64 >= total / connections.max(1)
     }
 
@@ -147,19 +193,30 @@ mod tests {
         let mut config = Config::default();
         config.resp.maxmemory_clients = crate::config::ByteSize::kib(100);
         let clients = Clients::new(&config);
-        assert!(!clients.buffers_resized(0, 40 * 1024, 3));
-        assert!(!clients.buffers_resized(0, 40 * 1024, 3));
+        let store = 1 << 30;
+        assert!(!clients.buffers_resized(0, 40 * 1024, 3, store));
+        assert!(!clients.buffers_resized(0, 40 * 1024, 3, store));
         // 110 KiB in all: over; a 30 KiB client is under the 36 KiB average, a 40 KiB one not.
-        assert!(!clients.buffers_resized(0, 30 * 1024, 3));
-        assert!(clients.buffers_resized(40 * 1024, 40 * 1024, 3));
+        assert!(!clients.buffers_resized(0, 30 * 1024, 3, store));
+        assert!(clients.buffers_resized(40 * 1024, 40 * 1024, 3, store));
         assert_eq!(clients.buffer_bytes(), 110 * 1024);
-        assert!(!clients.buffers_resized(40 * 1024, 0, 3));
+        assert!(!clients.buffers_resized(40 * 1024, 0, 3, store));
         assert_eq!(clients.buffer_bytes(), 70 * 1024);
     }
 
     #[test]
     fn no_bound_when_maxmemory_clients_is_zero() {
         let clients = Clients::new(&Config::default());
-        assert!(!clients.buffers_resized(0, 1 << 40, 1));
+        assert!(!clients.buffers_resized(0, 1 << 40, 1, 1 << 30));
+    }
+
+    #[test]
+    fn a_percentage_bound_follows_the_store_limit() {
+        let clients = Clients::new(&Config::default());
+        clients.set_maxmemory_clients(ClientMemoryBound::PercentOfMaxmemory(10));
+        assert_eq!(clients.maxmemory_clients().to_string(), "10%");
+        assert!(!clients.buffers_resized(0, 90, 1, 1000));
+        assert!(clients.buffers_resized(90, 110, 1, 1000));
+        assert!(!clients.buffers_resized(110, 110, 1, 2000));
     }
 }

@@ -213,7 +213,9 @@ impl Conn {
             .connections
             .curr_connections
             .load(Ordering::Relaxed);
-        let over = clients.buffers_resized(self.reported_buffer_bytes, now, connections);
+        let store_limit = ctx.shared.store.memory_limit() as u64;
+        let over =
+            clients.buffers_resized(self.reported_buffer_bytes, now, connections, store_limit);
         self.reported_buffer_bytes = now;
         over
     }
@@ -351,7 +353,7 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         if let Some(clients) = &self.client_memory {
-            clients.buffers_resized(self.reported_buffer_bytes, 0, 1);
+            clients.buffers_resized(self.reported_buffer_bytes, 0, 1, 0);
         }
     }
 }

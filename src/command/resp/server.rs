@@ -4,7 +4,7 @@
 //! INFO uses Redis's section and field names; CONFIG exposes the settings that exist here and
 //! refuses the rest with Redis's error, never pretending to apply them.
 
-use crate::clients::LimitBreach;
+use crate::clients::{ClientMemoryBound, LimitBreach};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -240,7 +240,9 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             ByteSize(limit as u64),
             shared.store.eviction_policy().name(),
             shared.clients.buffer_bytes(),
-            shared.clients.maxmemory_clients(),
+            shared
+                .clients
+                .maxmemory_clients_bytes(shared.store.memory_limit() as u64),
         );
     }
     if show("stats") {
@@ -311,7 +313,15 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         ("timeout", "0".into()),
         (
             "proto-max-bulk-len",
-            call.ctx.shared.store.item_size_max().to_string(),
+            call.ctx.shared.clients.proto_max_bulk_len().to_string(),
+        ),
+        (
+            "client-query-buffer-limit",
+            call.ctx.shared.clients.query_buffer_limit().to_string(),
+        ),
+        (
+            "maxmemory-clients",
+            call.ctx.shared.clients.maxmemory_clients().to_string(),
         ),
         (
             "hash-max-listpack-entries",
@@ -331,6 +341,26 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             crate::pubsub::notify::to_string(call.ctx.shared.pubsub.notify_flags()),
         ),
     ]
+}
+
+/// The smallest `proto-max-bulk-len` and `client-query-buffer-limit` Redis accepts (1 MiB).
+const MIN_BUFFER_LIMIT: u64 = 1024 * 1024;
+
+/// `maxmemory-clients`: a memory value, or `N%` of maxmemory (N up to 100), as Redis takes it.
+fn parse_client_memory_bound(value: &[u8]) -> Result<ClientMemoryBound, &'static str> {
+    if let Some(percent) = value.strip_suffix(b"%") {
+        let percent: u64 = std::str::from_utf8(percent)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .ok_or("argument must be a memory or percent value")?;
+        if percent > 100 {
+            return Err("percentage argument must be less or equal to 100");
+        }
+        return Ok(ClientMemoryBound::PercentOfMaxmemory(percent));
+    }
+    ByteSize::parse_redis(value)
+        .map(|size| ClientMemoryBound::Bytes(size.bytes()))
+        .ok_or("argument must be a memory or percent value")
 }
 
 /// CONFIG GET pattern ... | SET name value | RESETSTAT
@@ -371,6 +401,39 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     None => enc.error(
                         "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value",
                     ),
+                },
+                b"proto-max-bulk-len" | b"client-query-buffer-limit" => {
+                    let name = if name.as_slice() == b"proto-max-bulk-len" {
+                        "proto-max-bulk-len"
+                    } else {
+                        "client-query-buffer-limit"
+                    };
+                    match ByteSize::parse_redis(value).map(ByteSize::bytes) {
+                        Some(bytes) if bytes >= MIN_BUFFER_LIMIT && bytes <= i64::MAX as u64 => {
+                            let clients = &call.ctx.shared.clients;
+                            if name == "proto-max-bulk-len" {
+                                clients.set_proto_max_bulk_len(bytes);
+                            } else {
+                                clients.set_query_buffer_limit(bytes);
+                            }
+                            enc.ok();
+                        }
+                        Some(_) => enc.error(&format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be between {MIN_BUFFER_LIMIT} and 9223372036854775807 inclusive"
+                        )),
+                        None => enc.error(&format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be a memory value"
+                        )),
+                    }
+                }
+                b"maxmemory-clients" => match parse_client_memory_bound(value) {
+                    Ok(bound) => {
+                        call.ctx.shared.clients.set_maxmemory_clients(bound);
+                        enc.ok();
+                    }
+                    Err(reason) => enc.error(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - {reason}"
+                    )),
                 },
                 b"maxmemory-policy" => match crate::store::EvictionPolicy::from_name(&text) {
                     Some(policy) => {
