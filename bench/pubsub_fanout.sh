@@ -2,9 +2,11 @@
 # PUBLISH fan-out: messages delivered per second to S pattern subscribers, ferrocache against
 # redis-server from apt, in the same run, rounds interleaved. What it measures: publishers
 # (ferrobench, 10 connections, pipeline 16) PUBLISH on random channels while S clients each
-# PSUBSCRIBE '*' and read everything (nc into /dev/null); delivered = published/s × S,
-# since every PUBLISH reaches every subscriber (ferrobench checks the replies). What it does
-# not measure: subscribers' own latency, or many channels with few subscribers each.
+# PSUBSCRIBE '*' and read everything (nc); each subscriber counts the `pmessage` frames it
+# received, and delivered/s = the frames all subscribers received / the publishers' wall-clock
+# time. The PUBLISH replies' own figure (published/s × S) is printed beside it as a check: a
+# server that answered PUBLISH but dropped messages would show the gap. What it does not
+# measure: subscribers' own latency, or many channels with few subscribers each.
 # Usage: bench/pubsub_fanout.sh [SUBSCRIBERS] [DURATION_S] [ROUNDS]
 set -euo pipefail
 S=${1:-10}
@@ -38,21 +40,32 @@ for round in $(seq 1 "$ROUNDS"); do
     for name in redis ferrocache; do
         port=$rp; [ "$name" = ferrocache ] && port=$fr
         subs=()
-        for _ in $(seq 1 "$S"); do
-            # nc into /dev/null keeps up with any server; a slow reader would be cut off at
-            # the pub/sub output limit and measure the limit instead of delivery.
-            (printf 'PSUBSCRIBE *\r\n'; sleep $((D * 4 + 30))) | "${load_pin[@]}" nc -q 0 127.0.0.1 "$port" >/dev/null &
+        counts=$(mktemp -d)
+        for i in $(seq 1 "$S"); do
+            # nc keeps up with any server (a slow reader would be cut off at the pub/sub output
+            # limit and measure the limit instead of delivery); grep counts the frames it got.
+            # $! is nc's pid: killing it ends the count, which lands in $counts/$i.
+            (printf 'PSUBSCRIBE *\r\n'; sleep $((D * 4 + 30))) | "${load_pin[@]}" nc -q 0 127.0.0.1 "$port" \
+                > >(grep -a -o pmessage | wc -l >"$counts/$i") &
             subs+=($!)
         done
         for _ in $(seq 1 100); do
             [ "$(redis-cli -p "$port" pubsub numpat)" -ge "$S" ] && break; sleep 0.05
         done
+        started=$(date +%s.%N)
         ops=$("${load_pin[@]}" "$BENCH" -s "127.0.0.1:$port" -P resp -w publish -r 0:1 -c 10 -p 16 -n 100 -d 64 \
               -D "$D" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["measured"]["ops_per_sec"])')
+        ended=$(date +%s.%N)
+        sleep 1 # let the last messages reach the subscribers
         for p in "${subs[@]}"; do kill "$p" 2>/dev/null || true; done
         wait "${subs[@]}" 2>/dev/null || true
-        delivered=$(python3 -c "print(int($ops * $S))")
-        echo "round $round $name: $(printf '%.0f' "$ops") PUBLISH/s, $delivered messages delivered/s"
+        for _ in $(seq 1 100); do
+            [ "$(find "$counts" -type f -size +0 | wc -l)" -ge "$S" ] && break; sleep 0.05
+        done
+        frames=$(cat "$counts"/* | python3 -c 'import sys; print(sum(int(x) for x in sys.stdin.read().split()))')
+        rm -rf "$counts"
+        delivered=$(python3 -c "print(int($frames / ($ended - $started)))")
+        echo "round $round $name: $(printf '%.0f' "$ops") PUBLISH/s (x $S = $(python3 -c "print(int($ops * $S))")), $frames messages received in $(python3 -c "print(round($ended - $started, 2))") s: $delivered delivered/s"
         RESULTS[$name]+="$delivered "
     done
 done
