@@ -185,3 +185,79 @@ fn issue_19_maxmemory_clients_closes_the_biggest_client() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn issue_19_client_list_and_info_show_the_buffers_a_client_holds() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let mut pending = server.connect_resp();
+    pending.roundtrip(b"CLIENT SETNAME pending\r\n", b"+OK\r\n");
+    pending.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$300000\r\n");
+    std::io::Write::write_all(&mut pending.stream, &vec![b'x'; 200_000]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut r).unwrap();
+        let line = list
+            .lines()
+            .find(|l| l.contains(" name=pending "))
+            .expect("the pending client is listed")
+            .to_string();
+        let field = |name: &str| -> usize {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(&format!("{name}=")))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        if field("qbuf") >= 200_000 {
+            assert_eq!(field("qbuf") + field("qbuf-free"), field("rbs"), "{line}");
+            assert!(field("tot-mem") >= field("rbs"), "{line}");
+            assert!(info_field(&mut r, "memory", "mem_clients_normal") >= field("rbs") as u64);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "qbuf never showed the pending request: {line}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn issue_19_a_transaction_queue_counts_as_client_memory() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-clients")
+        .arg("4mb")
+        .query(&mut r)
+        .unwrap();
+    // MULTI, then commands queued forever: each is small, their queue is not.
+    let mut queuer = server.connect_resp();
+    queuer.roundtrip(b"MULTI\r\n", b"+OK\r\n");
+    let value = "v".repeat(10_000);
+    let command = format!(
+        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n{value}\r\n",
+        value.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut closed = false;
+    for _ in 0..2_000 {
+        if Instant::now() > deadline
+            || std::io::Write::write_all(&mut queuer.stream, command.as_bytes()).is_err()
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed || queuer.is_closed(),
+        "the queue passed maxmemory-clients"
+    );
+    assert_eq!(info_field(&mut r, "stats", "evicted_clients"), 1);
+    assert!(
+        !r.exists::<_, bool>("k").unwrap(),
+        "the transaction never ran"
+    );
+}

@@ -95,6 +95,15 @@ impl Session {
             .map_or(0, |state| state.parse_progress.needed())
     }
 
+    /// Bytes the session holds beyond the connection's buffers: a transaction's queued
+    /// commands (counted with the buffers against `maxmemory-clients`).
+    pub fn held_bytes(&self) -> usize {
+        self.resp
+            .as_deref()
+            .filter(|state| state.queued.is_some())
+            .map_or(0, |state| state.queued_bytes)
+    }
+
     /// Serves the request at the front of `input`, appending its reply to `out`.
     /// `None` means the request is not complete yet.
     pub fn serve_one(

@@ -201,7 +201,14 @@ impl Conn {
     /// Reports a change in the memory this connection's buffers hold to the shared total.
     /// True when the total is over `maxmemory-clients` and this connection should go.
     fn account_buffers(&mut self, ctx: &Context<'_>) -> bool {
-        let now = self.rbuf.capacity() + self.wbuf.capacity();
+        let held = self.session.held_bytes();
+        self.info.client.set_buffers(
+            self.rbuf.len(),
+            self.rbuf.capacity(),
+            self.wbuf.capacity(),
+            held,
+        );
+        let now = self.rbuf.capacity() + self.wbuf.capacity() + held;
         if now == self.reported_buffer_bytes {
             return false;
         }

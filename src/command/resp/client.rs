@@ -43,6 +43,30 @@ pub struct ClientShown {
     last_command: parking_lot::Mutex<String>,
     lib_name: parking_lot::Mutex<String>,
     lib_version: parking_lot::Mutex<String>,
+    /// The connection's buffers at the end of its last turn (written by the connection).
+    query_len: AtomicUsize,
+    query_capacity: AtomicUsize,
+    output_capacity: AtomicUsize,
+    multi_mem: AtomicUsize,
+}
+
+impl ClientShown {
+    /// Records the connection's buffers: unparsed input and the read buffer's size, and the
+    /// output buffer's size, and what a transaction's queue holds (CLIENT LIST `qbuf`,
+    /// `qbuf-free`, `rbs`, `omem`, `multi-mem`, `tot-mem`).
+    pub fn set_buffers(
+        &self,
+        query_len: usize,
+        query_capacity: usize,
+        output_capacity: usize,
+        multi_mem: usize,
+    ) {
+        self.multi_mem.store(multi_mem, Ordering::Relaxed);
+        self.query_len.store(query_len, Ordering::Relaxed);
+        self.query_capacity.store(query_capacity, Ordering::Relaxed);
+        self.output_capacity
+            .store(output_capacity, Ordering::Relaxed);
+    }
 }
 
 impl Default for ClientShown {
@@ -58,6 +82,10 @@ impl Default for ClientShown {
             last_command: parking_lot::Mutex::new(String::new()),
             lib_name: parking_lot::Mutex::new(String::new()),
             lib_version: parking_lot::Mutex::new(String::new()),
+            query_len: AtomicUsize::new(0),
+            query_capacity: AtomicUsize::new(0),
+            output_capacity: AtomicUsize::new(0),
+            multi_mem: AtomicUsize::new(0),
         }
     }
 }
@@ -89,6 +117,18 @@ impl ClientShown {
 /// Container commands whose CLIENT LIST `cmd=` names the subcommand too (`client|list`).
 const CONTAINERS: &[&str] = &["client", "command", "config", "object", "pubsub"];
 
+/// Appends `name` lower-cased to `command`, at most 64 characters in all (a client cannot make
+/// every CLIENT LIST line huge); bytes outside ASCII show as `?`.
+fn push_lowercase(command: &mut String, name: &[u8]) {
+    for &byte in name.iter().take(64usize.saturating_sub(command.len())) {
+        command.push(if byte.is_ascii() {
+            byte.to_ascii_lowercase() as char
+        } else {
+            '?'
+        });
+    }
+}
+
 impl RespSession {
     /// Copies the state CLIENT LIST shows into the shared [`ConnInfo`]; `args` is the command
     /// just run (its name becomes `cmd=`; nothing for an empty command).
@@ -108,14 +148,14 @@ impl RespSession {
             .shard_channels
             .store(self.shard_channels.len(), Ordering::Relaxed);
         if let Some(name) = args.first() {
-            let mut command = String::from_utf8_lossy(name.as_ref()).to_lowercase();
+            // Written in place, with no allocation: this runs after every command.
+            let mut command = shown.last_command.lock();
+            command.clear();
+            push_lowercase(&mut command, name.as_ref());
             if let (true, Some(sub)) = (CONTAINERS.contains(&command.as_str()), args.get(1)) {
                 command.push('|');
-                command.push_str(&String::from_utf8_lossy(sub.as_ref()).to_lowercase());
+                push_lowercase(&mut command, sub.as_ref());
             }
-            // Bounded: a client cannot make every CLIENT LIST line huge.
-            command.truncate(command.floor_char_boundary(64));
-            *shown.last_command.lock() = command;
         }
     }
 }
@@ -476,8 +516,9 @@ fn flag_letters(info: &ConnInfo) -> String {
     flags
 }
 
-/// One CLIENT LIST line, with Redis 7.2's fields in its order. Buffer and memory figures
-/// are not tracked per client here and show as 0.
+/// One CLIENT LIST line, with Redis 7.2's fields in its order. The buffers are as the
+/// connection left them at the end of its last turn; one output buffer stands for Redis's
+/// static buffer and reply list, so `obl` and `oll` are 0 and `omem` is its size.
 fn client_line(now_ms: u64, info: &ConnInfo) -> String {
     let shown = &info.client;
     let idle = now_ms.saturating_sub(info.last_active_ms.load(Ordering::Relaxed)) / 1000;
@@ -485,10 +526,14 @@ fn client_line(now_ms: u64, info: &ConnInfo) -> String {
     let name = String::from_utf8_lossy(&info.name.lock()).into_owned();
     let command = shown.last_command.lock().clone();
     let command = if command.is_empty() { "NULL" } else { &command };
+    let qbuf = shown.query_len.load(Ordering::Relaxed);
+    let rbs = shown.query_capacity.load(Ordering::Relaxed);
+    let omem = shown.output_capacity.load(Ordering::Relaxed);
+    let multi_mem = shown.multi_mem.load(Ordering::Relaxed);
     format!(
         "id={} addr={} laddr={} fd={} name={name} age={age} idle={idle} flags={} db=0 \
-         sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 \
-         rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 \
+         sub={} psub={} ssub={} multi={} qbuf={qbuf} qbuf-free={} argv-mem=0 multi-mem={multi_mem} \
+         rbs={rbs} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={command} user=default redir=-1 \
          resp={} lib-name={} lib-ver={}\n",
         info.id,
         shown_addr(&info.peer),
@@ -499,6 +544,8 @@ fn client_line(now_ms: u64, info: &ConnInfo) -> String {
         shown.patterns.load(Ordering::Relaxed),
         shown.shard_channels.load(Ordering::Relaxed),
         shown.multi.load(Ordering::Relaxed),
+        rbs.saturating_sub(qbuf),
+        rbs + omem + multi_mem,
         shown.resp.load(Ordering::Relaxed),
         shown.lib_name.lock(),
         shown.lib_version.lock(),

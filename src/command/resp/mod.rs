@@ -46,6 +46,8 @@ pub struct RespSession {
     pub lib_version: Option<Vec<u8>>,
     /// Commands queued since MULTI (`None` outside a transaction).
     pub queued: Option<Vec<Vec<Vec<u8>>>>,
+    /// Bytes the queued commands hold (arguments and their vectors), while `queued` is Some.
+    pub queued_bytes: usize,
     /// A queued command was refused: EXEC aborts.
     pub queue_failed: bool,
     /// WATCHed keys and the cas unique each had (None = absent) when watched.
@@ -67,6 +69,7 @@ impl RespSession {
             lib_name: None,
             lib_version: None,
             queued: None,
+            queued_bytes: 0,
             queue_failed: false,
             watched: Vec::new(),
             channels: HashSet::default(),
@@ -221,6 +224,8 @@ fn run(
         spec.flags.contains(Flags::NOT_QUEUED),
     ) {
         queue.push(command.args.iter().map(|a| a.to_vec()).collect());
+        // Counted with the connection's buffers (CLIENT LIST `multi-mem`, maxmemory-clients).
+        session.queued_bytes += command.args.iter().map(|a| a.len() + 24).sum::<usize>() + 24;
         enc.simple("QUEUED");
         return Flow::Continue;
     }

@@ -26,6 +26,7 @@ pub fn multi(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     }
     call.session.queued = Some(Vec::new());
+    call.session.queued_bytes = 0;
     call.session.queue_failed = false;
     enc.ok();
     Flow::Continue
