@@ -1,7 +1,8 @@
-//! Replays every checked-in fuzz input through its target's function, without libFuzzer: the
-//! seeds and minimized corpus in `corpus/<target>/` and the crash reproducers in
-//! `regressions/<target>/`. Run by CI on the stable toolchain:
-//! `cargo test --manifest-path fuzz/Cargo.toml --no-default-features`.
+//! Replays every fuzz input through its target's function, without libFuzzer: the named seeds
+//! in `seeds/<target>/`, the crash reproducers in `regressions/<target>/`, and the minimized
+//! corpus in `corpus/<target>/` when it has been unpacked (`fuzz/expand-corpus.sh`, which CI
+//! runs first; the corpus is kept as one archive per target, not as tracked files). Run by CI
+//! on the stable toolchain: `cargo test --manifest-path fuzz/Cargo.toml --no-default-features`.
 //!
 //! Each input must return without panicking (a crash), within [`SLOW`] (a hang: libFuzzer's
 //! own `-timeout` is 1200 s, but a replay in a debug build that takes seconds is already a
@@ -52,7 +53,7 @@ static ALLOCATOR: Watching = Watching;
 fn inputs(target: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for dir in ["corpus", "regressions"] {
+    for dir in ["seeds", "corpus", "regressions"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
             continue;
         };
