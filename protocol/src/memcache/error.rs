@@ -6,8 +6,8 @@
 //! against the real server (1.6.18). Invariant: `consumed()` never exceeds the buffer that was
 //! parsed; `swallow()` bytes come *after* those.
 
-use crate::memcache::meta::decode_base64_key;
-use crate::memcache::request::MAX_KEY_LEN;
+use crate::memcache::meta_flags::decode_base64_key;
+use crate::memcache::words::MAX_KEY_LEN;
 use crate::memcache::Reply;
 
 /// A request the parser rejected. `'a` borrows the read buffer (for the key a too-large

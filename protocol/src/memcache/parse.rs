@@ -1,9 +1,9 @@
 //! The incremental parser of memcached's text and meta protocols: framing and dispatch.
 //!
-//! This module owns finding the request line (`memchr` for `\n`), the line-length limits, the
-//! tokenizer (memcached's `tokenize_command`) and the choice of command (memcached's
-//! `process_command_ascii`). The commands themselves are parsed in `text.rs` and
-//! `meta_parse.rs`.
+//! This module owns finding the request line (`memchr` for `\n`), the line-length limits and
+//! the choice of command (memcached's `process_command_ascii`). The tokenizer and the other
+//! words every command parser shares are in `lines.rs`; the commands themselves are parsed in
+//! `text.rs` and `meta_commands.rs`.
 //!
 //! Invariants: `parse` never panics, never allocates, borrows everything from `buf`, and for
 //! any buffer returns the same answer as for any longer buffer that starts with it, unless it
@@ -16,37 +16,10 @@
 
 use memchr::memchr;
 
-use crate::memcache::meta_parse::parse_meta;
-use crate::memcache::request::MAX_KEY_LEN;
+use crate::memcache::lines::{Limits, Parsed, Tokens};
+use crate::memcache::meta_commands::parse_meta;
 use crate::memcache::text;
 use crate::memcache::{ParseError, Request};
-
-/// Limits the parser enforces before anything is allocated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest value a storage command may carry (`-I`, default 1 MiB). A value of exactly
-    /// this many bytes is accepted.
-    ///
-    /// Deliberate deviation: memcached compares the whole item (header, key, value) with
-    /// `-I`, so its real limit is a little lower and depends on the key; we count value bytes.
-    pub item_size_max: usize,
-    /// Longest request line (bytes before the `\n`) before the connection is closed
-    /// (memcached: 2048).
-    pub max_line_len: usize,
-    /// Longest line for `get`/`gets` multigets, which memcached lets grow further. Only those
-    /// two commands (after at most 100 leading spaces) get it, exactly as in memcached.
-    pub max_multiget_line_len: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            item_size_max: 1024 * 1024,
-            max_line_len: 2048,
-            max_multiget_line_len: 2 * 1024 * 1024,
-        }
-    }
-}
 
 /// Parses one request from the front of `buf`.
 ///
@@ -113,99 +86,13 @@ fn line_limit(start: &[u8], limits: &Limits) -> usize {
     }
 }
 
-/// memcached's `MAX_TOKENS` (24) minus the terminal token it always appends.
-const MAX_TOKENS: usize = 23;
-
-/// A request line split on runs of spaces, as memcached's `tokenize_command` does: at most
-/// [`MAX_TOKENS`] tokens are kept; anything after them is reachable only through
-/// [`Tokens::raw_from`] (only the get family looks there, as in memcached). Only the space
-/// separates tokens; tabs and other bytes belong to tokens.
-pub(crate) struct Tokens<'a> {
-    line: &'a [u8],
-    spans: [(usize, usize); MAX_TOKENS],
-    n: usize,
-}
-
-impl<'a> Tokens<'a> {
-    fn new(line: &'a [u8]) -> Self {
-        let mut spans = [(0, 0); MAX_TOKENS];
-        let mut n = 0;
-        let mut i = 0;
-        while i < line.len() && n < MAX_TOKENS {
-            if line[i] == b' ' {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < line.len() && line[i] != b' ' {
-                i += 1;
-            }
-            spans[n] = (start, i);
-            n += 1;
-        }
-        Tokens { line, spans, n }
-    }
-
-    /// memcached's `ntokens`: the tokens kept plus its terminal token. Checks on token
-    /// counts are written against this so they read like `proto_text.c`.
-    pub(crate) fn ntokens(&self) -> usize {
-        self.n + 1
-    }
-
-    /// Token `i` (`i < self.n`).
-    pub(crate) fn get(&self, i: usize) -> &'a [u8] {
-        let (s, e) = self.spans[i];
-        &self.line[s..e]
-    }
-
-    /// The tokens from `from` on (empty if there are fewer).
-    pub(crate) fn collect_from(&self, from: usize, out: &mut [&'a [u8]; MAX_TOKENS]) -> usize {
-        let mut k = 0;
-        for i in from..self.n {
-            out[k] = self.get(i);
-            k += 1;
-        }
-        k
-    }
-
-    /// The raw line from the start of token `i` to its end (all of it, past the 23 kept
-    /// tokens); empty if there is no token `i`.
-    pub(crate) fn raw_from(&self, i: usize) -> &'a [u8] {
-        if i < self.n {
-            &self.line[self.spans[i].0..]
-        } else {
-            &[]
-        }
-    }
-
-    /// memcached's `set_noreply_maybe`: the last kept token is `noreply`.
-    pub(crate) fn reply(&self) -> crate::memcache::Reply {
-        if self.n > 0 && self.get(self.n - 1) == b"noreply" {
-            crate::memcache::Reply::No
-        } else {
-            crate::memcache::Reply::Yes
-        }
-    }
-}
-
-/// A key memcached's text protocol would take and that we accept: 1..=250 bytes, none of them
-/// a space or a control character.
-///
-/// Deviation: memcached itself only splits on spaces, so it stores keys holding tabs, `\r`
-/// or other control bytes; we answer `CLIENT_ERROR bad command line format` to those.
-pub(crate) fn valid_key(key: &[u8]) -> bool {
-    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.iter().all(|&b| b > b' ' && b != 0x7f)
-}
-
 /// Commands memcached knows that ferrocache does not implement: answered `ERROR` (memcached
 /// would run them), but, like memcached, never treated as HTTP.
 const KNOWN_UNSUPPORTED: &[&[u8]] = &[b"lru_crawler", b"watch", b"lru", b"extstore"];
 
-pub(crate) type Parsed<'a> = Result<Option<(Request<'a>, usize)>, ParseError<'a>>;
-
 fn dispatch<'a>(t: &Tokens<'a>, buf: &'a [u8], line_len: usize, limits: &Limits) -> Parsed<'a> {
     let unknown = Err(ParseError::UnknownCommand { consumed: line_len });
-    if t.n == 0 || t.get(0).len() < 2 {
+    if t.kept() == 0 || t.get(0).len() < 2 {
         return unknown;
     }
     let cmd = t.get(0);
@@ -268,7 +155,7 @@ fn dispatch<'a>(t: &Tokens<'a>, buf: &'a [u8], line_len: usize, limits: &Limits)
             let lettered = matches!(cmd[0], b'g' | b's' | b'a' | b'c' | b'i' | b'd' | b't');
             if !lettered
                 && !KNOWN_UNSUPPORTED.contains(&cmd)
-                && t.get(t.n - 1).starts_with(b"HTTP/")
+                && t.get(t.kept() - 1).starts_with(b"HTTP/")
             {
                 return Err(ParseError::HttpRequest);
             }

@@ -4,16 +4,8 @@
 //! no control character. Every value has exactly the length its header declared and the
 //! trailing `\r\n` has been checked and stripped. Nothing here is allocated.
 
-use crate::memcache::meta::MetaFlags;
-
-/// Longest key memcached accepts (`KEY_MAX_LENGTH` in `memcached.h`).
-pub const MAX_KEY_LEN: usize = 250;
-
-/// An expiry time exactly as the client sent it (`doc/protocol.txt` §Expiration times):
-/// 0 = never, 1..=2_592_000 = seconds from now, larger = absolute unix time, negative =
-/// already expired. Turning it into an instant needs a clock, which the caller has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exptime(pub i64);
+use crate::memcache::meta_flags::MetaFlags;
+pub use crate::memcache::words::{Exptime, MAX_KEY_LEN};
 
 /// Whether the client asked to suppress the reply (`noreply` in the text protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +165,7 @@ impl MetaKeyed<'_> {
     /// `scratch` must hold at least [`MAX_KEY_LEN`] bytes.
     pub fn decode_key<'s>(&'s self, scratch: &'s mut [u8; MAX_KEY_LEN]) -> &'s [u8] {
         if self.flags.base64_key {
-            let n = crate::memcache::meta::decode_base64_key(self.key, scratch)
+            let n = crate::memcache::meta_flags::decode_base64_key(self.key, scratch)
                 .expect("parser validated the base64 key");
             &scratch[..n]
         } else {

@@ -7,9 +7,10 @@
 //! `noreply` suppresses exactly the errors memcached suppresses (those written after its
 //! `set_noreply_maybe`).
 
+use crate::memcache::lines::{data_block, Data, Limits, Parsed, Tokens};
 use crate::memcache::number::{safe_strtol, safe_strtoul, safe_strtoull};
-use crate::memcache::parse::{valid_key, Limits, Parsed, Tokens};
 use crate::memcache::request::{ArithDirection, Exptime, Keys, Reply, StatsGroup, StoreMode};
+use crate::memcache::words::valid_key;
 use crate::memcache::{ParseError, Request};
 
 const BAD_FORMAT: &str = "bad command line format";
@@ -118,29 +119,6 @@ pub(crate) fn store<'a>(
         },
         consumed,
     )))
-}
-
-/// The data block after a storage command's line.
-pub(crate) enum Data<'a> {
-    /// Not all `vlen + 2` bytes are buffered yet.
-    Incomplete,
-    /// The `vlen + 2` bytes do not end in `\r\n`: memcached has read them and drops them with
-    /// `bad data chunk`.
-    Bad,
-    /// The value, its `\r\n` checked.
-    Value(&'a [u8]),
-}
-
-/// The data block of `vlen` bytes after a line of `line_len` bytes.
-pub(crate) fn data_block(buf: &[u8], line_len: usize, vlen: usize) -> Data<'_> {
-    let end = line_len + vlen + 2;
-    if buf.len() < end {
-        Data::Incomplete
-    } else if &buf[end - 2..end] != b"\r\n" {
-        Data::Bad
-    } else {
-        Data::Value(&buf[line_len..line_len + vlen])
-    }
 }
 
 /// `incr`/`decr <key> <delta> [noreply]`.

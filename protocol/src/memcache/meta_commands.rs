@@ -9,11 +9,11 @@
 //! or control byte) or, with `b`, base64 text of at most 250 bytes that decodes to 1..=250
 //! bytes (binary keys may hold any byte).
 
-use crate::memcache::meta::{opaque_too_long, preparse, MetaMode, Preparsed};
+use crate::memcache::lines::{data_block, Data, Limits, Parsed, Tokens};
+use crate::memcache::meta_flags::{opaque_too_long, preparse, MetaMode, Preparsed};
 use crate::memcache::number::safe_strtol;
-use crate::memcache::parse::{valid_key, Limits, Parsed, Tokens};
-use crate::memcache::request::{MetaKeyed, Reply, MAX_KEY_LEN};
-use crate::memcache::text::{data_block, Data};
+use crate::memcache::request::{MetaKeyed, Reply};
+use crate::memcache::words::{valid_key, MAX_KEY_LEN};
 use crate::memcache::{MetaFlags, ParseError, Request};
 
 /// memcached's `MFLAG_MAX_OPT_LENGTH`, compared with its `ntokens`.
@@ -202,7 +202,7 @@ fn meta_debug<'a>(t: &Tokens<'a>, line_len: usize) -> Parsed<'a> {
     let base64_key = t.ntokens() >= 4 && t.get(2) == b"b";
     let ok = if base64_key {
         let mut scratch = [0u8; MAX_KEY_LEN];
-        crate::memcache::meta::decode_base64_key(key, &mut scratch).is_some()
+        crate::memcache::meta_flags::decode_base64_key(key, &mut scratch).is_some()
     } else {
         valid_key(key)
     };

@@ -18,7 +18,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
 use crate::memcache::number::{safe_strtol, safe_strtoul, safe_strtoull};
-use crate::memcache::request::{Exptime, MAX_KEY_LEN};
+use crate::memcache::words::{Exptime, MAX_KEY_LEN};
 
 /// Capacity of the flag list. memcached's own limit is lower: `MFLAG_MAX_OPT_LENGTH` (20)
 /// bounds the *tokens* of a request line, command and key (and `ms`'s datalen) included, so
