@@ -7,6 +7,7 @@
 //! mixes, `runner` the event loops, `report` the output, `soak` the mixed-protocol soak.
 
 mod cli;
+mod decimal;
 mod keyspace;
 mod proto;
 mod report;

@@ -26,11 +26,10 @@ use crate::cli::RunConfig;
 use crate::keyspace::parse_key;
 use crate::proto::{parse, Op, OpKind, ParseError, Reply, Scratch};
 use crate::rng::{mix, Rng};
+use crate::sockbuf::DRAIN;
 use crate::value::Values;
 use crate::workload::Source;
 
-/// How long to wait for replies still in flight once the measured duration is over.
-pub const DRAIN: Duration = Duration::from_secs(2);
 /// Longest sleep between non-blocking polls while an open-loop send slot is near.
 const NAP: Duration = Duration::from_micros(20);
 /// Highest latency the histogram holds (ns); larger values are clamped.

@@ -5,8 +5,13 @@
 //! and not yet parsed.
 
 use std::io::{self, Read, Write};
+use std::time::Duration;
 
 use mio::net::TcpStream;
+
+/// How long the runner and the soak mode wait for replies still in flight once their
+/// measured time is over.
+pub const DRAIN: Duration = Duration::from_secs(2);
 
 /// Writes as much of `wbuf[wpos..]` as the socket takes; empties the buffer once all is sent.
 pub fn flush(stream: &mut TcpStream, wbuf: &mut Vec<u8>, wpos: &mut usize) -> io::Result<()> {

@@ -11,7 +11,7 @@
 //! Invariant: `min_size <= max_size`; verification needs `min_size >= HEADER` (`random`) or
 //! `min_size >= JSON_MIN` (`json`, which the flags enforce for every json run).
 
-use crate::proto::push_u64;
+use crate::decimal::push_u64;
 use crate::rng::{mix3, Rng};
 
 /// Bytes of the version header at the start of every value.

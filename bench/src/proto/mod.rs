@@ -15,6 +15,8 @@ pub mod text;
 use crate::keyspace::write_key;
 use crate::value::Values;
 
+pub use crate::decimal::push_u64;
+
 /// Which protocol a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -203,22 +205,6 @@ pub fn parse(protocol: Protocol, kind: OpKind, batch: usize, buf: &[u8]) -> Pars
     }
 }
 
-/// Appends `n` in decimal.
-pub fn push_u64(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
 /// Position of the first `\r\n` in `buf`.
 pub(crate) fn find_crlf(buf: &[u8]) -> Option<usize> {
     let mut from = 0;
@@ -247,12 +233,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn push_u64_and_crlf_helpers() {
-        let mut v = Vec::new();
-        push_u64(&mut v, 0);
-        v.push(b' ');
-        push_u64(&mut v, u64::MAX);
-        assert_eq!(v, b"0 18446744073709551615");
+    fn crlf_and_number_helpers() {
         assert_eq!(find_crlf(b"ab\ncd\r\n"), Some(5));
         assert_eq!(find_crlf(b"abc\r"), None);
         assert_eq!(parse_usize(b"123"), Some(123));

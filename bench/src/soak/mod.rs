@@ -593,7 +593,7 @@ fn drive(sh: &Shared, lane_ids: Vec<u64>, out: &mut Outcome) -> Result<(), Strin
     loop {
         let stopping = sh.stop.load(Ordering::Relaxed);
         if stopping && drain_until.is_none() {
-            drain_until = Some(Instant::now() + crate::runner::DRAIN);
+            drain_until = Some(Instant::now() + crate::sockbuf::DRAIN);
         }
         let mut busy = false;
         for lane in &mut lanes {
