@@ -20,7 +20,7 @@ use ferrocache_protocol::binary::{
 };
 use ferrocache_protocol::memcache::StoreMode;
 
-use super::memcache::MEMCACHED_VERSION;
+use super::compat::MEMCACHED_VERSION;
 use super::stats::{self, Group, StatSink};
 use super::{kv, Context, Flow, Served};
 use crate::auth::{SaslConn, SaslReply};

@@ -7,12 +7,10 @@
 
 use ferrocache_protocol::memcache::{self as proto, reply, ParseError, Request};
 
+use super::compat::MEMCACHED_VERSION;
 use super::{kv, meta, stats, Context, Flow, Served};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
-
-/// The version we report: the memcached release whose behaviour we match.
-pub const MEMCACHED_VERSION: &str = "1.6.21";
 
 /// Executes one request, appending its reply to `out`.
 pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {

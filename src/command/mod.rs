@@ -5,6 +5,7 @@
 //! crate did). Each protocol has its own module; all of them write through `Store::apply`.
 
 mod binary;
+pub mod compat;
 mod kv;
 pub mod memcache;
 mod meta;

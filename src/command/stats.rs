@@ -7,7 +7,7 @@
 
 use ferrocache_protocol::memcache::{reply, write_stat, StatsGroup};
 
-use super::memcache::MEMCACHED_VERSION;
+use super::compat::MEMCACHED_VERSION;
 use super::Context;
 use crate::metrics::WorkerStats;
 use std::sync::atomic::Ordering;

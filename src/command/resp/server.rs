@@ -16,8 +16,7 @@ use crate::command::Flow;
 use crate::config::ByteSize;
 use crate::metrics::WorkerStats;
 
-/// The Redis version we answer with (the release whose behaviour we follow).
-pub const REDIS_VERSION: &str = "7.2.4";
+use crate::command::compat::REDIS_VERSION;
 
 /// PING [message]
 pub fn ping(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
