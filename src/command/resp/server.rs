@@ -12,11 +12,10 @@ use ferrocache_protocol::resp::{Encoder, RespVersion};
 
 use super::client::valid_client_name;
 use super::{err, glob, is, parse_i64, table, Call, RespSession};
+use crate::command::compat::REDIS_VERSION;
 use crate::command::Flow;
 use crate::config::ByteSize;
 use crate::metrics::WorkerStats;
-
-use crate::command::compat::REDIS_VERSION;
 
 /// PING [message]
 pub fn ping(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
