@@ -334,3 +334,55 @@ mod tempfile_path {
         }
     }
 }
+
+/// The kernel's record of the process's peak RSS (VmHWM), in bytes.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+#[test]
+fn issue_19_a_message_past_the_subscribers_limit_is_not_copied_for_each_of_them() {
+    // 20 subscribers that never read, one PUBLISH of 40 MB: past the pub/sub hard limit
+    // (32 MiB), so every subscriber is cut off, and none gets a copy on the way.
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    let pid = server.child.as_ref().unwrap().id();
+    let mut subscribers = Vec::new();
+    for _ in 0..20 {
+        let mut s = server.connect_resp();
+        s.send(b"SUBSCRIBE news\r\n");
+        s.read_until(b":1\r\n");
+        subscribers.push(s);
+    }
+    let before = peak_rss_bytes(pid);
+    let message = vec![b'm'; 40 << 20];
+    let mut r = server.redis();
+    let receivers: usize = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg(&message)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(receivers, 20);
+    for s in subscribers.iter_mut() {
+        assert!(
+            s.is_closed(),
+            "a subscriber past its hard limit is disconnected"
+        );
+    }
+    // The request and the one encoded frame (shared by all subscribers) cost a few copies of
+    // the message; a copy per subscriber would be 800 MB.
+    let growth = peak_rss_bytes(pid).saturating_sub(before);
+    assert!(growth < 300 << 20, "peak RSS grew {growth} bytes");
+    let numsub: (String, u64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("news")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(numsub.1, 0);
+}

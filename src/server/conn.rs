@@ -348,6 +348,14 @@ impl Conn {
         } else {
             self.over_soft_limit_since = None;
         }
+        if self.account_buffers(ctx) {
+            log::warn!(
+                "closing subscriber {}: client buffers over maxmemory-clients, this one among the largest",
+                self.info.peer
+            );
+            ctx.shared.clients.count(LimitBreach::ClientMemory);
+            return false;
+        }
         true
     }
 
