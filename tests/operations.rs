@@ -224,7 +224,7 @@ fn ready_is_sent_only_once_every_listener_is_bound() {
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     let port = free_port();
     let resp_port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(["-l", "127.0.0.1", "-p", &port.to_string()])
         .args(["--resp-port", &resp_port.to_string()])
         .env("NOTIFY_SOCKET", &socket_path)
@@ -232,6 +232,13 @@ fn ready_is_sent_only_once_every_listener_is_bound() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed on drop, so a failed assertion leaves no server behind.
+    let mut server = TestServer {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        resp_addr: None,
+        child: Some(child),
+    };
+    let child = server.child.as_mut().unwrap();
     let ready = notification(&socket, Duration::from_secs(10)).expect("a notification");
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
     // At READY both listeners already listen: systemd may start clients right now.
@@ -247,12 +254,12 @@ fn ready_is_sent_only_once_every_listener_is_bound() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let stopping = notification(&socket, Duration::from_secs(10)).expect("STOPPING");
     assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping:?}");
-    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+    assert!(wait_exit(child, Duration::from_secs(10)).success());
 
     // The RESP port is taken: start-up fails, and systemd must never have heard READY.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(["-l", "127.0.0.1", "-p", &free_port().to_string()])
         .args(["--resp-port", &taken_port])
         .env("NOTIFY_SOCKET", &socket_path)
@@ -261,7 +268,8 @@ fn ready_is_sent_only_once_every_listener_is_bound() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(10));
+    server.child = Some(child);
+    let status = wait_exit(server.child.as_mut().unwrap(), Duration::from_secs(10));
     assert_eq!(status.code(), Some(1), "a bind failure exits 1");
     let heard = notification(&socket, Duration::from_millis(200));
     assert!(
