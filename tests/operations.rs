@@ -14,39 +14,39 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, listens_on, wait_exit, TestServer};
 
-/// Spawns the binary on a free memcached port (RESP off) with `args`, `env` and the given
-/// stderr, and waits until that port is listening.
-fn spawn(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> TestServer {
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
-    command
-        .args([
-            "-l",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--resp-port",
-            "0",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    for (name, value) in env {
-        command.env(name, value);
+/// Spawns the binary on a free memcached port (RESP off) with `args`, `env` and the stderr
+/// `make_stderr` gives, and waits until that port is listening. Another test may take the
+/// port between `free_port` and the bind: then it tries again on another.
+fn spawn(args: &[&str], env: &[(&str, &str)], make_stderr: impl Fn() -> Stdio) -> TestServer {
+    for _attempt in 0..5 {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
+        command
+            .args(["-l", "127.0.0.1", "-p", &port.to_string()])
+            .args(["--resp-port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(make_stderr());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut server = TestServer {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            resp_addr: None,
+            child: Some(command.spawn().expect("spawn ferrocache")),
+        };
+        let child = server.child.as_mut().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !listens_on(child.id(), port) && child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "ferrocache did not listen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if listens_on(child.id(), port) {
+            return server;
+        }
     }
-    let mut child = command.spawn().expect("spawn ferrocache");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !listens_on(child.id(), port) {
-        assert!(child.try_wait().unwrap().is_none(), "ferrocache exited");
-        assert!(Instant::now() < deadline, "ferrocache did not listen");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    TestServer {
-        addr: format!("127.0.0.1:{port}").parse().unwrap(),
-        resp_addr: None,
-        child: Some(child),
-    }
+    panic!("ferrocache did not start in 5 attempts");
 }
 
 fn signal(child: &Child, signal: i32) {
@@ -134,7 +134,7 @@ fn sighup_applies_live_settings_logs_restart_only_ones_and_survives_a_bad_file()
         "[store]\nmemory_limit = \"64MiB\"\n[log]\nverbosity = 1\n",
     )
     .unwrap();
-    let mut server = spawn(&["--config", path.to_str().unwrap()], &[], Stdio::piped());
+    let mut server = spawn(&["--config", path.to_str().unwrap()], &[], Stdio::piped);
     let lines = stderr_lines(server.child.as_mut().unwrap());
     assert_eq!(limit_maxbytes(&server), 64 << 20);
 
@@ -182,7 +182,9 @@ fn logs_carry_syslog_priorities_and_no_timestamp_when_stderr_is_the_journal() {
         // value naming another file must leave the plain format.
         let inode = if journal { meta.ino() } else { meta.ino() + 1 };
         let stream = format!("{}:{}", meta.dev(), inode);
-        let mut server = spawn(&["-v"], &[("JOURNAL_STREAM", &stream)], log_file.into());
+        let mut server = spawn(&["-v"], &[("JOURNAL_STREAM", &stream)], || {
+            Stdio::from(log_file.try_clone().unwrap())
+        });
         let port = server.addr.port();
         assert!(server.terminate().success(), "SIGTERM exits 0");
         let text = std::fs::read_to_string(&log_path).unwrap();
@@ -222,24 +224,38 @@ fn ready_is_sent_only_once_every_listener_is_bound() {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
-    let port = free_port();
-    let resp_port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(["-l", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--resp-port", &resp_port.to_string()])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Killed on drop, so a failed assertion leaves no server behind.
-    let mut server = TestServer {
-        addr: format!("127.0.0.1:{port}").parse().unwrap(),
-        resp_addr: None,
-        child: Some(child),
-    };
+    // Another test may take a port between free_port and the bind: then the server exits
+    // without READY (as checked below) and this tries again on other ports.
+    let (mut server, port, resp_port, ready) = (0..5)
+        .find_map(|_attempt| {
+            let (port, resp_port) = (free_port(), free_port());
+            let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+                .args(["-l", "127.0.0.1", "-p", &port.to_string()])
+                .args(["--resp-port", &resp_port.to_string()])
+                .env("NOTIFY_SOCKET", &socket_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            // Killed on drop, so a failed assertion leaves no server behind.
+            let mut server = TestServer {
+                addr: format!("127.0.0.1:{port}").parse().unwrap(),
+                resp_addr: None,
+                child: Some(child),
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Some(message) = notification(&socket, Duration::from_millis(50)) {
+                    return Some((server, port, resp_port, message));
+                }
+                if server.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                    return None;
+                }
+            }
+            panic!("no notification within 10 s");
+        })
+        .expect("ferrocache did not start in 5 attempts");
     let child = server.child.as_mut().unwrap();
-    let ready = notification(&socket, Duration::from_secs(10)).expect("a notification");
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
     // At READY both listeners already listen: systemd may start clients right now.
     assert!(
