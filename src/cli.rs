@@ -11,7 +11,7 @@ use clap::{ArgAction, Parser};
 use crate::config::{ByteSize, Config, ConfigError};
 
 /// ferrocache: a memcached- and Redis-compatible cache server.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "ferrocache", version, about, disable_help_flag = true)]
 pub struct Flags {
     /// Print this help and exit.
@@ -20,6 +20,10 @@ pub struct Flags {
     /// TOML config file (defaults < file < flags).
     #[arg(long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Check FILE (with the other flags layered over it, as at start-up) and exit: 0 when
+    /// the server would start with it, 1 with the reason when not. Binds nothing.
+    #[arg(long = "check-config", value_name = "FILE", conflicts_with = "config")]
+    pub check_config: Option<PathBuf>,
     /// TCP port to listen on (0 = off).
     #[arg(short = 'p', long = "port")]
     pub port: Option<u16>,
@@ -89,7 +93,8 @@ fn parse_udp_port(text: &str) -> Result<u16, String> {
 impl Flags {
     /// Defaults, then the config file, then these flags; validated.
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let mut config = match &self.config {
+        let file = self.config.as_ref().or(self.check_config.as_ref());
+        let mut config = match file {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };

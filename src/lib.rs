@@ -10,6 +10,8 @@
 //! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
+//! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
+//! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -17,7 +19,8 @@
 //! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed,
 //!   and its own [`metrics::WorkerStats`] (it is their only writer).
 //! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second.
-//! - the main thread: waits for SIGINT/SIGTERM and starts the graceful shutdown.
+//! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
+//!   graceful shutdown. The main thread waits for the server's threads to end.
 //!
 //! # Lock order
 //! Store shard mutexes are taken one at a time, never two together (then a TTL bucket's,
@@ -30,7 +33,9 @@ pub mod clients;
 pub mod command;
 pub mod config;
 pub mod hashing;
+pub mod logging;
 pub mod metrics;
 pub mod pubsub;
+pub mod reload;
 pub mod server;
 pub mod store;

@@ -1,11 +1,20 @@
 //! The `ferrocache` binary: flags and config in, a running server out, exit 0 on SIGTERM/SIGINT.
 //!
+//! It tells systemd (when `NOTIFY_SOCKET` is set, via `sd-notify`) `READY=1` only once
+//! [`Server::start`] has returned, that is once every listener is bound; `RELOADING=1` and
+//! `READY=1` around a SIGHUP reload ([`ferrocache::reload`]) and `STOPPING=1` on SIGTERM/SIGINT.
+//! `--check-config FILE` validates and exits without binding anything.
+//!
 //! It exits 1 when the server cannot start, and also when a server thread died (the server
 //! then shuts itself down), so that a supervisor such as systemd restarts it.
 
 use clap::Parser;
 use ferrocache::cli::Flags;
+use ferrocache::config::Config;
+use ferrocache::reload::Reloader;
 use ferrocache::server::Server;
+use sd_notify::NotifyState;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> std::process::ExitCode {
     let flags = match Flags::try_parse() {
@@ -28,40 +37,91 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(64);
         }
     };
-    let config = match flags.into_config() {
+    if let Some(file) = flags.check_config.clone() {
+        return match check_config(flags) {
+            Ok(()) => {
+                println!("{}: ok", file.display());
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", file.display());
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match flags.clone().into_config() {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
             return std::process::ExitCode::from(64);
         }
     };
-    ferrocache::server::init_logging(config.log.verbosity);
-    match run(config) {
+    ferrocache::logging::init(config.log.verbosity);
+    match run(flags, config) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            log::error!("{e:#}");
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-fn run(config: ferrocache::config::Config) -> anyhow::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])?;
+/// Everything start-up checks before binding: the config, and the SASL users it names.
+fn check_config(flags: Flags) -> anyhow::Result<()> {
+    let config = flags.into_config()?;
+    if config.sasl.enabled {
+        ferrocache::auth::Users::from_password_file(&config.sasl.password_file)?;
+    }
+    Ok(())
+}
+
+fn run(flags: Flags, config: Config) -> anyhow::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let mut reloader = Reloader::new(flags.clone(), &config);
+    let config_file = flags.config.clone();
     let server = Server::start(config)?;
+    // Every listener is bound now: Server::start binds them all before it returns.
+    notify(&[
+        NotifyState::Ready,
+        NotifyState::Status("accepting connections"),
+    ]);
     let shared = server.shared.clone();
     let signal_handle = signals.handle();
-    let watcher = std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            log::info!("signal {signal}: shutting down");
-            shared.begin_shutdown();
-        }
-    });
+    let watcher = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    notify(&[NotifyState::Reloading]);
+                    match reloader.reload(&shared) {
+                        Ok(report) => report.log(),
+                        Err(e) => log::error!(
+                            "reload of {} failed, keeping the running config: {e}",
+                            config_file
+                                .as_deref()
+                                .map_or("(no --config file)".into(), |p| p.display().to_string())
+                        ),
+                    }
+                    notify(&[NotifyState::Ready]);
+                    continue;
+                }
+                log::info!("signal {signal}: shutting down");
+                notify(&[NotifyState::Stopping]);
+                shared.begin_shutdown();
+                break;
+            }
+        })?;
     let joined = server.join();
     signal_handle.close();
     let _ = watcher.join();
     joined?;
     Ok(())
+}
+
+/// Tells systemd `states` when it supervises us (`NOTIFY_SOCKET`); a failure is only logged,
+/// since the server works the same without it.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        log::warn!("cannot notify systemd: {e}");
+    }
 }

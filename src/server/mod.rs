@@ -36,6 +36,7 @@ use crate::metrics::{ConnectionStats, WorkerStats};
 use crate::store::{Store, StoreConfig};
 use ferrocache_protocol::memcache::{reply, Limits};
 
+pub use crate::logging::level_for_verbosity as log_level;
 pub use transport::Transport;
 #[cfg(debug_assertions)]
 pub use worker::panic_after_this_turn;
@@ -606,28 +607,5 @@ fn maintenance(shared: &Shared) {
     while !shared.is_shutting_down() {
         std::thread::sleep(Duration::from_millis(100));
         shared.store.sweep(unix_millis(), SEGMENTS_PER_TICK);
-    }
-}
-
-/// The log level for a memcached-style verbosity (0 warn, 1 info, 2 debug, 3+ trace).
-pub fn log_level(verbosity: usize) -> log::LevelFilter {
-    match verbosity {
-        0 => log::LevelFilter::Warn,
-        1 => log::LevelFilter::Info,
-        2 => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
-    }
-}
-
-/// Starts logging to stderr; `RUST_LOG` overrides the verbosity-derived level.
-pub fn init_logging(verbosity: u8) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(log::LevelFilter::Trace);
-    if let Ok(spec) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&spec);
-    }
-    let _ = builder.try_init();
-    if std::env::var_os("RUST_LOG").is_none() {
-        log::set_max_level(log_level(usize::from(verbosity)));
     }
 }

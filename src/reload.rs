@@ -1,0 +1,244 @@
+//! Reloading the config file on SIGHUP: which settings take effect live, which wait for a
+//! restart, and what a reload changed.
+//!
+//! A reload builds the config exactly as start-up did (defaults < file < the same flags), so a
+//! flag still wins over the file. It compares the result with what runs, key by key: a changed
+//! key listed in [`LIVE_SETTINGS`] is applied through the same path as its runtime command
+//! (`cache_memlimit`, `verbosity`, `CONFIG SET`); any other changed key is logged as
+//! restart-only at every reload until the restart, never silently dropped. A file that does not
+//! parse or validate changes nothing: the old config stays and the error is returned.
+//!
+//! Never touches a socket or a thread: it changes settings that workers already read live
+//! (atomics in the store, the pub/sub registry, [`crate::clients::Clients`], the log level).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use crate::cli::Flags;
+use crate::config::{Config, ConfigError};
+use crate::server::{unix_millis, Shared};
+
+/// How one live setting reaches the running server, from the newly loaded config.
+type ApplySetting = fn(&Config, &Shared);
+
+/// The settings a reload changes in place, by their `section.key` name in the config file.
+/// Every other key is restart-only. `etc/ferrocache.toml` marks exactly these as "Live" (a
+/// test holds the two together).
+pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
+    ("store.memory_limit", |config, shared| {
+        shared
+            .store
+            .set_memory_limit(config.store.memory_limit.bytes() as usize, unix_millis())
+    }),
+    ("store.eviction_policy", |config, shared| {
+        shared.store.set_eviction_policy(config.eviction_policy())
+    }),
+    ("resp.notify_keyspace_events", |config, shared| {
+        shared.pubsub.set_notify_flags(config.notify_flags())
+    }),
+    ("resp.proto_max_bulk_len", |config, shared| {
+        shared
+            .clients
+            .set_proto_max_bulk_len(config.resp.proto_max_bulk_len.bytes())
+    }),
+    ("resp.client_query_buffer_limit", |config, shared| {
+        shared
+            .clients
+            .set_query_buffer_limit(config.resp.client_query_buffer_limit.bytes())
+    }),
+    ("resp.maxmemory_clients", |config, shared| {
+        shared
+            .clients
+            .set_maxmemory_clients(config.resp.maxmemory_clients.bytes())
+    }),
+    ("log.verbosity", |config, shared| {
+        let level = usize::from(config.log.verbosity);
+        shared.verbosity.store(level, Ordering::Relaxed);
+        if std::env::var_os("RUST_LOG").is_none() {
+            log::set_max_level(crate::logging::level_for_verbosity(level));
+        }
+    }),
+];
+
+/// One key whose value differs between the running config and the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// `section.key`, as in the config file.
+    pub key: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// What a reload did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Live settings now in effect.
+    pub applied: Vec<Change>,
+    /// Settings that differ but take effect only after a restart.
+    pub restart_only: Vec<Change>,
+}
+
+impl ReloadReport {
+    /// Logs each change: applied ones at info, restart-only ones as warnings.
+    pub fn log(&self) {
+        for change in &self.applied {
+            log::info!(
+                "reload: {} changed from {} to {}",
+                change.key,
+                change.old,
+                change.new
+            );
+        }
+        for change in &self.restart_only {
+            log::warn!(
+                "reload: {} changed from {} to {} but is restart-only: it takes effect at the \
+                 next restart",
+                change.key,
+                change.old,
+                change.new
+            );
+        }
+        if self.applied.is_empty() && self.restart_only.is_empty() {
+            log::info!("reload: no setting changed");
+        }
+    }
+}
+
+/// Rebuilds the config from the start-up flags and applies what may change live.
+pub struct Reloader {
+    flags: Flags,
+    /// What runs: the start-up config with every live change applied since.
+    running: BTreeMap<String, toml::Value>,
+}
+
+impl Reloader {
+    /// `flags` are those the server started with; `running` the config they produced.
+    pub fn new(flags: Flags, running: &Config) -> Reloader {
+        Reloader {
+            flags,
+            running: flatten(running),
+        }
+    }
+
+    /// Reads the file again and applies it to `shared`. On an error nothing has changed.
+    pub fn reload(&mut self, shared: &Shared) -> Result<ReloadReport, ConfigError> {
+        let loaded = self.flags.clone().into_config()?;
+        let mut report = ReloadReport::default();
+        for (key, new) in flatten(&loaded) {
+            let old = self.running.get(&key).cloned();
+            if old.as_ref() == Some(&new) {
+                continue;
+            }
+            let change = Change {
+                key: key.clone(),
+                old: old.map_or_else(|| "(unset)".into(), |value| value.to_string()),
+                new: new.to_string(),
+            };
+            match LIVE_SETTINGS.iter().find(|(name, _)| *name == key) {
+                Some((_, apply)) => {
+                    apply(&loaded, shared);
+                    self.running.insert(key, new);
+                    report.applied.push(change);
+                }
+                None => report.restart_only.push(change),
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Every setting of `config` by its `section.key` name (top-level arrays such as `pool` as
+/// one setting), so any key added to [`Config`] takes part in a reload without a line here.
+fn flatten(config: &Config) -> BTreeMap<String, toml::Value> {
+    let mut settings = BTreeMap::new();
+    let table = match toml::Value::try_from(config) {
+        Ok(toml::Value::Table(table)) => table,
+        other => panic!("Config serializes to a TOML table, got {other:?}"),
+    };
+    for (section, value) in table {
+        match value {
+            toml::Value::Table(keys) => {
+                for (key, value) in keys {
+                    settings.insert(format!("{section}.{key}"), value);
+                }
+            }
+            whole => {
+                settings.insert(section, whole);
+            }
+        }
+    }
+    settings
+}
+
+/// The `section.key` names of every setting (for the documentation checks).
+pub fn setting_names() -> Vec<String> {
+    flatten(&Config::default()).into_keys().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn reloader_for(path: &std::path::Path) -> (Reloader, Shared) {
+        let flags = Flags::try_parse_from(["ferrocache", "--config", path.to_str().unwrap()])
+            .expect("flags");
+        let config = flags.clone().into_config().expect("config");
+        let shared = Shared::new(config.clone()).expect("shared");
+        (Reloader::new(flags, &config), shared)
+    }
+
+    #[test]
+    fn live_settings_are_applied_and_others_reported_as_restart_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferrocache.toml");
+        std::fs::write(&path, "[store]\nmemory_limit = \"64MiB\"\n").unwrap();
+        let (mut reloader, shared) = reloader_for(&path);
+        std::fs::write(
+            &path,
+            "[store]\nmemory_limit = \"32MiB\"\nitem_size_max = \"2MiB\"\n\
+             [resp]\nmaxmemory_clients = \"1MiB\"\n",
+        )
+        .unwrap();
+        let report = reloader.reload(&shared).expect("reload");
+        let keys = |changes: &[Change]| changes.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            keys(&report.applied),
+            ["resp.maxmemory_clients", "store.memory_limit"]
+        );
+        assert_eq!(keys(&report.restart_only), ["store.item_size_max"]);
+        assert_eq!(shared.store.memory_limit(), 32 << 20);
+        assert_eq!(shared.clients.maxmemory_clients(), 1 << 20);
+        // Still pending after a second reload: reported again, not forgotten.
+        let again = reloader.reload(&shared).expect("reload");
+        assert!(again.applied.is_empty());
+        assert_eq!(keys(&again.restart_only), ["store.item_size_max"]);
+    }
+
+    #[test]
+    fn a_bad_file_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferrocache.toml");
+        std::fs::write(&path, "[store]\nmemory_limit = \"64MiB\"\n").unwrap();
+        let (mut reloader, shared) = reloader_for(&path);
+        std::fs::write(
+            &path,
+            "[store]\nmemory_limit = \"32MiB\"\neviction_policy = \"nope\"\n",
+        )
+        .unwrap();
+        let err = reloader.reload(&shared).unwrap_err();
+        assert!(err.to_string().contains("eviction_policy"), "{err}");
+        assert_eq!(shared.store.memory_limit(), 64 << 20);
+    }
+
+    #[test]
+    fn every_live_setting_names_a_real_key() {
+        let names = setting_names();
+        for (key, _) in LIVE_SETTINGS {
+            assert!(
+                names.iter().any(|name| name == key),
+                "{key} is not a setting"
+            );
+        }
+    }
+}
