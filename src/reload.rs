@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use crate::cli::Flags;
+use crate::clients::ClientMemoryBound;
 use crate::config::{Config, ConfigError};
 use crate::server::{unix_millis, Shared};
 
@@ -49,7 +50,9 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
     ("resp.maxmemory_clients", |config, shared| {
         shared
             .clients
-            .set_maxmemory_clients(config.resp.maxmemory_clients.bytes())
+            .set_maxmemory_clients(ClientMemoryBound::Bytes(
+                config.resp.maxmemory_clients.bytes(),
+            ))
     }),
     ("log.verbosity", |config, shared| {
         let level = usize::from(config.log.verbosity);
@@ -208,7 +211,10 @@ mod tests {
         );
         assert_eq!(keys(&report.restart_only), ["store.item_size_max"]);
         assert_eq!(shared.store.memory_limit(), 32 << 20);
-        assert_eq!(shared.clients.maxmemory_clients(), 1 << 20);
+        assert_eq!(
+            shared.clients.maxmemory_clients(),
+            ClientMemoryBound::Bytes(1 << 20)
+        );
         // Still pending after a second reload: reported again, not forgotten.
         let again = reloader.reload(&shared).expect("reload");
         assert!(again.applied.is_empty());
