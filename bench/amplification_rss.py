@@ -11,6 +11,7 @@ What it does not measure: throughput, or other amplification shapes (tests/ampli
 checks those). Every process it starts is killed on exit; traffic stays on loopback.
 
 Usage: bench/amplification_rss.py [--server ferrocache|memcached] [--binary PATH] [--seconds S]
+                                  [--max-rss-mb MB]
 """
 import argparse
 import os
@@ -57,6 +58,8 @@ def main():
     parser.add_argument("--server", choices=["ferrocache", "memcached"], default="ferrocache")
     parser.add_argument("--binary")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-rss-mb", type=float, default=4096,
+                        help="stop (and kill the server) once its RSS passes this")
     args = parser.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     port = free_port()
@@ -66,14 +69,19 @@ def main():
     else:
         binary = args.binary or "memcached"
         command = [binary, "-l", "127.0.0.1", "-p", str(port), "-m", "64", "-t", "1", "-U", "0"]
+        if os.geteuid() == 0:
+            command += ["-u", "nobody"]  # memcached refuses to run as root
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        setup = None
         for _ in range(200):
             try:
                 setup = socket.create_connection(("127.0.0.1", port))
                 break
             except OSError:
                 time.sleep(0.05)
+        if setup is None:
+            sys.exit(f"{args.server} did not start on port {port}")
         value = os.urandom(VALUE_LEN)
         setup.sendall(b"set big 0 0 %d\r\n" % VALUE_LEN + value + b"\r\n")
         assert setup.recv(100) == b"STORED\r\n"
@@ -95,6 +103,10 @@ def main():
                 print(f"| {time.time() - start:.1f} | - | server exited with {server.returncode} | {ok} |")
                 return
             peak = max(peak, rss_mb(server.pid))
+            if peak > args.max_rss_mb:
+                print(f"| {time.time() - start:.1f} | {peak:.0f} | stopped: RSS over "
+                      f"{args.max_rss_mb:.0f} MB, server killed | {ok} |")
+                break
             if closed_at is None:
                 try:
                     if attacker.recv(1, socket.MSG_PEEK) == b"":
