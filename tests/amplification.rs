@@ -58,8 +58,24 @@ fn attack(server: &TestServer, connect_to: std::net::SocketAddr, attack: &[u8]) 
     let pid = server.child.as_ref().unwrap().id();
     let mut watcher = server.connect();
     let baseline = rss_bytes(pid);
-    let before = watcher.stat("curr_connections");
     let mut stream = TcpStream::connect(connect_to).unwrap();
+    // The server's connection table names the attacker by its address (`stats conns`): other
+    // connections that open or close meanwhile cannot be mistaken for it.
+    let attacker = format!("tcp:{}", stream.local_addr().unwrap());
+    let is_listed = |watcher: &mut common::Conn| {
+        watcher
+            .stats("conns")
+            .iter()
+            .any(|(name, value)| name.ends_with(":addr") && *value == attacker)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !is_listed(&mut watcher) {
+        assert!(
+            Instant::now() < deadline,
+            "the attacking connection never showed up"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     stream.write_all(attack).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut peak = baseline;
@@ -69,7 +85,7 @@ fn attack(server: &TestServer, connect_to: std::net::SocketAddr, attack: &[u8]) 
         if peak - baseline > 2 * GROWTH_BOUND {
             break; // already failed: do not let the server take the machine's memory
         }
-        if closed_at.is_none() && watcher.stat("curr_connections") == before {
+        if closed_at.is_none() && !is_listed(&mut watcher) {
             closed_at = Some(Instant::now());
         }
         // After the close, keep watching a little: memory must not grow after it either.
