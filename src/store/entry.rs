@@ -13,6 +13,7 @@ use std::cell::OnceCell;
 use super::hash::HashObject;
 use super::item::{ItemView, Object};
 use super::layout::info;
+use super::list::ListObject;
 use super::shard::Shard;
 use super::zset::ZSet;
 use super::{
@@ -326,7 +327,7 @@ impl Entry<'_> {
         }
         match self.object_mut(|| Object::Hash(HashObject::new()))? {
             Object::Hash(hash) => Ok(Some(hash)),
-            Object::ZSet(_) => unreachable!("checked to be a hash above"),
+            _ => unreachable!("checked to be a hash above"),
         }
     }
 
@@ -341,7 +342,30 @@ impl Entry<'_> {
         }
         match self.object_mut(|| Object::ZSet(ZSet::new()))? {
             Object::ZSet(zset) => Ok(Some(zset)),
-            Object::Hash(_) => unreachable!("checked to be a zset above"),
+            _ => unreachable!("checked to be a zset above"),
+        }
+    }
+
+    /// The list, `Ok(None)` if absent, `Err` if the key holds another type.
+    pub fn list(&self) -> Result<Option<&ListObject>, WrongType> {
+        match self.value() {
+            None => Ok(None),
+            Some((_, Some(Object::List(list)))) => Ok(Some(list)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The list for changing, created empty when absent and `create`; `Ok(None)` when absent
+    /// and not created. Settled as [`hash_mut`](Self::hash_mut).
+    pub fn list_mut(&mut self, create: bool) -> Result<Option<&mut ListObject>, Outcome> {
+        match self.list() {
+            Err(WrongType) => return Err(Outcome::WrongType),
+            Ok(None) if !create => return Ok(None),
+            _ => {}
+        }
+        match self.object_mut(|| Object::List(ListObject::new()))? {
+            Object::List(list) => Ok(Some(list)),
+            _ => unreachable!("checked to be a list above"),
         }
     }
 
@@ -380,10 +404,8 @@ impl Entry<'_> {
         let store = self.store;
         let item = store.item_at(self.shard, found.entry);
         let id = item.object_id();
-        let (empty, new_bytes) = match &self.shard.objects[id] {
-            Object::Hash(hash) => (hash.is_empty(), hash.bytes()),
-            Object::ZSet(zset) => (zset.is_empty(), zset.bytes()),
-        };
+        let object = &self.shard.objects[id];
+        let (empty, new_bytes) = (object.is_empty(), object.bytes());
         // Keep the heap and pool counters equal to the object's size before any removal.
         let pool = store.pools.pool_of(self.key);
         store

@@ -7,7 +7,7 @@
 //! then the eviction policy's victim, whose recently or frequently used items are copied
 //! forward instead of dropped (merge eviction, which a single scan of cold keys cannot
 //! flush the hot set through). Values larger than a segment are chains of chunk records
-//! ([`chunks`]); typed values (hashes, sorted sets) live on the heap, named by the record, and
+//! ([`chunks`]); typed values (hashes, sorted sets, lists) live on the heap, named by the record, and
 //! count against the same limit. Values of 4 KiB and more are compressed with zstd
 //! ([`compress`]); keys may belong to named pools with their own counters ([`pool`]).
 //!
@@ -32,6 +32,7 @@ pub mod hash;
 mod index;
 mod item;
 mod layout;
+pub mod list;
 pub mod pool;
 mod reclaim;
 mod segments;
@@ -49,6 +50,7 @@ pub use entry::{Entry, Moved, WrongType};
 pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use layout::{info, ItemMut, ItemRef, NewItem};
+pub use list::{End, ListObject};
 pub use pool::{PoolConfig, PoolStats};
 use pool::{PoolEvent, Pools};
 use segments::Segments;
@@ -262,6 +264,7 @@ pub enum KeyKind {
     String,
     Hash,
     ZSet,
+    List,
 }
 
 /// Receives key events from inside the store. Called with a shard lock held: it must be
@@ -662,6 +665,7 @@ impl Store {
             match shard.objects[item.object_id()] {
                 Object::Hash(_) => KeyKind::Hash,
                 Object::ZSet(_) => KeyKind::ZSet,
+                Object::List(_) => KeyKind::List,
             }
         } else {
             KeyKind::String

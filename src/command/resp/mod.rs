@@ -2,7 +2,7 @@
 //!
 //! [`serve_one`] parses one command, checks it against the static [`table`] (name, arity,
 //! flags), handles authentication and MULTI queueing, and dispatches to the family modules
-//! (`strings`, `keys`, `hash`, `zset`, `zset_ops`, `server`, `tx`). Error replies use Redis's words.
+//! (`strings`, `keys`, `hash`, `list`, `zset`, `zset_ops`, `server`, `tx`). Error replies use Redis's words.
 //!
 //! Atomicity: every command runs while holding its worker's gate for reading; commands that
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
@@ -12,6 +12,7 @@ mod client;
 pub mod glob;
 mod hash;
 mod keys;
+mod list;
 mod pubsub;
 mod random;
 mod server;
@@ -376,6 +377,8 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 
 #[cfg(test)]
 mod exec_tests;
+#[cfg(test)]
+mod list_tests;
 #[cfg(test)]
 mod zset_tests;
 

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{client, hash, keys, pubsub, server, strings, tx, zset, zset_ops, Call};
+use super::{client, hash, keys, list, pubsub, server, strings, tx, zset, zset_ops, Call};
 use crate::command::Flow;
 
 /// Command flags, a small bit set.
@@ -187,6 +187,24 @@ commands! {
     "hexpiretime", -5, RF, (1, 1, 1), "hash", "Returns the expiration time of a hash field as a Unix timestamp, in seconds.", hash::httl;
     "hpexpiretime", -5, RF, (1, 1, 1), "hash", "Returns the expiration time of a hash field as a Unix timestamp, in msec.", hash::httl;
     "hpersist", -5, WF, (1, 1, 1), "hash", "Removes the expiration time for each specified field.", hash::hpersist;
+    // lists (multi-key ones are EXCLUSIVE: every worker's gate is held while they run)
+    "lpush", -3, WF, (1, 1, 1), "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", list::push;
+    "rpush", -3, WF, (1, 1, 1), "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", list::push;
+    "lpushx", -3, WF, (1, 1, 1), "list", "Prepends one or more elements to a list only when the list exists.", list::push;
+    "rpushx", -3, WF, (1, 1, 1), "list", "Appends an element to a list only when the list exists.", list::push;
+    "lpop", -2, WF, (1, 1, 1), "list", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", list::pop;
+    "rpop", -2, WF, (1, 1, 1), "list", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", list::pop;
+    "llen", 2, RF, (1, 1, 1), "list", "Returns the length of a list.", list::llen;
+    "lrange", 4, R, (1, 1, 1), "list", "Returns a range of elements from a list.", list::lrange;
+    "lindex", 3, R, (1, 1, 1), "list", "Returns an element from a list by its index.", list::lindex;
+    "lset", 4, W, (1, 1, 1), "list", "Sets the value of an element in a list by its index.", list::lset;
+    "linsert", 5, W, (1, 1, 1), "list", "Inserts an element before or after another element in a list.", list::linsert;
+    "lrem", 4, W, (1, 1, 1), "list", "Removes elements from a list. Deletes the list if the last element was removed.", list::lrem;
+    "ltrim", 4, W, (1, 1, 1), "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", list::ltrim;
+    "lpos", -3, R, (1, 1, 1), "list", "Returns the index of matching elements in a list.", list::lpos;
+    "lmove", 5, WX, (1, 2, 1), "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", list::lmove;
+    "rpoplpush", 3, WX, (1, 2, 1), "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", list::lmove;
+    "lmpop", -4, WX, (0, 0, 0), "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", list::lmpop;
     // pub/sub
     "subscribe", -2, Flags::NONE, (0, 0, 0), "pubsub", "Listens for messages published to channels.", pubsub::subscribe;
     "unsubscribe", -1, Flags::NONE, (0, 0, 0), "pubsub", "Stops listening to messages posted to channels.", pubsub::unsubscribe;
