@@ -178,3 +178,172 @@ fn lists_count_against_the_memory_limit() {
         .unwrap();
     assert_eq!(encoding, "quicklist");
 }
+
+/// Reads one reply with a deadline; `None` if nothing arrived in `wait`.
+fn try_reply<T: redis::FromRedisValue>(
+    r: &mut redis::Connection,
+    wait: std::time::Duration,
+) -> Option<T> {
+    r.set_read_timeout(Some(wait)).unwrap();
+    match r.recv_response() {
+        Ok(value) => Some(redis::from_redis_value(&value).unwrap()),
+        Err(e) if e.is_timeout() => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Sends a command without waiting for its reply.
+fn send(r: &mut redis::Connection, cmd: &redis::Cmd) {
+    r.send_packed_command(&cmd.get_packed_command()).unwrap();
+}
+
+/// Gives a command just sent time to reach the server and park (the order in which clients
+/// block is what the FIFO test relies on).
+fn settle() {
+    thread::sleep(std::time::Duration::from_millis(100));
+}
+
+#[test]
+fn brpop_queue_across_workers_each_item_once_in_order() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    const PRODUCERS: usize = 4;
+    const CONSUMERS: usize = 8;
+    const ITEMS: usize = 1000;
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            let mut r = server.redis();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    let item: Option<(String, String)> = redis::cmd("BRPOP")
+                        .arg("jobs")
+                        .arg(0.5)
+                        .query(&mut r)
+                        .unwrap();
+                    match item {
+                        Some((key, item)) if item != "stop" => {
+                            assert_eq!(key, "jobs");
+                            got.push(item);
+                        }
+                        _ => return got,
+                    }
+                }
+            })
+        })
+        .collect();
+    settle();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let mut r = server.redis();
+            thread::spawn(move || {
+                for i in 0..ITEMS {
+                    let _: i64 = r.lpush("jobs", format!("{p}:{i}")).unwrap();
+                }
+            })
+        })
+        .collect();
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    let mut r = server.redis();
+    for _ in 0..CONSUMERS {
+        let _: i64 = r.lpush("jobs", "stop").unwrap();
+    }
+    let mut seen: HashMap<usize, Vec<usize>> = HashMap::new();
+    for consumer in consumers {
+        let mut last: HashMap<usize, usize> = HashMap::new();
+        for item in consumer.join().unwrap() {
+            let (p, i) = item.split_once(':').unwrap();
+            let (p, i): (usize, usize) = (p.parse().unwrap(), i.parse().unwrap());
+            if let Some(prev) = last.insert(p, i) {
+                assert!(prev < i, "producer {p}: {prev} came before {i}");
+            }
+            seen.entry(p).or_default().push(i);
+        }
+    }
+    for p in 0..PRODUCERS {
+        let mut items = seen.remove(&p).unwrap_or_default();
+        items.sort_unstable();
+        assert_eq!(
+            items,
+            (0..ITEMS).collect::<Vec<_>>(),
+            "producer {p}: lost or twice"
+        );
+    }
+}
+
+#[test]
+fn blocked_clients_are_served_first_blocked_first_across_workers() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    // Six clients, dealt round robin to the two workers, block one after the other.
+    let mut waiting: Vec<redis::Connection> = (0..6).map(|_| server.redis()).collect();
+    for r in waiting.iter_mut() {
+        send(r, redis::cmd("BLPOP").arg("q").arg(0));
+        settle();
+    }
+    let mut r = server.redis();
+    let _: i64 = r.rpush("q", &["0", "1", "2", "3", "4", "5"]).unwrap();
+    for (n, client) in waiting.iter_mut().enumerate() {
+        let got: Option<(String, String)> = try_reply(client, std::time::Duration::from_secs(5));
+        assert_eq!(got, Some(("q".into(), n.to_string())), "client {n}");
+    }
+}
+
+#[test]
+fn blocking_pops_time_out_stay_blocked_across_type_changes_and_lose_nothing() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    let mut r = server.redis();
+    // A timeout answers a null array, for the moves too (redis-server 7.0.15 does).
+    let started = std::time::Instant::now();
+    let none: Option<(String, String)> =
+        redis::cmd("BLPOP").arg("q").arg(0.2).query(&mut r).unwrap();
+    assert_eq!(none, None);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    let none: redis::Value = redis::cmd("BLMOVE")
+        .arg("q")
+        .arg("d")
+        .arg("LEFT")
+        .arg("RIGHT")
+        .arg(0.1)
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(none, redis::Value::Nil);
+    // Blocked on k while k becomes a string, then is deleted, then a list: served only then,
+    // as redis-server 7.0.15 does (the first reply it gets is the element).
+    let mut waiter = server.connect_resp();
+    waiter.send(b"BLPOP k 5\r\n");
+    settle();
+    let _: () = r.set("k", "v").unwrap();
+    settle();
+    let _: i64 = r.del("k").unwrap();
+    let _: i64 = r.rpush("k", "a").unwrap();
+    let expected = b"*2\r\n$1\r\nk\r\n$1\r\na\r\n";
+    assert_eq!(waiter.read_exact(expected.len()), expected);
+    // A client that leaves while blocked takes nothing with it.
+    let mut leaver = server.redis();
+    send(&mut leaver, redis::cmd("BRPOP").arg("gone").arg(0));
+    settle();
+    drop(leaver);
+    settle();
+    let _: i64 = r.rpush("gone", "kept").unwrap();
+    let left: Vec<String> = r.lrange("gone", 0, -1).unwrap();
+    assert_eq!(left, ["kept"]);
+    // BLMOVE waiting on an empty source is served by the push, and the element moves.
+    let mut mover = server.redis();
+    send(
+        &mut mover,
+        redis::cmd("BLMOVE")
+            .arg("src")
+            .arg("dst")
+            .arg("LEFT")
+            .arg("RIGHT")
+            .arg(5),
+    );
+    settle();
+    let _: i64 = r.lpush("src", "m").unwrap();
+    let moved: Option<String> = try_reply(&mut mover, std::time::Duration::from_secs(5));
+    assert_eq!(moved.as_deref(), Some("m"));
+    let dst: Vec<String> = r.lrange("dst", 0, -1).unwrap();
+    assert_eq!(dst, ["m"]);
+    assert!(!r.exists::<_, bool>("src").unwrap());
+}

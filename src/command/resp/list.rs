@@ -6,12 +6,13 @@
 //! between their pop and their push. Replies of many parts stop once the connection's output
 //! limit is passed (the connection is then closed), and nothing is allocated in proportion to
 //! a count a client sends, only to what the list holds.
-//! This module never blocks: the blocking forms live in `blocking`.
+//! This module never blocks: the blocking forms live in `blocking`; every push here serves
+//! the clients blocked on the key (`blocking::serve_waiters`).
 
 use ferrocache_protocol::resp::Encoder;
 
 use super::{err, is, parse_i64, reply_outcome, Call};
-use crate::command::Flow;
+use crate::command::{Context, Flow};
 use crate::store::{End, ListObject, Object, Outcome};
 
 /// Redis's words for a bad pop count (LPOP/RPOP).
@@ -59,17 +60,19 @@ pub(super) fn write_list<R>(
     create: bool,
     write: impl FnOnce(Option<&mut ListObject>) -> R,
 ) -> Result<R, Outcome> {
-    call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
-        Ok(write(entry.list_mut(create)?))
-    })
+    edit_list(call.ctx, key, create, write)
 }
 
-/// Whether `key` holds something other than a list (absent is fine).
-pub(super) fn holds_other_type(call: &Call<'_, '_>, key: &[u8]) -> bool {
-    call.ctx
-        .shared
+/// [`write_list`] for callers without a [`Call`] (serving a parked client).
+pub(super) fn edit_list<R>(
+    ctx: &Context<'_>,
+    key: &[u8],
+    create: bool,
+    write: impl FnOnce(Option<&mut ListObject>) -> R,
+) -> Result<R, Outcome> {
+    ctx.shared
         .store
-        .edit(key, call.ctx.now_ms, |entry| entry.list().is_err())
+        .edit(key, ctx.now_ms, |entry| Ok(write(entry.list_mut(create)?)))
 }
 
 /// `LEFT` / `RIGHT` as a list end.
@@ -128,7 +131,12 @@ pub fn push(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             list.len()
         }
     }) {
-        Ok(len) => enc.integer(len as i64),
+        Ok(len) => {
+            enc.integer(len as i64);
+            if len > 0 {
+                super::blocking::serve_waiters(call.ctx, call.arg(1));
+            }
+        }
         Err(outcome) => reply_outcome(enc, outcome),
     }
     Flow::Continue
@@ -448,15 +456,15 @@ pub fn lpos(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// Moves one element from `source`'s `from` end to `destination`'s `to` end: `Ok(None)` when
 /// the source is absent. The caller holds every gate. Both types are checked before anything
 /// moves; if the destination cannot take the element (out of memory) it goes back.
-pub(super) fn move_one(
-    call: &Call<'_, '_>,
+pub(super) fn move_in_store(
+    ctx: &Context<'_>,
     source: &[u8],
     destination: &[u8],
     from: End,
     to: End,
 ) -> Result<Option<Vec<u8>>, Outcome> {
     if source == destination {
-        return write_list(call, source, false, |list| {
+        return edit_list(ctx, source, false, |list| {
             list.map(|list| {
                 let element = list.pop(from).expect("a stored list is never empty");
                 list.push(to, &element);
@@ -464,29 +472,25 @@ pub(super) fn move_one(
             })
         });
     }
-    let exists = call
-        .ctx
-        .shared
-        .store
-        .edit(source, call.ctx.now_ms, |entry| {
-            entry.list().map(|l| l.is_some())
-        })
+    let (store, now) = (&ctx.shared.store, ctx.now_ms);
+    let exists = store
+        .edit(source, now, |entry| entry.list().map(|l| l.is_some()))
         .map_err(|_| Outcome::WrongType)?;
     if !exists {
         return Ok(None);
     }
-    if holds_other_type(call, destination) {
+    if store.edit(destination, now, |entry| entry.list().is_err()) {
         return Err(Outcome::WrongType);
     }
-    let Some(element) = write_list(call, source, false, |list| list.and_then(|l| l.pop(from)))?
+    let Some(element) = edit_list(ctx, source, false, |list| list.and_then(|l| l.pop(from)))?
     else {
         return Ok(None);
     };
-    let pushed = write_list(call, destination, true, |list| {
+    let pushed = edit_list(ctx, destination, true, |list| {
         list.expect("created").push(to, &element)
     });
     if let Err(outcome) = pushed {
-        let _ = write_list(call, source, true, |list| {
+        let _ = edit_list(ctx, source, true, |list| {
             list.expect("created").push(from, &element)
         });
         return Err(outcome);
@@ -505,8 +509,11 @@ pub fn lmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.error(err::SYNTAX);
         return Flow::Continue;
     };
-    match move_one(call, call.arg(1), call.arg(2), from, to) {
-        Ok(Some(element)) => enc.bulk(&element),
+    match move_in_store(call.ctx, call.arg(1), call.arg(2), from, to) {
+        Ok(Some(element)) => {
+            enc.bulk(&element);
+            super::blocking::serve_waiters(call.ctx, call.arg(2));
+        }
         Ok(None) => enc.null(),
         Err(outcome) => reply_outcome(enc, outcome),
     }

@@ -119,3 +119,25 @@ fn multi_exec_runs_list_commands_atomically() {
          *3\r\n:2\r\n$1\r\na\r\n*2\r\n$1\r\nb\r\n$1\r\na\r\n"
     );
 }
+
+#[test]
+fn blocking_pops_take_at_once_and_check_arguments() {
+    check(&["RPUSH a 1 2", "RPUSH b x", "BLPOP nokey a b 0", "BRPOP b a 0", "BLPOP a x", "BLPOP a -1", "BLPOP a inf", "BLPOP a 1e400", "BLMOVE a b LEFT foo 0", "BLMOVE a b LEFT LEFT x", "BLMOVE a b RIGHT LEFT 0", "BRPOPLPUSH b a 0", "LRANGE a 0 -1", "BLMPOP x 1 a LEFT", "BLMPOP 0 0 a LEFT", "BLMPOP 0 1 a LEFT COUNT 0", "BLMPOP 0 2 nokey a RIGHT COUNT 5", "SET s v", "BLPOP s 0", "BLMOVE s a LEFT LEFT 0", "BLMPOP 0 1 s LEFT"],
+        ":2\r\n:1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\nb\r\n$1\r\nx\r\n-ERR timeout is not a float or out of range\r\n-ERR timeout is negative\r\n-ERR timeout is negative\r\n-ERR timeout is negative\r\n-ERR syntax error\r\n-ERR timeout is not a float or out of range\r\n$1\r\n2\r\n$1\r\n2\r\n*1\r\n$1\r\n2\r\n-ERR timeout is not a float or out of range\r\n-ERR numkeys should be greater than 0\r\n-ERR count should be greater than 0\r\n*2\r\n$1\r\na\r\n*1\r\n$1\r\n2\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        ":2\r\n:1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\nb\r\n$1\r\nx\r\n-ERR timeout is not a float or out of range\r\n-ERR timeout is negative\r\n-ERR timeout is negative\r\n-ERR timeout is negative\r\n-ERR syntax error\r\n-ERR timeout is not a float or out of range\r\n$1\r\n2\r\n$1\r\n2\r\n*1\r\n$1\r\n2\r\n-ERR timeout is not a float or out of range\r\n-ERR numkeys should be greater than 0\r\n-ERR count should be greater than 0\r\n*2\r\n$1\r\na\r\n*1\r\n$1\r\n2\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+}
+
+#[test]
+fn blocking_pops_inside_multi_answer_at_once() {
+    check(&["MULTI", "BLPOP nothing 0", "BRPOP nothing 1", "BLMOVE a b LEFT LEFT 0", "BRPOPLPUSH a b 0", "BLMPOP 0 1 a LEFT", "RPUSH a z", "BLPOP a 0", "EXEC"],
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*7\r\n*-1\r\n*-1\r\n$-1\r\n$-1\r\n*-1\r\n:1\r\n*2\r\n$1\r\na\r\n$1\r\nz\r\n",
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*7\r\n_\r\n_\r\n_\r\n_\r\n_\r\n:1\r\n*2\r\n$1\r\na\r\n$1\r\nz\r\n");
+}
+
+#[test]
+fn a_blocking_pop_with_nothing_to_take_parks_the_client() {
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["BLPOP q 0"]), "");
+    assert!(h.session.parked.is_some());
+    assert_eq!(h.shared.blocked.parked(), 1);
+}

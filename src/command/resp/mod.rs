@@ -8,6 +8,7 @@
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
 //! so no other client on any worker runs in between (see [`crate::server::Gates`]).
 
+mod blocking;
 mod client;
 pub mod glob;
 mod hash;
@@ -57,6 +58,10 @@ pub struct RespSession {
     pub shard_channels: HashSet<Vec<u8>>,
     /// How far the parser got into an incomplete request (resumed when more bytes arrive).
     pub parse_progress: resp::Progress,
+    /// EXEC is running the queued commands (blocking pops answer at once).
+    pub in_exec: bool,
+    /// The blocking pop this connection is parked in, if any.
+    pub parked: Option<crate::blocking::Parked>,
 }
 
 impl RespSession {
@@ -74,6 +79,8 @@ impl RespSession {
             patterns: HashSet::default(),
             shard_channels: HashSet::default(),
             parse_progress: resp::Progress::default(),
+            in_exec: false,
+            parked: None,
         }
     }
 

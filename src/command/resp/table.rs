@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{client, hash, keys, list, pubsub, server, strings, tx, zset, zset_ops, Call};
+use super::{
+    blocking, client, hash, keys, list, pubsub, server, strings, tx, zset, zset_ops, Call,
+};
 use crate::command::Flow;
 
 /// Command flags, a small bit set.
@@ -205,6 +207,11 @@ commands! {
     "lmove", 5, WX, (1, 2, 1), "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", list::lmove;
     "rpoplpush", 3, WX, (1, 2, 1), "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", list::lmove;
     "lmpop", -4, WX, (0, 0, 0), "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", list::lmpop;
+    "blpop", -3, W, (1, -2, 1), "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blpop;
+    "brpop", -3, W, (1, -2, 1), "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blpop;
+    "blmove", 6, WX, (1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blocking::blmove;
+    "brpoplpush", 4, WX, (1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blmove;
+    "blmpop", -5, WX, (0, 0, 0), "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blmpop;
     // pub/sub
     "subscribe", -2, Flags::NONE, (0, 0, 0), "pubsub", "Listens for messages published to channels.", pubsub::subscribe;
     "unsubscribe", -1, Flags::NONE, (0, 0, 0), "pubsub", "Stops listening to messages posted to channels.", pubsub::unsubscribe;
