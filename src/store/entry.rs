@@ -14,6 +14,7 @@ use super::hash::HashObject;
 use super::item::{ItemView, Object};
 use super::layout::info;
 use super::list::ListObject;
+use super::set::SetObject;
 use super::shard::Shard;
 use super::zset::ZSet;
 use super::{
@@ -367,6 +368,41 @@ impl Entry<'_> {
             Object::List(list) => Ok(Some(list)),
             _ => unreachable!("checked to be a list above"),
         }
+    }
+
+    /// The set, `Ok(None)` if absent, `Err` if the key holds another type.
+    pub fn set(&self) -> Result<Option<&SetObject>, WrongType> {
+        match self.value() {
+            None => Ok(None),
+            Some((_, Some(Object::Set(set)))) => Ok(Some(set)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The set for changing, created empty when absent and `create`; `Ok(None)` when absent
+    /// and not created. Settled as [`hash_mut`](Self::hash_mut).
+    pub fn set_mut(&mut self, create: bool) -> Result<Option<&mut SetObject>, Outcome> {
+        match self.set() {
+            Err(WrongType) => return Err(Outcome::WrongType),
+            Ok(None) if !create => return Ok(None),
+            _ => {}
+        }
+        match self.object_mut(|| Object::Set(SetObject::new()))? {
+            Object::Set(set) => Ok(Some(set)),
+            _ => unreachable!("checked to be a set above"),
+        }
+    }
+
+    /// Replaces whatever the key holds with `set` (no expiry), or deletes the key when `set`
+    /// is empty, as Redis's STORE commands do.
+    pub fn put_set(&mut self, set: SetObject) -> Result<(), Outcome> {
+        if set.is_empty() {
+            self.remove();
+            return Ok(());
+        }
+        let key = self.key;
+        self.put(ItemSpec::object(key, Object::Set(set)))
+            .map(|_| ())
     }
 
     /// Replaces whatever the key holds with `zset` (no expiry), or deletes the key when `zset`

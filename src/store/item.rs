@@ -38,6 +38,7 @@ pub enum Object {
     Hash(crate::store::hash::HashObject),
     ZSet(crate::store::zset::ZSet),
     List(crate::store::list::ListObject),
+    Set(crate::store::set::SetObject),
 }
 
 impl Object {
@@ -46,6 +47,7 @@ impl Object {
             Object::Hash(hash) => hash.bytes(),
             Object::ZSet(zset) => zset.bytes(),
             Object::List(list) => list.bytes(),
+            Object::Set(set) => set.bytes(),
         }
     }
 
@@ -55,6 +57,7 @@ impl Object {
             Object::Hash(hash) => hash.is_empty(),
             Object::ZSet(zset) => zset.is_empty(),
             Object::List(list) => list.is_empty(),
+            Object::Set(set) => set.is_empty(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`serve_one`] parses one command, checks it against the static [`table`] (name, arity,
 //! flags), handles authentication and MULTI queueing, and dispatches to the family modules
-//! (`strings`, `keys`, `hash`, `list`, `zset`, `zset_ops`, `server`, `tx`). Error replies use Redis's words.
+//! (`strings`, `keys`, `hash`, `list`, `blocking`, `set`, `zset`, `zset_ops`, `server`, `tx`). Error replies use Redis's words.
 //!
 //! Atomicity: every command runs while holding its worker's gate for reading; commands that
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
@@ -17,6 +17,7 @@ mod list;
 mod pubsub;
 mod random;
 mod server;
+mod set;
 mod strings;
 pub mod table;
 mod tx;
@@ -386,6 +387,8 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 mod exec_tests;
 #[cfg(test)]
 mod list_tests;
+#[cfg(test)]
+mod set_tests;
 #[cfg(test)]
 mod zset_tests;
 

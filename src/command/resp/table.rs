@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    blocking, client, hash, keys, list, pubsub, server, strings, tx, zset, zset_ops, Call,
+    blocking, client, hash, keys, list, pubsub, server, set, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -212,6 +212,24 @@ commands! {
     "blmove", 6, WX, (1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blocking::blmove;
     "brpoplpush", 4, WX, (1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blmove;
     "blmpop", -5, WX, (0, 0, 0), "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blmpop;
+    // sets (multi-key ones are EXCLUSIVE)
+    "sadd", -3, WF, (1, 1, 1), "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", set::sadd;
+    "srem", -3, WF, (1, 1, 1), "set", "Removes one or more members from a set. Deletes the set if the last member was removed.", set::srem;
+    "smembers", 2, R, (1, 1, 1), "set", "Returns all members of a set.", set::smembers;
+    "sismember", 3, RF, (1, 1, 1), "set", "Determines whether a member belongs to a set.", set::sismember;
+    "smismember", -3, RF, (1, 1, 1), "set", "Determines whether multiple members belong to a set.", set::sismember;
+    "scard", 2, RF, (1, 1, 1), "set", "Returns the number of members in a set.", set::scard;
+    "spop", -2, WF, (1, 1, 1), "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", set::spop;
+    "srandmember", -2, R, (1, 1, 1), "set", "Get one or multiple random members from a set", set::srandmember;
+    "smove", 4, WX.with(Flags::FAST), (1, 2, 1), "set", "Moves a member from one set to another.", set::smove;
+    "sinter", -2, RX, (1, -1, 1), "set", "Returns the intersect of multiple sets.", set::scombine;
+    "sunion", -2, RX, (1, -1, 1), "set", "Returns the union of multiple sets.", set::scombine;
+    "sdiff", -2, RX, (1, -1, 1), "set", "Returns the difference of multiple sets.", set::scombine;
+    "sinterstore", -3, WX, (1, -1, 1), "set", "Stores the intersect of multiple sets in a key.", set::sstore;
+    "sunionstore", -3, WX, (1, -1, 1), "set", "Stores the union of multiple sets in a key.", set::sstore;
+    "sdiffstore", -3, WX, (1, -1, 1), "set", "Stores the difference of multiple sets in a key.", set::sstore;
+    "sintercard", -3, RX, (0, 0, 0), "set", "Returns the number of members of the intersect of multiple sets.", set::sintercard;
+    "sscan", -3, R, (1, 1, 1), "set", "Iterates over members of a set.", set::sscan;
     // pub/sub
     "subscribe", -2, Flags::NONE, (0, 0, 0), "pubsub", "Listens for messages published to channels.", pubsub::subscribe;
     "unsubscribe", -1, Flags::NONE, (0, 0, 0), "pubsub", "Stops listening to messages posted to channels.", pubsub::unsubscribe;
