@@ -282,11 +282,15 @@ fn blocked_clients_are_served_first_blocked_first_across_workers() {
         settle();
     }
     let mut r = server.redis();
+    let info: String = redis::cmd("INFO").arg("clients").query(&mut r).unwrap();
+    assert!(info.contains("blocked_clients:6\r\n"), "{info}");
     let _: i64 = r.rpush("q", &["0", "1", "2", "3", "4", "5"]).unwrap();
     for (n, client) in waiting.iter_mut().enumerate() {
         let got: Option<(String, String)> = try_reply(client, std::time::Duration::from_secs(5));
         assert_eq!(got, Some(("q".into(), n.to_string())), "client {n}");
     }
+    let info: String = redis::cmd("INFO").arg("clients").query(&mut r).unwrap();
+    assert!(info.contains("blocked_clients:0\r\n"), "{info}");
 }
 
 #[test]
