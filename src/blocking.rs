@@ -58,7 +58,9 @@ pub struct GiveBack {
 }
 
 impl GiveBack {
-    /// Pushes the elements back where they were popped from, restoring their order.
+    /// Pushes the elements back where they were popped from, restoring their order. If the
+    /// key meanwhile came to hold another type (or memory ran out) they are dropped, as a
+    /// reply lost with its connection would be.
     pub fn apply(self, store: &Store, now_ms: u64) {
         store.edit(&self.key, now_ms, |entry| {
             if let Ok(Some(list)) = entry.list_mut(true) {

@@ -317,6 +317,7 @@ impl Server {
                 shared: shared.clone(),
                 ids: Default::default(),
                 pending_flush: Default::default(),
+                just_parked: Default::default(),
             };
             threads.push(spawn_watched(
                 format!("worker-{index}"),

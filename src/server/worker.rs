@@ -97,6 +97,8 @@ pub struct Worker {
     pub ids: std::cell::RefCell<crate::hashing::HashMap<u64, usize>>,
     /// Connections with delivered pub/sub messages not yet flushed (slab keys).
     pub pending_flush: std::cell::RefCell<Vec<usize>>,
+    /// Connections whose turn this iteration left them parked (slab keys), for their timeouts.
+    pub just_parked: std::cell::RefCell<Vec<usize>>,
 }
 
 impl Worker {
@@ -265,7 +267,11 @@ impl Worker {
             self.deliver(conns, local);
         }
         match next {
-            Next::Wait => {}
+            Next::Wait => {
+                if conns[key].session.parked().is_some() {
+                    self.just_parked.borrow_mut().push(key);
+                }
+            }
             Next::Again => again.push(key),
             Next::Close => self.close(conns, key),
             Next::Shutdown => {
@@ -304,7 +310,10 @@ impl Worker {
 
     /// Notes the timeouts of connections that parked during this iteration.
     fn track_parked(&self, conns: &Slab<Conn>, deadlines: &mut Vec<Deadline>) {
-        for (key, conn) in conns.iter() {
+        for key in self.just_parked.borrow_mut().drain(..) {
+            let Some(conn) = conns.get(key) else {
+                continue;
+            };
             let Some(parked) = conn.session.parked() else {
                 continue;
             };
