@@ -9,6 +9,7 @@
 //! - [`metrics`]: per-worker counters.
 //! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
+//! - [`blocking`]: clients parked in blocking list pops, and the hand-over of their replies.
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
@@ -25,9 +26,11 @@
 //! # Lock order
 //! Store shard mutexes are taken one at a time, never two together (then a TTL bucket's,
 //! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
-//! close and `stats conns` only, never while holding a shard.
+//! close and `stats conns` only, never while holding a shard. The blocked-clients registry's
+//! mutex is a leaf: never held while calling the store or sending to a worker.
 
 pub mod auth;
+pub mod blocking;
 pub mod cli;
 pub mod clients;
 pub mod command;

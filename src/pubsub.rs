@@ -444,6 +444,8 @@ impl crate::store::Observer for KeyspaceNotifier {
             (KeyEvent::Written, KeyKind::String) => (notify::STRING, b"set"),
             (KeyEvent::Written, KeyKind::Hash) => (notify::HASH, b"hset"),
             (KeyEvent::Written, KeyKind::ZSet) => (notify::ZSET, b"zadd"),
+            (KeyEvent::Written, KeyKind::List) => (notify::LIST, b"lpush"),
+            (KeyEvent::Written, KeyKind::Set) => (notify::SET, b"sadd"),
             (KeyEvent::Expired, _) => (notify::EXPIRED, b"expired"),
             (KeyEvent::Evicted, _) => (notify::EVICTED, b"evicted"),
         };

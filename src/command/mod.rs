@@ -46,6 +46,9 @@ pub enum Flow {
     Close,
     /// Close, then shut the whole server down (`shutdown`, when enabled).
     Shutdown,
+    /// The command parked the connection (a blocking pop): serve none of its input until
+    /// its worker resumes it.
+    Block,
 }
 
 /// Longest relative expiry; larger values are absolute unix times (`doc/protocol.txt`

@@ -82,6 +82,18 @@ impl Session {
         }
     }
 
+    /// The blocking pop the connection is parked in, if any.
+    pub fn parked(&self) -> Option<&crate::blocking::Parked> {
+        self.resp.as_deref().and_then(|state| state.parked.as_ref())
+    }
+
+    /// Ends the parking (served, timed out or closing) and returns what it was.
+    pub fn take_parked(&mut self) -> Option<crate::blocking::Parked> {
+        self.resp
+            .as_deref_mut()
+            .and_then(|state| state.parked.take())
+    }
+
     /// The RESP state, on RESP connections.
     pub fn resp_state(&self) -> Option<&RespSession> {
         self.resp.as_deref()

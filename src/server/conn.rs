@@ -106,7 +106,11 @@ impl Conn {
         if self.info.kill.load(Ordering::Relaxed) || self.flush(ctx.stats).is_err() {
             return Next::Close;
         }
+        if self.session.parked().is_some() {
+            return self.turn_while_parked(ctx);
+        }
         let mut handled = 0;
+        let mut parked_now = false;
         loop {
             // Whether the parser is waiting for bytes (as opposed to pausing for output room).
             let mut needs_input = true;
@@ -118,6 +122,7 @@ impl Conn {
                         self.closing = true;
                         self.shutdown_requested = true;
                     }
+                    Flow::Block => parked_now = true,
                 }
             }
             if self.unsent() > ctx.shared.clients.output_buffer_limit() {
@@ -140,6 +145,9 @@ impl Conn {
             }
             if self.flush(ctx.stats).is_err() {
                 return Next::Close;
+            }
+            if parked_now {
+                return Next::Wait; // the worker resumes it when served or timed out
             }
             if self.closing {
                 break;
@@ -196,6 +204,32 @@ impl Conn {
             return Next::Close;
         }
         Next::Wait
+    }
+
+    /// A parked connection's turn: send what is pending and watch for the client going away
+    /// (reading what it sends meanwhile, up to the query buffer limit), serve nothing.
+    fn turn_while_parked(&mut self, ctx: &Context<'_>) -> Next {
+        while self.readable {
+            match self.fill(ctx.stats) {
+                Ok(0) => return Next::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+            if self.rbuf.len() > ctx.shared.clients.query_buffer_limit() {
+                ctx.shared.clients.count(LimitBreach::Query);
+                return Next::Close;
+            }
+        }
+        Next::Wait
+    }
+
+    /// Ends the connection's parking with `reply` (its blocking pop was served or timed
+    /// out); the worker then gives it a turn to serve what it sent meanwhile.
+    pub fn resume(&mut self, reply: &[u8]) {
+        self.session.take_parked();
+        self.wbuf.extend_from_slice(reply);
     }
 
     /// Reports a change in the memory this connection's buffers hold to the shared total.

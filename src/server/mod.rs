@@ -69,6 +69,8 @@ pub struct Shared {
     pub gates: Gates,
     /// Pub/sub subscriptions across every worker.
     pub pubsub: Arc<crate::pubsub::Registry>,
+    /// Clients parked in blocking list pops, across every worker.
+    pub blocked: crate::blocking::Registry,
     /// Client buffer limits and the memory every connection's buffers take.
     pub clients: Arc<crate::clients::Clients>,
     shutting_down: AtomicBool,
@@ -134,6 +136,7 @@ impl Shared {
             next_conn_id: std::sync::atomic::AtomicU64::new(1),
             gates: Gates::new(workers),
             pubsub,
+            blocked: crate::blocking::Registry::default(),
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
             dead_thread: parking_lot::Mutex::new(None),
@@ -315,6 +318,7 @@ impl Server {
                 shared: shared.clone(),
                 ids: Default::default(),
                 pending_flush: Default::default(),
+                just_parked: Default::default(),
             };
             threads.push(spawn_watched(
                 format!("worker-{index}"),
@@ -325,6 +329,10 @@ impl Server {
             worker_wakers.push(waker);
         }
         shared.pubsub.set_sink(Box::new(WorkerSink {
+            senders: senders.clone(),
+            wakers: worker_wakers.clone(),
+        }));
+        shared.blocked.set_sink(Box::new(WorkerSink {
             senders: senders.clone(),
             wakers: worker_wakers.clone(),
         }));
@@ -462,6 +470,18 @@ impl crate::pubsub::Deliver for WorkerSink {
         }
         if let Some(sender) = self.senders.get(worker) {
             if sender.send(WorkerMsg::Deliver(batch)).is_ok() {
+                let _ = self.wakers[worker].wake();
+            }
+        }
+    }
+}
+
+impl crate::blocking::Wake for WorkerSink {
+    fn wake(&self, worker: usize, served: crate::blocking::Served) {
+        // Always through the inbox, also to this very worker: the parked connection is not
+        // the one whose turn is running.
+        if let Some(sender) = self.senders.get(worker) {
+            if sender.send(WorkerMsg::Unblock(served)).is_ok() {
                 let _ = self.wakers[worker].wake();
             }
         }

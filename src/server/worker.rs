@@ -76,6 +76,16 @@ pub enum WorkerMsg {
     NewConn(Transport, Dialect),
     /// Pub/sub messages for this worker's connections: `(conn_id, frame)` pairs.
     Deliver(crate::pubsub::Batch),
+    /// The reply of a parked connection's blocking pop, served by a push.
+    Unblock(crate::blocking::Served),
+}
+
+/// A parked connection with a timeout, as the worker tracks it.
+struct Deadline {
+    at_ms: u64,
+    key: usize,
+    conn_id: u64,
+    seq: u64,
 }
 
 pub struct Worker {
@@ -87,6 +97,8 @@ pub struct Worker {
     pub ids: std::cell::RefCell<crate::hashing::HashMap<u64, usize>>,
     /// Connections with delivered pub/sub messages not yet flushed (slab keys).
     pub pending_flush: std::cell::RefCell<Vec<usize>>,
+    /// Connections whose turn this iteration left them parked (slab keys), for their timeouts.
+    pub just_parked: std::cell::RefCell<Vec<usize>>,
 }
 
 impl Worker {
@@ -96,13 +108,19 @@ impl Worker {
         let mut events = Events::with_capacity(1024);
         let mut again: Vec<usize> = Vec::new();
         let mut again_next: Vec<usize> = Vec::new();
+        let mut deadlines: Vec<Deadline> = Vec::new();
         let stats: &WorkerStats = &self.shared.worker_stats[self.index];
         loop {
-            let timeout = if again.is_empty() {
-                Some(Duration::from_millis(500))
+            let mut timeout = if again.is_empty() {
+                Duration::from_millis(500)
             } else {
-                Some(Duration::ZERO)
+                Duration::ZERO
             };
+            if let Some(first) = deadlines.iter().map(|d| d.at_ms).min() {
+                let wait = first.saturating_sub(unix_millis());
+                timeout = timeout.min(Duration::from_millis(wait));
+            }
+            let timeout = Some(timeout);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     log::error!("worker {}: poll failed: {e}", self.index);
@@ -155,6 +173,10 @@ impl Worker {
                                 again_next.push(token.0);
                             }
                             WorkerMsg::Deliver(batch) => self.deliver(&mut conns, batch),
+                            WorkerMsg::Unblock(served) => {
+                                deadlines.retain(|d| d.seq != served.seq);
+                                self.unblock(&mut conns, served, &ctx, &mut again_next);
+                            }
                         }
                     }
                     // A wake-up may also mean CLIENT KILL marked some of our connections.
@@ -183,6 +205,8 @@ impl Worker {
                     self.drive(&mut conns, key, &ctx, &mut again_next);
                 }
             }
+            self.track_parked(&conns, &mut deadlines);
+            self.expire_parked(&mut conns, &mut deadlines, &mut again_next);
             self.flush_deliveries(&mut conns, &ctx);
             #[cfg(debug_assertions)]
             if PANIC_OUTSIDE_TURN.with(|flag| flag.replace(false)) {
@@ -243,7 +267,11 @@ impl Worker {
             self.deliver(conns, local);
         }
         match next {
-            Next::Wait => {}
+            Next::Wait => {
+                if conns[key].session.parked().is_some() {
+                    self.just_parked.borrow_mut().push(key);
+                }
+            }
             Next::Again => again.push(key),
             Next::Close => self.close(conns, key),
             Next::Shutdown => {
@@ -251,6 +279,92 @@ impl Worker {
                 self.shared.begin_shutdown();
             }
         }
+    }
+
+    /// Hands a served blocking pop to its parked connection; gives the elements back to the
+    /// list when the connection is gone (closed after it was served).
+    fn unblock(
+        &self,
+        conns: &mut Slab<Conn>,
+        served: crate::blocking::Served,
+        ctx: &Context<'_>,
+        again: &mut Vec<usize>,
+    ) {
+        let key = self.ids.borrow().get(&served.conn_id).copied();
+        let conn = key.and_then(|key| conns.get_mut(key).map(|conn| (key, conn)));
+        match conn {
+            Some((key, conn))
+                if conn.info.id == served.conn_id
+                    && conn.session.parked().is_some_and(|p| p.seq == served.seq) =>
+            {
+                conn.resume(&served.reply);
+                again.push(key);
+            }
+            _ => {
+                if let Some(give_back) = served.give_back {
+                    give_back.apply(&self.shared.store, ctx.now_ms);
+                }
+            }
+        }
+    }
+
+    /// Notes the timeouts of connections that parked during this iteration.
+    fn track_parked(&self, conns: &Slab<Conn>, deadlines: &mut Vec<Deadline>) {
+        for key in self.just_parked.borrow_mut().drain(..) {
+            let Some(conn) = conns.get(key) else {
+                continue;
+            };
+            let Some(parked) = conn.session.parked() else {
+                continue;
+            };
+            let Some(at_ms) = parked.deadline_ms else {
+                continue;
+            };
+            if !deadlines.iter().any(|d| d.seq == parked.seq) {
+                deadlines.push(Deadline {
+                    at_ms,
+                    key,
+                    conn_id: conn.info.id,
+                    seq: parked.seq,
+                });
+            }
+        }
+    }
+
+    /// Answers the parked connections whose timeout passed. One a push took out of the
+    /// registry meanwhile is left to its `Unblock` (retried a moment later if the push found
+    /// nothing and put it back).
+    fn expire_parked(
+        &self,
+        conns: &mut Slab<Conn>,
+        deadlines: &mut Vec<Deadline>,
+        again: &mut Vec<usize>,
+    ) {
+        let now = unix_millis();
+        deadlines.retain_mut(|deadline| {
+            if deadline.at_ms > now {
+                return true;
+            }
+            let Some(conn) = conns
+                .get_mut(deadline.key)
+                .filter(|c| c.info.id == deadline.conn_id)
+                .filter(|c| c.session.parked().is_some_and(|p| p.seq == deadline.seq))
+            else {
+                return false; // closed or already resumed
+            };
+            if !self.shared.blocked.cancel(deadline.seq) {
+                deadline.at_ms = now + 1;
+                return true;
+            }
+            let reply = conn
+                .session
+                .parked()
+                .map(|p| p.timeout_reply.clone())
+                .unwrap_or_default();
+            conn.resume(&reply);
+            again.push(deadline.key);
+            false
+        });
     }
 
     /// Queues a batch of pub/sub messages, then flushes each receiving connection once.
@@ -291,6 +405,10 @@ impl Worker {
 
     fn close(&self, conns: &mut Slab<Conn>, key: usize) {
         let mut conn = conns.remove(key);
+        if let Some(parked) = conn.session.take_parked() {
+            // False when a push already served it: its `Unblock` gives the elements back.
+            self.shared.blocked.cancel(parked.seq);
+        }
         self.ids.borrow_mut().remove(&conn.info.id);
         conn.session.forget_subscriptions(&self.shared.pubsub);
         let _ = self.poll.registry().deregister(&mut conn.transport);

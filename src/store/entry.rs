@@ -13,6 +13,8 @@ use std::cell::OnceCell;
 use super::hash::HashObject;
 use super::item::{ItemView, Object};
 use super::layout::info;
+use super::list::ListObject;
+use super::set::SetObject;
 use super::shard::Shard;
 use super::zset::ZSet;
 use super::{
@@ -326,7 +328,7 @@ impl Entry<'_> {
         }
         match self.object_mut(|| Object::Hash(HashObject::new()))? {
             Object::Hash(hash) => Ok(Some(hash)),
-            Object::ZSet(_) => unreachable!("checked to be a hash above"),
+            _ => unreachable!("checked to be a hash above"),
         }
     }
 
@@ -341,8 +343,66 @@ impl Entry<'_> {
         }
         match self.object_mut(|| Object::ZSet(ZSet::new()))? {
             Object::ZSet(zset) => Ok(Some(zset)),
-            Object::Hash(_) => unreachable!("checked to be a zset above"),
+            _ => unreachable!("checked to be a zset above"),
         }
+    }
+
+    /// The list, `Ok(None)` if absent, `Err` if the key holds another type.
+    pub fn list(&self) -> Result<Option<&ListObject>, WrongType> {
+        match self.value() {
+            None => Ok(None),
+            Some((_, Some(Object::List(list)))) => Ok(Some(list)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The list for changing, created empty when absent and `create`; `Ok(None)` when absent
+    /// and not created. Settled as [`hash_mut`](Self::hash_mut).
+    pub fn list_mut(&mut self, create: bool) -> Result<Option<&mut ListObject>, Outcome> {
+        match self.list() {
+            Err(WrongType) => return Err(Outcome::WrongType),
+            Ok(None) if !create => return Ok(None),
+            _ => {}
+        }
+        match self.object_mut(|| Object::List(ListObject::new()))? {
+            Object::List(list) => Ok(Some(list)),
+            _ => unreachable!("checked to be a list above"),
+        }
+    }
+
+    /// The set, `Ok(None)` if absent, `Err` if the key holds another type.
+    pub fn set(&self) -> Result<Option<&SetObject>, WrongType> {
+        match self.value() {
+            None => Ok(None),
+            Some((_, Some(Object::Set(set)))) => Ok(Some(set)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The set for changing, created empty when absent and `create`; `Ok(None)` when absent
+    /// and not created. Settled as [`hash_mut`](Self::hash_mut).
+    pub fn set_mut(&mut self, create: bool) -> Result<Option<&mut SetObject>, Outcome> {
+        match self.set() {
+            Err(WrongType) => return Err(Outcome::WrongType),
+            Ok(None) if !create => return Ok(None),
+            _ => {}
+        }
+        match self.object_mut(|| Object::Set(SetObject::new()))? {
+            Object::Set(set) => Ok(Some(set)),
+            _ => unreachable!("checked to be a set above"),
+        }
+    }
+
+    /// Replaces whatever the key holds with `set` (no expiry), or deletes the key when `set`
+    /// is empty, as Redis's STORE commands do.
+    pub fn put_set(&mut self, set: SetObject) -> Result<(), Outcome> {
+        if set.is_empty() {
+            self.remove();
+            return Ok(());
+        }
+        let key = self.key;
+        self.put(ItemSpec::object(key, Object::Set(set)))
+            .map(|_| ())
     }
 
     /// Replaces whatever the key holds with `zset` (no expiry), or deletes the key when `zset`
@@ -380,10 +440,8 @@ impl Entry<'_> {
         let store = self.store;
         let item = store.item_at(self.shard, found.entry);
         let id = item.object_id();
-        let (empty, new_bytes) = match &self.shard.objects[id] {
-            Object::Hash(hash) => (hash.is_empty(), hash.bytes()),
-            Object::ZSet(zset) => (zset.is_empty(), zset.bytes()),
-        };
+        let object = &self.shard.objects[id];
+        let (empty, new_bytes) = (object.is_empty(), object.bytes());
         // Keep the heap and pool counters equal to the object's size before any removal.
         let pool = store.pools.pool_of(self.key);
         store

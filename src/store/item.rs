@@ -37,6 +37,8 @@ pub const ITEM_OVERHEAD: usize = 13;
 pub enum Object {
     Hash(crate::store::hash::HashObject),
     ZSet(crate::store::zset::ZSet),
+    List(crate::store::list::ListObject),
+    Set(crate::store::set::SetObject),
 }
 
 impl Object {
@@ -44,6 +46,18 @@ impl Object {
         match self {
             Object::Hash(hash) => hash.bytes(),
             Object::ZSet(zset) => zset.bytes(),
+            Object::List(list) => list.bytes(),
+            Object::Set(set) => set.bytes(),
+        }
+    }
+
+    /// An emptied collection is removed, as Redis removes empty collections.
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Object::Hash(hash) => hash.is_empty(),
+            Object::ZSet(zset) => zset.is_empty(),
+            Object::List(list) => list.is_empty(),
+            Object::Set(set) => set.is_empty(),
         }
     }
 }

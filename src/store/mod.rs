@@ -7,7 +7,7 @@
 //! then the eviction policy's victim, whose recently or frequently used items are copied
 //! forward instead of dropped (merge eviction, which a single scan of cold keys cannot
 //! flush the hot set through). Values larger than a segment are chains of chunk records
-//! ([`chunks`]); typed values (hashes, sorted sets) live on the heap, named by the record, and
+//! ([`chunks`]); typed values (hashes, sorted sets, lists, sets) live on the heap, named by the record, and
 //! count against the same limit. Values of 4 KiB and more are compressed with zstd
 //! ([`compress`]); keys may belong to named pools with their own counters ([`pool`]).
 //!
@@ -32,9 +32,11 @@ pub mod hash;
 mod index;
 mod item;
 mod layout;
+pub mod list;
 pub mod pool;
 mod reclaim;
 mod segments;
+pub mod set;
 mod shard;
 mod ttl;
 pub mod zset;
@@ -49,9 +51,11 @@ pub use entry::{Entry, Moved, WrongType};
 pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use layout::{info, ItemMut, ItemRef, NewItem};
+pub use list::{End, ListObject};
 pub use pool::{PoolConfig, PoolStats};
 use pool::{PoolEvent, Pools};
 use segments::Segments;
+pub use set::SetObject;
 use shard::Shard;
 pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};
 
@@ -262,6 +266,8 @@ pub enum KeyKind {
     String,
     Hash,
     ZSet,
+    List,
+    Set,
 }
 
 /// Receives key events from inside the store. Called with a shard lock held: it must be
@@ -662,6 +668,8 @@ impl Store {
             match shard.objects[item.object_id()] {
                 Object::Hash(_) => KeyKind::Hash,
                 Object::ZSet(_) => KeyKind::ZSet,
+                Object::List(_) => KeyKind::List,
+                Object::Set(_) => KeyKind::Set,
             }
         } else {
             KeyKind::String

@@ -10,8 +10,8 @@ use crate::server::{ConnInfo, Shared};
 pub(super) const NOW: u64 = 1_700_000_000_000;
 
 pub(super) struct Harness {
-    shared: Shared,
-    session: RespSession,
+    pub(super) shared: Shared,
+    pub(super) session: RespSession,
 }
 
 impl Harness {

@@ -167,6 +167,8 @@ fn type_name(object: Option<&Object>) -> &'static str {
         None => "string",
         Some(Object::Hash(_)) => "hash",
         Some(Object::ZSet(_)) => "zset",
+        Some(Object::List(_)) => "list",
+        Some(Object::Set(_)) => "set",
     }
 }
 
@@ -404,6 +406,8 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             b"ENCODING" => match item.object() {
                 Some(Object::Hash(hash)) => enc.bulk(hash.encoding().as_bytes()),
                 Some(Object::ZSet(zset)) => enc.bulk(zset.encoding().as_bytes()),
+                Some(Object::List(list)) => enc.bulk(list.encoding().as_bytes()),
+                Some(Object::Set(set)) => enc.bulk(set.encoding().as_bytes()),
                 None => {
                     let value = item.value();
                     let encoding: &[u8] = if value.len() <= 20 && super::parse_i64(value).is_some() {

@@ -2,19 +2,22 @@
 //!
 //! [`serve_one`] parses one command, checks it against the static [`table`] (name, arity,
 //! flags), handles authentication and MULTI queueing, and dispatches to the family modules
-//! (`strings`, `keys`, `hash`, `zset`, `zset_ops`, `server`, `tx`). Error replies use Redis's words.
+//! (`strings`, `keys`, `hash`, `list`, `blocking`, `set`, `zset`, `zset_ops`, `server`, `tx`). Error replies use Redis's words.
 //!
 //! Atomicity: every command runs while holding its worker's gate for reading; commands that
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
 //! so no other client on any worker runs in between (see [`crate::server::Gates`]).
 
+mod blocking;
 mod client;
 pub mod glob;
 mod hash;
 mod keys;
+mod list;
 mod pubsub;
 mod random;
 mod server;
+mod set;
 mod strings;
 pub mod table;
 mod tx;
@@ -58,6 +61,10 @@ pub struct RespSession {
     pub shard_channels: HashSet<Vec<u8>>,
     /// How far the parser got into an incomplete request (resumed when more bytes arrive).
     pub parse_progress: resp::Progress,
+    /// EXEC is running the queued commands (blocking pops answer at once).
+    pub in_exec: bool,
+    /// The blocking pop this connection is parked in, if any.
+    pub parked: Option<crate::blocking::Parked>,
 }
 
 impl RespSession {
@@ -76,6 +83,8 @@ impl RespSession {
             patterns: HashSet::default(),
             shard_channels: HashSet::default(),
             parse_progress: resp::Progress::default(),
+            in_exec: false,
+            parked: None,
         }
     }
 
@@ -381,6 +390,10 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 
 #[cfg(test)]
 mod exec_tests;
+#[cfg(test)]
+mod list_tests;
+#[cfg(test)]
+mod set_tests;
 #[cfg(test)]
 mod zset_tests;
 

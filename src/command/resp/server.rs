@@ -222,9 +222,10 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if show("clients") {
         let _ = write!(
             text,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\r\n",
             shared.connections.curr_connections.load(Ordering::Relaxed),
-            shared.config.server.max_connections
+            shared.config.server.max_connections,
+            shared.blocked.parked()
         );
     }
     if show("memory") {

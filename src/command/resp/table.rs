@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{client, hash, keys, pubsub, server, strings, tx, zset, zset_ops, Call};
+use super::{
+    blocking, client, hash, keys, list, pubsub, server, set, strings, tx, zset, zset_ops, Call,
+};
 use crate::command::Flow;
 
 /// Command flags, a small bit set.
@@ -187,6 +189,47 @@ commands! {
     "hexpiretime", -5, RF, (1, 1, 1), "hash", "Returns the expiration time of a hash field as a Unix timestamp, in seconds.", hash::httl;
     "hpexpiretime", -5, RF, (1, 1, 1), "hash", "Returns the expiration time of a hash field as a Unix timestamp, in msec.", hash::httl;
     "hpersist", -5, WF, (1, 1, 1), "hash", "Removes the expiration time for each specified field.", hash::hpersist;
+    // lists (multi-key ones are EXCLUSIVE: every worker's gate is held while they run)
+    "lpush", -3, WF, (1, 1, 1), "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", list::push;
+    "rpush", -3, WF, (1, 1, 1), "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", list::push;
+    "lpushx", -3, WF, (1, 1, 1), "list", "Prepends one or more elements to a list only when the list exists.", list::push;
+    "rpushx", -3, WF, (1, 1, 1), "list", "Appends an element to a list only when the list exists.", list::push;
+    "lpop", -2, WF, (1, 1, 1), "list", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", list::pop;
+    "rpop", -2, WF, (1, 1, 1), "list", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", list::pop;
+    "llen", 2, RF, (1, 1, 1), "list", "Returns the length of a list.", list::llen;
+    "lrange", 4, R, (1, 1, 1), "list", "Returns a range of elements from a list.", list::lrange;
+    "lindex", 3, R, (1, 1, 1), "list", "Returns an element from a list by its index.", list::lindex;
+    "lset", 4, W, (1, 1, 1), "list", "Sets the value of an element in a list by its index.", list::lset;
+    "linsert", 5, W, (1, 1, 1), "list", "Inserts an element before or after another element in a list.", list::linsert;
+    "lrem", 4, W, (1, 1, 1), "list", "Removes elements from a list. Deletes the list if the last element was removed.", list::lrem;
+    "ltrim", 4, W, (1, 1, 1), "list", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", list::ltrim;
+    "lpos", -3, R, (1, 1, 1), "list", "Returns the index of matching elements in a list.", list::lpos;
+    "lmove", 5, WX, (1, 2, 1), "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", list::lmove;
+    "rpoplpush", 3, WX, (1, 2, 1), "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", list::lmove;
+    "lmpop", -4, WX, (0, 0, 0), "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", list::lmpop;
+    "blpop", -3, W, (1, -2, 1), "list", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blpop;
+    "brpop", -3, W, (1, -2, 1), "list", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blpop;
+    "blmove", 6, WX, (1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blocking::blmove;
+    "brpoplpush", 4, WX, (1, 2, 1), "list", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blmove;
+    "blmpop", -5, WX, (0, 0, 0), "list", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blocking::blmpop;
+    // sets (multi-key ones are EXCLUSIVE)
+    "sadd", -3, WF, (1, 1, 1), "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", set::sadd;
+    "srem", -3, WF, (1, 1, 1), "set", "Removes one or more members from a set. Deletes the set if the last member was removed.", set::srem;
+    "smembers", 2, R, (1, 1, 1), "set", "Returns all members of a set.", set::smembers;
+    "sismember", 3, RF, (1, 1, 1), "set", "Determines whether a member belongs to a set.", set::sismember;
+    "smismember", -3, RF, (1, 1, 1), "set", "Determines whether multiple members belong to a set.", set::sismember;
+    "scard", 2, RF, (1, 1, 1), "set", "Returns the number of members in a set.", set::scard;
+    "spop", -2, WF, (1, 1, 1), "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", set::spop;
+    "srandmember", -2, R, (1, 1, 1), "set", "Get one or multiple random members from a set", set::srandmember;
+    "smove", 4, WX.with(Flags::FAST), (1, 2, 1), "set", "Moves a member from one set to another.", set::smove;
+    "sinter", -2, RX, (1, -1, 1), "set", "Returns the intersect of multiple sets.", set::scombine;
+    "sunion", -2, RX, (1, -1, 1), "set", "Returns the union of multiple sets.", set::scombine;
+    "sdiff", -2, RX, (1, -1, 1), "set", "Returns the difference of multiple sets.", set::scombine;
+    "sinterstore", -3, WX, (1, -1, 1), "set", "Stores the intersect of multiple sets in a key.", set::sstore;
+    "sunionstore", -3, WX, (1, -1, 1), "set", "Stores the union of multiple sets in a key.", set::sstore;
+    "sdiffstore", -3, WX, (1, -1, 1), "set", "Stores the difference of multiple sets in a key.", set::sstore;
+    "sintercard", -3, RX, (0, 0, 0), "set", "Returns the number of members of the intersect of multiple sets.", set::sintercard;
+    "sscan", -3, R, (1, 1, 1), "set", "Iterates over members of a set.", set::sscan;
     // pub/sub
     "subscribe", -2, Flags::NONE, (0, 0, 0), "pubsub", "Listens for messages published to channels.", pubsub::subscribe;
     "unsubscribe", -1, Flags::NONE, (0, 0, 0), "pubsub", "Stops listening to messages posted to channels.", pubsub::unsubscribe;

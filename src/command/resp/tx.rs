@@ -52,6 +52,7 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }
     enc.array(queued.len());
     let mut flow = Flow::Continue;
+    call.session.in_exec = true;
     let mut discarded = Vec::new();
     for command in &queued {
         let args: Vec<Cow<'_, [u8]>> = command
@@ -78,6 +79,7 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             flow = Flow::Close;
         }
     }
+    call.session.in_exec = false;
     flow
 }
 

@@ -1,0 +1,243 @@
+//! Clients parked in a blocking list pop (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP), across
+//! workers: who waits on which key, in which order, and the hand-over of a served reply to
+//! the waiter's worker.
+//!
+//! A waiter is parked with a sequence number (the order it blocked in) on each of its keys.
+//! A command that pushes to a key then serves that key's waiters itself, first blocked first:
+//! it takes the waiter out of the registry ([`Registry::take_first`]), performs the waiter's
+//! pop on the store, encodes the waiter's reply and hands it to the waiter's worker through
+//! the [`Wake`] sink (a channel plus a `mio::Waker`, like pub/sub's delivery). Taking the
+//! waiter out is the one arbiter between a push serving it, its timeout and its connection
+//! closing: whoever removes it from the registry owns its outcome. A reply whose connection
+//! closed before its worker saw it gives its elements back to the list (see [`GiveBack`]).
+//!
+//! Never holds its lock while calling the store or the sink; knows nothing of sockets.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::hashing::HashMap;
+use crate::store::{End, Store};
+
+/// What a parked client waits to do once one of its keys holds a list.
+#[derive(Debug, Clone)]
+pub enum WaitFor {
+    /// BLPOP / BRPOP (`count` = None: reply `[key, element]`) and BLMPOP (`count` = Some:
+    /// reply `[key, [elements]]`).
+    Pop { end: End, count: Option<usize> },
+    /// BLMOVE / BRPOPLPUSH: reply the moved element.
+    Move {
+        destination: Vec<u8>,
+        from: End,
+        to: End,
+    },
+}
+
+/// A parked client.
+#[derive(Debug, Clone)]
+pub struct Waiter {
+    pub seq: u64,
+    pub conn_id: u64,
+    pub worker: usize,
+    pub keys: Vec<Vec<u8>>,
+    pub wait_for: WaitFor,
+    /// The client speaks RESP3 (its reply is encoded by whoever serves it).
+    pub resp3: bool,
+}
+
+/// Elements popped for a waiter, to push back if its connection is gone by delivery.
+#[derive(Debug)]
+pub struct GiveBack {
+    pub key: Vec<u8>,
+    pub end: End,
+    /// In the order they were popped.
+    pub elements: Vec<Vec<u8>>,
+}
+
+impl GiveBack {
+    /// Pushes the elements back where they were popped from, restoring their order. If the
+    /// key meanwhile came to hold another type (or memory ran out) they are dropped, as a
+    /// reply lost with its connection would be.
+    pub fn apply(self, store: &Store, now_ms: u64) {
+        store.edit(&self.key, now_ms, |entry| {
+            if let Ok(Some(list)) = entry.list_mut(true) {
+                for element in self.elements.iter().rev() {
+                    list.push(self.end, element);
+                }
+            }
+        });
+    }
+}
+
+/// A served waiter's reply on its way to the waiter's worker.
+#[derive(Debug)]
+pub struct Served {
+    pub conn_id: u64,
+    pub seq: u64,
+    pub reply: Vec<u8>,
+    pub give_back: Option<GiveBack>,
+}
+
+/// A connection's side of its parked command: which waiter it is, until when it waits, and
+/// what it answers if that time comes first.
+#[derive(Debug, Clone)]
+pub struct Parked {
+    pub seq: u64,
+    /// Unix ms; `None` waits for ever (timeout 0).
+    pub deadline_ms: Option<u64>,
+    pub timeout_reply: Vec<u8>,
+}
+
+/// Where served replies go: each worker's inbox (set by the server at start).
+pub trait Wake: Send + Sync {
+    fn wake(&self, worker: usize, served: Served);
+}
+
+#[derive(Default)]
+struct Inner {
+    next_seq: u64,
+    /// Per key, the waiters' sequence numbers in the order they blocked.
+    queues: HashMap<Vec<u8>, VecDeque<u64>>,
+    waiters: HashMap<u64, Waiter>,
+}
+
+/// The waiters of every worker.
+#[derive(Default)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+    /// How many clients are parked: pushes skip the registry lock while this is 0.
+    parked: AtomicUsize,
+    sink: OnceLock<Box<dyn Wake>>,
+}
+
+impl Registry {
+    pub fn set_sink(&self, sink: Box<dyn Wake>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Hands a served reply to its worker; with no sink (tests without workers) the
+    /// elements go back.
+    pub fn wake(&self, worker: usize, served: Served, store: &Store, now_ms: u64) {
+        match self.sink.get() {
+            Some(sink) => sink.wake(worker, served),
+            None => {
+                if let Some(give_back) = served.give_back {
+                    give_back.apply(store, now_ms);
+                }
+            }
+        }
+    }
+
+    /// How many clients are parked.
+    pub fn parked(&self) -> usize {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// Parks `waiter` on its keys behind everyone already there; returns its sequence number.
+    pub fn park(&self, mut waiter: Waiter) -> u64 {
+        let mut inner = self.inner.lock();
+        inner.next_seq += 1;
+        let seq = inner.next_seq;
+        waiter.seq = seq;
+        for key in &waiter.keys {
+            inner.queues.entry(key.clone()).or_default().push_back(seq);
+        }
+        inner.waiters.insert(seq, waiter);
+        self.parked.fetch_add(1, Ordering::Relaxed);
+        seq
+    }
+
+    fn unqueue(inner: &mut Inner, waiter: &Waiter) {
+        for key in &waiter.keys {
+            if let Some(queue) = inner.queues.get_mut(key) {
+                queue.retain(|&s| s != waiter.seq);
+                if queue.is_empty() {
+                    inner.queues.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Removes waiter `seq` (timeout, connection closed). False when it is no longer parked:
+    /// a push took it, and its reply is on the way to its worker.
+    pub fn cancel(&self, seq: u64) -> bool {
+        let mut inner = self.inner.lock();
+        let Some(waiter) = inner.waiters.remove(&seq) else {
+            return false;
+        };
+        Self::unqueue(&mut inner, &waiter);
+        self.parked.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Takes the first waiter on `key` out of the registry, to be served.
+    pub fn take_first(&self, key: &[u8]) -> Option<Waiter> {
+        if self.parked() == 0 {
+            return None;
+        }
+        let mut inner = self.inner.lock();
+        let seq = *inner.queues.get(key)?.front()?;
+        let waiter = inner
+            .waiters
+            .remove(&seq)
+            .expect("queued waiters are parked");
+        Self::unqueue(&mut inner, &waiter);
+        self.parked.fetch_sub(1, Ordering::Relaxed);
+        Some(waiter)
+    }
+
+    /// Puts back a waiter [`take_first`](Self::take_first) took but could not serve, ahead of
+    /// the waiters that blocked after it.
+    pub fn restore(&self, waiter: Waiter) {
+        let mut inner = self.inner.lock();
+        for key in &waiter.keys {
+            let queue = inner.queues.entry(key.clone()).or_default();
+            let at = queue.partition_point(|&s| s < waiter.seq);
+            queue.insert(at, waiter.seq);
+        }
+        inner.waiters.insert(waiter.seq, waiter);
+        self.parked.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiter(conn_id: u64, keys: &[&str]) -> Waiter {
+        Waiter {
+            seq: 0,
+            conn_id,
+            worker: 0,
+            keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            wait_for: WaitFor::Pop {
+                end: End::Head,
+                count: None,
+            },
+            resp3: false,
+        }
+    }
+
+    #[test]
+    fn first_blocked_is_first_taken_and_restored_in_place() {
+        let registry = Registry::default();
+        let a = registry.park(waiter(1, &["k", "j"]));
+        let b = registry.park(waiter(2, &["k"]));
+        let c = registry.park(waiter(3, &["j", "k"]));
+        assert_eq!(registry.parked(), 3);
+        let first = registry.take_first(b"k").unwrap();
+        assert_eq!(first.seq, a);
+        // Taken from every key it waited on.
+        assert_eq!(registry.take_first(b"j").unwrap().seq, c);
+        registry.restore(first);
+        assert_eq!(registry.take_first(b"k").unwrap().conn_id, 1);
+        assert!(registry.cancel(b));
+        assert!(!registry.cancel(b), "cancelled once");
+        assert!(registry.take_first(b"k").is_none());
+        assert_eq!(registry.parked(), 0);
+        assert!(registry.inner.lock().queues.is_empty());
+    }
+}
