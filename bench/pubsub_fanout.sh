@@ -58,6 +58,9 @@ for round in $(seq 1 "$ROUNDS"); do
         ended=$(date +%s.%N)
         sleep 1 # let the last messages reach the subscribers
         for p in "${subs[@]}"; do kill "$p" 2>/dev/null || true; done
+        # The `sleep` that kept each subscriber's input open is a child of this script: end it,
+        # or waiting for the subscribers' pipelines waits for it.
+        pkill -P $$ -x sleep 2>/dev/null || true
         wait "${subs[@]}" 2>/dev/null || true
         for _ in $(seq 1 100); do
             [ "$(find "$counts" -type f -size +0 | wc -l)" -ge "$S" ] && break; sleep 0.05
