@@ -12,7 +12,7 @@
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
-use super::list::{mpop_first, parse_end, parse_mpop, pop_some, reply_mpop};
+use super::list_ops::{mpop_first, parse_end, parse_mpop, pop_some, reply_mpop};
 use super::{err, is, reply_outcome, Call};
 use crate::blocking::{GiveBack, Parked, Served, WaitFor, Waiter};
 use crate::command::{Context, Flow};
@@ -104,7 +104,7 @@ pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .map(|k| k.to_vec())
         .collect();
     for key in &keys {
-        match super::list::write_list(call, key, false, |list| list.and_then(|l| l.pop(end))) {
+        match super::list_ops::write_list(call, key, false, |list| list.and_then(|l| l.pop(end))) {
             Err(outcome) => {
                 reply_outcome(enc, outcome);
                 return Flow::Continue;
@@ -148,7 +148,7 @@ pub fn blmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     };
     let (source, destination) = (call.arg(1).to_vec(), call.arg(2).to_vec());
     // EXCLUSIVE in the command table: no other client runs between the pop and the push.
-    match super::list::move_in_store(call.ctx, &source, &destination, from, to) {
+    match super::list_ops::move_in_store(call.ctx, &source, &destination, from, to) {
         Ok(Some(element)) => {
             enc.bulk(&element);
             serve_waiters(call.ctx, &destination);
@@ -280,7 +280,7 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
             // Two store edits under the pusher's own gate only: unlike LMOVE, a client on
             // another worker may glimpse the element in neither list for that moment.
             let moved: Result<Option<Vec<u8>>, Outcome> =
-                super::list::move_in_store(ctx, key, destination, *from, *to);
+                super::list_ops::move_in_store(ctx, key, destination, *from, *to);
             let Ok(Some(element)) = moved else {
                 return Serve::Nothing;
             };

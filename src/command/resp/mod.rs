@@ -14,6 +14,7 @@ pub mod glob;
 mod hash;
 mod keys;
 mod list;
+mod list_ops;
 mod pubsub;
 mod random;
 mod server;
