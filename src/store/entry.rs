@@ -107,7 +107,8 @@ impl Entry<'_> {
     fn value(&self) -> Option<(&[u8], Option<&Object>)> {
         let found = self.found?;
         let shard = &*self.shard;
-        let item = self.store.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.store.item_at(shard, found.entry) };
         Some(match Store::stored_value(shard, item) {
             StoredValue::Plain(bytes) => (bytes, None),
             StoredValue::Compressed(stored) => {
@@ -140,7 +141,8 @@ impl Entry<'_> {
     pub fn view(&self) -> Option<ItemView<'_>> {
         let found = self.found?;
         let (value, object) = self.value()?;
-        let item = self.store.item_at(self.shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.store.item_at(self.shard, found.entry) };
         let info_bits = item.info();
         Some(ItemView {
             key: item.key(),
@@ -190,13 +192,15 @@ impl Entry<'_> {
     pub fn expiry(&self) -> Option<Expiry> {
         let found = self.found?;
         Some(Expiry::from_ms(
-            self.store.item_at(self.shard, found.entry).expiry_ms(),
+            // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+            unsafe { self.store.item_at(self.shard, found.entry) }.expiry_ms(),
         ))
     }
 
     pub fn flags(&self) -> Option<u32> {
         let found = self.found?;
-        Some(self.store.item_at(self.shard, found.entry).flags())
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        Some(unsafe { self.store.item_at(self.shard, found.entry) }.flags())
     }
 
     /// Stores a string value (any previous type is replaced). Returns the new cas unique.
@@ -249,7 +253,8 @@ impl Entry<'_> {
         self.settle();
         let found = self.found?;
         let store = self.store;
-        let item = store.item_at(self.shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { store.item_at(self.shard, found.entry) };
         let flags = item.flags();
         let expiry_ms = item.expiry_ms();
         let object_slot = (item.kind() == info::KIND_TYPED).then(|| item.object_id());
@@ -311,7 +316,8 @@ impl Entry<'_> {
             self.put(ItemSpec::object(key, create()))?;
         }
         let found = self.found.expect("exists or was just created");
-        let id = self.store.item_at(self.shard, found.entry).object_id();
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let id = unsafe { self.store.item_at(self.shard, found.entry) }.object_id();
         if self.dirty_bytes.is_none() {
             self.dirty_bytes = Some(self.shard.objects[id].bytes());
         }
@@ -438,7 +444,8 @@ impl Entry<'_> {
             return;
         };
         let store = self.store;
-        let item = store.item_at(self.shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { store.item_at(self.shard, found.entry) };
         let id = item.object_id();
         let object = &self.shard.objects[id];
         let (empty, new_bytes) = (object.is_empty(), object.bytes());
@@ -455,7 +462,10 @@ impl Entry<'_> {
             return;
         }
         self.bump_cas(found);
-        let kind = Store::key_kind(self.shard, store.item_at(self.shard, found.entry));
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let kind = Store::key_kind(self.shard, unsafe {
+            store.item_at(self.shard, found.entry)
+        });
         store.notify(KeyEvent::Written, self.key, kind);
     }
 }

@@ -581,11 +581,17 @@ impl Store {
     // ---- reading records ----
 
     /// The record an index entry of `shard` points at, borrowed while the shard is.
-    fn item_at<'s>(&'s self, _shard: &'s Shard, entry: index::Entry) -> ItemRef<'s> {
+    ///
+    /// # Safety
+    /// `entry` must be in the index of `shard` now (found in it, or yielded by it, and not
+    /// removed or replaced since). Nothing checks it: an entry that is stale or of another
+    /// shard may point into a segment that was freed or reused, and the record read there
+    /// would be garbage. Segments are reused (see `segments.rs`), so this is not theoretical.
+    unsafe fn item_at<'s>(&'s self, _shard: &'s Shard, entry: index::Entry) -> ItemRef<'s> {
         let base = self.segments.base(entry.segment());
-        // SAFETY: the entry is in the index of the shard we hold (borrowed for 's), so its
-        // segment is in use and holds a complete record at this offset, which stays valid
-        // until the entry is removed, which needs the shard mutably.
+        // SAFETY: the caller guarantees the entry is in the index of the shard we hold
+        // (borrowed for 's), so its segment is in use and holds a complete record at this
+        // offset, which stays valid until the entry is removed, which needs the shard mutably.
         unsafe {
             let ptr = base.add(entry.offset() as usize);
             let layout = layout::read_layout(ptr);
@@ -605,10 +611,15 @@ impl Store {
     }
 
     /// The key of the record an entry points at, for rehashing while the index grows.
-    fn key_of_entry(&self, entry: index::Entry) -> &[u8] {
+    ///
+    /// # Safety
+    /// `entry` must be in the index of a shard the caller holds (as `Index::insert` and
+    /// `Index::scan_from` hand their own entries to the closure that calls this); see
+    /// [`item_at`](Self::item_at).
+    unsafe fn key_of_entry(&self, entry: index::Entry) -> &[u8] {
         let base = self.segments.base(entry.segment());
-        // SAFETY: called (by `Index::insert` and `Index::scan_from`) for an entry of the index
-        // of a shard we hold, so its record is live; keys never change after they are written.
+        // SAFETY: the caller guarantees an entry of the index of a shard it holds, so its
+        // record is live; keys never change after they are written.
         unsafe {
             let ptr = base.add(entry.offset() as usize);
             let layout = layout::read_layout(ptr);
@@ -720,13 +731,17 @@ impl Store {
             let shard_ref = &*shard;
             shard_ref
                 .index
-                .find(hash, |entry| self.item_at(shard_ref, entry).key() == key)?
+                // SAFETY: `entry` comes from the index of the shard held here.
+                .find(hash, |entry| {
+                    unsafe { self.item_at(shard_ref, entry) }.key() == key
+                })?
         };
         let found = Found {
             pos,
             entry: shard.index.get(pos),
         };
-        if Self::is_expired(self.item_at(shard, found.entry), now_ms) {
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        if Self::is_expired(unsafe { self.item_at(shard, found.entry) }, now_ms) {
             self.drop_record(shard, found, now_ms, self.eviction_policy());
             return None;
         }
@@ -736,7 +751,8 @@ impl Store {
     /// Removes a record that expired (counted as reclaimed) or, if it has not, evicts it
     /// under `policy` (counted as an eviction, with the policy's reason in its pool).
     fn drop_record(&self, shard: &mut Shard, found: Found, now_ms: u64, policy: EvictionPolicy) {
-        let item = self.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, found.entry) };
         let unfetched = item.info() & info::FETCHED == 0;
         let pool = self.pools.pool_of(item.key());
         if Self::is_expired(item, now_ms) {
@@ -917,9 +933,11 @@ impl Store {
             }
             None => shard
                 .index
-                .insert(hash, entry, |e| self.hash(self.key_of_entry(e))),
+                // SAFETY: `e` is an entry of the index of the shard held here (the index hands it to this closure while rehashing or scanning).
+                .insert(hash, entry, |e| self.hash(unsafe { self.key_of_entry(e) })),
         };
-        let item = self.item_at(shard, entry);
+        // SAFETY: `entry` comes from the index of the shard held here.
+        let item = unsafe { self.item_at(shard, entry) };
         let charge = self.charge(shard, item);
         let saved = self.compression_saving(shard, item);
         let key_kind = Self::key_kind(shard, item);
@@ -959,7 +977,8 @@ impl Store {
     /// turn dead in their segment, its pool counters drop, its heap value is freed unless
     /// `keep_heap`. The index entry is left for the caller to replace or remove.
     fn release(&self, shard: &mut Shard, old: Found, keep_heap: bool) {
-        let item = self.item_at(shard, old.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, old.entry) };
         let len = item.bytes.len();
         let charge = self.charge(shard, item);
         let pool = self.pools.pool_of(item.key());
@@ -994,7 +1013,8 @@ impl Store {
 
     /// Removes a key's record for good.
     fn unlink(&self, shard: &mut Shard, found: Found, why: Removal) {
-        let item = self.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, found.entry) };
         let event = match why {
             Removal::Deleted => Some(KeyEvent::Deleted),
             Removal::Expired => Some(KeyEvent::Expired),
@@ -1036,7 +1056,8 @@ impl Store {
         (expiry_ms, cas): (Option<u64>, Option<u64>),
         now_ms: u64,
     ) -> Result<Found, Outcome> {
-        let item = self.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, found.entry) };
         let key = item.key().to_vec();
         let bytes = item.raw_value().to_vec();
         let kind = item.kind();
@@ -1067,7 +1088,8 @@ impl Store {
         expiry_ms: u64,
         now_ms: u64,
     ) -> Result<Found, Outcome> {
-        let current = self.item_at(shard, found.entry).expiry_ms();
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let current = unsafe { self.item_at(shard, found.entry) }.expiry_ms();
         if current == expiry_ms {
             return Ok(found);
         }
@@ -1154,7 +1176,8 @@ impl Store {
         let found = match self.find_live(shard, hash, key, now_ms) {
             Some(found) => {
                 shard.pools[pool].hits += 1;
-                let item = self.item_at(shard, found.entry);
+                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+                let item = unsafe { self.item_at(shard, found.entry) };
                 let info_bits = item.info();
                 let expiry = item.expiry_ms();
                 let recache = options.recache_below_secs.is_some_and(|below| {
@@ -1197,7 +1220,8 @@ impl Store {
                 }
             }
         };
-        let item = self.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, found.entry) };
         let fetched_before = item.info() & info::FETCHED != 0;
         let access_before = item.access_s();
         if options.recency == Recency::Bump {
@@ -1208,7 +1232,8 @@ impl Store {
         }
         let shard = &*shard;
         let counter = shard.index.get(found.pos).counter();
-        let item = self.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, found.entry) };
         let view = self.view(
             shard,
             item,
@@ -1349,7 +1374,8 @@ impl Store {
         match (write.mode, existing) {
             (WriteMode::Add, Some(found)) => {
                 // memcached bumps the item a failed add collides with.
-                let access = self.item_at(shard, found.entry).access_s();
+                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+                let access = unsafe { self.item_at(shard, found.entry) }.access_s();
                 self.count_access(shard, found, access, now_ms);
                 return Outcome::NotStored;
             }
@@ -1362,7 +1388,8 @@ impl Store {
             let Some(found) = existing else {
                 return Outcome::NotFound;
             };
-            let current = self.item_at(shard, found.entry).cas(shard.last_cas);
+            // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+            let current = unsafe { self.item_at(shard, found.entry) }.cas(shard.last_cas);
             if expected != current {
                 if write.invalidate && expected < current {
                     stale = true;
@@ -1374,7 +1401,8 @@ impl Store {
         let joined;
         let mut spec = match (write.mode, existing) {
             (WriteMode::Append | WriteMode::Prepend, Some(found)) => {
-                let item = self.item_at(shard, found.entry);
+                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+                let item = unsafe { self.item_at(shard, found.entry) };
                 let mut scratch = Vec::new();
                 let (old, object) = self.value_of(shard, item, &mut scratch);
                 if object.is_some() {
@@ -1397,7 +1425,8 @@ impl Store {
         if let (true, Some(found)) = (stale, existing) {
             // memcached 1.6 `do_store_item`: a stale-cas set under invalidation replaces the
             // value but keeps the old item's TTL and its "token sent" mark, and stays stale.
-            let old = self.item_at(shard, found.entry);
+            // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+            let old = unsafe { self.item_at(shard, found.entry) };
             spec.expiry_ms = old.expiry_ms();
             spec.state |= info::STALE | (old.info() & info::WIN_SENT);
         }
@@ -1417,7 +1446,8 @@ impl Store {
                 return Outcome::NotFound;
             };
             if let Some(expected) = delete.compare_cas {
-                if self.item_at(shard, found.entry).cas(shard.last_cas) != expected {
+                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+                if unsafe { self.item_at(shard, found.entry) }.cas(shard.last_cas) != expected {
                     return Outcome::Exists;
                 }
             }
@@ -1475,7 +1505,8 @@ impl Store {
                     Err(outcome) => outcome,
                 };
             };
-            let item = self.item_at(shard, found.entry);
+            // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+            let item = unsafe { self.item_at(shard, found.entry) };
             if let Some(expected) = arith.compare_cas {
                 if item.cas(shard.last_cas) != expected {
                     return Outcome::Exists;
@@ -1562,9 +1593,11 @@ impl Store {
             while bucket < buckets {
                 let (entries, next) = shard
                     .index
-                    .scan_from(bucket, 1, |e| self.hash(self.key_of_entry(e)));
+                    // SAFETY: `e` is an entry of the index of the shard held here (the index hands it to this closure while rehashing or scanning).
+                    .scan_from(bucket, 1, |e| self.hash(unsafe { self.key_of_entry(e) }));
                 for entry in entries {
-                    let item = self.item_at(shard, entry);
+                    // SAFETY: `entry` comes from the index of the shard held here.
+                    let item = unsafe { self.item_at(shard, entry) };
                     if Self::is_expired(item, now_ms) {
                         continue;
                     }
@@ -1630,10 +1663,12 @@ impl Store {
             let (entries, _) = shard
                 .index
                 .scan_from(start, shard.index.bucket_count(), |e| {
-                    self.hash(self.key_of_entry(e))
+                    // SAFETY: `e` is an entry of the index of the shard held here (the index hands it to this closure while rehashing or scanning).
+                    self.hash(unsafe { self.key_of_entry(e) })
                 });
             for entry in entries {
-                let item = self.item_at(shard, entry);
+                // SAFETY: `entry` comes from the index of the shard held here.
+                let item = unsafe { self.item_at(shard, entry) };
                 if !Self::is_expired(item, now_ms) {
                     return Some(item.key().to_vec());
                 }

@@ -136,7 +136,8 @@ impl Store {
             pos,
             entry: shard.index.get(pos),
         };
-        let item = self.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, found.entry) };
         let expired = Store::is_expired(item, now_ms);
         let counter = found.entry.counter();
         if !expired && counter > COUNTER_INIT {
@@ -365,7 +366,8 @@ impl Store {
                     pos,
                     entry: shard.index.get(pos),
                 };
-                let item = self.item_at(shard, found.entry);
+                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+                let item = unsafe { self.item_at(shard, found.entry) };
                 let expiry = item.expiry_ms();
                 let keep = match reason {
                     _ if expiry != 0 && expiry <= now_ms => false,
@@ -416,7 +418,10 @@ impl Store {
     ) -> bool {
         let Some(pos) = shard
             .index
-            .find(hash, |entry| self.item_at(shard, entry).key() == key)
+            // SAFETY: `entry` comes from the index of the shard held here.
+            .find(hash, |entry| {
+                unsafe { self.item_at(shard, entry) }.key() == key
+            })
         else {
             return true;
         };
@@ -424,7 +429,8 @@ impl Store {
             pos,
             entry: shard.index.get(pos),
         };
-        let head = self.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let head = unsafe { self.item_at(shard, found.entry) };
         if head.kind() != info::KIND_LARGE {
             return true;
         }
@@ -485,7 +491,8 @@ impl Store {
         reason: Reason,
         now_ms: u64,
     ) -> bool {
-        let item = self.item_at(shard, found.entry);
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, found.entry) };
         let expiry = item.expiry_ms();
         let len = item.bytes.len();
         let bytes = item.bytes.to_vec();
