@@ -169,23 +169,23 @@ impl Store {
 
     /// The stored bytes of a chunked value, in order.
     ///
-    /// Unchecked precondition (as for `Store::item_at`): `table` is the chunk table of a head
-    /// in `shard`'s index.
-    pub(super) fn assemble(&self, shard: &Shard, table: ChunkTable<'_>, out: &mut Vec<u8>) {
+    /// # Safety
+    /// As for `Store::item_at`: `table` is the chunk table of a head in `shard`'s index now.
+    pub(super) unsafe fn assemble(&self, shard: &Shard, table: ChunkTable<'_>, out: &mut Vec<u8>) {
         out.clear();
         out.reserve(table.stored_len());
         for i in 0..table.count() {
             // SAFETY: `table` is the chunk table of a head in `shard`'s index (this
-            // function's precondition, shared with `Store::item_at`).
+            // function's safety contract, shared with `Store::item_at`).
             out.extend_from_slice(unsafe { self.chunk_at(shard, table.chunk(i)) }.raw_value());
         }
     }
 
     /// Bytes the chunk records of a table take in their segments.
     ///
-    /// Unchecked precondition (as for `Store::item_at`): `table` is the chunk table of a head
-    /// in `shard`'s index.
-    pub(super) fn chunks_len(&self, shard: &Shard, table: ChunkTable<'_>) -> usize {
+    /// # Safety
+    /// As for `Store::item_at`: `table` is the chunk table of a head in `shard`'s index now.
+    pub(super) unsafe fn chunks_len(&self, shard: &Shard, table: ChunkTable<'_>) -> usize {
         (0..table.count())
             // SAFETY: as in `assemble`.
             .map(|i| unsafe { self.chunk_at(shard, table.chunk(i)) }.bytes.len())
@@ -194,9 +194,13 @@ impl Store {
 
     /// The first bytes of a chunked value's stored form (for the compressed length prefix).
     ///
-    /// Unchecked precondition (as for `Store::item_at`): `table` is the chunk table of a head
-    /// in `shard`'s index.
-    pub(super) fn first_chunk<'s>(&'s self, shard: &'s Shard, table: ChunkTable<'_>) -> &'s [u8] {
+    /// # Safety
+    /// As for `Store::item_at`: `table` is the chunk table of a head in `shard`'s index now.
+    pub(super) unsafe fn first_chunk<'s>(
+        &'s self,
+        shard: &'s Shard,
+        table: ChunkTable<'_>,
+    ) -> &'s [u8] {
         if table.count() == 0 {
             return &[];
         }

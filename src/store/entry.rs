@@ -123,7 +123,8 @@ impl Entry<'_> {
             StoredValue::Chunked(table) => {
                 let value = self.decompressed.get_or_init(|| {
                     let mut assembled = Vec::new();
-                    self.store.assemble(shard, table, &mut assembled);
+                    // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
+                    unsafe { self.store.assemble(shard, table, &mut assembled) };
                     if table.compressed() {
                         let mut out = Vec::new();
                         compress::decompress(&assembled, &mut out);

@@ -654,10 +654,12 @@ impl Store {
             StoredValue::Chunked(table) => {
                 if table.compressed() {
                     let mut stored = Vec::new();
-                    self.assemble(shard, table, &mut stored);
+                    // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
+                    unsafe { self.assemble(shard, table, &mut stored) };
                     compress::decompress(&stored, scratch);
                 } else {
-                    self.assemble(shard, table, scratch);
+                    // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
+                    unsafe { self.assemble(shard, table, scratch) };
                 }
                 (&scratch[..], None)
             }
@@ -669,7 +671,8 @@ impl Store {
         item.bytes.len()
             + match Self::stored_value(shard, item) {
                 StoredValue::Object(object) => object.bytes(),
-                StoredValue::Chunked(table) => self.chunks_len(shard, table),
+                // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
+                StoredValue::Chunked(table) => unsafe { self.chunks_len(shard, table) },
                 _ => 0,
             }
     }
@@ -958,7 +961,8 @@ impl Store {
                 Some(compress::original_len(stored).saturating_sub(stored.len()))
             }
             StoredValue::Chunked(table) if table.compressed() => {
-                let original = compress::original_len(self.first_chunk(shard, table));
+                // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
+                let original = compress::original_len(unsafe { self.first_chunk(shard, table) });
                 Some(original.saturating_sub(table.stored_len()))
             }
             _ => None,
