@@ -11,7 +11,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{incompressible, TestServer};
+use common::{incompressible, peak_rss_bytes, rss_bytes, TestServer};
 
 /// The big value: 500 KB that compression cannot shrink.
 const VALUE_LEN: usize = 500_000;
@@ -19,18 +19,6 @@ const VALUE_LEN: usize = 500_000;
 const REPEATS: usize = 20_000;
 /// The server's default output limit (`max_output_buffer`).
 const OUTPUT_LIMIT: u64 = 64 << 20;
-
-/// Resident memory of a process in bytes (Linux /proc).
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
-}
 
 /// A server with a 64 MB store holding `big` (memcached side) and `bighash`/`zbig` (RESP).
 fn server_with_big_value() -> TestServer {
@@ -349,18 +337,6 @@ mod tempfile_path {
             let _ = std::fs::remove_file(&self.0);
         }
     }
-}
-
-/// The kernel's record of the process's peak RSS (VmHWM), in bytes.
-fn peak_rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
 }
 
 #[test]

@@ -277,6 +277,28 @@ impl Conn {
     }
 }
 
+/// Resident memory of a process in bytes (Linux /proc).
+pub fn rss_bytes(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS") * 1024
+}
+
+/// The kernel's record of a process's peak resident memory (VmHWM), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM") * 1024
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| {
+            l.strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// `len` bytes of noise (xorshift), which zstd cannot shrink: for tests that fill memory and
 /// must not have the store's compression make values smaller than they look.
 #[allow(dead_code)]
