@@ -20,7 +20,6 @@ use crate::command::Flow;
 use crate::store::{End, ListObject, Object};
 
 /// Redis's words for a bad pop count (LPOP/RPOP).
-const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
 const NO_SUCH_KEY: &str = "ERR no such key";
 const INDEX_OUT_OF_RANGE: &str = "ERR index out of range";
 const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
@@ -117,17 +116,10 @@ pub fn pop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     } else {
         End::Tail
     };
-    let count = match call.args.len() {
-        2 => None,
-        3 => match parse_i64(call.arg(2)) {
-            Some(n) if n >= 0 => Some(n as usize),
-            _ => {
-                enc.error(MUST_BE_POSITIVE);
-                return Flow::Continue;
-            }
-        },
-        _ => {
-            enc.error(err::SYNTAX);
+    let count = match super::pop_count(call) {
+        Ok(count) => count,
+        Err(message) => {
+            enc.error(message);
             return Flow::Continue;
         }
     };

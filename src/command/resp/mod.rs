@@ -138,6 +138,7 @@ impl Call<'_, '_> {
 /// Redis's errors, in its words.
 pub mod err {
     pub const SYNTAX: &str = "ERR syntax error";
+    pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
     pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
     pub const NOT_FLOAT: &str = "ERR value is not a valid float";
     pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -286,6 +287,19 @@ fn unknown_command(args: &[Cow<'_, [u8]>]) -> String {
     }
     message.retain(|c| c != '\r' && c != '\n');
     message
+}
+
+/// The optional count of LPOP/RPOP, SPOP and ZPOPMIN/ZPOPMAX (`key [count]`): `None` when
+/// absent; Redis's errors for a negative or non-integer count and for extra arguments.
+pub fn pop_count(call: &Call<'_, '_>) -> Result<Option<usize>, &'static str> {
+    match call.args.len() {
+        2 => Ok(None),
+        3 => match parse_i64(call.arg(2)) {
+            Some(n) if n >= 0 => Ok(Some(n as usize)),
+            _ => Err(err::MUST_BE_POSITIVE),
+        },
+        _ => Err(err::SYNTAX),
+    }
 }
 
 /// Redis's `string2ll`: an optional `-`, digits, no leading zeros, fits in i64.

@@ -15,7 +15,6 @@ use crate::command::Flow;
 use crate::hashing::HashSet;
 use crate::store::{Object, Outcome, SetObject};
 
-const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
 const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 const TOO_MANY_KEYS: &str = "ERR Number of keys can't be greater than number of args";
 const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
@@ -138,17 +137,10 @@ pub fn smembers(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 
 /// SPOP key [count]
 pub fn spop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let count = match call.args.len() {
-        2 => None,
-        3 => match parse_i64(call.arg(2)) {
-            Some(n) if n >= 0 => Some(n as u64),
-            _ => {
-                enc.error(MUST_BE_POSITIVE);
-                return Flow::Continue;
-            }
-        },
-        _ => {
-            enc.error(err::SYNTAX);
+    let count = match super::pop_count(call) {
+        Ok(count) => count.map(|n| n as u64),
+        Err(message) => {
+            enc.error(message);
             return Flow::Continue;
         }
     };

@@ -21,7 +21,6 @@ pub(super) mod zerr {
     pub const SCORE_RANGE: &str = "ERR min or max is not a float";
     pub const LEX_RANGE: &str = "ERR min or max not valid string range item";
     pub const NAN: &str = "ERR resulting score is not a number (NaN)";
-    pub const POSITIVE: &str = "ERR value is out of range, must be positive";
     pub const LIMIT_NEEDS_BY: &str =
         "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
     pub const BYLEX_WITHSCORES: &str =
@@ -573,17 +572,10 @@ pub fn zrank(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// ZPOPMIN / ZPOPMAX key [count]
 pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let max = is(call.arg(0), "ZPOPMAX");
-    let count = match call.args.len() {
-        2 => None,
-        3 => match parse_i64(call.arg(2)) {
-            Some(n) if n >= 0 => Some(n as usize),
-            _ => {
-                enc.error(zerr::POSITIVE);
-                return Flow::Continue;
-            }
-        },
-        _ => {
-            enc.error(err::SYNTAX);
+    let count = match super::pop_count(call) {
+        Ok(count) => count,
+        Err(message) => {
+            enc.error(message);
             return Flow::Continue;
         }
     };
