@@ -13,6 +13,7 @@
 
 mod buffer;
 mod conn;
+mod outbox;
 mod transport;
 mod worker;
 
@@ -462,10 +463,10 @@ struct WorkerSink {
 impl crate::pubsub::Deliver for WorkerSink {
     fn deliver(&self, worker: usize, batch: crate::pubsub::Batch) {
         // Published from the subscribers' own worker: no hand-off, no wake-up. The publishing
-        // connection's own messages follow its command's reply (`worker::append_own_messages`);
+        // connection's own messages follow its command's reply (`outbox::append_own_messages`);
         // the others' go out right after the publisher's turn.
-        if worker::current_worker() == Some(worker) {
-            worker::LOCAL_OUTBOX.with(|outbox| outbox.borrow_mut().extend(batch));
+        if outbox::current_worker() == Some(worker) {
+            outbox::queue(batch);
             return;
         }
         if let Some(sender) = self.senders.get(worker) {

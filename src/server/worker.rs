@@ -11,7 +11,6 @@
 //! else ends the thread, and the server then shuts down and exits non-zero (see
 //! [`super::Server::join`]). The worker never interprets the bytes it logs.
 
-use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,16 +22,14 @@ use slab::Slab;
 use crate::command::{Context, Dialect, Session};
 use crate::metrics::WorkerStats;
 use crate::server::conn::{Conn, Next};
+use crate::server::outbox;
 use crate::server::transport::Transport;
 use crate::server::{unix_millis, Shared};
 
 thread_local! {
-    /// Pub/sub messages published on this worker for this worker's own connections.
-    pub static LOCAL_OUTBOX: RefCell<crate::pubsub::Batch> = const { RefCell::new(Vec::new()) };
-    static CURRENT_WORKER: Cell<Option<usize>> = const { Cell::new(None) };
     /// Test hook: panic in the worker loop, outside any connection's turn (debug builds).
     #[cfg(debug_assertions)]
-    static PANIC_OUTSIDE_TURN: Cell<bool> = const { Cell::new(false) };
+    static PANIC_OUTSIDE_TURN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Test hook (debug builds only): makes this thread's worker panic right after the current
@@ -40,32 +37,6 @@ thread_local! {
 #[cfg(debug_assertions)]
 pub fn panic_after_this_turn() {
     PANIC_OUTSIDE_TURN.with(|flag| flag.set(true));
-}
-
-/// Moves the messages published for connection `conn_id` itself (a RESP3 client's keyspace
-/// notifications of its own writes, a PUBLISH to a channel it subscribes to) out of the
-/// outbox to the end of its output, right after the reply of the command that published
-/// them, where Redis 7.2 puts them (before 7.2 they came first, and could land inside an
-/// EXEC's array). Other connections' messages stay in the outbox.
-pub fn append_own_messages(conn_id: u64, wbuf: &mut Vec<u8>) {
-    LOCAL_OUTBOX.with(|outbox| {
-        let mut outbox = outbox.borrow_mut();
-        if !outbox.iter().any(|(id, _)| *id == conn_id) {
-            return;
-        }
-        outbox.retain(|(id, frame)| {
-            let mine = *id == conn_id;
-            if mine {
-                wbuf.extend_from_slice(frame);
-            }
-            !mine
-        });
-    });
-}
-
-/// The index of the worker running on this thread, if any.
-pub fn current_worker() -> Option<usize> {
-    CURRENT_WORKER.with(Cell::get)
 }
 
 /// The token of the worker's waker; connection tokens are slab keys, always below it.
@@ -103,7 +74,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn run(mut self) {
-        CURRENT_WORKER.with(|current| current.set(Some(self.index)));
+        outbox::set_current_worker(self.index);
         let mut conns: Slab<Conn> = Slab::new();
         let mut events = Events::with_capacity(1024);
         let mut again: Vec<usize> = Vec::new();
@@ -262,7 +233,7 @@ impl Worker {
             }
         };
         // The turn may have published to other subscribers on this very worker.
-        let local = LOCAL_OUTBOX.with(|outbox| std::mem::take(&mut *outbox.borrow_mut()));
+        let local = outbox::take_all();
         if !local.is_empty() {
             self.deliver(conns, local);
         }
