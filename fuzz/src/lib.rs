@@ -223,7 +223,7 @@ fn serve(session: &mut Session, ctx: &Context<'_>, input: &[u8], split: usize) -
     let mut buffer: Vec<u8> = Vec::new();
     let mut out = Vec::new();
     let mut swallow = 0usize;
-    let output_limit = ctx.shared.config.server.max_output_buffer.bytes() as usize;
+    let output_limit = ctx.shared.clients.output_buffer_limit();
     'chunks: for chunk in [&input[..split], &input[split..]] {
         buffer.extend_from_slice(chunk);
         loop {

@@ -339,7 +339,7 @@ pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     };
     let now = call.ctx.now_ms;
-    let output_limit = call.ctx.shared.config.server.max_output_buffer.bytes() as usize;
+    let output_limit = enc.output_limit;
     let mut flow = Flow::Continue;
     read_hash(call, enc, |hash, enc| {
         let fields: Vec<&Field> = hash.map(|h| live(h, now).collect()).unwrap_or_default();

@@ -187,7 +187,7 @@ pub fn srandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    let output_limit = call.ctx.shared.config.server.max_output_buffer.bytes() as usize;
+    let output_limit = enc.output_limit;
     let mut flow = Flow::Continue;
     let result = with_set(call, call.arg(1), |set| {
         let members: Vec<Cow<'_, [u8]>> = set.map(|s| s.iter().collect()).unwrap_or_default();

@@ -625,7 +625,7 @@ pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    let output_limit = call.ctx.shared.config.server.max_output_buffer.bytes() as usize;
+    let output_limit = enc.output_limit;
     let mut flow = Flow::Continue;
     read_zset(call, call.arg(1), enc, |zset, enc| {
         let len = zset.map_or(0, ZSet::len);
