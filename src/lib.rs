@@ -13,6 +13,7 @@
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
+//! - [`effects`]: where the store's one effect hook leads (keyspace notifications, a tap).
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -28,6 +29,13 @@
 //! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
 //! close and `stats conns` only, never while holding a shard. The blocked-clients registry's
 //! mutex is a leaf: never held while calling the store or sending to a worker.
+//!
+//! Every change to the store is reported as one effect with the key's shard mutex held
+//! ([`store::Observer`]); the keyspace notifier it reaches then takes, in this order and one
+//! at a time, a pub/sub channel shard's read lock, the pattern list's read lock, and each
+//! receiving worker's outbox queue, and wakes those workers (an `eventfd` write through
+//! `mio::Waker`). So the pub/sub locks and the wake syscall come after a shard mutex, and
+//! pub/sub never calls the store.
 
 pub mod auth;
 pub mod blocking;
@@ -35,6 +43,7 @@ pub mod cli;
 pub mod clients;
 pub mod command;
 pub mod config;
+pub mod effects;
 pub mod hashing;
 pub mod logging;
 pub mod metrics;

@@ -433,21 +433,38 @@ pub struct KeyspaceNotifier {
 }
 
 impl crate::store::Observer for KeyspaceNotifier {
-    fn key_event(&self, event: crate::store::KeyEvent, key: &[u8], kind: crate::store::KeyKind) {
-        use crate::store::{KeyEvent, KeyKind};
+    fn effect(&self, effect: &crate::store::Effect<'_>) {
+        use crate::store::{Effect, KeyKind, PutCause, Removal};
         let flags = self.registry.notify_flags();
         if flags & (notify::KEYSPACE | notify::KEYEVENT) == 0 {
             return;
         }
-        let (class, name): (u32, &[u8]) = match (event, kind) {
-            (KeyEvent::Deleted, _) => (notify::GENERIC, b"del"),
-            (KeyEvent::Written, KeyKind::String) => (notify::STRING, b"set"),
-            (KeyEvent::Written, KeyKind::Hash) => (notify::HASH, b"hset"),
-            (KeyEvent::Written, KeyKind::ZSet) => (notify::ZSET, b"zadd"),
-            (KeyEvent::Written, KeyKind::List) => (notify::LIST, b"lpush"),
-            (KeyEvent::Written, KeyKind::Set) => (notify::SET, b"sadd"),
-            (KeyEvent::Expired, _) => (notify::EXPIRED, b"expired"),
-            (KeyEvent::Evicted, _) => (notify::EVICTED, b"evicted"),
+        let (class, name, key): (u32, &[u8], &[u8]) = match effect {
+            Effect::Put {
+                item,
+                cause: PutCause::Written,
+            } => {
+                let (class, name): (u32, &[u8]) = match item.kind() {
+                    KeyKind::String => (notify::STRING, b"set"),
+                    KeyKind::Hash => (notify::HASH, b"hset"),
+                    KeyKind::ZSet => (notify::ZSET, b"zadd"),
+                    KeyKind::List => (notify::LIST, b"lpush"),
+                    KeyKind::Set => (notify::SET, b"sadd"),
+                };
+                (class, name, item.key())
+            }
+            Effect::Removed { key, cause, .. } => match cause {
+                Removal::Deleted => (notify::GENERIC, b"del", key),
+                Removal::Expired => (notify::EXPIRED, b"expired", key),
+                Removal::Evicted => (notify::EVICTED, b"evicted", key),
+                // RENAME's own events and FLUSHALL are not notified (yet).
+                Removal::Moved | Removal::Flushed => return,
+            },
+            Effect::Put {
+                cause: PutCause::Restamped,
+                ..
+            }
+            | Effect::Flushed => return,
         };
         if flags & class == 0 {
             return;

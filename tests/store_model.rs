@@ -13,10 +13,12 @@
 
 use std::collections::HashMap;
 
+use ferrocache::command::kv::{apply_arith, Arith, ArithOutcome};
 use ferrocache::store::{
-    Arith, Delete, EvictionPolicy, Expiry, Mutation, Outcome, ReadOptions, Store, StoreConfig,
-    Write, WriteMode,
+    Delete, EvictionPolicy, Expiry, Mutation, Outcome, ReadOptions, Store, StoreConfig, Write,
+    WriteMode,
 };
+use ferrocache_protocol::memcache::ArithDirection;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -300,6 +302,16 @@ enum Answer {
 }
 
 /// The outcome and the fresh cas it carries, if any.
+fn split_arith(outcome: ArithOutcome) -> (Answer, Option<u64>) {
+    match outcome {
+        ArithOutcome::Counter { value, cas, expiry } => {
+            (Answer::Counter { value, expiry }, Some(cas))
+        }
+        ArithOutcome::NotNumeric => (Answer::NotNumeric, None),
+        ArithOutcome::Failed(outcome) => split(outcome),
+    }
+}
+
 fn split(outcome: Outcome) -> (Answer, Option<u64>) {
     match outcome {
         Outcome::Stored { cas } => (Answer::Stored, Some(cas)),
@@ -308,8 +320,6 @@ fn split(outcome: Outcome) -> (Answer, Option<u64>) {
         Outcome::NotFound => (Answer::NotFound, None),
         Outcome::Deleted => (Answer::Deleted, None),
         Outcome::Touched => (Answer::Touched, None),
-        Outcome::Counter { value, cas, expiry } => (Answer::Counter { value, expiry }, Some(cas)),
-        Outcome::NotNumeric => (Answer::NotNumeric, None),
         Outcome::TooLarge => (Answer::TooLarge, None),
         Outcome::OutOfMemory => (Answer::OutOfMemory, None),
         Outcome::Flushed => (Answer::Flushed, None),
@@ -713,7 +723,7 @@ impl Harness {
                 flags,
                 expiry,
                 cas,
-            } => Mutation::Write(Write {
+            } => Some(Mutation::Write(Write {
                 key: &key_bytes,
                 value,
                 flags: *flags,
@@ -722,28 +732,39 @@ impl Harness {
                 compare_cas: *cas,
                 new_cas: None,
                 invalidate: false,
-            }),
-            Keyed::Arith { incr, delta, cas } => Mutation::Arith(Arith {
-                key: &key_bytes,
-                incr: *incr,
-                delta: *delta,
-                compare_cas: *cas,
-                new_cas: None,
-                vivify: None,
-                expiry: None,
-            }),
-            Keyed::Delete { cas } => Mutation::Delete(Delete {
+            })),
+            Keyed::Arith { .. } => None,
+            Keyed::Delete { cas } => Some(Mutation::Delete(Delete {
                 key: &key_bytes,
                 compare_cas: *cas,
                 new_cas: None,
                 invalidate: None,
-            }),
-            Keyed::Touch { expiry } => Mutation::Touch {
+            })),
+            Keyed::Touch { expiry } => Some(Mutation::Touch {
                 key: &key_bytes,
                 expiry: *expiry,
-            },
+            }),
         };
-        let (got, fresh_cas) = split(self.store.apply(mutation, now));
+        let (got, fresh_cas) = match (mutation, &keyed) {
+            (Some(mutation), _) => split(self.store.apply(mutation, now)),
+            (None, Keyed::Arith { incr, delta, cas }) => {
+                let arith = Arith {
+                    key: &key_bytes,
+                    direction: if *incr {
+                        ArithDirection::Incr
+                    } else {
+                        ArithDirection::Decr
+                    },
+                    delta: *delta,
+                    compare_cas: *cas,
+                    new_cas: None,
+                    vivify: None,
+                    expiry: None,
+                };
+                split_arith(apply_arith(&self.store, arith, now))
+            }
+            (None, _) => unreachable!("only arithmetic has no store mutation"),
+        };
 
         let current = self.model.items.get(&key);
         let before = current.map(|e| (short(&e.value), e.flags, e.cas, e.expiry));

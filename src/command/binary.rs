@@ -224,15 +224,19 @@ fn execute(
             cas_unique,
             reply,
         } => match kv::arith(ctx, direction, key, delta, cas_unique, create) {
-            Outcome::Counter { value, cas, .. } => {
+            kv::ArithOutcome::Counter { value, cas, .. } => {
                 if reply.wanted() {
                     write_response(out, ok.with_cas(cas), &[], &[], &value.to_be_bytes());
                 }
             }
-            Outcome::NotNumeric => write_error(out, header, Status::NonNumeric),
-            Outcome::Exists => write_error(out, header, Status::KeyExists),
-            Outcome::NotFound => write_error(out, header, Status::KeyNotFound),
-            Outcome::OutOfMemory => write_error_text(
+            kv::ArithOutcome::NotNumeric => write_error(out, header, Status::NonNumeric),
+            kv::ArithOutcome::Failed(Outcome::Exists) => {
+                write_error(out, header, Status::KeyExists)
+            }
+            kv::ArithOutcome::Failed(Outcome::NotFound) => {
+                write_error(out, header, Status::KeyNotFound)
+            }
+            kv::ArithOutcome::Failed(Outcome::OutOfMemory) => write_error_text(
                 out,
                 header,
                 Status::OutOfMemory,

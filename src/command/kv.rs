@@ -10,7 +10,7 @@ use ferrocache_protocol::memcache::{ArithDirection, Exptime, StoreMode};
 use super::{memcached_expiry, Context};
 use crate::metrics::WorkerStats;
 use crate::store::{
-    Arith, Delete, Expiry, ItemView, Mutation, Outcome, ReadOptions, Write, WriteMode,
+    Delete, Expiry, ItemState, ItemView, Mutation, Outcome, ReadOptions, Store, Write, WriteMode,
 };
 
 /// A storage command's arguments (text `set`…`cas`, binary Set…PrependQ).
@@ -120,8 +120,40 @@ pub fn delete(ctx: &Context<'_>, key: &[u8], cas_unique: Option<u64>) -> Outcome
     outcome
 }
 
+/// An increment or decrement of a decimal value (text `incr`/`decr`, binary Increment and
+/// Decrement, meta `ma`).
+#[derive(Debug, Clone, Copy)]
+pub struct Arith<'a> {
+    pub key: &'a [u8],
+    pub direction: ArithDirection,
+    pub delta: u64,
+    /// Only if the item still has this cas unique.
+    pub compare_cas: Option<u64>,
+    /// Give the result this cas unique instead of a fresh one (meta `E`).
+    pub new_cas: Option<u64>,
+    /// On a miss, create the counter with this value and expiry instead of failing.
+    pub vivify: Option<(u64, Expiry)>,
+    /// On success, also set the expiry.
+    pub expiry: Option<Expiry>,
+}
+
+/// What an incr/decr did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOutcome {
+    /// The counter after the change: its value, cas and expiry.
+    Counter {
+        value: u64,
+        cas: u64,
+        expiry: Expiry,
+    },
+    /// The item's value is not a decimal number memcached can count with.
+    NotNumeric,
+    /// The store's answer when no counter changed (NotFound, Exists, WrongType, OutOfMemory).
+    Failed(Outcome),
+}
+
 /// incr/decr. `create` (binary only) makes a missing counter with that initial value and
-/// expiry. Counts hits (a non-numeric value counts as a hit, as in memcached) and misses.
+/// expiry. Counts as [`arith_with`].
 pub fn arith(
     ctx: &Context<'_>,
     direction: ArithDirection,
@@ -129,30 +161,105 @@ pub fn arith(
     delta: u64,
     cas_unique: Option<u64>,
     create: Option<(u64, Exptime)>,
-) -> Outcome {
-    let incr = direction == ArithDirection::Incr;
+) -> ArithOutcome {
     let arith = Arith {
         key,
-        incr,
+        direction,
         delta,
         compare_cas: cas_unique,
         new_cas: None,
         vivify: create.map(|(initial, exptime)| (initial, memcached_expiry(exptime.0, ctx.now_ms))),
         expiry: None,
     };
-    let outcome = ctx.shared.store.apply(Mutation::Arith(arith), ctx.now_ms);
+    arith_with(ctx, arith)
+}
+
+/// Runs an incr/decr and counts hits (a non-numeric value counts as a hit, as in memcached)
+/// and misses.
+pub fn arith_with(ctx: &Context<'_>, arith: Arith<'_>) -> ArithOutcome {
+    let outcome = apply_arith(&ctx.shared.store, arith, ctx.now_ms);
     let stats = ctx.stats;
-    let (hits, misses) = if incr {
-        (&stats.incr_hits, &stats.incr_misses)
-    } else {
-        (&stats.decr_hits, &stats.decr_misses)
+    let (hits, misses) = match arith.direction {
+        ArithDirection::Incr => (&stats.incr_hits, &stats.incr_misses),
+        ArithDirection::Decr => (&stats.decr_hits, &stats.decr_misses),
     };
     match outcome {
-        Outcome::Counter { .. } | Outcome::NotNumeric => WorkerStats::incr(hits),
-        Outcome::NotFound => WorkerStats::incr(misses),
+        ArithOutcome::Counter { .. } | ArithOutcome::NotNumeric => WorkerStats::incr(hits),
+        ArithOutcome::Failed(Outcome::NotFound) => WorkerStats::incr(misses),
         _ => {}
     }
     outcome
+}
+
+/// memcached's `do_add_delta` on the store, as one locked edit of the key: incr wraps at
+/// 2^64, decr stops at 0, and a result no longer than the old value is written over it padded
+/// with spaces, keeping the item's marks; a longer one makes a new item that starts fresh
+/// (neither fetched nor stale, no win token out).
+pub fn apply_arith(store: &Store, arith: Arith<'_>, now_ms: u64) -> ArithOutcome {
+    store.edit(arith.key, now_ms, |entry| {
+        let Some(cas) = entry.cas() else {
+            let Some((initial, expiry)) = arith.vivify else {
+                return ArithOutcome::Failed(Outcome::NotFound);
+            };
+            let mut digits = Vec::with_capacity(20);
+            ferrocache_protocol::memcache::write_u64(&mut digits, initial);
+            return match entry.put_string_with_cas(&digits, 0, expiry, arith.new_cas) {
+                Ok(cas) => ArithOutcome::Counter {
+                    value: initial,
+                    cas,
+                    expiry,
+                },
+                Err(outcome) => ArithOutcome::Failed(outcome),
+            };
+        };
+        if arith.compare_cas.is_some_and(|expected| expected != cas) {
+            return ArithOutcome::Failed(Outcome::Exists);
+        }
+        let old = match entry.string() {
+            Ok(old) => old.unwrap_or_default(),
+            Err(_) => return ArithOutcome::Failed(Outcome::WrongType),
+        };
+        let Some(current) = parse_counter(old) else {
+            return ArithOutcome::NotNumeric;
+        };
+        let value = match arith.direction {
+            ArithDirection::Incr => current.wrapping_add(arith.delta),
+            ArithDirection::Decr => current.saturating_sub(arith.delta),
+        };
+        let mut digits = Vec::with_capacity(20);
+        ferrocache_protocol::memcache::write_u64(&mut digits, value);
+        let state = if digits.len() <= old.len() {
+            digits.resize(old.len(), b' ');
+            ItemState::Keep
+        } else {
+            ItemState::Fresh
+        };
+        let expiry = arith.expiry.or(entry.expiry()).unwrap_or(Expiry::Never);
+        let expiry = Expiry::from_ms(expiry.as_ms());
+        match entry.rewrite_string(&digits, expiry, arith.new_cas, state) {
+            Ok(cas) => ArithOutcome::Counter { value, cas, expiry },
+            Err(outcome) => ArithOutcome::Failed(outcome),
+        }
+    })
+}
+
+/// Reads a decimal counter as memcached's `safe_strtoull` does: optional leading whitespace
+/// and `+`, at least one digit, then the end or a whitespace character (whatever follows that
+/// is ignored, so "8  007" reads as 8), no `-`, no overflow.
+fn parse_counter(value: &[u8]) -> Option<u64> {
+    let start = value.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = &value[start..];
+    let rest = rest.strip_prefix(b"+").unwrap_or(rest);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    if let Some(next) = rest.get(digits) {
+        if !next.is_ascii_whitespace() {
+            return None;
+        }
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 /// Changes a key's expiry. Counts `cmd_touch` and touch hits/misses.
@@ -229,5 +336,109 @@ fn write_mode(mode: StoreMode) -> WriteMode {
         StoreMode::Replace => WriteMode::Replace,
         StoreMode::Append => WriteMode::Append,
         StoreMode::Prepend => WriteMode::Prepend,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreConfig;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn set(store: &Store, key: &[u8], value: &[u8]) -> u64 {
+        let write = Write {
+            key,
+            value,
+            flags: 0,
+            expiry: Expiry::Never,
+            mode: WriteMode::Set,
+            compare_cas: None,
+            new_cas: None,
+            invalidate: false,
+        };
+        let Outcome::Stored { cas } = store.apply(Mutation::Write(write), NOW) else {
+            panic!("set failed")
+        };
+        cas
+    }
+
+    fn value(store: &Store, key: &[u8]) -> Option<Vec<u8>> {
+        store.get(key, NOW, ReadOptions::plain(), |view| {
+            view.map(|item| item.value().to_vec())
+        })
+    }
+
+    fn arith(key: &[u8], direction: ArithDirection, delta: u64) -> Arith<'_> {
+        Arith {
+            key,
+            direction,
+            delta,
+            compare_cas: None,
+            new_cas: None,
+            vivify: None,
+            expiry: None,
+        }
+    }
+
+    #[test]
+    fn incr_gives_a_new_cas_and_a_stale_cas_fails() {
+        let store = Store::new(StoreConfig::default());
+        let first = set(&store, b"k", b"1");
+        let ArithOutcome::Counter {
+            cas: second,
+            value: 2,
+            ..
+        } = apply_arith(&store, arith(b"k", ArithDirection::Incr, 1), NOW)
+        else {
+            panic!()
+        };
+        assert_ne!(first, second);
+        let stale = Arith {
+            compare_cas: Some(first),
+            ..arith(b"k", ArithDirection::Incr, 1)
+        };
+        assert_eq!(
+            apply_arith(&store, stale, NOW),
+            ArithOutcome::Failed(Outcome::Exists)
+        );
+    }
+
+    #[test]
+    fn decr_pads_in_place_like_memcached() {
+        let store = Store::new(StoreConfig::default());
+        set(&store, b"n", b"10");
+        apply_arith(&store, arith(b"n", ArithDirection::Decr, 1), NOW);
+        assert_eq!(value(&store, b"n").as_deref(), Some(&b"9 "[..]));
+        apply_arith(&store, arith(b"n", ArithDirection::Incr, 91), NOW);
+        assert_eq!(value(&store, b"n").as_deref(), Some(&b"100"[..]));
+        assert!(matches!(
+            apply_arith(&store, arith(b"n", ArithDirection::Decr, 1000), NOW),
+            ArithOutcome::Counter { value: 0, .. }
+        ));
+        set(&store, b"word", b"abc");
+        assert_eq!(
+            apply_arith(&store, arith(b"word", ArithDirection::Incr, 1), NOW),
+            ArithOutcome::NotNumeric
+        );
+        assert_eq!(
+            apply_arith(&store, arith(b"none", ArithDirection::Incr, 1), NOW),
+            ArithOutcome::Failed(Outcome::NotFound)
+        );
+    }
+
+    #[test]
+    fn counters_parse_like_strtoull() {
+        assert_eq!(parse_counter(b"42"), Some(42));
+        assert_eq!(parse_counter(b"9 "), Some(9));
+        assert_eq!(parse_counter(b" 7"), Some(7));
+        assert_eq!(parse_counter(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_counter(b"18446744073709551616"), None);
+        assert_eq!(parse_counter(b"-1"), None);
+        assert_eq!(parse_counter(b"1a"), None);
+        assert_eq!(parse_counter(b""), None);
+        assert_eq!(parse_counter(b"8  007"), Some(8));
+        assert_eq!(parse_counter(b"+5"), Some(5));
+        assert_eq!(parse_counter(b"5\r\n"), Some(5));
     }
 }

@@ -87,8 +87,8 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             let outcome = kv::arith(ctx, direction, key, delta, None, None);
             if wanted.wanted() {
                 match outcome {
-                    Outcome::Counter { value, .. } => proto::write_number_line(out, value),
-                    Outcome::NotNumeric => out.extend_from_slice(reply::NON_NUMERIC),
+                    kv::ArithOutcome::Counter { value, .. } => proto::write_number_line(out, value),
+                    kv::ArithOutcome::NotNumeric => out.extend_from_slice(reply::NON_NUMERIC),
                     _ => out.extend_from_slice(reply::NOT_FOUND),
                 }
             }

@@ -6,14 +6,13 @@
 //! hides its success reply; failures are always answered.
 
 use ferrocache_protocol::memcache::{
-    reply, write_data_block, MetaKeyed, MetaLine, MetaMode, MetaStatus, MAX_KEY_LEN,
+    reply, write_data_block, ArithDirection, MetaKeyed, MetaLine, MetaMode, MetaStatus, MAX_KEY_LEN,
 };
 
+use super::kv::{self, ArithOutcome};
 use super::{memcached_expiry, Context, Flow};
 use crate::metrics::WorkerStats;
-use crate::store::{
-    Arith, Delete, Expiry, Mutation, Outcome, ReadOptions, Recency, Write, WriteMode,
-};
+use crate::store::{Delete, Expiry, Mutation, Outcome, ReadOptions, Recency, Write, WriteMode};
 
 /// `mg`: read an item and return what the flags ask for.
 pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
@@ -198,10 +197,14 @@ pub fn arith(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow
     let flags = &meta.flags;
     let mut scratch = [0u8; MAX_KEY_LEN];
     let key = meta.decode_key(&mut scratch);
-    let incr = flags.mode != Some(MetaMode::Decr);
-    let arith = Arith {
+    let direction = if flags.mode == Some(MetaMode::Decr) {
+        ArithDirection::Decr
+    } else {
+        ArithDirection::Incr
+    };
+    let arith = kv::Arith {
         key,
-        incr,
+        direction,
         delta: flags.delta.unwrap_or(1),
         compare_cas: flags.compare_cas,
         new_cas: flags.new_cas,
@@ -213,14 +216,8 @@ pub fn arith(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow
         }),
         expiry: flags.ttl.map(|t| memcached_expiry(t.0, ctx.now_ms)),
     };
-    let (hits, misses) = if incr {
-        (&stats.incr_hits, &stats.incr_misses)
-    } else {
-        (&stats.decr_hits, &stats.decr_misses)
-    };
-    match ctx.shared.store.apply(Mutation::Arith(arith), ctx.now_ms) {
-        Outcome::Counter { value, cas, expiry } => {
-            WorkerStats::incr(hits);
+    match kv::arith_with(ctx, arith) {
+        ArithOutcome::Counter { value, cas, expiry } => {
             if flags.quiet {
                 return Flow::Continue;
             }
@@ -252,18 +249,12 @@ pub fn arith(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow
                 write_data_block(out, &digits);
             }
         }
-        Outcome::NotNumeric => {
-            WorkerStats::incr(hits);
-            out.extend_from_slice(reply::NON_NUMERIC);
-        }
-        outcome => {
+        ArithOutcome::NotNumeric => out.extend_from_slice(reply::NON_NUMERIC),
+        ArithOutcome::Failed(outcome) => {
             let status = match outcome {
                 Outcome::Exists => MetaStatus::Exists,
                 Outcome::OutOfMemory | Outcome::NotStored => MetaStatus::NotStored,
-                _ => {
-                    WorkerStats::incr(misses);
-                    MetaStatus::NotFound
-                }
+                _ => MetaStatus::NotFound,
             };
             let mut line = MetaLine::status(out, status);
             echo_identity(meta, &mut line);

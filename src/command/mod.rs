@@ -6,7 +6,9 @@
 
 mod binary;
 pub mod compat;
-mod kv;
+#[cfg(test)]
+mod effect_tests;
+pub mod kv;
 pub mod memcache;
 mod meta;
 pub mod resp;

@@ -70,6 +70,8 @@ pub struct Shared {
     pub gates: Gates,
     /// Pub/sub subscriptions across every worker.
     pub pubsub: Arc<crate::pubsub::Registry>,
+    /// Where every effect of the store goes (notifications, and the tap).
+    pub effects: Arc<crate::effects::EffectHub>,
     /// Clients parked in blocking list pops, across every worker.
     pub blocked: crate::blocking::Registry,
     /// Client buffer limits and the memory every connection's buffers take.
@@ -109,7 +111,7 @@ impl Shared {
         });
         let pubsub = Arc::new(crate::pubsub::Registry::new());
         pubsub.set_notify_flags(config.notify_flags());
-        store.set_observer(Box::new(crate::pubsub::KeyspaceNotifier {
+        let effects = crate::effects::EffectHub::new(crate::pubsub::KeyspaceNotifier {
             registry: pubsub.clone(),
             prefixes: config
                 .resp
@@ -117,7 +119,8 @@ impl Shared {
                 .iter()
                 .map(|p| p.as_bytes().to_vec())
                 .collect(),
-        }));
+        });
+        store.set_observer(Box::new(effects.clone()));
         let limits = Limits {
             item_size_max: config.store.item_size_max.bytes() as usize,
             ..Limits::default()
@@ -125,6 +128,7 @@ impl Shared {
         let workers = config.worker_threads();
         Ok(Shared {
             clients: Arc::new(crate::clients::Clients::new(&config)),
+            effects,
             verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
             config,
             store,

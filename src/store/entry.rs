@@ -5,8 +5,10 @@
 //! returns settles the books: a typed value handed out mutably is re-charged and gets a new
 //! cas unique (so WATCH sees the change), an emptied hash or sorted set is removed as Redis
 //! removes empty collections, and the store is brought back under its limit after the lock
-//! is released. Like `apply`, this is a write path of the store: every change it makes goes
-//! through the same put/release/unlink functions.
+//! is released. This is the store's one write path: [`Store::apply`] runs memcached's fixed
+//! mutations on an entry too (`mutation.rs`). When the entry ends it reports the one
+//! [`Effect`] its edit had on the key (the key's final state, or its removal) to the hook.
+//! [`Store::peek`] hands out the same entry read-only, without making room first.
 
 use std::cell::OnceCell;
 
@@ -18,13 +20,21 @@ use super::set::SetObject;
 use super::shard::Shard;
 use super::zset::ZSet;
 use super::{
-    compress, Expiry, Found, ItemSpec, KeyEvent, Outcome, Removal, Store, StoredValue, ValueSpec,
+    compress, Effect, Expiry, Found, ItemSpec, KeyKind, Outcome, PutCause, Removal, Store,
+    StoredValue, ValueSpec,
 };
 
 /// The key holds a value of another type (Redis `WRONGTYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
 pub struct WrongType;
+
+/// Whether a rewritten item keeps its fetched, stale and win-token marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemState {
+    Keep,
+    Fresh,
+}
 
 /// A value removed by [`Entry::take`], on its way to another key.
 pub struct Moved {
@@ -40,57 +50,85 @@ enum MovedValue {
 
 /// One key, locked, for the duration of an [`Store::edit`] closure.
 pub struct Entry<'s> {
-    store: &'s Store,
-    shard: &'s mut Shard,
-    shard_index: usize,
-    hash: u64,
+    pub(super) store: &'s Store,
+    pub(super) shard: &'s mut Shard,
+    pub(super) shard_index: usize,
+    pub(super) hash: u64,
     key: &'s [u8],
-    found: Option<Found>,
-    now_ms: u64,
+    pub(super) found: Option<Found>,
+    pub(super) now_ms: u64,
     /// Bytes of the typed value before it was handed out mutably.
     dirty_bytes: Option<usize>,
     /// The decompressed string value, once asked for.
     decompressed: OnceCell<Vec<u8>>,
+    /// What the edit has done to the key so far, reported once when the entry ends.
+    change: Option<Change>,
+}
+
+/// The effect an entry will report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Put(PutCause),
+    Removed(KeyKind, Removal),
 }
 
 impl Store {
-    /// Runs `f` on the entry of `key` with its shard locked. `f` must be quick.
+    /// Runs `f` on the entry of `key` with its shard locked, then restores the memory bound.
+    /// `f` must be quick.
     pub fn edit<R>(&self, key: &[u8], now_ms: u64, f: impl FnOnce(&mut Entry<'_>) -> R) -> R {
         self.run_due_flush(now_ms);
         self.make_room(now_ms);
-        let hash = self.hash(key);
-        let shard_index = Self::shard_of(hash);
-        let result = {
-            let mut guard = self.shards[shard_index].lock();
-            let shard = &mut *guard;
-            let found = self.find_live(shard, hash, key, now_ms);
-            let mut entry = Entry {
-                store: self,
-                shard,
-                shard_index,
-                hash,
-                key,
-                found,
-                now_ms,
-                dirty_bytes: None,
-                decompressed: OnceCell::new(),
-            };
-            // Dropping the entry settles it, also when `f` panics (see `impl Drop`).
-            f(&mut entry)
-        };
+        let result = self.locked(key, now_ms, f);
         self.make_room(now_ms);
         result
     }
+
+    /// Runs `f` on the entry of `key` read-only (EXISTS, TTL, WATCH, a check before a move):
+    /// no room is made and nothing is written, except that an item found expired is removed.
+    pub fn peek<R>(&self, key: &[u8], now_ms: u64, f: impl FnOnce(&Entry<'_>) -> R) -> R {
+        self.run_due_flush(now_ms);
+        self.locked(key, now_ms, |entry| f(entry))
+    }
+
+    /// The locked path under `edit`, `peek` and `apply`: finds the key's live record with its
+    /// shard held and hands `f` the entry; the entry's drop settles and reports the effect.
+    pub(super) fn locked<R>(
+        &self,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(&mut Entry<'_>) -> R,
+    ) -> R {
+        let hash = self.hash(key);
+        let shard_index = Self::shard_of(hash);
+        let mut guard = self.shards[shard_index].lock();
+        let shard = &mut *guard;
+        let found = self.find_live(shard, hash, key, now_ms);
+        let mut entry = Entry {
+            store: self,
+            shard,
+            shard_index,
+            hash,
+            key,
+            found,
+            now_ms,
+            dirty_bytes: None,
+            decompressed: OnceCell::new(),
+            change: None,
+        };
+        // Dropping the entry settles it, also when `f` panics (see `impl Drop`).
+        f(&mut entry)
+    }
 }
 
-/// Settles the books however the closure ended, also while unwinding from a panic in it.
-/// The server contains a panic in a command (closing only its connection), so the store
-/// must stay true after one: without this, a hash or sorted set grown in place before the
-/// panic keeps its old charge, and removing it later subtracts more heap bytes than were
-/// ever added (the counter wraps and eviction empties the store).
+/// Settles the books however the closure ended, also while unwinding from a panic in it,
+/// then reports the edit's effect. The server contains a panic in a command (closing only
+/// its connection), so the store must stay true after one: without this, a hash or sorted set
+/// grown in place before the panic keeps its old charge, and removing it later subtracts more
+/// heap bytes than were ever added (the counter wraps and eviction empties the store).
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
         self.settle();
+        self.report();
     }
 }
 
@@ -204,15 +242,61 @@ impl Entry<'_> {
         Some(unsafe { self.store.item_at(self.shard, found.entry) }.flags())
     }
 
+    /// The cas unique, if the key exists.
+    pub fn cas(&self) -> Option<u64> {
+        let found = self.found?;
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        Some(unsafe { self.store.item_at(self.shard, found.entry) }.cas(self.shard.last_cas))
+    }
+
     /// Stores a string value (any previous type is replaced). Returns the new cas unique.
     /// The value is bounded by the memory limit only: the caller applies its protocol's size
     /// limit (RESP's `proto-max-bulk-len`; memcached's item size goes through `apply`).
     pub fn put_string(&mut self, value: &[u8], flags: u32, expiry: Expiry) -> Result<u64, Outcome> {
-        let key = self.key;
-        self.put(ItemSpec::string(key, value, flags, expiry.as_ms()))
+        self.put_string_with_cas(value, flags, expiry, None)
     }
 
-    fn put(&mut self, spec: ItemSpec<'_>) -> Result<u64, Outcome> {
+    /// [`put_string`](Self::put_string) with the cas unique the client chose (`None`: the
+    /// shard's next).
+    pub fn put_string_with_cas(
+        &mut self,
+        value: &[u8],
+        flags: u32,
+        expiry: Expiry,
+        cas: Option<u64>,
+    ) -> Result<u64, Outcome> {
+        let key = self.key;
+        let mut spec = ItemSpec::string(key, value, flags, expiry.as_ms());
+        spec.cas = cas;
+        self.put(spec)
+    }
+
+    /// Replaces the string value of an existing item, keeping its flags and access counter,
+    /// with a new expiry and cas (`None`: the shard's next); `state` says whether its
+    /// fetched, stale and win marks stay. Fails with `NotFound` when the key is absent.
+    pub fn rewrite_string(
+        &mut self,
+        value: &[u8],
+        expiry: Expiry,
+        cas: Option<u64>,
+        state: ItemState,
+    ) -> Result<u64, Outcome> {
+        let Some(found) = self.found else {
+            return Err(Outcome::NotFound);
+        };
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.store.item_at(self.shard, found.entry) };
+        let key = self.key;
+        let mut spec = ItemSpec::string(key, value, item.flags(), expiry.as_ms());
+        if state == ItemState::Keep {
+            spec.state = item.info() & info::STATE_MASK;
+        }
+        spec.cas = cas;
+        spec.counter = Some(found.entry.counter());
+        self.put(spec)
+    }
+
+    pub(super) fn put(&mut self, spec: ItemSpec<'_>) -> Result<u64, Outcome> {
         self.settle();
         let (found, cas) = self.store.put_item(
             self.shard,
@@ -225,28 +309,13 @@ impl Entry<'_> {
         self.found = Some(found);
         self.decompressed = OnceCell::new();
         self.shard.counters.total_items += 1;
+        self.change = Some(Change::Put(PutCause::Written));
         Ok(cas)
     }
 
     /// Changes the expiry of an existing key (a new cas unique, as any write); false if absent.
     pub fn set_expiry(&mut self, expiry: Expiry) -> bool {
-        let Some(found) = self.found else {
-            return false;
-        };
-        let store = self.store;
-        let Ok(found) = store.set_expiry(
-            self.shard,
-            self.shard_index,
-            self.hash,
-            found,
-            expiry.as_ms(),
-            self.now_ms,
-        ) else {
-            return false;
-        };
-        self.found = Some(found);
-        self.bump_cas(found);
-        true
+        self.exists() && self.restamp(Some(expiry.as_ms()), Some(None)).is_ok()
     }
 
     /// Removes the item and hands its value over, to be put under another key (RENAME).
@@ -263,7 +332,9 @@ impl Entry<'_> {
             Some((bytes, None)) => bytes.to_vec(),
             _ => Vec::new(),
         };
+        let kind = Store::key_kind(self.shard, item);
         store.unlink(self.shard, found, Removal::Moved);
+        self.change = Some(Change::Removed(kind, Removal::Moved));
         self.found = None;
         self.decompressed = OnceCell::new();
         let value = match object_slot {
@@ -301,7 +372,11 @@ impl Entry<'_> {
         self.dirty_bytes = None;
         match self.found.take() {
             Some(found) => {
+                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+                let item = unsafe { self.store.item_at(self.shard, found.entry) };
+                let kind = Store::key_kind(self.shard, item);
                 self.store.unlink(self.shard, found, Removal::Deleted);
+                self.change = Some(Change::Removed(kind, Removal::Deleted));
                 self.decompressed = OnceCell::new();
                 true
             }
@@ -438,6 +513,30 @@ impl Entry<'_> {
         }
     }
 
+    /// Notes a new version of the item; a rewrite of the value outranks a restamp.
+    pub(super) fn mark_put(&mut self, cause: PutCause) {
+        if self.change != Some(Change::Put(PutCause::Written)) {
+            self.change = Some(Change::Put(cause));
+        }
+    }
+
+    /// Reports the edit's effect on the key, once.
+    fn report(&mut self) {
+        match self.change.take() {
+            None => {}
+            Some(Change::Put(cause)) => {
+                if let Some(found) = self.found {
+                    self.store.report_put(self.shard, found, cause);
+                }
+            }
+            Some(Change::Removed(kind, cause)) => self.store.report(&Effect::Removed {
+                key: self.key,
+                kind,
+                cause,
+            }),
+        }
+    }
+
     /// Accounts for changes made through [`hash_mut`](Self::hash_mut) and
     /// [`zset_mut`](Self::zset_mut).
     fn settle(&mut self) {
@@ -463,10 +562,6 @@ impl Entry<'_> {
             return;
         }
         self.bump_cas(found);
-        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
-        let kind = Store::key_kind(self.shard, unsafe {
-            store.item_at(self.shard, found.entry)
-        });
-        store.notify(KeyEvent::Written, self.key, kind);
+        self.change = Some(Change::Put(PutCause::Written));
     }
 }

@@ -12,9 +12,11 @@
 //! ([`compress`]); keys may belong to named pools with their own counters ([`pool`]).
 //!
 //! Reads go through [`Store::get`], which hands an [`ItemView`] to a closure and never lets
-//! it escape; every write goes through [`Store::apply`] with a [`Mutation`] (or
-//! [`Store::edit`] for read-modify-write commands), the one place where replication,
-//! notifications and metrics hook in.
+//! it escape ([`Store::peek`] for a look at a key's [`Entry`] that writes nothing). Every
+//! write runs on a key's locked [`Entry`]: [`Store::edit`] for read-modify-write commands,
+//! [`Store::apply`] for memcached's fixed [`Mutation`]s. When the entry ends it reports one
+//! [`Effect`] (`effect.rs`), the one hook where notifications, replication and metrics see
+//! every change; expiry and eviction report theirs from wherever they happen.
 //!
 //! The store knows no protocol: times are unix milliseconds passed in by the caller
 //! (`now_ms`), keys and values are bytes, answers are [`Outcome`]s.
@@ -27,12 +29,14 @@
 
 mod chunks;
 mod compress;
+mod effect;
 mod entry;
 pub mod hash;
 mod index;
 mod item;
 mod layout;
 pub mod list;
+mod mutation;
 pub mod pool;
 mod reclaim;
 mod segments;
@@ -47,11 +51,13 @@ use parking_lot::Mutex;
 
 use chunks::ChunkTable;
 pub use compress::Compression;
-pub use entry::{Entry, Moved, WrongType};
+pub use effect::{Effect, Observer, PutCause, PutItem, Removal, StoredForm};
+pub use entry::{Entry, ItemState, Moved, WrongType};
 pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use layout::{info, ItemMut, ItemRef, NewItem};
 pub use list::{End, ListObject};
+pub use mutation::{Delete, Mutation, Write, WriteMode};
 pub use pool::{PoolConfig, PoolStats};
 use pool::{PoolEvent, Pools};
 use segments::Segments;
@@ -73,83 +79,6 @@ const RESERVE: usize = 1;
 /// The access counter of a new item (Redis's `LFU_INIT_VAL`).
 const COUNTER_INIT: u8 = 5;
 
-/// How a write treats an existing item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode {
-    /// Store whether or not the key exists.
-    Set,
-    /// Store only if the key does not exist.
-    Add,
-    /// Store only if the key exists.
-    Replace,
-    /// Add the value after the existing one, keeping its flags and expiry.
-    Append,
-    /// Add the value before the existing one, keeping its flags and expiry.
-    Prepend,
-}
-
-/// A value write.
-#[derive(Debug, Clone, Copy)]
-pub struct Write<'a> {
-    pub key: &'a [u8],
-    pub value: &'a [u8],
-    pub flags: u32,
-    pub expiry: Expiry,
-    pub mode: WriteMode,
-    /// Store only if the item exists with this cas unique.
-    pub compare_cas: Option<u64>,
-    /// Give the stored item this cas unique instead of a fresh one.
-    pub new_cas: Option<u64>,
-    /// With `compare_cas`: if the given cas is older than the item's, store anyway but mark
-    /// the item stale (meta invalidation) instead of failing.
-    pub invalidate: bool,
-}
-
-/// A delete, or its gentler forms.
-#[derive(Debug, Clone, Copy)]
-pub struct Delete<'a> {
-    pub key: &'a [u8],
-    pub compare_cas: Option<u64>,
-    pub new_cas: Option<u64>,
-    /// Keep the item but mark it stale with a new cas (meta `md I`), optionally re-timing it.
-    pub invalidate: Option<Option<Expiry>>,
-}
-
-/// Increment or decrement of a decimal value.
-#[derive(Debug, Clone, Copy)]
-pub struct Arith<'a> {
-    pub key: &'a [u8],
-    pub incr: bool,
-    pub delta: u64,
-    pub compare_cas: Option<u64>,
-    pub new_cas: Option<u64>,
-    /// On a miss, create the item with this value and expiry instead of failing.
-    pub vivify: Option<(u64, Expiry)>,
-    /// On success, also set the expiry.
-    pub expiry: Option<Expiry>,
-}
-
-/// Every change to the store.
-#[derive(Debug, Clone, Copy)]
-pub enum Mutation<'a> {
-    Write(Write<'a>),
-    Delete(Delete<'a>),
-    Arith(Arith<'a>),
-    /// Change an item's expiry.
-    Touch {
-        key: &'a [u8],
-        expiry: Expiry,
-    },
-    /// Drop the key whatever it holds (e.g. after a set was rejected as too large).
-    Unlink {
-        key: &'a [u8],
-    },
-    /// Invalidate every item now (`at_ms` = None) or every item written before `at_ms`.
-    FlushAll {
-        at_ms: Option<u64>,
-    },
-}
-
 /// What a mutation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -161,13 +90,6 @@ pub enum Outcome {
     NotFound,
     Deleted,
     Touched,
-    /// The counter after an arith: its value, cas and expiry.
-    Counter {
-        value: u64,
-        cas: u64,
-        expiry: Expiry,
-    },
-    NotNumeric,
     TooLarge,
     OutOfMemory,
     Flushed,
@@ -236,31 +158,7 @@ pub struct StoreStats {
     pub compressed_saved_bytes: u64,
 }
 
-/// Why an item leaves the store (decides the key event, if any).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Removal {
-    Deleted,
-    Expired,
-    Evicted,
-    Flushed,
-    /// Taken to live under another key (RENAME).
-    Moved,
-}
-
-/// What happened to a key, for keyspace notifications.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyEvent {
-    /// Removed by a client (delete, DEL, an emptied hash).
-    Deleted,
-    /// Created or overwritten.
-    Written,
-    /// Its TTL passed.
-    Expired,
-    /// Removed to make room under the memory limit.
-    Evicted,
-}
-
-/// The type of value a key held when the event happened.
+/// The type of value a key holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     String,
@@ -268,12 +166,6 @@ pub enum KeyKind {
     ZSet,
     List,
     Set,
-}
-
-/// Receives key events from inside the store. Called with a shard lock held: it must be
-/// quick and must never call back into the store.
-pub trait Observer: Send + Sync {
-    fn key_event(&self, event: KeyEvent, key: &[u8], kind: KeyKind);
 }
 
 /// How the store is sized.
@@ -378,7 +270,7 @@ pub struct Store {
     pools: Pools,
     /// A delayed flush_all runs at this unix ms (0 = none pending).
     pending_flush_ms: AtomicU64,
-    /// Who hears about deletes, writes, expiries and evictions (keyspace notifications).
+    /// Who hears of every effect (keyspace notifications; replication and metrics later).
     observer: std::sync::OnceLock<Box<dyn Observer>>,
     /// One reclaimer at a time.
     reclaim_lock: Mutex<()>,
@@ -542,7 +434,7 @@ impl Store {
         self.compression
     }
 
-    /// Installs the observer of key events (once, at server start).
+    /// Installs the observer of every [`Effect`] (once, at server start).
     pub fn set_observer(&self, observer: Box<dyn Observer>) {
         let _ = self.observer.set(observer);
     }
@@ -758,7 +650,17 @@ impl Store {
         let item = unsafe { self.item_at(shard, found.entry) };
         let unfetched = item.info() & info::FETCHED == 0;
         let pool = self.pools.pool_of(item.key());
-        if Self::is_expired(item, now_ms) {
+        let expired = Self::is_expired(item, now_ms);
+        self.report(&Effect::Removed {
+            key: item.key(),
+            kind: Self::key_kind(shard, item),
+            cause: if expired {
+                Removal::Expired
+            } else {
+                Removal::Evicted
+            },
+        });
+        if expired {
             shard.counters.reclaimed += 1;
             if unfetched {
                 shard.counters.expired_unfetched += 1;
@@ -943,14 +845,12 @@ impl Store {
         let item = unsafe { self.item_at(shard, entry) };
         let charge = self.charge(shard, item);
         let saved = self.compression_saving(shard, item);
-        let key_kind = Self::key_kind(shard, item);
         if let Some(saved) = saved {
             shard.counters.compressed_items += 1;
             shard.counters.compressed_saved_bytes += saved as u64;
         }
         shard.pools[pool].items += 1;
         shard.pools[pool].bytes += charge as u64;
-        self.notify(KeyEvent::Written, key, key_kind);
         Ok((Found { pos, entry }, cas))
     }
 
@@ -1015,21 +915,11 @@ impl Store {
         }
     }
 
-    /// Removes a key's record for good.
+    /// Removes a key's record for good. Reports no effect: the caller does (an [`Entry`] when
+    /// its edit ends, the reclaimer for what it expires or evicts, a flush once).
     fn unlink(&self, shard: &mut Shard, found: Found, why: Removal) {
         // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
         let item = unsafe { self.item_at(shard, found.entry) };
-        let event = match why {
-            Removal::Deleted => Some(KeyEvent::Deleted),
-            Removal::Expired => Some(KeyEvent::Expired),
-            Removal::Evicted => Some(KeyEvent::Evicted),
-            Removal::Flushed | Removal::Moved => None,
-        };
-        if let Some(event) = event {
-            if let Some(observer) = self.observer.get() {
-                observer.key_event(event, item.key(), Self::key_kind(shard, item));
-            }
-        }
         // A typed value taken by RENAME stays in its heap slot for the taker; chunks of a
         // large value are always released (the taker copied the value out).
         let keep_object = why == Removal::Moved && item.kind() == info::KIND_TYPED;
@@ -1043,10 +933,24 @@ impl Store {
         shard.index.remove(found.pos);
     }
 
-    fn notify(&self, event: KeyEvent, key: &[u8], kind: KeyKind) {
+    /// Hands one effect to the observer (the hook every change passes through).
+    fn report(&self, effect: &Effect<'_>) {
         if let Some(observer) = self.observer.get() {
-            observer.key_event(event, key, kind);
+            observer.effect(effect);
         }
+    }
+
+    /// Reports that the key of `found` now holds its record.
+    fn report_put(&self, shard: &Shard, found: Found, cause: PutCause) {
+        if self.observer.get().is_none() {
+            return;
+        }
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.item_at(shard, found.entry) };
+        self.report(&Effect::Put {
+            item: PutItem::new(self, shard, item),
+            cause,
+        });
     }
 
     /// Rewrites a key's record with changes that do not fit in place (an expiry where there
@@ -1197,9 +1101,13 @@ impl Store {
                     won = true;
                 }
                 match options.touch {
-                    Some(expiry) => self
-                        .set_expiry(shard, shard_index, hash, found, expiry.as_ms(), now_ms)
-                        .unwrap_or(found),
+                    Some(expiry) => {
+                        let found = self
+                            .set_expiry(shard, shard_index, hash, found, expiry.as_ms(), now_ms)
+                            .unwrap_or(found);
+                        self.report_put(shard, found, PutCause::Restamped);
+                        found
+                    }
                     None => found,
                 }
             }
@@ -1215,6 +1123,7 @@ impl Store {
                     Ok((found, _)) => {
                         shard.counters.total_items += 1;
                         won = true;
+                        self.report_put(shard, found, PutCause::Written);
                         found
                     }
                     Err(_) => {
@@ -1257,7 +1166,8 @@ impl Store {
         result
     }
 
-    /// Applies one mutation: the single write path of the store.
+    /// Applies one mutation through the same locked path as [`edit`](Self::edit): the
+    /// change is made on the key's [`Entry`], which reports its one effect when it ends.
     pub fn apply(&self, mutation: Mutation<'_>, now_ms: u64) -> Outcome {
         self.run_due_flush(now_ms);
         let mut outcome = self.apply_once(mutation, now_ms);
@@ -1273,36 +1183,20 @@ impl Store {
 
     fn apply_once(&self, mutation: Mutation<'_>, now_ms: u64) -> Outcome {
         match mutation {
-            Mutation::Write(write) => self.write(write, now_ms),
-            Mutation::Delete(delete) => self.delete(delete, now_ms),
-            Mutation::Arith(arith) => self.arith(arith, now_ms),
+            Mutation::Write(write) => self.locked(write.key, now_ms, |entry| entry.write(write)),
+            Mutation::Delete(delete) => {
+                self.locked(delete.key, now_ms, |entry| entry.delete(delete))
+            }
             Mutation::Touch { key, expiry } => {
-                self.with_live(key, now_ms, |shard, shard_index, hash, found| match found {
-                    Some(found) => {
-                        match self.set_expiry(
-                            shard,
-                            shard_index,
-                            hash,
-                            found,
-                            expiry.as_ms(),
-                            now_ms,
-                        ) {
-                            Ok(_) => Outcome::Touched,
-                            Err(outcome) => outcome,
-                        }
-                    }
-                    None => Outcome::NotFound,
-                })
+                self.locked(key, now_ms, |entry| entry.touch(expiry))
             }
-            Mutation::Unlink { key } => {
-                self.with_live(key, now_ms, |shard, _, _, found| match found {
-                    Some(found) => {
-                        self.unlink(shard, found, Removal::Deleted);
-                        Outcome::Deleted
-                    }
-                    None => Outcome::NotFound,
-                })
-            }
+            Mutation::Unlink { key } => self.locked(key, now_ms, |entry| {
+                if entry.remove() {
+                    Outcome::Deleted
+                } else {
+                    Outcome::NotFound
+                }
+            }),
             Mutation::FlushAll { at_ms: None } => {
                 self.pending_flush_ms.store(0, Ordering::Relaxed);
                 self.flush_now();
@@ -1341,219 +1235,10 @@ impl Store {
             }
             shard.index.clear();
         }
+        self.report(&Effect::Flushed);
         let _reclaiming = self.reclaim_lock.lock();
         self.free_empty_segments();
         self.segments.release_free();
-    }
-
-    fn with_live<R>(
-        &self,
-        key: &[u8],
-        now_ms: u64,
-        f: impl FnOnce(&mut Shard, usize, u64, Option<Found>) -> R,
-    ) -> R {
-        let hash = self.hash(key);
-        let shard_index = Self::shard_of(hash);
-        let mut guard = self.shards[shard_index].lock();
-        let found = self.find_live(&mut guard, hash, key, now_ms);
-        f(&mut guard, shard_index, hash, found)
-    }
-
-    fn write(&self, write: Write<'_>, now_ms: u64) -> Outcome {
-        self.with_live(write.key, now_ms, |shard, shard_index, hash, existing| {
-            self.write_locked(shard, shard_index, hash, existing, write, now_ms)
-        })
-    }
-
-    fn write_locked(
-        &self,
-        shard: &mut Shard,
-        shard_index: usize,
-        hash: u64,
-        existing: Option<Found>,
-        write: Write<'_>,
-        now_ms: u64,
-    ) -> Outcome {
-        let mut stale = false;
-        match (write.mode, existing) {
-            (WriteMode::Add, Some(found)) => {
-                // memcached bumps the item a failed add collides with.
-                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
-                let access = unsafe { self.item_at(shard, found.entry) }.access_s();
-                self.count_access(shard, found, access, now_ms);
-                return Outcome::NotStored;
-            }
-            (WriteMode::Replace | WriteMode::Append | WriteMode::Prepend, None) => {
-                return Outcome::NotStored;
-            }
-            _ => {}
-        }
-        if let Some(expected) = write.compare_cas {
-            let Some(found) = existing else {
-                return Outcome::NotFound;
-            };
-            // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
-            let current = unsafe { self.item_at(shard, found.entry) }.cas(shard.last_cas);
-            if expected != current {
-                if write.invalidate && expected < current {
-                    stale = true;
-                } else {
-                    return Outcome::Exists;
-                }
-            }
-        }
-        let joined;
-        let mut spec = match (write.mode, existing) {
-            (WriteMode::Append | WriteMode::Prepend, Some(found)) => {
-                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
-                let item = unsafe { self.item_at(shard, found.entry) };
-                let mut scratch = Vec::new();
-                let (old, object) = self.value_of(shard, item, &mut scratch);
-                if object.is_some() {
-                    return Outcome::WrongType;
-                }
-                if old.len() + write.value.len() > self.item_size_max {
-                    return Outcome::TooLarge;
-                }
-                joined = if write.mode == WriteMode::Append {
-                    [old, write.value].concat()
-                } else {
-                    [write.value, old].concat()
-                };
-                let mut spec = ItemSpec::string(write.key, &joined, item.flags(), item.expiry_ms());
-                spec.state = item.info() & info::FETCHED;
-                spec
-            }
-            _ => ItemSpec::string(write.key, write.value, write.flags, write.expiry.as_ms()),
-        };
-        if let (true, Some(found)) = (stale, existing) {
-            // memcached 1.6 `do_store_item`: a stale-cas set under invalidation replaces the
-            // value but keeps the old item's TTL and its "token sent" mark, and stays stale.
-            // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
-            let old = unsafe { self.item_at(shard, found.entry) };
-            spec.expiry_ms = old.expiry_ms();
-            spec.state |= info::STALE | (old.info() & info::WIN_SENT);
-        }
-        spec.cas = write.new_cas;
-        match self.put_item(shard, shard_index, hash, existing, spec, now_ms) {
-            Ok((_, cas)) => {
-                shard.counters.total_items += 1;
-                Outcome::Stored { cas }
-            }
-            Err(outcome) => outcome,
-        }
-    }
-
-    fn delete(&self, delete: Delete<'_>, now_ms: u64) -> Outcome {
-        self.with_live(delete.key, now_ms, |shard, shard_index, hash, found| {
-            let Some(found) = found else {
-                return Outcome::NotFound;
-            };
-            if let Some(expected) = delete.compare_cas {
-                // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
-                if unsafe { self.item_at(shard, found.entry) }.cas(shard.last_cas) != expected {
-                    return Outcome::Exists;
-                }
-            }
-            match delete.invalidate {
-                Some(expiry) => {
-                    let found = match expiry {
-                        Some(expiry) => match self.set_expiry(
-                            shard,
-                            shard_index,
-                            hash,
-                            found,
-                            expiry.as_ms(),
-                            now_ms,
-                        ) {
-                            Ok(found) => found,
-                            Err(outcome) => return outcome,
-                        },
-                        None => found,
-                    };
-                    let found =
-                        match self.set_cas(shard, shard_index, hash, found, delete.new_cas, now_ms)
-                        {
-                            Ok((found, _)) => found,
-                            Err(outcome) => return outcome,
-                        };
-                    let record = self.item_mut(shard, found.entry);
-                    record.set_state(info::STALE, true);
-                    record.set_state(info::WIN_SENT, false);
-                }
-                None => self.unlink(shard, found, Removal::Deleted),
-            }
-            Outcome::Deleted
-        })
-    }
-
-    fn arith(&self, arith: Arith<'_>, now_ms: u64) -> Outcome {
-        self.with_live(arith.key, now_ms, |shard, shard_index, hash, found| {
-            let Some(found) = found else {
-                let Some((initial, expiry)) = arith.vivify else {
-                    return Outcome::NotFound;
-                };
-                let mut digits = Vec::with_capacity(20);
-                ferrocache_protocol::memcache::write_u64(&mut digits, initial);
-                let mut spec = ItemSpec::string(arith.key, &digits, 0, expiry.as_ms());
-                spec.cas = arith.new_cas;
-                return match self.put_item(shard, shard_index, hash, None, spec, now_ms) {
-                    Ok((_, cas)) => {
-                        shard.counters.total_items += 1;
-                        Outcome::Counter {
-                            value: initial,
-                            cas,
-                            expiry,
-                        }
-                    }
-                    Err(outcome) => outcome,
-                };
-            };
-            // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
-            let item = unsafe { self.item_at(shard, found.entry) };
-            if let Some(expected) = arith.compare_cas {
-                if item.cas(shard.last_cas) != expected {
-                    return Outcome::Exists;
-                }
-            }
-            let mut scratch = Vec::new();
-            let (old, object) = self.value_of(shard, item, &mut scratch);
-            if object.is_some() {
-                return Outcome::WrongType;
-            }
-            let Some(current) = parse_counter(old) else {
-                return Outcome::NotNumeric;
-            };
-            let value = if arith.incr {
-                current.wrapping_add(arith.delta)
-            } else {
-                current.saturating_sub(arith.delta)
-            };
-            let mut digits = Vec::with_capacity(20);
-            ferrocache_protocol::memcache::write_u64(&mut digits, value);
-            let old_len = old.len();
-            let mut state = 0;
-            if digits.len() <= old_len {
-                // memcached rewrites the number in place and pads with spaces
-                // (`do_add_delta`), keeping the item's state bits; a longer number needs a new
-                // item, which starts fresh: neither fetched nor stale, no win token out.
-                digits.resize(old_len, b' ');
-                state = item.info() & info::STATE_MASK;
-            }
-            let expiry_ms = arith.expiry.map_or(item.expiry_ms(), Expiry::as_ms);
-            let mut spec = ItemSpec::string(arith.key, &digits, item.flags(), expiry_ms);
-            spec.state = state;
-            spec.cas = arith.new_cas;
-            spec.counter = Some(found.entry.counter());
-            match self.put_item(shard, shard_index, hash, Some(found), spec, now_ms) {
-                Ok((_, cas)) => Outcome::Counter {
-                    value,
-                    cas,
-                    expiry: Expiry::from_ms(expiry_ms),
-                },
-                Err(outcome) => outcome,
-            }
-        })
     }
 
     /// Background upkeep: runs a due delayed flush and reclaims expired and empty segments,
@@ -1747,25 +1432,6 @@ fn lfu_increment(counter: u8, noise: u64) -> u8 {
     } else {
         counter
     }
-}
-
-/// Reads a decimal counter as memcached's `safe_strtoull` does: optional leading whitespace
-/// and `+`, at least one digit, then the end or a whitespace character (whatever follows that
-/// is ignored, so "8  007" reads as 8), no `-`, no overflow.
-fn parse_counter(value: &[u8]) -> Option<u64> {
-    let start = value.iter().position(|b| !b.is_ascii_whitespace())?;
-    let rest = &value[start..];
-    let rest = rest.strip_prefix(b"+").unwrap_or(rest);
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    if let Some(next) = rest.get(digits) {
-        if !next.is_ascii_whitespace() {
-            return None;
-        }
-    }
-    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -57,21 +57,7 @@ fn cas_changes_on_every_mutation() {
     let Outcome::Stored { cas: first } = set(&s, b"k", b"1", Expiry::Never, NOW) else {
         panic!()
     };
-    let arith = Arith {
-        key: b"k",
-        incr: true,
-        delta: 1,
-        compare_cas: None,
-        new_cas: None,
-        vivify: None,
-        expiry: None,
-    };
-    let Outcome::Counter {
-        cas: second,
-        value: 2,
-        ..
-    } = s.apply(Mutation::Arith(arith), NOW)
-    else {
+    let Outcome::Stored { cas: second } = set(&s, b"k", b"2", Expiry::Never, NOW) else {
         panic!()
     };
     assert_ne!(first, second);
@@ -86,56 +72,6 @@ fn cas_changes_on_every_mutation() {
         invalidate: false,
     };
     assert_eq!(s.apply(Mutation::Write(stale), NOW), Outcome::Exists);
-}
-
-#[test]
-fn decr_pads_in_place_like_memcached() {
-    let s = store(1 << 20);
-    set(&s, b"n", b"10", Expiry::Never, NOW);
-    let arith = Arith {
-        key: b"n",
-        incr: false,
-        delta: 1,
-        compare_cas: None,
-        new_cas: None,
-        vivify: None,
-        expiry: None,
-    };
-    s.apply(Mutation::Arith(arith), NOW);
-    assert_eq!(get(&s, b"n", NOW).as_deref(), Some(&b"9 "[..]));
-    let arith = Arith {
-        key: b"n",
-        incr: true,
-        delta: 91,
-        ..arith
-    };
-    s.apply(Mutation::Arith(arith), NOW);
-    assert_eq!(get(&s, b"n", NOW).as_deref(), Some(&b"100"[..]));
-    let arith = Arith {
-        key: b"n",
-        incr: false,
-        delta: 1000,
-        ..arith
-    };
-    assert!(matches!(
-        s.apply(Mutation::Arith(arith), NOW),
-        Outcome::Counter { value: 0, .. }
-    ));
-}
-
-#[test]
-fn counters_parse_like_strtoull() {
-    assert_eq!(parse_counter(b"42"), Some(42));
-    assert_eq!(parse_counter(b"9 "), Some(9));
-    assert_eq!(parse_counter(b" 7"), Some(7));
-    assert_eq!(parse_counter(b"18446744073709551615"), Some(u64::MAX));
-    assert_eq!(parse_counter(b"18446744073709551616"), None);
-    assert_eq!(parse_counter(b"-1"), None);
-    assert_eq!(parse_counter(b"1a"), None);
-    assert_eq!(parse_counter(b""), None);
-    assert_eq!(parse_counter(b"8  007"), Some(8));
-    assert_eq!(parse_counter(b"+5"), Some(5));
-    assert_eq!(parse_counter(b"5\r\n"), Some(5));
 }
 
 #[test]
@@ -290,35 +226,9 @@ fn random_operations_match_a_hashmap_model() {
                 model.remove(&key);
             }
             3 => {
-                let arith = Arith {
-                    key: &key,
-                    incr: true,
-                    delta: 3,
-                    compare_cas: None,
-                    new_cas: None,
-                    vivify: None,
-                    expiry: None,
-                };
-                let outcome = s.apply(Mutation::Arith(arith), now);
-                match live(&model, now) {
-                    None => assert_eq!(outcome, Outcome::NotFound),
-                    Some(old) => {
-                        let Some(n) = parse_counter(&old) else {
-                            assert_eq!(outcome, Outcome::NotNumeric);
-                            continue;
-                        };
-                        let Outcome::Counter { value, .. } = outcome else {
-                            panic!("{outcome:?}")
-                        };
-                        assert_eq!(value, n.wrapping_add(3));
-                        let mut digits = value.to_string().into_bytes();
-                        if digits.len() < old.len() {
-                            digits.resize(old.len(), b' ');
-                        }
-                        let exp = model[&key].1;
-                        model.insert(key.clone(), (digits, exp));
-                    }
-                }
+                let outcome = s.apply(Mutation::Unlink { key: &key }, now);
+                assert_eq!(outcome == Outcome::Deleted, live(&model, now).is_some());
+                model.remove(&key);
             }
             4 => {
                 let exp = now + rng.below(500) + 1;

@@ -26,7 +26,7 @@ pub fn exists(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let store = &call.ctx.shared.store;
     let found = call.args[1..]
         .iter()
-        .filter(|key| store.edit(key, call.ctx.now_ms, |e| e.exists()))
+        .filter(|key| store.peek(key, call.ctx.now_ms, |e| e.exists()))
         .count();
     enc.integer(found as i64);
     Flow::Continue
@@ -132,7 +132,7 @@ pub fn ttl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .ctx
         .shared
         .store
-        .edit(call.arg(1), now, |entry| entry.expiry());
+        .peek(call.arg(1), now, |entry| entry.expiry());
     let reply = match expiry {
         None => -2,
         Some(Expiry::Never) => -1,
@@ -205,7 +205,7 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let store = &call.ctx.shared.store;
     let now = call.ctx.now_ms;
     let (from, to) = (call.arg(1), call.arg(2));
-    if !store.edit(from, now, |e| e.exists()) {
+    if !store.peek(from, now, |e| e.exists()) {
         enc.error(NO_SUCH_KEY);
         return Flow::Continue;
     }
@@ -217,7 +217,7 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         return Flow::Continue;
     }
-    if nx && store.edit(to, now, |e| e.exists()) {
+    if nx && store.peek(to, now, |e| e.exists()) {
         enc.integer(0);
         return Flow::Continue;
     }

@@ -100,12 +100,12 @@ pub(super) fn move_in_store(
     }
     let (store, now) = (&ctx.shared.store, ctx.now_ms);
     let exists = store
-        .edit(source, now, |entry| entry.list().map(|l| l.is_some()))
+        .peek(source, now, |entry| entry.list().map(|l| l.is_some()))
         .map_err(|_| Outcome::WrongType)?;
     if !exists {
         return Ok(None);
     }
-    if store.edit(destination, now, |entry| entry.list().is_err()) {
+    if store.peek(destination, now, |entry| entry.list().is_err()) {
         return Err(Outcome::WrongType);
     }
     let Some(element) = edit_list(ctx, source, false, |list| list.and_then(|l| l.pop(from)))?

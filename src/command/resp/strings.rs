@@ -340,7 +340,7 @@ pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if nx
         && call.args[1..]
             .chunks(2)
-            .any(|pair| store.edit(&pair[0], now, |entry| entry.exists()))
+            .any(|pair| store.peek(&pair[0], now, |entry| entry.exists()))
     {
         enc.integer(0);
         return Flow::Continue;

@@ -16,7 +16,7 @@ fn current_cas(call: &Call<'_, '_>, key: &[u8]) -> Option<u64> {
     call.ctx
         .shared
         .store
-        .edit(key, call.ctx.now_ms, |entry| entry.view().map(|v| v.cas()))
+        .peek(key, call.ctx.now_ms, |entry| entry.cas())
 }
 
 /// MULTI
