@@ -209,7 +209,7 @@ pub fn apply_arith(store: &Store, arith: Arith<'_>, now_ms: u64) -> ArithOutcome
                     cas,
                     expiry,
                 },
-                Err(outcome) => ArithOutcome::Failed(outcome),
+                Err(error) => ArithOutcome::Failed(error.into()),
             };
         };
         if arith.compare_cas.is_some_and(|expected| expected != cas) {
@@ -238,7 +238,7 @@ pub fn apply_arith(store: &Store, arith: Arith<'_>, now_ms: u64) -> ArithOutcome
         let expiry = Expiry::from_ms(expiry.as_ms());
         match entry.rewrite_string(&digits, expiry, arith.new_cas, state) {
             Ok(cas) => ArithOutcome::Counter { value, cas, expiry },
-            Err(outcome) => ArithOutcome::Failed(outcome),
+            Err(error) => ArithOutcome::Failed(error.into()),
         }
     })
 }

@@ -526,7 +526,7 @@ fn keys_longer_than_a_quarter_segment_are_refused_not_a_panic() {
         );
         assert_eq!(get(&s, &key, NOW), None);
         let refused = s.edit(&key, NOW, |entry| entry.hash_mut(true).map(|_| ()));
-        assert_eq!(refused, Err(Outcome::TooLarge));
+        assert_eq!(refused, Err(StoreError::TooLarge));
     }
     assert_eq!(s.pool_stats()[0].too_large, 8);
 }

@@ -20,7 +20,7 @@ use super::set::SetObject;
 use super::shard::Shard;
 use super::zset::ZSet;
 use super::{
-    compress, Effect, Expiry, Found, ItemSpec, KeyKind, Outcome, PutCause, Removal, Store,
+    compress, Effect, Expiry, Found, ItemSpec, KeyKind, PutCause, Removal, Store, StoreError,
     StoredValue, ValueSpec,
 };
 
@@ -252,7 +252,12 @@ impl Entry<'_> {
     /// Stores a string value (any previous type is replaced). Returns the new cas unique.
     /// The value is bounded by the memory limit only: the caller applies its protocol's size
     /// limit (RESP's `proto-max-bulk-len`; memcached's item size goes through `apply`).
-    pub fn put_string(&mut self, value: &[u8], flags: u32, expiry: Expiry) -> Result<u64, Outcome> {
+    pub fn put_string(
+        &mut self,
+        value: &[u8],
+        flags: u32,
+        expiry: Expiry,
+    ) -> Result<u64, StoreError> {
         self.put_string_with_cas(value, flags, expiry, None)
     }
 
@@ -264,25 +269,25 @@ impl Entry<'_> {
         flags: u32,
         expiry: Expiry,
         cas: Option<u64>,
-    ) -> Result<u64, Outcome> {
+    ) -> Result<u64, StoreError> {
         let key = self.key;
         let mut spec = ItemSpec::string(key, value, flags, expiry.as_ms());
         spec.cas = cas;
         self.put(spec)
     }
 
-    /// Replaces the string value of an existing item, keeping its flags and access counter,
-    /// with a new expiry and cas (`None`: the shard's next); `state` says whether its
-    /// fetched, stale and win marks stay. Fails with `NotFound` when the key is absent.
+    /// Replaces the string value, keeping the item's flags and access counter (a new key
+    /// gets flags 0), with a new expiry and cas (`None`: the shard's next); `state` says
+    /// whether its fetched, stale and win marks stay.
     pub fn rewrite_string(
         &mut self,
         value: &[u8],
         expiry: Expiry,
         cas: Option<u64>,
         state: ItemState,
-    ) -> Result<u64, Outcome> {
+    ) -> Result<u64, StoreError> {
         let Some(found) = self.found else {
-            return Err(Outcome::NotFound);
+            return self.put_string_with_cas(value, 0, expiry, cas);
         };
         // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
         let item = unsafe { self.store.item_at(self.shard, found.entry) };
@@ -296,7 +301,7 @@ impl Entry<'_> {
         self.put(spec)
     }
 
-    pub(super) fn put(&mut self, spec: ItemSpec<'_>) -> Result<u64, Outcome> {
+    pub(super) fn put(&mut self, spec: ItemSpec<'_>) -> Result<u64, StoreError> {
         self.settle();
         let (found, cas) = self.store.put_item(
             self.shard,
@@ -353,7 +358,7 @@ impl Entry<'_> {
     }
 
     /// Puts a value taken from another key here, replacing whatever was here.
-    pub fn put_moved(&mut self, moved: Moved) -> Result<(), Outcome> {
+    pub fn put_moved(&mut self, moved: Moved) -> Result<(), StoreError> {
         let key = self.key;
         let Moved {
             value,
@@ -386,7 +391,7 @@ impl Entry<'_> {
 
     /// Creates the typed value when absent and `create`; hands out its heap slot mutably,
     /// remembering its size for [`settle`](Self::settle).
-    fn object_mut(&mut self, create: impl FnOnce() -> Object) -> Result<&mut Object, Outcome> {
+    fn object_mut(&mut self, create: impl FnOnce() -> Object) -> Result<&mut Object, StoreError> {
         if self.found.is_none() {
             let key = self.key;
             self.put(ItemSpec::object(key, create()))?;
@@ -402,9 +407,9 @@ impl Entry<'_> {
 
     /// The hash for changing, created empty when absent and `create`; `Ok(None)` when absent
     /// and not created. The entry re-charges the item and bumps its cas when the edit ends.
-    pub fn hash_mut(&mut self, create: bool) -> Result<Option<&mut HashObject>, Outcome> {
+    pub fn hash_mut(&mut self, create: bool) -> Result<Option<&mut HashObject>, StoreError> {
         match self.hash() {
-            Err(WrongType) => return Err(Outcome::WrongType),
+            Err(WrongType) => return Err(StoreError::WrongType),
             Ok(None) if !create => return Ok(None),
             _ => {}
         }
@@ -417,9 +422,9 @@ impl Entry<'_> {
     /// The sorted set for changing, created empty when absent and `create`; `Ok(None)` when
     /// absent and not created. Settled as [`hash_mut`](Self::hash_mut): re-charged, a new cas
     /// unique, and removed if the edit left it empty.
-    pub fn zset_mut(&mut self, create: bool) -> Result<Option<&mut ZSet>, Outcome> {
+    pub fn zset_mut(&mut self, create: bool) -> Result<Option<&mut ZSet>, StoreError> {
         match self.zset() {
-            Err(WrongType) => return Err(Outcome::WrongType),
+            Err(WrongType) => return Err(StoreError::WrongType),
             Ok(None) if !create => return Ok(None),
             _ => {}
         }
@@ -440,9 +445,9 @@ impl Entry<'_> {
 
     /// The list for changing, created empty when absent and `create`; `Ok(None)` when absent
     /// and not created. Settled as [`hash_mut`](Self::hash_mut).
-    pub fn list_mut(&mut self, create: bool) -> Result<Option<&mut ListObject>, Outcome> {
+    pub fn list_mut(&mut self, create: bool) -> Result<Option<&mut ListObject>, StoreError> {
         match self.list() {
-            Err(WrongType) => return Err(Outcome::WrongType),
+            Err(WrongType) => return Err(StoreError::WrongType),
             Ok(None) if !create => return Ok(None),
             _ => {}
         }
@@ -463,9 +468,9 @@ impl Entry<'_> {
 
     /// The set for changing, created empty when absent and `create`; `Ok(None)` when absent
     /// and not created. Settled as [`hash_mut`](Self::hash_mut).
-    pub fn set_mut(&mut self, create: bool) -> Result<Option<&mut SetObject>, Outcome> {
+    pub fn set_mut(&mut self, create: bool) -> Result<Option<&mut SetObject>, StoreError> {
         match self.set() {
-            Err(WrongType) => return Err(Outcome::WrongType),
+            Err(WrongType) => return Err(StoreError::WrongType),
             Ok(None) if !create => return Ok(None),
             _ => {}
         }
@@ -477,7 +482,7 @@ impl Entry<'_> {
 
     /// Replaces whatever the key holds with `set` (no expiry), or deletes the key when `set`
     /// is empty, as Redis's STORE commands do.
-    pub fn put_set(&mut self, set: SetObject) -> Result<(), Outcome> {
+    pub fn put_set(&mut self, set: SetObject) -> Result<(), StoreError> {
         if set.is_empty() {
             self.remove();
             return Ok(());
@@ -489,7 +494,7 @@ impl Entry<'_> {
 
     /// Replaces whatever the key holds with `zset` (no expiry), or deletes the key when `zset`
     /// is empty, as Redis's STORE commands do.
-    pub fn put_zset(&mut self, zset: ZSet) -> Result<(), Outcome> {
+    pub fn put_zset(&mut self, zset: ZSet) -> Result<(), StoreError> {
         if zset.is_empty() {
             self.remove();
             return Ok(());

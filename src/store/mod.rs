@@ -79,6 +79,36 @@ const RESERVE: usize = 1;
 /// The access counter of a new item (Redis's `LFU_INIT_VAL`).
 const COUNTER_INIT: u8 = 5;
 
+/// Why the store refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The key holds a value of another type.
+    #[error("the key holds a value of another type")]
+    WrongType,
+    /// The value or key is larger than the store takes.
+    #[error("the value is too large")]
+    TooLarge,
+    /// No room under the memory limit (and the policy may not evict).
+    #[error("out of memory")]
+    OutOfMemory,
+}
+
+impl From<WrongType> for StoreError {
+    fn from(_: WrongType) -> Self {
+        StoreError::WrongType
+    }
+}
+
+impl From<StoreError> for Outcome {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::WrongType => Outcome::WrongType,
+            StoreError::TooLarge => Outcome::TooLarge,
+            StoreError::OutOfMemory => Outcome::OutOfMemory,
+        }
+    }
+}
+
 /// What a mutation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -713,7 +743,7 @@ impl Store {
         existing: Option<Found>,
         spec: ItemSpec<'_>,
         now_ms: u64,
-    ) -> Result<(Found, u64), Outcome> {
+    ) -> Result<(Found, u64), StoreError> {
         let ItemSpec {
             key,
             value,
@@ -727,7 +757,7 @@ impl Store {
         let pool = self.pools.pool_of(key);
         if key.len() > self.max_key_len() {
             shard.pools[pool].count(PoolEvent::TooLarge);
-            return Err(Outcome::TooLarge);
+            return Err(StoreError::TooLarge);
         }
         let keep_heap = matches!(value, ValueSpec::Stored { .. });
         let no_eviction = self.eviction_policy() == EvictionPolicy::NoEviction;
@@ -747,7 +777,7 @@ impl Store {
                 let bytes = object.bytes();
                 if no_eviction && !self.fits(bytes) {
                     shard.pools[pool].count(PoolEvent::OutOfMemory);
-                    return Err(Outcome::OutOfMemory);
+                    return Err(StoreError::OutOfMemory);
                 }
                 let id = shard.objects.insert(object);
                 new_object = Some((id, bytes));
@@ -762,7 +792,7 @@ impl Store {
         {
             if stored.len() > self.memory_limit() {
                 shard.pools[pool].count(PoolEvent::OutOfMemory);
-                return Err(Outcome::OutOfMemory);
+                return Err(StoreError::OutOfMemory);
             }
             // The chunks may take several segments at once: a writer holding a shard may
             // overdraw by that much (the store is brought back under its limit afterwards).
@@ -779,7 +809,7 @@ impl Store {
                 }
                 Err(segments::NoSegment) => {
                     shard.pools[pool].count(PoolEvent::OutOfMemory);
-                    return Err(Outcome::OutOfMemory);
+                    return Err(StoreError::OutOfMemory);
                 }
             }
         } else {
@@ -823,7 +853,7 @@ impl Store {
                     }
                 }
                 shard.pools[pool].count(PoolEvent::OutOfMemory);
-                return Err(Outcome::OutOfMemory);
+                return Err(StoreError::OutOfMemory);
             }
         };
         if let Some((_, bytes)) = new_object {
@@ -963,7 +993,7 @@ impl Store {
         found: Found,
         (expiry_ms, cas): (Option<u64>, Option<u64>),
         now_ms: u64,
-    ) -> Result<Found, Outcome> {
+    ) -> Result<Found, StoreError> {
         // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
         let item = unsafe { self.item_at(shard, found.entry) };
         let key = item.key().to_vec();
@@ -995,7 +1025,7 @@ impl Store {
         found: Found,
         expiry_ms: u64,
         now_ms: u64,
-    ) -> Result<Found, Outcome> {
+    ) -> Result<Found, StoreError> {
         // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
         let current = unsafe { self.item_at(shard, found.entry) }.expiry_ms();
         if current == expiry_ms {
@@ -1025,7 +1055,7 @@ impl Store {
         found: Found,
         client_cas: Option<u64>,
         now_ms: u64,
-    ) -> Result<(Found, u64), Outcome> {
+    ) -> Result<(Found, u64), StoreError> {
         let (cas, narrow) = match client_cas {
             Some(cas) => (cas, false),
             None => (Self::next_cas(shard, shard_index), true),

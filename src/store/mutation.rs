@@ -10,7 +10,7 @@
 
 use super::entry::Entry;
 use super::layout::info;
-use super::{Expiry, ItemSpec, Outcome, PutCause};
+use super::{Expiry, ItemSpec, Outcome, PutCause, StoreError};
 
 /// How a write treats an existing item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ impl Entry<'_> {
         spec.cas = write.new_cas;
         match self.put(spec) {
             Ok(cas) => Outcome::Stored { cas },
-            Err(outcome) => outcome,
+            Err(error) => error.into(),
         }
     }
 
@@ -159,12 +159,12 @@ impl Entry<'_> {
             return Outcome::Deleted;
         };
         if let Some(expiry) = expiry {
-            if let Err(outcome) = self.restamp(Some(expiry.as_ms()), None) {
-                return outcome;
+            if let Err(error) = self.restamp(Some(expiry.as_ms()), None) {
+                return error.into();
             }
         }
-        if let Err(outcome) = self.restamp(None, Some(delete.new_cas)) {
-            return outcome;
+        if let Err(error) = self.restamp(None, Some(delete.new_cas)) {
+            return error.into();
         }
         if let Some(found) = self.found {
             let record = self.store.item_mut(self.shard, found.entry);
@@ -181,7 +181,7 @@ impl Entry<'_> {
         }
         match self.restamp(Some(expiry.as_ms()), None) {
             Ok(()) => Outcome::Touched,
-            Err(outcome) => outcome,
+            Err(error) => error.into(),
         }
     }
 
@@ -191,7 +191,7 @@ impl Entry<'_> {
         &mut self,
         expiry_ms: Option<u64>,
         cas: Option<Option<u64>>,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), StoreError> {
         let Some(mut found) = self.found else {
             return Ok(());
         };

@@ -285,7 +285,7 @@ fn zset_edits_are_charged_versioned_and_removed_when_empty() {
     set(&s, b"str", b"v", Expiry::Never, NOW);
     assert!(matches!(
         s.edit(b"str", NOW, |e| e.zset_mut(true).map(|_| ())),
-        Err(Outcome::WrongType)
+        Err(StoreError::WrongType)
     ));
     assert!(s.edit(b"z", NOW, |e| e.hash().is_err()));
     // Emptying the set removes the key and gives every byte back.

@@ -13,10 +13,10 @@
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
 use super::list_ops::{mpop_first, parse_end, parse_mpop, pop_some, reply_mpop};
-use super::{err, is, reply_outcome, Call};
+use super::{err, is, reply_store_error, Call};
 use crate::blocking::{GiveBack, Parked, Served, WaitFor, Waiter};
 use crate::command::{Context, Flow};
-use crate::store::{End, Outcome};
+use crate::store::{End, StoreError};
 
 const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
@@ -106,7 +106,7 @@ pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     for key in &keys {
         match super::list_ops::write_list(call, key, false, |list| list.and_then(|l| l.pop(end))) {
             Err(outcome) => {
-                reply_outcome(enc, outcome);
+                reply_store_error(enc, outcome);
                 return Flow::Continue;
             }
             Ok(Some(element)) => {
@@ -166,7 +166,7 @@ pub fn blmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             timeout_ms,
         ),
         Err(outcome) => {
-            reply_outcome(enc, outcome);
+            reply_store_error(enc, outcome);
             Flow::Continue
         }
     }
@@ -199,7 +199,7 @@ pub fn blmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             park_or_answer(call, enc, keys, wait_for, timeout_ms)
         }
         Err(outcome) => {
-            reply_outcome(enc, outcome);
+            reply_store_error(enc, outcome);
             Flow::Continue
         }
     }
@@ -279,7 +279,7 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
         } => {
             // Two store edits under the pusher's own gate only: unlike LMOVE, a client on
             // another worker may glimpse the element in neither list for that moment.
-            let moved: Result<Option<Vec<u8>>, Outcome> =
+            let moved: Result<Option<Vec<u8>>, StoreError> =
                 super::list_ops::move_in_store(ctx, key, destination, *from, *to);
             let Ok(Some(element)) = moved else {
                 return Serve::Nothing;

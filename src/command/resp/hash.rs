@@ -5,9 +5,9 @@
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
-use super::{err, glob, is, parse_f64, parse_i64, parse_scan, reply_outcome, Call, ScanArgs};
+use super::{err, glob, is, parse_f64, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
-use crate::store::{Field, HashObject, Object, Outcome};
+use crate::store::{Field, HashObject, Object, StoreError};
 
 fn live<'h>(hash: &'h HashObject, now_ms: u64) -> impl Iterator<Item = &'h Field> + 'h {
     hash.iter().filter(move |f| !f.is_expired(now_ms))
@@ -50,7 +50,7 @@ fn write_hash<R>(
     call: &Call<'_, '_>,
     create: bool,
     write: impl FnOnce(Option<&mut HashObject>, u64) -> R,
-) -> Result<R, Outcome> {
+) -> Result<R, StoreError> {
     let now = call.ctx.now_ms;
     call.ctx.shared.store.edit(call.arg(1), now, |entry| {
         let hash = entry.hash_mut(create)?;
@@ -84,7 +84,7 @@ pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }) {
         Ok(_) if legacy => enc.ok(),
         Ok(added) => enc.integer(added as i64),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -101,7 +101,7 @@ pub fn hsetnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     }) {
         Ok(added) => enc.integer(i64::from(added)),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -185,7 +185,7 @@ pub fn hdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         hash.map_or(0, |h| fields.iter().filter(|f| h.remove(f)).count())
     }) {
         Ok(n) => enc.integer(n as i64),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -246,7 +246,7 @@ pub fn hincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Ok(n)) => enc.integer(n),
         Ok(Err(message)) => enc.error(message),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -275,7 +275,7 @@ pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Ok(text)) => enc.bulk(text.as_bytes()),
         Ok(Err(message)) => enc.error(message),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -488,7 +488,7 @@ pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 enc.integer(code);
             }
         }
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -558,7 +558,7 @@ pub fn hpersist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 enc.integer(code);
             }
         }
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }

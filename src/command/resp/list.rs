@@ -15,7 +15,7 @@ use super::list_ops::{
     move_in_store, mpop_first, parse_end, parse_mpop, pop_some, reply_mpop, reply_popped,
     write_list,
 };
-use super::{err, is, parse_i64, reply_outcome, Call};
+use super::{err, is, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
 use crate::store::{End, ListObject, Object};
 
@@ -104,7 +104,7 @@ pub fn push(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 super::blocking::serve_waiters(call.ctx, call.arg(1));
             }
         }
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -128,7 +128,7 @@ pub fn pop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         list.map(|list| pop_some(list, end, count.unwrap_or(1), budget))
     });
     match (popped, count) {
-        (Err(outcome), _) => reply_outcome(enc, outcome),
+        (Err(outcome), _) => reply_store_error(enc, outcome),
         (Ok(None), None) => enc.null(),
         (Ok(None), Some(_)) => enc.null_array(),
         (Ok(Some(popped)), None) => enc.bulk(&popped[0]),
@@ -195,7 +195,7 @@ pub fn lset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(())
     });
     match result {
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
         Ok(Err(message)) => enc.error(message),
         Ok(Ok(())) => enc.ok(),
     }
@@ -226,7 +226,7 @@ pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     }) {
         Ok(reply) => enc.integer(reply),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -247,7 +247,7 @@ pub fn lrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         list.map_or(0, |l| l.remove_matching(element, from, limit))
     }) {
         Ok(removed) => enc.integer(removed as i64),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -265,7 +265,7 @@ pub fn ltrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     }) {
         Ok(()) => enc.ok(),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -397,7 +397,7 @@ pub fn lmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             super::blocking::serve_waiters(call.ctx, call.arg(2));
         }
         Ok(None) => enc.null(),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -414,7 +414,7 @@ pub fn lmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match mpop_first(call, &mpop, enc.output_limit) {
         Ok(Some(popped)) => return reply_mpop(enc, &popped.key, &popped.elements, mpop.count),
         Ok(None) => enc.null_array(),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }

@@ -7,7 +7,7 @@ use ferrocache_protocol::resp::Encoder;
 
 use super::{err, is, parse_i64, Call};
 use crate::command::{Context, Flow};
-use crate::store::{End, ListObject, Outcome};
+use crate::store::{End, ListObject, StoreError};
 
 pub(super) const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 pub(super) const COUNT_ZERO: &str = "ERR count should be greater than 0";
@@ -19,7 +19,7 @@ pub(super) fn write_list<R>(
     key: &[u8],
     create: bool,
     write: impl FnOnce(Option<&mut ListObject>) -> R,
-) -> Result<R, Outcome> {
+) -> Result<R, StoreError> {
     edit_list(call.ctx, key, create, write)
 }
 
@@ -29,7 +29,7 @@ pub(super) fn edit_list<R>(
     key: &[u8],
     create: bool,
     write: impl FnOnce(Option<&mut ListObject>) -> R,
-) -> Result<R, Outcome> {
+) -> Result<R, StoreError> {
     ctx.shared
         .store
         .edit(key, ctx.now_ms, |entry| Ok(write(entry.list_mut(create)?)))
@@ -88,7 +88,7 @@ pub(super) fn move_in_store(
     destination: &[u8],
     from: End,
     to: End,
-) -> Result<Option<Vec<u8>>, Outcome> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     if source == destination {
         return edit_list(ctx, source, false, |list| {
             list.map(|list| {
@@ -101,12 +101,12 @@ pub(super) fn move_in_store(
     let (store, now) = (&ctx.shared.store, ctx.now_ms);
     let exists = store
         .peek(source, now, |entry| entry.list().map(|l| l.is_some()))
-        .map_err(|_| Outcome::WrongType)?;
+        .map_err(|_| StoreError::WrongType)?;
     if !exists {
         return Ok(None);
     }
     if store.peek(destination, now, |entry| entry.list().is_err()) {
-        return Err(Outcome::WrongType);
+        return Err(StoreError::WrongType);
     }
     let Some(element) = edit_list(ctx, source, false, |list| list.and_then(|l| l.pop(from)))?
     else {
@@ -168,7 +168,7 @@ pub(super) fn mpop_first(
     call: &Call<'_, '_>,
     mpop: &Mpop<'_>,
     byte_budget: usize,
-) -> Result<Option<Popped>, Outcome> {
+) -> Result<Option<Popped>, StoreError> {
     for key in mpop.keys {
         let popped = write_list(call, key, false, |list| {
             list.map(|l| pop_some(l, mpop.end, mpop.count, byte_budget))

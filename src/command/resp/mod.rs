@@ -390,11 +390,12 @@ pub fn parse_scan(
 
 /// Redis's error for a store write that failed: WRONGTYPE, a string past the size limit, or
 /// out of memory.
-pub fn reply_outcome(enc: &mut Encoder<'_>, outcome: crate::store::Outcome) {
-    match outcome {
-        crate::store::Outcome::WrongType => enc.error(err::WRONGTYPE),
-        crate::store::Outcome::TooLarge => enc.error(err::TOO_LARGE),
-        _ => enc.error(err::OOM),
+pub fn reply_store_error(enc: &mut Encoder<'_>, error: crate::store::StoreError) {
+    use crate::store::StoreError;
+    match error {
+        StoreError::WrongType => enc.error(err::WRONGTYPE),
+        StoreError::TooLarge => enc.error(err::TOO_LARGE),
+        StoreError::OutOfMemory => enc.error(err::OOM),
     }
 }
 

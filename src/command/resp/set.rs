@@ -10,10 +10,10 @@ use std::borrow::Cow;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{err, glob, is, parse_i64, parse_scan, reply_outcome, Call, ScanArgs};
+use super::{err, glob, is, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
 use crate::hashing::HashSet;
-use crate::store::{Object, Outcome, SetObject};
+use crate::store::{Object, SetObject, StoreError};
 
 const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 const TOO_MANY_KEYS: &str = "ERR Number of keys can't be greater than number of args";
@@ -24,7 +24,7 @@ fn with_set<R>(
     call: &Call<'_, '_>,
     key: &[u8],
     read: impl FnOnce(Option<&SetObject>) -> R,
-) -> Result<R, Outcome> {
+) -> Result<R, StoreError> {
     let ctx = call.ctx;
     let (hit, result) =
         ctx.shared
@@ -33,7 +33,7 @@ fn with_set<R>(
                 None => (false, Ok(read(None))),
                 Some(item) => match item.object() {
                     Some(Object::Set(set)) => (true, Ok(read(Some(set)))),
-                    _ => (true, Err(Outcome::WrongType)),
+                    _ => (true, Err(StoreError::WrongType)),
                 },
             });
     super::strings::count_lookup(ctx, hit);
@@ -46,7 +46,7 @@ fn write_set<R>(
     key: &[u8],
     create: bool,
     write: impl FnOnce(Option<&mut SetObject>) -> R,
-) -> Result<R, Outcome> {
+) -> Result<R, StoreError> {
     call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
         Ok(write(entry.set_mut(create)?))
     })
@@ -71,7 +71,7 @@ pub fn sadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         members.iter().filter(|m| set.insert(m)).count()
     }) {
         Ok(added) => enc.integer(added as i64),
-        Err(error) => reply_outcome(enc, error),
+        Err(error) => reply_store_error(enc, error),
     }
     Flow::Continue
 }
@@ -83,7 +83,7 @@ pub fn srem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         set.map_or(0, |s| members.iter().filter(|m| s.remove(m)).count())
     }) {
         Ok(removed) => enc.integer(removed as i64),
-        Err(error) => reply_outcome(enc, error),
+        Err(error) => reply_store_error(enc, error),
     }
     Flow::Continue
 }
@@ -92,7 +92,7 @@ pub fn srem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 pub fn scard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match with_set(call, call.arg(1), |set| set.map_or(0, |s| s.len())) {
         Ok(n) => enc.integer(n as i64),
-        Err(error) => reply_outcome(enc, error),
+        Err(error) => reply_store_error(enc, error),
     }
     Flow::Continue
 }
@@ -115,7 +115,7 @@ pub fn sismember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
         Ok(found) => enc.integer(i64::from(found[0])),
-        Err(error) => reply_outcome(enc, error),
+        Err(error) => reply_store_error(enc, error),
     }
     Flow::Continue
 }
@@ -130,7 +130,7 @@ pub fn smembers(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         None => enc.set(0),
     });
     if let Err(error) = result {
-        reply_outcome(enc, error);
+        reply_store_error(enc, error);
     }
     Flow::Continue
 }
@@ -164,7 +164,7 @@ pub fn spop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         members
     });
     match (popped, count) {
-        (Err(error), _) => reply_outcome(enc, error),
+        (Err(error), _) => reply_store_error(enc, error),
         (Ok(popped), None) => match popped.first() {
             Some(member) => enc.bulk(member),
             None => enc.null(),
@@ -229,7 +229,7 @@ pub fn srandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         );
     });
     if let Err(error) = result {
-        reply_outcome(enc, error);
+        reply_store_error(enc, error);
     }
     flow
 }
@@ -237,7 +237,7 @@ pub fn srandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// SMOVE source destination member (runs with every gate held)
 pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let (source, destination, member) = (call.arg(1), call.arg(2), call.arg(3));
-    let result = (|| -> Result<bool, Outcome> {
+    let result = (|| -> Result<bool, StoreError> {
         let present = with_set(call, source, |set| set.map(|s| s.contains(member)))?;
         // Redis checks the destination's type once the source exists.
         let Some(present) = present else {
@@ -258,7 +258,7 @@ pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     })();
     match result {
         Ok(moved) => enc.integer(i64::from(moved)),
-        Err(error) => reply_outcome(enc, error),
+        Err(error) => reply_store_error(enc, error),
     }
     Flow::Continue
 }
@@ -285,7 +285,7 @@ impl Algebra {
 }
 
 /// Copies the members of the set at `key` out of the store (`None` if absent).
-fn load(call: &Call<'_, '_>, key: &[u8]) -> Result<Option<Vec<Vec<u8>>>, Outcome> {
+fn load(call: &Call<'_, '_>, key: &[u8]) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
     with_set(call, key, |set| {
         set.map(|s| s.iter().map(|m| m.into_owned()).collect())
     })
@@ -297,7 +297,7 @@ fn combine(
     call: &Call<'_, '_>,
     algebra: Algebra,
     keys: &[Cow<'_, [u8]>],
-) -> Result<Vec<Vec<u8>>, Outcome> {
+) -> Result<Vec<Vec<u8>>, StoreError> {
     let mut sources = Vec::with_capacity(keys.len());
     let mut any_absent = false;
     for key in keys {
@@ -350,7 +350,7 @@ pub fn scombine(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             let members: Vec<Cow<'_, [u8]>> = set.iter().collect();
             reply_members(enc, members.into_iter());
         }
-        Err(error) => reply_outcome(enc, error),
+        Err(error) => reply_store_error(enc, error),
     }
     Flow::Continue
 }
@@ -376,7 +376,7 @@ pub fn sstore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     });
     match result {
         Ok(len) => enc.integer(len as i64),
-        Err(error) => reply_outcome(enc, error),
+        Err(error) => reply_store_error(enc, error),
     }
     Flow::Continue
 }
@@ -414,7 +414,7 @@ pub fn sintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             };
             enc.integer(n as i64);
         }
-        Err(error) => reply_outcome(enc, error),
+        Err(error) => reply_store_error(enc, error),
     }
     Flow::Continue
 }
@@ -453,7 +453,7 @@ pub fn sscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     });
     if let Err(error) = result {
-        reply_outcome(enc, error);
+        reply_store_error(enc, error);
     }
     Flow::Continue
 }

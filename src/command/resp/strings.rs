@@ -6,10 +6,10 @@
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
-use super::{err, is, parse_f64, parse_i64, reply_outcome, Call};
+use super::{err, is, parse_f64, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
 use crate::metrics::WorkerStats;
-use crate::store::{Expiry, Outcome};
+use crate::store::{Expiry, StoreError};
 
 /// GET key
 pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
@@ -113,7 +113,7 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             let old = if get {
                 match entry.string() {
                     Ok(old) => Some(old.map(<[u8]>::to_vec)),
-                    Err(_) => return Err(Outcome::WrongType),
+                    Err(_) => return Err(StoreError::WrongType),
                 }
             } else {
                 None
@@ -130,7 +130,7 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             Ok((true, old))
         });
     match result {
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
         Ok((_, Some(old))) => match old {
             Some(old) => enc.bulk(&old),
             None => enc.null(),
@@ -156,7 +156,7 @@ pub fn setnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         });
     match result {
         Ok(stored) => enc.integer(i64::from(stored)),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -191,7 +191,7 @@ pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         });
     match result {
         Ok(_) => enc.ok(),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -206,7 +206,7 @@ pub fn getset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .edit(call.arg(1), call.ctx.now_ms, |entry| {
             let old = entry
                 .string()
-                .map_err(|_| Outcome::WrongType)?
+                .map_err(|_| StoreError::WrongType)?
                 .map(<[u8]>::to_vec);
             entry.put_string(value, 0, Expiry::Never)?;
             Ok(old)
@@ -214,7 +214,7 @@ pub fn getset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Some(old)) => enc.bulk(&old),
         Ok(None) => enc.null(),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -228,7 +228,7 @@ pub fn getdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .edit(call.arg(1), call.ctx.now_ms, |entry| {
             let old = entry
                 .string()
-                .map_err(|_| Outcome::WrongType)?
+                .map_err(|_| StoreError::WrongType)?
                 .map(<[u8]>::to_vec);
             if old.is_some() {
                 entry.remove();
@@ -238,7 +238,7 @@ pub fn getdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Some(old)) => enc.bulk(&old),
         Ok(None) => enc.null(),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -276,7 +276,7 @@ pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .edit(call.arg(1), call.ctx.now_ms, |entry| {
             let value = entry
                 .string()
-                .map_err(|_| Outcome::WrongType)?
+                .map_err(|_| StoreError::WrongType)?
                 .map(<[u8]>::to_vec);
             if value.is_some() {
                 match ttl {
@@ -294,7 +294,7 @@ pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match result {
         Ok(Some(value)) => enc.bulk(&value),
         Ok(None) => enc.null(),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -349,7 +349,7 @@ pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         if let Err(outcome) = store.edit(&pair[0], now, |entry| {
             entry.put_string(&pair[1], 0, Expiry::Never)
         }) {
-            reply_outcome(enc, outcome);
+            reply_store_error(enc, outcome);
             return Flow::Continue;
         }
     }
@@ -447,11 +447,11 @@ pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .edit(call.arg(1), call.ctx.now_ms, |entry| {
             let mut value = entry
                 .string()
-                .map_err(|_| Outcome::WrongType)?
+                .map_err(|_| StoreError::WrongType)?
                 .map(<[u8]>::to_vec)
                 .unwrap_or_default();
             if value.len() + tail.len() > limit {
-                return Err(Outcome::TooLarge);
+                return Err(StoreError::TooLarge);
             }
             value.extend_from_slice(tail);
             let flags = entry.flags().unwrap_or(0);
@@ -461,7 +461,7 @@ pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         });
     match result {
         Ok(len) => enc.integer(len as i64),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }
@@ -536,16 +536,16 @@ pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .shared
         .store
         .edit(call.arg(1), call.ctx.now_ms, |entry| {
-            let current = entry.string().map_err(|_| Outcome::WrongType)?;
+            let current = entry.string().map_err(|_| StoreError::WrongType)?;
             if patch.is_empty() {
                 return Ok(current.map_or(0, <[u8]>::len));
             }
             if offset as u64 + patch.len() as u64 > limit {
-                return Err(Outcome::TooLarge);
+                return Err(StoreError::TooLarge);
             }
             // Refused before the zero-filled value is built, not after.
             if offset as usize + patch.len() > store_limit {
-                return Err(Outcome::OutOfMemory);
+                return Err(StoreError::OutOfMemory);
             }
             let mut value = current.map(<[u8]>::to_vec).unwrap_or_default();
             let end = offset as usize + patch.len();
@@ -560,7 +560,7 @@ pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         });
     match result {
         Ok(len) => enc.integer(len as i64),
-        Err(outcome) => reply_outcome(enc, outcome),
+        Err(outcome) => reply_store_error(enc, outcome),
     }
     Flow::Continue
 }

@@ -14,7 +14,7 @@ use ferrocache_protocol::resp::{format_score, Encoder};
 
 use super::{err, glob, is, parse_f64, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
-use crate::store::{LexBound, LexRange, Object, Outcome, ScoreBound, ScoreRange, ZSet};
+use crate::store::{LexBound, LexRange, Object, ScoreBound, ScoreRange, StoreError, ZSet};
 
 /// Redis's words for the sorted-set family's own errors.
 pub(super) mod zerr {
@@ -34,14 +34,8 @@ pub(super) enum ZError {
     Reply(&'static str),
     #[error("{0}")]
     Owned(String),
-    #[error("store refused the write: {0:?}")]
-    Store(Outcome),
-}
-
-impl From<Outcome> for ZError {
-    fn from(outcome: Outcome) -> Self {
-        ZError::Store(outcome)
-    }
+    #[error("store refused the write: {0}")]
+    Store(#[from] StoreError),
 }
 
 impl ZError {
@@ -49,8 +43,7 @@ impl ZError {
         match self {
             ZError::Reply(text) => enc.error(text),
             ZError::Owned(text) => enc.error(text),
-            ZError::Store(Outcome::WrongType) => enc.error(err::WRONGTYPE),
-            ZError::Store(_) => enc.error(err::OOM),
+            ZError::Store(error) => super::reply_store_error(enc, *error),
         }
     }
 }

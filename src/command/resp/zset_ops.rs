@@ -17,7 +17,7 @@ use ferrocache_protocol::resp::Encoder;
 use super::zset::{parse_range, reply_members, RangeForm, ZError};
 use super::{err, is, parse_f64, parse_i64, Call};
 use crate::command::Flow;
-use crate::store::{Object, Outcome, ZSet};
+use crate::store::{Object, StoreError, ZSet};
 
 /// Members and scores copied out of a sorted set, lowest first.
 type Members = Vec<(Box<[u8]>, f64)>;
@@ -76,7 +76,7 @@ fn with_zset<R>(
                 None => (false, Ok(f(None))),
                 Some(item) => match item.object() {
                     Some(Object::ZSet(zset)) => (true, Ok(f(Some(zset)))),
-                    _ => (true, Err(ZError::Store(Outcome::WrongType))),
+                    _ => (true, Err(ZError::Store(StoreError::WrongType))),
                 },
             });
     super::strings::count_lookup(ctx, hit);
