@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 
 use crate::hashing::HashMap;
-use crate::store::{End, Store};
+use crate::store::{End, IfMissing, Store};
 
 /// What a parked client waits to do once one of its keys holds a list.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ impl GiveBack {
     /// reply lost with its connection would be.
     pub fn apply(self, store: &Store, now_ms: u64) {
         store.edit(&self.key, now_ms, |entry| {
-            if let Ok(Some(list)) = entry.list_mut(true) {
+            if let Ok(Some(list)) = entry.list_mut(IfMissing::Create) {
                 for element in self.elements.iter().rev() {
                     list.push(self.end, element);
                 }

@@ -525,7 +525,9 @@ fn keys_longer_than_a_quarter_segment_are_refused_not_a_panic() {
             "{len}"
         );
         assert_eq!(get(&s, &key, NOW), None);
-        let refused = s.edit(&key, NOW, |entry| entry.hash_mut(true).map(|_| ()));
+        let refused = s.edit(&key, NOW, |entry| {
+            entry.hash_mut(IfMissing::Create).map(|_| ())
+        });
         assert_eq!(refused, Err(StoreError::TooLarge));
     }
     assert_eq!(s.pool_stats()[0].too_large, 8);
@@ -608,7 +610,7 @@ fn segment_ids_are_reused_through_many_flushes_limit_changes_and_heap_growth() {
             // Heap growth shrinks the segment budget, and so the pool.
             2 => {
                 let grown = s.edit(b"hash", NOW, |entry| {
-                    let hash = entry.hash_mut(true)?.expect("created");
+                    let hash = entry.hash_mut(IfMissing::Create)?.expect("created");
                     for f in 0..(limit / 2 / 1000) as u32 {
                         hash.set(format!("f{f}").as_bytes(), &value(cycle, f), false);
                     }

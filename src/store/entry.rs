@@ -29,6 +29,15 @@ use super::{
 #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
 pub struct WrongType;
 
+/// What `*_mut` does when the key is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    /// Create an empty collection (it is removed again if the edit leaves it empty).
+    Create,
+    /// Hand out `None`.
+    Leave,
+}
+
 /// Whether a rewritten item keeps its fetched, stale and win-token marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemState {
@@ -405,12 +414,12 @@ impl Entry<'_> {
         Ok(&mut self.shard.objects[id])
     }
 
-    /// The hash for changing, created empty when absent and `create`; `Ok(None)` when absent
-    /// and not created. The entry re-charges the item and bumps its cas when the edit ends.
-    pub fn hash_mut(&mut self, create: bool) -> Result<Option<&mut HashObject>, StoreError> {
+    /// The hash for changing, created empty when absent if `missing` says so; `Ok(None)`
+    /// when absent and not created. The entry re-charges the item and bumps its cas when the edit ends.
+    pub fn hash_mut(&mut self, missing: IfMissing) -> Result<Option<&mut HashObject>, StoreError> {
         match self.hash() {
             Err(WrongType) => return Err(StoreError::WrongType),
-            Ok(None) if !create => return Ok(None),
+            Ok(None) if missing == IfMissing::Leave => return Ok(None),
             _ => {}
         }
         match self.object_mut(|| Object::Hash(HashObject::new()))? {
@@ -422,10 +431,10 @@ impl Entry<'_> {
     /// The sorted set for changing, created empty when absent and `create`; `Ok(None)` when
     /// absent and not created. Settled as [`hash_mut`](Self::hash_mut): re-charged, a new cas
     /// unique, and removed if the edit left it empty.
-    pub fn zset_mut(&mut self, create: bool) -> Result<Option<&mut ZSet>, StoreError> {
+    pub fn zset_mut(&mut self, missing: IfMissing) -> Result<Option<&mut ZSet>, StoreError> {
         match self.zset() {
             Err(WrongType) => return Err(StoreError::WrongType),
-            Ok(None) if !create => return Ok(None),
+            Ok(None) if missing == IfMissing::Leave => return Ok(None),
             _ => {}
         }
         match self.object_mut(|| Object::ZSet(ZSet::new()))? {
@@ -443,12 +452,12 @@ impl Entry<'_> {
         }
     }
 
-    /// The list for changing, created empty when absent and `create`; `Ok(None)` when absent
-    /// and not created. Settled as [`hash_mut`](Self::hash_mut).
-    pub fn list_mut(&mut self, create: bool) -> Result<Option<&mut ListObject>, StoreError> {
+    /// The list for changing, created empty when absent if `missing` says so; `Ok(None)`
+    /// when absent and not created. Settled as [`hash_mut`](Self::hash_mut).
+    pub fn list_mut(&mut self, missing: IfMissing) -> Result<Option<&mut ListObject>, StoreError> {
         match self.list() {
             Err(WrongType) => return Err(StoreError::WrongType),
-            Ok(None) if !create => return Ok(None),
+            Ok(None) if missing == IfMissing::Leave => return Ok(None),
             _ => {}
         }
         match self.object_mut(|| Object::List(ListObject::new()))? {
@@ -466,12 +475,12 @@ impl Entry<'_> {
         }
     }
 
-    /// The set for changing, created empty when absent and `create`; `Ok(None)` when absent
-    /// and not created. Settled as [`hash_mut`](Self::hash_mut).
-    pub fn set_mut(&mut self, create: bool) -> Result<Option<&mut SetObject>, StoreError> {
+    /// The set for changing, created empty when absent if `missing` says so; `Ok(None)`
+    /// when absent and not created. Settled as [`hash_mut`](Self::hash_mut).
+    pub fn set_mut(&mut self, missing: IfMissing) -> Result<Option<&mut SetObject>, StoreError> {
         match self.set() {
             Err(WrongType) => return Err(StoreError::WrongType),
-            Ok(None) if !create => return Ok(None),
+            Ok(None) if missing == IfMissing::Leave => return Ok(None),
             _ => {}
         }
         match self.object_mut(|| Object::Set(SetObject::new()))? {

@@ -52,7 +52,7 @@ use parking_lot::Mutex;
 use chunks::ChunkTable;
 pub use compress::Compression;
 pub use effect::{Effect, Observer, PutCause, PutItem, Removal, StoredForm};
-pub use entry::{Entry, ItemState, Moved, WrongType};
+pub use entry::{Entry, IfMissing, ItemState, Moved, WrongType};
 pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use layout::{info, ItemMut, ItemRef, NewItem};

@@ -263,13 +263,13 @@ fn zset_edits_are_charged_versioned_and_removed_when_empty() {
     let s = store(64 * 1024 * 1024);
     let cas_of = |s: &Store| s.edit(b"z", NOW, |e| e.view().map(|v| v.cas()));
     s.edit(b"z", NOW, |e| {
-        let z = e.zset_mut(true).unwrap().unwrap();
+        let z = e.zset_mut(IfMissing::Create).unwrap().unwrap();
         z.insert(b"a", 1.0);
     });
     let small = s.stats().bytes;
     let first_cas = cas_of(&s);
     s.edit(b"z", NOW, |e| {
-        let z = e.zset_mut(false).unwrap().unwrap();
+        let z = e.zset_mut(IfMissing::Leave).unwrap().unwrap();
         for i in 0..1000 {
             z.insert(format!("member-{i}").as_bytes(), f64::from(i));
         }
@@ -284,14 +284,14 @@ fn zset_edits_are_charged_versioned_and_removed_when_empty() {
     // Wrong types both ways.
     set(&s, b"str", b"v", Expiry::Never, NOW);
     assert!(matches!(
-        s.edit(b"str", NOW, |e| e.zset_mut(true).map(|_| ())),
+        s.edit(b"str", NOW, |e| e.zset_mut(IfMissing::Create).map(|_| ())),
         Err(StoreError::WrongType)
     ));
     assert!(s.edit(b"z", NOW, |e| e.hash().is_err()));
     // Emptying the set removes the key and gives every byte back.
     let before_str = s.stats().bytes;
     s.edit(b"z", NOW, |e| {
-        let z = e.zset_mut(false).unwrap().unwrap();
+        let z = e.zset_mut(IfMissing::Leave).unwrap().unwrap();
         let n = z.len();
         z.remove_range(0..n);
     });

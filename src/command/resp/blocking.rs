@@ -16,7 +16,7 @@ use super::list_ops::{mpop_first, parse_end, parse_mpop, pop_some, reply_mpop};
 use super::{err, is, reply_store_error, Call};
 use crate::blocking::{GiveBack, Parked, Served, WaitFor, Waiter};
 use crate::command::{Context, Flow};
-use crate::store::{End, StoreError};
+use crate::store::{End, IfMissing, StoreError};
 
 const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
@@ -104,7 +104,9 @@ pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .map(|k| k.to_vec())
         .collect();
     for key in &keys {
-        match super::list_ops::write_list(call, key, false, |list| list.and_then(|l| l.pop(end))) {
+        match super::list_ops::write_list(call, key, IfMissing::Leave, |list| {
+            list.and_then(|l| l.pop(end))
+        }) {
             Err(outcome) => {
                 reply_store_error(enc, outcome);
                 return Flow::Continue;
@@ -247,7 +249,7 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
     let give_back = match &waiter.wait_for {
         WaitFor::Pop { end, count } => {
             let wanted = count.unwrap_or(1);
-            let popped = store.edit(key, now, |entry| match entry.list_mut(false) {
+            let popped = store.edit(key, now, |entry| match entry.list_mut(IfMissing::Leave) {
                 Ok(Some(list)) => {
                     pop_some(list, *end, wanted, ctx.shared.clients.output_buffer_limit())
                 }

@@ -7,7 +7,7 @@ use ferrocache_protocol::resp::{format_double, Encoder};
 
 use super::{err, glob, is, parse_f64, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
-use crate::store::{Field, HashObject, Object, StoreError};
+use crate::store::{Field, HashObject, IfMissing, Object, StoreError};
 
 fn live<'h>(hash: &'h HashObject, now_ms: u64) -> impl Iterator<Item = &'h Field> + 'h {
     hash.iter().filter(move |f| !f.is_expired(now_ms))
@@ -48,12 +48,12 @@ fn read_hash(
 /// Runs `write` on the hash at `key` (created if `create`), after purging expired fields.
 fn write_hash<R>(
     call: &Call<'_, '_>,
-    create: bool,
+    missing: IfMissing,
     write: impl FnOnce(Option<&mut HashObject>, u64) -> R,
 ) -> Result<R, StoreError> {
     let now = call.ctx.now_ms;
     call.ctx.shared.store.edit(call.arg(1), now, |entry| {
-        let hash = entry.hash_mut(create)?;
+        let hash = entry.hash_mut(missing)?;
         Ok(match hash {
             Some(hash) => {
                 hash.purge_expired(now);
@@ -75,7 +75,7 @@ pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }
     let legacy = is(call.arg(0), "HMSET");
     let pairs = &call.args[2..];
-    match write_hash(call, true, |hash, _| {
+    match write_hash(call, IfMissing::Create, |hash, _| {
         let hash = hash.expect("created");
         pairs
             .chunks(2)
@@ -92,7 +92,7 @@ pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// HSETNX key field value
 pub fn hsetnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let (field, value) = (call.arg(2).to_vec(), call.arg(3).to_vec());
-    match write_hash(call, true, |hash, _| {
+    match write_hash(call, IfMissing::Create, |hash, _| {
         let hash = hash.expect("created");
         if hash.get(&field).is_some() {
             false
@@ -181,7 +181,7 @@ pub fn hgetall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// HDEL key field [field ...]
 pub fn hdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let fields = &call.args[2..];
-    match write_hash(call, false, |hash, _| {
+    match write_hash(call, IfMissing::Leave, |hash, _| {
         hash.map_or(0, |h| fields.iter().filter(|f| h.remove(f)).count())
     }) {
         Ok(n) => enc.integer(n as i64),
@@ -231,7 +231,7 @@ pub fn hincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     };
     let field = call.arg(2).to_vec();
-    let result = write_hash(call, true, |hash, _| {
+    let result = write_hash(call, IfMissing::Create, |hash, _| {
         let hash = hash.expect("created");
         let current = match hash.get(&field) {
             None => 0,
@@ -258,7 +258,7 @@ pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     };
     let field = call.arg(2).to_vec();
-    let result = write_hash(call, true, |hash, _| {
+    let result = write_hash(call, IfMissing::Create, |hash, _| {
         let hash = hash.expect("created");
         let current = match hash.get(&field) {
             None => 0.0,
@@ -445,7 +445,7 @@ pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         ));
         return Flow::Continue;
     };
-    let result = write_hash(call, false, |hash, now| {
+    let result = write_hash(call, IfMissing::Leave, |hash, now| {
         let mut codes = Vec::with_capacity(fields.len());
         let mut hash = hash;
         for field in &fields {
@@ -532,7 +532,7 @@ pub fn hpersist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    let result = write_hash(call, false, |hash, _| {
+    let result = write_hash(call, IfMissing::Leave, |hash, _| {
         let mut hash = hash;
         let mut codes = Vec::with_capacity(fields.len());
         for field in &fields {

@@ -17,7 +17,7 @@ use super::list_ops::{
 };
 use super::{err, is, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
-use crate::store::{End, ListObject, Object};
+use crate::store::{End, IfMissing, ListObject, Object};
 
 /// Redis's words for a bad pop count (LPOP/RPOP).
 const NO_SUCH_KEY: &str = "ERR no such key";
@@ -89,15 +89,24 @@ pub fn push(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     };
     let only_existing = name.ends_with(b"X");
     let elements = &call.args[2..];
-    match write_list(call, call.arg(1), !only_existing, |list| match list {
-        None => 0,
-        Some(list) => {
-            for element in elements {
-                list.push(end, element);
+    match write_list(
+        call,
+        call.arg(1),
+        if only_existing {
+            IfMissing::Leave
+        } else {
+            IfMissing::Create
+        },
+        |list| match list {
+            None => 0,
+            Some(list) => {
+                for element in elements {
+                    list.push(end, element);
+                }
+                list.len()
             }
-            list.len()
-        }
-    }) {
+        },
+    ) {
         Ok(len) => {
             enc.integer(len as i64);
             if len > 0 {
@@ -124,7 +133,7 @@ pub fn pop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     };
     let budget = enc.output_limit;
-    let popped = write_list(call, call.arg(1), false, |list| {
+    let popped = write_list(call, call.arg(1), IfMissing::Leave, |list| {
         list.map(|list| pop_some(list, end, count.unwrap_or(1), budget))
     });
     match (popped, count) {
@@ -187,7 +196,7 @@ pub fn lindex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 pub fn lset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let index = parse_i64(call.arg(2));
     let element = call.arg(3);
-    let result = write_list(call, call.arg(1), false, |list| {
+    let result = write_list(call, call.arg(1), IfMissing::Leave, |list| {
         let list = list.ok_or(NO_SUCH_KEY)?;
         let index = index.ok_or(err::NOT_INTEGER)?;
         let at = resolve(index, list.len()).ok_or(INDEX_OUT_OF_RANGE)?;
@@ -213,7 +222,7 @@ pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     };
     let (pivot, element) = (call.arg(3), call.arg(4));
-    match write_list(call, call.arg(1), false, |list| {
+    match write_list(call, call.arg(1), IfMissing::Leave, |list| {
         let Some(list) = list else {
             return 0;
         };
@@ -243,7 +252,7 @@ pub fn lrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         n if n > 0 => (End::Head, Some(n as usize)),
         n => (End::Tail, Some(n.unsigned_abs() as usize)),
     };
-    match write_list(call, call.arg(1), false, |list| {
+    match write_list(call, call.arg(1), IfMissing::Leave, |list| {
         list.map_or(0, |l| l.remove_matching(element, from, limit))
     }) {
         Ok(removed) => enc.integer(removed as i64),
@@ -258,7 +267,7 @@ pub fn ltrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.error(err::NOT_INTEGER);
         return Flow::Continue;
     };
-    match write_list(call, call.arg(1), false, |list| {
+    match write_list(call, call.arg(1), IfMissing::Leave, |list| {
         if let Some(list) = list {
             let keep = clamp_range(start, stop, list.len());
             list.retain_range(keep);

@@ -7,7 +7,7 @@ use ferrocache_protocol::resp::Encoder;
 
 use super::{err, is, parse_i64, Call};
 use crate::command::{Context, Flow};
-use crate::store::{End, ListObject, StoreError};
+use crate::store::{End, IfMissing, ListObject, StoreError};
 
 pub(super) const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 pub(super) const COUNT_ZERO: &str = "ERR count should be greater than 0";
@@ -17,22 +17,22 @@ pub(super) const COUNT_ZERO: &str = "ERR count should be greater than 0";
 pub(super) fn write_list<R>(
     call: &Call<'_, '_>,
     key: &[u8],
-    create: bool,
+    missing: IfMissing,
     write: impl FnOnce(Option<&mut ListObject>) -> R,
 ) -> Result<R, StoreError> {
-    edit_list(call.ctx, key, create, write)
+    edit_list(call.ctx, key, missing, write)
 }
 
 /// [`write_list`] for callers without a [`Call`] (serving a parked client).
 pub(super) fn edit_list<R>(
     ctx: &Context<'_>,
     key: &[u8],
-    create: bool,
+    missing: IfMissing,
     write: impl FnOnce(Option<&mut ListObject>) -> R,
 ) -> Result<R, StoreError> {
     ctx.shared
         .store
-        .edit(key, ctx.now_ms, |entry| Ok(write(entry.list_mut(create)?)))
+        .edit(key, ctx.now_ms, |entry| Ok(write(entry.list_mut(missing)?)))
 }
 
 /// `LEFT` / `RIGHT` as a list end.
@@ -90,7 +90,7 @@ pub(super) fn move_in_store(
     to: End,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     if source == destination {
-        return edit_list(ctx, source, false, |list| {
+        return edit_list(ctx, source, IfMissing::Leave, |list| {
             list.map(|list| {
                 let element = list.pop(from).expect("a stored list is never empty");
                 list.push(to, &element);
@@ -108,15 +108,17 @@ pub(super) fn move_in_store(
     if store.peek(destination, now, |entry| entry.list().is_err()) {
         return Err(StoreError::WrongType);
     }
-    let Some(element) = edit_list(ctx, source, false, |list| list.and_then(|l| l.pop(from)))?
+    let Some(element) = edit_list(ctx, source, IfMissing::Leave, |list| {
+        list.and_then(|l| l.pop(from))
+    })?
     else {
         return Ok(None);
     };
-    let pushed = edit_list(ctx, destination, true, |list| {
+    let pushed = edit_list(ctx, destination, IfMissing::Create, |list| {
         list.expect("created").push(to, &element)
     });
     if let Err(outcome) = pushed {
-        let _ = edit_list(ctx, source, true, |list| {
+        let _ = edit_list(ctx, source, IfMissing::Create, |list| {
             list.expect("created").push(from, &element)
         });
         return Err(outcome);
@@ -170,7 +172,7 @@ pub(super) fn mpop_first(
     byte_budget: usize,
 ) -> Result<Option<Popped>, StoreError> {
     for key in mpop.keys {
-        let popped = write_list(call, key, false, |list| {
+        let popped = write_list(call, key, IfMissing::Leave, |list| {
             list.map(|l| pop_some(l, mpop.end, mpop.count, byte_budget))
         })?;
         if let Some(elements) = popped {

@@ -13,7 +13,7 @@ use ferrocache_protocol::resp::Encoder;
 use super::{err, glob, is, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
 use crate::hashing::HashSet;
-use crate::store::{Object, SetObject, StoreError};
+use crate::store::{IfMissing, Object, SetObject, StoreError};
 
 const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 const TOO_MANY_KEYS: &str = "ERR Number of keys can't be greater than number of args";
@@ -44,11 +44,11 @@ fn with_set<R>(
 fn write_set<R>(
     call: &Call<'_, '_>,
     key: &[u8],
-    create: bool,
+    missing: IfMissing,
     write: impl FnOnce(Option<&mut SetObject>) -> R,
 ) -> Result<R, StoreError> {
     call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
-        Ok(write(entry.set_mut(create)?))
+        Ok(write(entry.set_mut(missing)?))
     })
 }
 
@@ -66,7 +66,7 @@ fn reply_members<'m>(enc: &mut Encoder<'_>, members: impl ExactSizeIterator<Item
 /// SADD key member [member ...]
 pub fn sadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let members = &call.args[2..];
-    match write_set(call, call.arg(1), true, |set| {
+    match write_set(call, call.arg(1), IfMissing::Create, |set| {
         let set = set.expect("created");
         members.iter().filter(|m| set.insert(m)).count()
     }) {
@@ -79,7 +79,7 @@ pub fn sadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// SREM key member [member ...]
 pub fn srem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let members = &call.args[2..];
-    match write_set(call, call.arg(1), false, |set| {
+    match write_set(call, call.arg(1), IfMissing::Leave, |set| {
         set.map_or(0, |s| members.iter().filter(|m| s.remove(m)).count())
     }) {
         Ok(removed) => enc.integer(removed as i64),
@@ -144,7 +144,7 @@ pub fn spop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    let popped = write_set(call, call.arg(1), false, |set| {
+    let popped = write_set(call, call.arg(1), IfMissing::Leave, |set| {
         let Some(set) = set else {
             return Vec::new();
         };
@@ -250,8 +250,10 @@ pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         if source == destination {
             return Ok(true);
         }
-        write_set(call, source, false, |set| set.map(|s| s.remove(member)))?;
-        write_set(call, destination, true, |set| {
+        write_set(call, source, IfMissing::Leave, |set| {
+            set.map(|s| s.remove(member))
+        })?;
+        write_set(call, destination, IfMissing::Create, |set| {
             set.expect("created").insert(member);
         })?;
         Ok(true)

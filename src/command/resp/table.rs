@@ -340,7 +340,7 @@ mod test_hooks {
             b"TURN" => panic!("test hook: a command panics"),
             b"STORE" if call.args.len() == 3 => {
                 ctx.shared.store.edit(call.arg(2), ctx.now_ms, |entry| {
-                    if let Ok(Some(hash)) = entry.hash_mut(true) {
+                    if let Ok(Some(hash)) = entry.hash_mut(crate::store::IfMissing::Create) {
                         hash.set(b"grown-before-the-panic", &[b'x'; 4096], false);
                     }
                     panic!("test hook: a command panics inside a store edit")

@@ -14,7 +14,9 @@ use ferrocache_protocol::resp::{format_score, Encoder};
 
 use super::{err, glob, is, parse_f64, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
-use crate::store::{LexBound, LexRange, Object, ScoreBound, ScoreRange, StoreError, ZSet};
+use crate::store::{
+    IfMissing, LexBound, LexRange, Object, ScoreBound, ScoreRange, StoreError, ZSet,
+};
 
 /// Redis's words for the sorted-set family's own errors.
 pub(super) mod zerr {
@@ -79,11 +81,11 @@ pub(super) fn read_zset(
 fn write_zset<R>(
     call: &Call<'_, '_>,
     key: &[u8],
-    create: bool,
+    missing: IfMissing,
     write: impl FnOnce(Option<&mut ZSet>) -> R,
 ) -> Result<R, ZError> {
     call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
-        Ok(write(entry.zset_mut(create)?))
+        Ok(write(entry.zset_mut(missing)?))
     })
 }
 
@@ -378,39 +380,48 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         };
         scored.push((score, &pair[1][..]));
     }
-    let result = write_zset(call, call.arg(1), !xx, |zset| {
-        let Some(zset) = zset else {
-            return Ok((0, None));
-        };
-        let (mut changed, mut last) = (0usize, None);
-        for &(score, member) in &scored {
-            last = None;
-            match zset.score(member) {
-                Some(_) if nx => {}
-                Some(current) => {
-                    let next = if incr { current + score } else { score };
-                    if next.is_nan() {
-                        return Err(ZError::Reply(zerr::NAN));
+    let result = write_zset(
+        call,
+        call.arg(1),
+        if xx {
+            IfMissing::Leave
+        } else {
+            IfMissing::Create
+        },
+        |zset| {
+            let Some(zset) = zset else {
+                return Ok((0, None));
+            };
+            let (mut changed, mut last) = (0usize, None);
+            for &(score, member) in &scored {
+                last = None;
+                match zset.score(member) {
+                    Some(_) if nx => {}
+                    Some(current) => {
+                        let next = if incr { current + score } else { score };
+                        if next.is_nan() {
+                            return Err(ZError::Reply(zerr::NAN));
+                        }
+                        if (gt && next <= current) || (lt && next >= current) {
+                            continue;
+                        }
+                        last = Some(next);
+                        if next != current {
+                            zset.insert(member, next);
+                            changed += usize::from(ch);
+                        }
                     }
-                    if (gt && next <= current) || (lt && next >= current) {
-                        continue;
+                    None if xx => {}
+                    None => {
+                        zset.insert(member, score);
+                        last = Some(score);
+                        changed += 1;
                     }
-                    last = Some(next);
-                    if next != current {
-                        zset.insert(member, next);
-                        changed += usize::from(ch);
-                    }
-                }
-                None if xx => {}
-                None => {
-                    zset.insert(member, score);
-                    last = Some(score);
-                    changed += 1;
                 }
             }
-        }
-        Ok((changed, last))
-    });
+            Ok((changed, last))
+        },
+    );
     match result.and_then(|inner| inner) {
         Ok((_, last)) if incr => match last {
             Some(score) => enc.double(score),
@@ -429,7 +440,7 @@ pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     };
     let member = call.arg(3);
-    let result = write_zset(call, call.arg(1), true, |zset| {
+    let result = write_zset(call, call.arg(1), IfMissing::Create, |zset| {
         let zset = zset.expect("created");
         let next = zset.score(member).unwrap_or(0.0) + delta;
         if next.is_nan() {
@@ -448,7 +459,7 @@ pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// ZREM key member [member ...]
 pub fn zrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let members = &call.args[2..];
-    match write_zset(call, call.arg(1), false, |zset| {
+    match write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
         zset.map_or(0, |z| {
             members.iter().filter(|m| z.remove(m).is_some()).count()
         })
@@ -572,7 +583,7 @@ pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    let popped = write_zset(call, call.arg(1), false, |zset| {
+    let popped = write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
         let Some(zset) = zset else {
             return Vec::new();
         };
@@ -670,7 +681,7 @@ pub fn zremrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    match write_zset(call, call.arg(1), false, |zset| {
+    match write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
         let Some(zset) = zset else { return 0 };
         let ranks = match &by {
             RangeBy::Rank(start, stop) => clamp_ranks(*start, *stop, zset.len()),
