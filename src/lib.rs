@@ -10,6 +10,7 @@
 //! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //! - [`blocking`]: clients parked in blocking list pops, and the hand-over of their replies.
+//! - [`sys`]: the platform calls (CPU time, RSS, the open-file limit).
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
@@ -51,3 +52,4 @@ pub mod pubsub;
 pub mod reload;
 pub mod server;
 pub mod store;
+pub mod sys;

@@ -102,16 +102,11 @@ fn text(out: &mut dyn StatSink, name: &str, value: &str) {
     out.stat(name, value.as_bytes());
 }
 
-/// CPU time of the process: (user, system) as `seconds.micros`.
+/// CPU time of the process: (user, system) as `seconds.micros`, as memcached prints it.
 fn rusage() -> (String, String) {
-    // SAFETY: getrusage only writes into the zeroed struct we own.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let fmt = |tv: libc::timeval| format!("{}.{:06}", tv.tv_sec, tv.tv_usec);
-    (fmt(usage.ru_utime), fmt(usage.ru_stime))
+    let times = crate::sys::cpu_times();
+    let fmt = |d: std::time::Duration| format!("{}.{:06}", d.as_secs(), d.subsec_micros());
+    (fmt(times.user), fmt(times.system))
 }
 
 fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {

@@ -603,25 +603,8 @@ impl Acceptor {
 /// Raises the soft limit on open files so `-c` connections fit (as memcached does at start),
 /// never above the hard limit; logs when even that is too low.
 fn raise_fd_limit(wanted: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own; no other memory is touched.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= wanted
-    {
-        return;
-    }
-    let target = wanted.min(limit.rlim_max);
-    let raised = libc::rlimit {
-        rlim_cur: target,
-        rlim_max: limit.rlim_max,
-    };
-    // SAFETY: setrlimit only reads the struct we pass.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 || target < wanted {
-        log::warn!(
-            "open file limit is {target}; fewer than the {wanted} needed for -c connections"
-        );
+    if let Err(too_low) = crate::sys::raise_fd_limit(wanted) {
+        log::warn!("{too_low} for -c connections");
     }
 }
 

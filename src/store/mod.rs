@@ -654,12 +654,10 @@ impl Store {
     fn find_live(&self, shard: &mut Shard, hash: u64, key: &[u8], now_ms: u64) -> Option<Found> {
         let pos = {
             let shard_ref = &*shard;
-            shard_ref
-                .index
+            shard_ref.index.find(hash, |entry| {
                 // SAFETY: `entry` comes from the index of the shard held here.
-                .find(hash, |entry| {
-                    unsafe { self.item_at(shard_ref, entry) }.key() == key
-                })?
+                unsafe { self.item_at(shard_ref, entry) }.key() == key
+            })?
         };
         let found = Found {
             pos,

@@ -416,13 +416,10 @@ impl Store {
         reason: Reason,
         now_ms: u64,
     ) -> bool {
-        let Some(pos) = shard
-            .index
+        let Some(pos) = shard.index.find(hash, |entry| {
             // SAFETY: `entry` comes from the index of the shard held here.
-            .find(hash, |entry| {
-                unsafe { self.item_at(shard, entry) }.key() == key
-            })
-        else {
+            unsafe { self.item_at(shard, entry) }.key() == key
+        }) else {
             return true;
         };
         let found = Found {

@@ -180,17 +180,6 @@ pub fn time(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
-}
-
 /// INFO [section ...]
 pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let shared = call.ctx.shared;
@@ -235,7 +224,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_clients_normal:{}\r\nmaxmemory_clients:{}\r\n\r\n",
             store.bytes,
             ByteSize(store.bytes),
-            rss_bytes(),
+            crate::sys::rss_bytes(),
             ByteSize(limit as u64),
             shared.store.eviction_policy().name(),
             shared.clients.buffer_bytes(),
