@@ -10,6 +10,7 @@
 //! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //! - [`blocking`]: clients parked in blocking list pops, and the hand-over of their replies.
+//! - [`glob`]: Redis glob patterns (KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET).
 //! - [`sys`]: the platform calls (CPU time, RSS, the open-file limit).
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
@@ -45,6 +46,7 @@ pub mod clients;
 pub mod command;
 pub mod config;
 pub mod effects;
+pub mod glob;
 pub mod hashing;
 pub mod logging;
 pub mod metrics;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 use parking_lot::RwLock;
 
-use crate::command::resp::glob;
+use crate::glob;
 
 const SHARDS: usize = 16;
 

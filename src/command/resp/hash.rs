@@ -5,8 +5,9 @@
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
-use super::{err, glob, is, parse_f64, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
+use super::{err, is, parse_f64, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
+use crate::glob;
 use crate::store::{Field, HashObject, IfMissing, Object, StoreError};
 
 fn live<'h>(hash: &'h HashObject, now_ms: u64) -> impl Iterator<Item = &'h Field> + 'h {

@@ -6,8 +6,9 @@
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{err, glob, is, parse_i64, parse_scan, Call, ScanArgs};
+use super::{err, is, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
+use crate::glob;
 use crate::store::{Expiry, Mutation, Object, ReadOptions, Recency};
 
 /// DEL key [key ...] / UNLINK

@@ -10,7 +10,6 @@
 
 mod blocking;
 mod client;
-pub mod glob;
 mod hash;
 mod keys;
 mod list;

@@ -11,10 +11,11 @@ use std::sync::atomic::Ordering;
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
 use super::client::valid_client_name;
-use super::{err, glob, is, parse_i64, table, Call, RespSession};
+use super::{err, is, parse_i64, table, Call, RespSession};
 use crate::command::compat::REDIS_VERSION;
 use crate::command::Flow;
 use crate::config::ByteSize;
+use crate::glob;
 use crate::metrics::WorkerStats;
 
 /// PING [message]

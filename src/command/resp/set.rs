@@ -10,8 +10,9 @@ use std::borrow::Cow;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{err, glob, is, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
+use super::{err, is, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
+use crate::glob;
 use crate::hashing::HashSet;
 use crate::store::{IfMissing, Object, SetObject, StoreError};
 

@@ -12,8 +12,9 @@ use std::ops::Range;
 
 use ferrocache_protocol::resp::{format_score, Encoder};
 
-use super::{err, glob, is, parse_f64, parse_i64, parse_scan, Call, ScanArgs};
+use super::{err, is, parse_f64, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
+use crate::glob;
 use crate::store::{
     IfMissing, LexBound, LexRange, Object, ScoreBound, ScoreRange, StoreError, ZSet,
 };

@@ -1,5 +1,7 @@
 //! Redis glob patterns (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes.
-//! Used by KEYS, SCAN MATCH, HSCAN MATCH and, later, pattern subscriptions.
+//! Used by KEYS, SCAN MATCH, HSCAN/SSCAN/ZSCAN MATCH, pattern subscriptions and CONFIG GET.
+//!
+//! Pure matching over bytes: no allocation, no protocol, no I/O.
 
 /// Whether `text` matches `pattern` (case-sensitive).
 pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
