@@ -3,6 +3,9 @@
 //!
 //! # Modules
 //! - [`config`] and [`cli`]: settings, defaults < TOML file < flags.
+//! - [`shared`]: what every thread shares (store, settings, counters, registries, gates);
+//!   [`conn_info`]: what other connections may see of one. Both sit below `server` and
+//!   `command`, so commands never import the server that calls them.
 //! - [`server`]: I/O only (listeners, acceptor, workers, connections, shutdown).
 //! - [`command`]: what each request does, between the protocol crate and the store.
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
@@ -45,6 +48,7 @@ pub mod cli;
 pub mod clients;
 pub mod command;
 pub mod config;
+pub mod conn_info;
 pub mod effects;
 pub mod glob;
 pub mod hashing;
@@ -53,5 +57,8 @@ pub mod metrics;
 pub mod pubsub;
 pub mod reload;
 pub mod server;
+pub mod shared;
 pub mod store;
 pub mod sys;
+#[cfg(debug_assertions)]
+pub mod test_hooks;

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use crate::cli::Flags;
 use crate::clients::ClientMemoryBound;
 use crate::config::{Config, ConfigError};
-use crate::server::{unix_millis, Shared};
+use crate::shared::{unix_millis, Shared};
 
 /// How one live setting reaches the running server, from the newly loaded config.
 type ApplySetting = fn(&Config, &Shared);

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use super::{binary, memcache, resp, Context};
 use crate::auth::SaslConn;
 use crate::config::Config;
-use crate::server::{ConnInfo, Shared};
+use crate::conn_info::ConnInfo;
+use crate::shared::Shared;
 use crate::store::{
     Effect, Expiry, KeyKind, Mutation, Observer, PutCause, ReadOptions, Removal, Store,
     StoreConfig, Write, WriteMode,

@@ -134,7 +134,7 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             ctx.shared
                 .verbosity
                 .store(level, std::sync::atomic::Ordering::Relaxed);
-            log::set_max_level(crate::server::log_level(level));
+            log::set_max_level(crate::logging::level_for_verbosity(level));
             if wanted.wanted() {
                 out.extend_from_slice(reply::OK);
             }

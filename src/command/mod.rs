@@ -18,7 +18,7 @@ mod stats;
 pub use session::{Dialect, Served, Session};
 
 use crate::metrics::WorkerStats;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::Expiry;
 
 /// What a command needs besides its request: the shared state, the worker's counters, the time.

@@ -15,7 +15,7 @@ use ferrocache_protocol::binary::REQUEST_MAGIC;
 use super::resp::RespSession;
 use super::{binary, memcache, resp, Context, Flow};
 use crate::auth::SaslConn;
-use crate::server::ConnInfo;
+use crate::conn_info::ConnInfo;
 
 /// Which protocol a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

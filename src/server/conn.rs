@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use crate::clients::{Clients, LimitBreach};
 use crate::command::{Context, Flow, Session};
+use crate::conn_info::ConnInfo;
 use crate::metrics::WorkerStats;
 use crate::server::buffer::ReadBuffer;
 use crate::server::transport::Transport;
-use crate::server::ConnInfo;
 
 /// Above this many unsent bytes, stop parsing until the client reads.
 pub const OUTPUT_SOFT_CAP: usize = 256 * 1024;

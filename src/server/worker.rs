@@ -24,20 +24,7 @@ use crate::metrics::WorkerStats;
 use crate::server::conn::{Conn, Next};
 use crate::server::outbox;
 use crate::server::transport::Transport;
-use crate::server::{unix_millis, Shared};
-
-thread_local! {
-    /// Test hook: panic in the worker loop, outside any connection's turn (debug builds).
-    #[cfg(debug_assertions)]
-    static PANIC_OUTSIDE_TURN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Test hook (debug builds only): makes this thread's worker panic right after the current
-/// turn, outside the per-turn catch, so tests can see a dying worker end the process.
-#[cfg(debug_assertions)]
-pub fn panic_after_this_turn() {
-    PANIC_OUTSIDE_TURN.with(|flag| flag.set(true));
-}
+use crate::shared::{unix_millis, Shared};
 
 /// The token of the worker's waker; connection tokens are slab keys, always below it.
 pub const WAKER: Token = Token(usize::MAX);
@@ -180,7 +167,7 @@ impl Worker {
             self.expire_parked(&mut conns, &mut deadlines, &mut again_next);
             self.flush_deliveries(&mut conns, &ctx);
             #[cfg(debug_assertions)]
-            if PANIC_OUTSIDE_TURN.with(|flag| flag.replace(false)) {
+            if crate::test_hooks::take_panic_after_turn() {
                 panic!("test hook: worker {} panics outside a turn", self.index);
             }
             again_next.sort_unstable();

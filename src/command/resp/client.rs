@@ -1,5 +1,6 @@
 //! The CLIENT command family (ID, SETNAME, GETNAME, LIST, INFO, KILL, SETINFO, NO-EVICT,
-//! NO-TOUCH) and [`ClientShown`], what other connections can see of a RESP session.
+//! NO-TOUCH), and keeping [`ClientShown`](crate::conn_info::ClientShown), what other
+//! connections can see of a RESP session, current.
 //!
 //! A session publishes its state (protocol, MULTI queue, subscriptions, flags, last command)
 //! into its [`ConnInfo`] after each command, so CLIENT LIST on any worker prints the truth
@@ -7,112 +8,14 @@
 //! victims and wakes their workers, which close them (or asks its own connection to close
 //! after the reply).
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
 use super::{err, is, parse_i64, Call, RespSession};
 use crate::command::Flow;
-use crate::server::ConnInfo;
+use crate::conn_info::{ConnInfo, ReadsTouch};
 use crate::store::{ReadOptions, Recency};
-
-/// Whether a client's reads count as uses of the keys they read (CLIENT NO-TOUCH).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadsTouch {
-    /// Reads update the key's LRU/LFU data (the default).
-    Yes,
-    /// CLIENT NO-TOUCH ON: reads leave it; only TOUCH still touches.
-    No,
-}
-
-/// A RESP session's state as CLIENT LIST shows it, written by the session, read by anyone.
-#[derive(Debug)]
-pub struct ClientShown {
-    /// 2 or 3.
-    resp: AtomicU8,
-    /// Commands queued since MULTI, -1 outside MULTI.
-    multi: AtomicI64,
-    channels: AtomicUsize,
-    patterns: AtomicUsize,
-    shard_channels: AtomicUsize,
-    /// CLIENT NO-EVICT ON (flag `e`; ferrocache never evicts clients anyway).
-    no_evict: AtomicBool,
-    /// CLIENT NO-TOUCH ON (flag `T`): the session's own reads consult this.
-    no_touch: AtomicBool,
-    /// The last command, as Redis names it (`client|list`); empty before the first.
-    last_command: parking_lot::Mutex<String>,
-    lib_name: parking_lot::Mutex<String>,
-    lib_version: parking_lot::Mutex<String>,
-    /// The connection's buffers at the end of its last turn (written by the connection).
-    query_len: AtomicUsize,
-    query_capacity: AtomicUsize,
-    output_capacity: AtomicUsize,
-    multi_mem: AtomicUsize,
-}
-
-impl ClientShown {
-    /// Records the connection's buffers: unparsed input and the read buffer's size, and the
-    /// output buffer's size, and what a transaction's queue holds (CLIENT LIST `qbuf`,
-    /// `qbuf-free`, `rbs`, `omem`, `multi-mem`, `tot-mem`).
-    pub fn set_buffers(
-        &self,
-        query_len: usize,
-        query_capacity: usize,
-        output_capacity: usize,
-        multi_mem: usize,
-    ) {
-        self.multi_mem.store(multi_mem, Ordering::Relaxed);
-        self.query_len.store(query_len, Ordering::Relaxed);
-        self.query_capacity.store(query_capacity, Ordering::Relaxed);
-        self.output_capacity
-            .store(output_capacity, Ordering::Relaxed);
-    }
-}
-
-impl Default for ClientShown {
-    fn default() -> ClientShown {
-        ClientShown {
-            resp: AtomicU8::new(2),
-            multi: AtomicI64::new(-1),
-            channels: AtomicUsize::new(0),
-            patterns: AtomicUsize::new(0),
-            shard_channels: AtomicUsize::new(0),
-            no_evict: AtomicBool::new(false),
-            no_touch: AtomicBool::new(false),
-            last_command: parking_lot::Mutex::new(String::new()),
-            lib_name: parking_lot::Mutex::new(String::new()),
-            lib_version: parking_lot::Mutex::new(String::new()),
-            query_len: AtomicUsize::new(0),
-            query_capacity: AtomicUsize::new(0),
-            output_capacity: AtomicUsize::new(0),
-            multi_mem: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl ClientShown {
-    /// Whether the client is subscribed to anything (flag `P`, KILL TYPE pubsub).
-    fn subscribed(&self) -> bool {
-        self.channels.load(Ordering::Relaxed)
-            + self.patterns.load(Ordering::Relaxed)
-            + self.shard_channels.load(Ordering::Relaxed)
-            > 0
-    }
-
-    /// RESET turns NO-EVICT and NO-TOUCH off (Redis `clearClientConnectionState`).
-    pub fn reset_flags(&self) {
-        self.no_evict.store(false, Ordering::Relaxed);
-        self.no_touch.store(false, Ordering::Relaxed);
-    }
-
-    fn reads_touch(&self) -> ReadsTouch {
-        if self.no_touch.load(Ordering::Relaxed) {
-            ReadsTouch::No
-        } else {
-            ReadsTouch::Yes
-        }
-    }
-}
 
 /// Container commands whose CLIENT LIST `cmd=` names the subcommand too (`client|list`).
 const CONTAINERS: &[&str] = &["client", "command", "config", "object", "pubsub"];

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::*;
 use crate::config::Config;
-use crate::server::{ConnInfo, Shared};
+use crate::conn_info::ConnInfo;
+use crate::shared::Shared;
 
 pub(super) const NOW: u64 = 1_700_000_000_000;
 

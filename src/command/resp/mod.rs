@@ -6,7 +6,7 @@
 //!
 //! Atomicity: every command runs while holding its worker's gate for reading; commands that
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
-//! so no other client on any worker runs in between (see [`crate::server::Gates`]).
+//! so no other client on any worker runs in between (see [`crate::shared::Gates`]).
 
 mod blocking;
 mod client;
@@ -30,12 +30,11 @@ use std::sync::Arc;
 use ferrocache_protocol::resp::{self, Command, Encoder, RespVersion};
 
 use super::{Context, Flow, Served};
+use crate::conn_info::ConnInfo;
 use crate::hashing::HashSet;
 use crate::metrics::WorkerStats;
-use crate::server::ConnInfo;
 use table::Flags;
 
-pub use client::ClientShown;
 pub use random::restart_random_sequence;
 
 /// Per-connection RESP state.

@@ -347,7 +347,7 @@ mod test_hooks {
                 })
             }
             b"THREAD" => {
-                crate::server::panic_after_this_turn();
+                crate::test_hooks::panic_after_this_turn();
                 enc.ok();
             }
             _ => enc.error("ERR syntax error"),

@@ -1,0 +1,176 @@
+//! What every thread shares: [`Shared`] (the store, the settings, the counters, the registries
+//! of subscribers and blocked clients, the shutdown switch) and the [`Gates`] that make
+//! multi-key commands atomic.
+//!
+//! It sits below both the server that runs connections and the commands they execute, so
+//! neither imports the other to reach it. It does no I/O and interprets no command; the
+//! connection table's bookkeeping (connect, close) is the server's (`server/mod.rs`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ferrocache_protocol::memcache::Limits;
+use mio::Waker;
+
+use crate::auth::{Users, UsersError};
+use crate::config::Config;
+use crate::conn_info::ConnInfo;
+use crate::metrics::{ConnectionStats, WorkerStats};
+use crate::store::{Store, StoreConfig};
+
+/// Milliseconds since the unix epoch.
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What every thread shares: the store, the settings, the counters, the shutdown switch.
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub limits: Limits,
+    /// Who may authenticate (empty unless SASL is enabled).
+    pub users: Users,
+    /// One per worker, indexed by worker number.
+    pub worker_stats: Box<[WorkerStats]>,
+    pub connections: ConnectionStats,
+    pub started: Instant,
+    /// Current log verbosity (changed by `verbosity`).
+    pub verbosity: AtomicUsize,
+    /// Every open connection, for `stats conns`; touched on connect and close only.
+    pub connection_table: parking_lot::Mutex<crate::hashing::HashMap<u64, Arc<ConnInfo>>>,
+    pub(crate) next_conn_id: std::sync::atomic::AtomicU64,
+    /// Per-worker gates for atomic multi-key commands.
+    pub gates: Gates,
+    /// Pub/sub subscriptions across every worker.
+    pub pubsub: Arc<crate::pubsub::Registry>,
+    /// Where every effect of the store goes (notifications, and the tap).
+    pub effects: Arc<crate::effects::EffectHub>,
+    /// Clients parked in blocking list pops, across every worker.
+    pub blocked: crate::blocking::Registry,
+    /// Client buffer limits and the memory every connection's buffers take.
+    pub clients: Arc<crate::clients::Clients>,
+    shutting_down: AtomicBool,
+    pub(crate) wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
+    /// The name of the first thread that ended before shutdown, if any.
+    pub(crate) dead_thread: parking_lot::Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// The shared state for `config`, with its users (read from the SASL password file when
+    /// SASL is enabled).
+    pub fn new(config: Config) -> Result<Shared, UsersError> {
+        let users = if config.sasl.enabled {
+            Users::from_password_file(&config.sasl.password_file)?
+        } else {
+            Users::default()
+        };
+        let store = Store::new(StoreConfig {
+            memory_limit_bytes: config.store.memory_limit.bytes() as usize,
+            item_size_max: config.store.item_size_max.bytes() as usize,
+            eviction: config.eviction_policy(),
+            segment_size: config.store.segment_size.bytes() as usize,
+            compression: crate::store::Compression {
+                threshold: config.store.compression_threshold.bytes() as usize,
+                level: config.store.compression_level,
+            },
+            pools: config
+                .pool
+                .iter()
+                .map(|pool| crate::store::PoolConfig {
+                    name: pool.name.clone(),
+                    prefix: pool.prefix.as_bytes().to_vec(),
+                })
+                .collect(),
+        });
+        let pubsub = Arc::new(crate::pubsub::Registry::new());
+        pubsub.set_notify_flags(config.notify_flags());
+        let effects = crate::effects::EffectHub::new(crate::pubsub::KeyspaceNotifier {
+            registry: pubsub.clone(),
+            prefixes: config
+                .resp
+                .notify_key_prefixes
+                .iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect(),
+        });
+        store.set_observer(Box::new(effects.clone()));
+        let limits = Limits {
+            item_size_max: config.store.item_size_max.bytes() as usize,
+            ..Limits::default()
+        };
+        let workers = config.worker_threads();
+        Ok(Shared {
+            clients: Arc::new(crate::clients::Clients::new(&config)),
+            effects,
+            verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
+            config,
+            store,
+            limits,
+            users,
+            worker_stats: (0..workers).map(|_| WorkerStats::default()).collect(),
+            connections: ConnectionStats::default(),
+            started: Instant::now(),
+            connection_table: parking_lot::Mutex::new(crate::hashing::HashMap::default()),
+            next_conn_id: std::sync::atomic::AtomicU64::new(1),
+            gates: Gates::new(workers),
+            pubsub,
+            blocked: crate::blocking::Registry::default(),
+            shutting_down: AtomicBool::new(false),
+            wakers: parking_lot::Mutex::new(Vec::new()),
+            dead_thread: parking_lot::Mutex::new(None),
+        })
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Wakes every worker (e.g. so they notice a CLIENT KILL).
+    pub fn wake_workers(&self) {
+        for waker in self.wakers.lock().iter() {
+            let _ = waker.wake();
+        }
+    }
+
+    /// Starts a graceful shutdown: every thread notices at its next wake-up.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        for waker in self.wakers.lock().iter() {
+            let _ = waker.wake();
+        }
+    }
+}
+
+/// Per-worker read/write locks that make multi-key commands atomic.
+///
+/// Every command runs holding its own worker's gate for reading (uncontended: only that
+/// worker reads it). A command that must not interleave with any other (MSET, RENAME, EXEC)
+/// takes every gate for writing, in index order, so it waits for the commands in flight on
+/// other workers and no new one starts until it is done. A worker never holds its own read
+/// gate while asking for the write gates, so this cannot deadlock.
+pub struct Gates {
+    gates: Box<[parking_lot::RwLock<()>]>,
+}
+
+impl Gates {
+    pub(crate) fn new(workers: usize) -> Gates {
+        Gates {
+            gates: (0..workers.max(1))
+                .map(|_| parking_lot::RwLock::new(()))
+                .collect(),
+        }
+    }
+
+    /// The gate of worker `worker`, held for reading.
+    pub fn shared(&self, worker: usize) -> parking_lot::RwLockReadGuard<'_, ()> {
+        self.gates[worker % self.gates.len()].read()
+    }
+
+    /// Every gate, held for writing.
+    pub fn exclusive(&self) -> Vec<parking_lot::RwLockWriteGuard<'_, ()>> {
+        self.gates.iter().map(|gate| gate.write()).collect()
+    }
+}
