@@ -146,7 +146,12 @@ impl Session {
                     .resp
                     .as_deref_mut()
                     .expect("RESP sessions carry RESP state");
-                resp::serve_one(state, input, ctx, out)
+                let served = resp::serve_one(state, input, ctx, out)?;
+                // What this command published for this very connection (its own keyspace
+                // notifications in RESP3, a PUBLISH to a channel it subscribes to) follows
+                // its reply; memcached sessions never subscribe.
+                crate::pubsub::outbox::append_own_messages(state.info.id, out);
+                Some(served)
             }
         }
     }

@@ -312,7 +312,6 @@ impl Conn {
                 *needs_input = true;
                 return Flow::Continue;
             };
-            crate::server::outbox::append_own_messages(self.info.id, &mut self.wbuf);
             self.rbuf.consume(served.consumed);
             self.swallow = served.swallow;
             *handled += 1;

@@ -13,7 +13,6 @@
 
 mod buffer;
 mod conn;
-mod outbox;
 mod transport;
 mod worker;
 
@@ -294,8 +293,8 @@ impl crate::pubsub::Deliver for WorkerSink {
         // Published from the subscribers' own worker: no hand-off, no wake-up. The publishing
         // connection's own messages follow its command's reply (`outbox::append_own_messages`);
         // the others' go out right after the publisher's turn.
-        if outbox::current_worker() == Some(worker) {
-            outbox::queue(batch);
+        if crate::pubsub::outbox::current_worker() == Some(worker) {
+            crate::pubsub::outbox::queue(batch);
             return;
         }
         if let Some(sender) = self.senders.get(worker) {

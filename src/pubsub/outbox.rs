@@ -1,13 +1,14 @@
 //! What the worker running on this thread is, and its local pub/sub outbox: messages published
 //! on a worker for that worker's own connections wait here instead of taking a hand-off and a
-//! wake-up. The connection takes its own messages after each reply; the worker delivers the
-//! rest after the turn. Thread-local state only: no I/O, no locks.
+//! wake-up. A RESP session takes its own messages after each reply (`command/session.rs`);
+//! the worker delivers the rest after the turn. The connection loop never sees pub/sub.
+//! Thread-local state only: no I/O, no locks.
 
 use std::cell::{Cell, RefCell};
 
 thread_local! {
     /// Pub/sub messages published on this worker for this worker's own connections.
-    static LOCAL_OUTBOX: RefCell<crate::pubsub::Batch> = const { RefCell::new(Vec::new()) };
+    static LOCAL_OUTBOX: RefCell<super::Batch> = const { RefCell::new(Vec::new()) };
     static CURRENT_WORKER: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
@@ -17,12 +18,12 @@ pub fn set_current_worker(index: usize) {
 }
 
 /// Queues messages for this worker's own connections.
-pub fn queue(batch: crate::pubsub::Batch) {
+pub fn queue(batch: super::Batch) {
     LOCAL_OUTBOX.with(|outbox| outbox.borrow_mut().extend(batch));
 }
 
 /// Takes every queued message (the worker delivers them after a turn).
-pub fn take_all() -> crate::pubsub::Batch {
+pub fn take_all() -> super::Batch {
     LOCAL_OUTBOX.with(|outbox| std::mem::take(&mut *outbox.borrow_mut()))
 }
 

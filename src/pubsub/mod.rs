@@ -12,6 +12,8 @@
 //! Invariant: a connection's entries are removed when it unsubscribes or closes
 //! ([`Registry::forget`]); the registry never holds a lock while sending.
 
+pub mod outbox;
+
 use crate::hashing::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
