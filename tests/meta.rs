@@ -112,3 +112,26 @@ fn meta_base64_keys_and_debug() {
     assert!(line.contains(" fetch=yes cls=1 size="), "{line}");
     c.roundtrip(b"me nope\r\n", b"EN\r\n");
 }
+
+#[test]
+fn meta_writes_count_cas_and_delete_stats_as_memcached_does() {
+    // memcached 1.6.18 after this exact sequence: cmd_set 4, cas_hits 2, cas_badval 1,
+    // cas_misses 0, delete_misses 2 (an `md` refused for its cas counts as a miss).
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.roundtrip(b"set k 0 0 1\r\na\r\n", b"STORED\r\n");
+    c.roundtrip(b"ms k 1 C999\r\nb\r\n", b"EX\r\n");
+    c.send(b"mg k c\r\n");
+    let line = String::from_utf8(c.read_until(b"\r\n")).unwrap();
+    let cas: u64 = line.trim().strip_prefix("HD c").unwrap().parse().unwrap();
+    c.roundtrip(format!("ms k 1 C{cas}\r\nb\r\n").as_bytes(), b"HD\r\n");
+    c.roundtrip(format!("ms k 1 C{cas} I\r\nc\r\n").as_bytes(), b"HD\r\n");
+    c.roundtrip(b"md k C5\r\n", b"EX\r\n");
+    c.roundtrip(b"md nokey\r\n", b"NF\r\n");
+    assert_eq!(c.stat("cmd_set"), 4);
+    assert_eq!(c.stat("cas_hits"), 2);
+    assert_eq!(c.stat("cas_badval"), 1);
+    assert_eq!(c.stat("cas_misses"), 0);
+    assert_eq!(c.stat("delete_misses"), 2);
+    assert_eq!(c.stat("delete_hits"), 0);
+}

@@ -59,11 +59,8 @@ pub fn get<R>(
     result
 }
 
-/// Runs a storage command. Counts `cmd_set`, the cas counters for a cas store and
-/// `store_no_memory`.
+/// Runs a storage command of text or binary. Counts as [`write`].
 pub fn store(ctx: &Context<'_>, args: StoreArgs<'_>) -> Outcome {
-    let stats = ctx.stats;
-    WorkerStats::incr(&stats.cmd_set);
     let write = Write {
         key: args.key,
         value: args.value,
@@ -74,8 +71,18 @@ pub fn store(ctx: &Context<'_>, args: StoreArgs<'_>) -> Outcome {
         new_cas: None,
         invalidate: false,
     };
+    self::write(ctx, write)
+}
+
+/// Writes an item for any memcached dialect (text `set`…`cas`, binary Set…PrependQ, meta
+/// `ms`). Counts `cmd_set`; a write that compares a cas counts `cas_hits`, `cas_badval` or
+/// `cas_misses` (memcached's `NREAD_CAS`, which meta's `C` and a binary header cas select as
+/// text's `cas` does); a refusal for memory counts `store_no_memory`.
+pub fn write(ctx: &Context<'_>, write: Write<'_>) -> Outcome {
+    let stats = ctx.stats;
+    WorkerStats::incr(&stats.cmd_set);
     let outcome = ctx.shared.store.apply(Mutation::Write(write), ctx.now_ms);
-    if args.mode == StoreMode::Cas {
+    if write.compare_cas.is_some() {
         let counter = match outcome {
             Outcome::Stored { .. } => Some(&stats.cas_hits),
             Outcome::Exists => Some(&stats.cas_badval),
@@ -102,8 +109,8 @@ pub fn refused_too_large(ctx: &Context<'_>, unlink: Option<&[u8]>) {
     }
 }
 
-/// Deletes a key, only if its cas unique matches when one is given. Counts delete hits and
-/// misses (a cas mismatch is neither, as in memcached).
+/// Deletes a key, only if its cas unique matches when one is given. Counts as
+/// [`delete_with`].
 pub fn delete(ctx: &Context<'_>, key: &[u8], cas_unique: Option<u64>) -> Outcome {
     let delete = Delete {
         key,
@@ -111,6 +118,12 @@ pub fn delete(ctx: &Context<'_>, key: &[u8], cas_unique: Option<u64>) -> Outcome
         new_cas: None,
         invalidate: None,
     };
+    delete_with(ctx, delete)
+}
+
+/// A delete of any dialect, meta's invalidation (`md I`) included. Counts delete hits and
+/// misses (a cas mismatch is neither, as in memcached's text and binary delete).
+pub fn delete_with(ctx: &Context<'_>, delete: Delete<'_>) -> Outcome {
     let outcome = ctx.shared.store.apply(Mutation::Delete(delete), ctx.now_ms);
     match outcome {
         Outcome::Deleted => WorkerStats::incr(&ctx.stats.delete_hits),

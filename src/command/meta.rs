@@ -12,7 +12,7 @@ use ferrocache_protocol::memcache::{
 use super::kv::{self, ArithOutcome};
 use super::{memcached_expiry, Context, Flow};
 use crate::metrics::WorkerStats;
-use crate::store::{Delete, Expiry, Mutation, Outcome, ReadOptions, Recency, Write, WriteMode};
+use crate::store::{Delete, Expiry, Outcome, ReadOptions, Recency, Write, WriteMode};
 
 /// `mg`: read an item and return what the flags ask for.
 pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
@@ -102,7 +102,6 @@ pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
 pub fn set(meta: &MetaKeyed<'_>, value: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
     let stats = ctx.stats;
     WorkerStats::incr(&stats.cmd_meta);
-    WorkerStats::incr(&stats.cmd_set);
     let flags = &meta.flags;
     let mut scratch = [0u8; MAX_KEY_LEN];
     let key = meta.decode_key(&mut scratch);
@@ -125,13 +124,11 @@ pub fn set(meta: &MetaKeyed<'_>, value: &[u8], ctx: &Context<'_>, out: &mut Vec<
         new_cas: flags.new_cas,
         invalidate: flags.invalidate,
     };
-    let outcome = ctx.shared.store.apply(Mutation::Write(write), ctx.now_ms);
-    let (status, cas) = match outcome {
+    let (status, cas) = match kv::write(ctx, write) {
         Outcome::Stored { cas } => (MetaStatus::Done, Some(cas)),
         Outcome::Exists => (MetaStatus::Exists, None),
         Outcome::NotFound => (MetaStatus::NotFound, None),
         Outcome::OutOfMemory => {
-            WorkerStats::incr(&stats.store_no_memory);
             out.extend_from_slice(reply::OUT_OF_MEMORY);
             return Flow::Continue;
         }
@@ -170,16 +167,14 @@ pub fn delete(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flo
             .invalidate
             .then(|| flags.ttl.map(|t| memcached_expiry(t.0, ctx.now_ms))),
     };
-    let status = match ctx.shared.store.apply(Mutation::Delete(delete), ctx.now_ms) {
-        Outcome::Deleted => {
-            WorkerStats::incr(&stats.delete_hits);
-            MetaStatus::Done
-        }
-        Outcome::Exists => MetaStatus::Exists,
-        _ => {
+    let status = match kv::delete_with(ctx, delete) {
+        Outcome::Deleted => MetaStatus::Done,
+        Outcome::Exists => {
+            // memcached 1.6 counts a meta delete refused for its cas as a miss.
             WorkerStats::incr(&stats.delete_misses);
-            MetaStatus::NotFound
+            MetaStatus::Exists
         }
+        _ => MetaStatus::NotFound,
     };
     if flags.quiet && status == MetaStatus::Done {
         return Flow::Continue;

@@ -21,8 +21,8 @@ use slab::Slab;
 
 use crate::command::{Context, Dialect, Session};
 use crate::metrics::WorkerStats;
-use crate::server::conn::{Conn, Next};
 use crate::pubsub::outbox;
+use crate::server::conn::{Conn, Next};
 use crate::server::transport::Transport;
 use crate::shared::{unix_millis, Shared};
 
