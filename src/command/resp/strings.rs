@@ -48,27 +48,49 @@ pub fn count_lookup(ctx: &crate::command::Context<'_>, hit: bool) {
 }
 
 /// An expiry option parsed from SET/GETEX-style arguments.
+#[derive(Clone, Copy)]
 enum TtlOption {
     Keep,
     Persist,
     At(Expiry),
 }
 
-/// Parses `EX s | PX ms | EXAT s | PXAT ms` at `args[i]` (the value at `i+1`).
-fn expiry_option(call: &Call<'_, '_>, i: usize, command: &str) -> Result<Expiry, String> {
+/// The one parser of SET's and GETEX's expiry options: tries `args[i]` as `EX s | PX ms |
+/// EXAT s | PXAT ms` or as the command's word that stands alone (`KEEPTTL` for SET, `PERSIST`
+/// for GETEX), accepting only one expiry option per command. Returns how many arguments it
+/// took (0: not an expiry option here) or Redis's error line.
+fn ttl_option(
+    call: &Call<'_, '_>,
+    i: usize,
+    command: &str,
+    alone: (&str, TtlOption),
+    ttl: &mut Option<TtlOption>,
+) -> Result<usize, String> {
+    if ttl.is_some() {
+        return Ok(0);
+    }
+    let arg = call.arg(i);
+    if is(arg, alone.0) {
+        *ttl = Some(alone.1);
+        return Ok(1);
+    }
+    if !["EX", "PX", "EXAT", "PXAT"].iter().any(|w| is(arg, w)) || i + 1 >= call.args.len() {
+        return Ok(0);
+    }
     let value = parse_i64(call.arg(i + 1)).ok_or_else(|| err::NOT_INTEGER.to_string())?;
     let invalid = || format!("ERR invalid expire time in '{command}' command");
     if value <= 0 {
         return Err(invalid());
     }
     let now = call.ctx.now_ms as i64;
-    let at = match call.arg(i).to_ascii_uppercase().as_slice() {
+    let at = match arg.to_ascii_uppercase().as_slice() {
         b"EX" => value.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
         b"PX" => value.checked_add(now),
         b"EXAT" => value.checked_mul(1000),
         _ => Some(value),
     };
-    at.map(|at| Expiry::AtMs(at as u64)).ok_or_else(invalid)
+    *ttl = Some(TtlOption::At(Expiry::AtMs(at.ok_or_else(invalid)? as u64)));
+    Ok(2)
 }
 
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
@@ -77,27 +99,23 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let mut i = 3;
     while i < call.args.len() {
         let arg = call.arg(i);
-        let has_value = i + 1 < call.args.len();
+        match ttl_option(call, i, "set", ("KEEPTTL", TtlOption::Keep), &mut ttl) {
+            Ok(0) => {}
+            Ok(taken) => {
+                i += taken;
+                continue;
+            }
+            Err(message) => {
+                enc.error(&message);
+                return Flow::Continue;
+            }
+        }
         if is(arg, "NX") && !xx {
             nx = true;
         } else if is(arg, "XX") && !nx {
             xx = true;
         } else if is(arg, "GET") {
             get = true;
-        } else if is(arg, "KEEPTTL") && ttl.is_none() {
-            ttl = Some(TtlOption::Keep);
-        } else if ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| is(arg, w))
-            && ttl.is_none()
-            && has_value
-        {
-            match expiry_option(call, i, "set") {
-                Ok(at) => ttl = Some(TtlOption::At(at)),
-                Err(message) => {
-                    enc.error(&message);
-                    return Flow::Continue;
-                }
-            }
-            i += 1;
         } else {
             enc.error(err::SYNTAX);
             return Flow::Continue;
@@ -248,26 +266,17 @@ pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let mut ttl = None;
     let mut i = 2;
     while i < call.args.len() {
-        let arg = call.arg(i);
-        if is(arg, "PERSIST") && ttl.is_none() {
-            ttl = Some(TtlOption::Persist);
-        } else if ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| is(arg, w))
-            && ttl.is_none()
-            && i + 1 < call.args.len()
-        {
-            match expiry_option(call, i, "getex") {
-                Ok(at) => ttl = Some(TtlOption::At(at)),
-                Err(message) => {
-                    enc.error(&message);
-                    return Flow::Continue;
-                }
+        match ttl_option(call, i, "getex", ("PERSIST", TtlOption::Persist), &mut ttl) {
+            Ok(0) => {
+                enc.error(err::SYNTAX);
+                return Flow::Continue;
             }
-            i += 1;
-        } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            Ok(taken) => i += taken,
+            Err(message) => {
+                enc.error(&message);
+                return Flow::Continue;
+            }
         }
-        i += 1;
     }
     let result = call
         .ctx
