@@ -15,8 +15,8 @@ use std::collections::HashMap;
 
 use ferrocache::command::kv::{apply_arith, Arith, ArithOutcome};
 use ferrocache::store::{
-    Delete, EvictionPolicy, Expiry, Mutation, Outcome, ReadOptions, Store, StoreConfig, Write,
-    WriteMode,
+    Delete, EvictionPolicy, Expiry, Mutation, Outcome, ReadOptions, StaleCas, Store, StoreConfig,
+    Write, WriteMode,
 };
 use ferrocache_protocol::memcache::ArithDirection;
 use proptest::prelude::*;
@@ -731,7 +731,7 @@ impl Harness {
                 mode: *mode,
                 compare_cas: *cas,
                 new_cas: None,
-                invalidate: false,
+                stale_cas: StaleCas::Refuse,
             })),
             Keyed::Arith { .. } => None,
             Keyed::Delete { cas } => Some(Mutation::Delete(Delete {
@@ -928,7 +928,7 @@ fn set(store: &Store, key: &[u8], value: &[u8], now: u64) -> Outcome {
         mode: WriteMode::Set,
         compare_cas: None,
         new_cas: None,
-        invalidate: false,
+        stale_cas: StaleCas::Refuse,
     };
     store.apply(Mutation::Write(write), now)
 }

@@ -18,8 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferrocache::store::{
-    Delete, EvictionPolicy, Expiry, Mutation, Outcome, ReadOptions, Store, StoreConfig, Write,
-    WriteMode,
+    Delete, EvictionPolicy, Expiry, Mutation, Outcome, ReadOptions, StaleCas, Store, StoreConfig,
+    Write, WriteMode,
 };
 
 const WRITERS: usize = 4;
@@ -221,7 +221,7 @@ fn writer(shared: &Shared, me: usize, deadline: Instant) -> Report {
                 mode: WriteMode::Set,
                 compare_cas,
                 new_cas: None,
-                invalidate: false,
+                stale_cas: StaleCas::Refuse,
             }),
             now,
         );

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::conn_info::ConnInfo;
 use crate::shared::Shared;
 use crate::store::{
-    Effect, Expiry, KeyKind, Mutation, Observer, PutCause, ReadOptions, Removal, Store,
+    Effect, Expiry, KeyKind, Mutation, Observer, PutCause, ReadOptions, Removal, StaleCas, Store,
     StoreConfig, Write, WriteMode,
 };
 
@@ -643,7 +643,7 @@ fn replay(replica: &Store, seen: &Seen) {
         mode: WriteMode::Set,
         compare_cas: None,
         new_cas: Some(*cas),
-        invalidate: false,
+        stale_cas: StaleCas::Refuse,
     };
     replica.apply(Mutation::Write(write), NOW);
 }

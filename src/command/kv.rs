@@ -10,7 +10,8 @@ use ferrocache_protocol::memcache::{ArithDirection, Exptime, StoreMode};
 use super::{memcached_expiry, Context};
 use crate::metrics::WorkerStats;
 use crate::store::{
-    Delete, Expiry, ItemState, ItemView, Mutation, Outcome, ReadOptions, Store, Write, WriteMode,
+    Delete, Expiry, ItemState, ItemView, Mutation, Outcome, ReadOptions, StaleCas, Store, Write,
+    WriteMode,
 };
 
 /// A storage command's arguments (text `set`…`cas`, binary Set…PrependQ).
@@ -69,7 +70,7 @@ pub fn store(ctx: &Context<'_>, args: StoreArgs<'_>) -> Outcome {
         mode: write_mode(args.mode),
         compare_cas: args.cas_unique,
         new_cas: None,
-        invalidate: false,
+        stale_cas: StaleCas::Refuse,
     };
     self::write(ctx, write)
 }
@@ -368,7 +369,7 @@ mod tests {
             mode: WriteMode::Set,
             compare_cas: None,
             new_cas: None,
-            invalidate: false,
+            stale_cas: StaleCas::Refuse,
         };
         let Outcome::Stored { cas } = store.apply(Mutation::Write(write), NOW) else {
             panic!("set failed")

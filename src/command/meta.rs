@@ -12,7 +12,7 @@ use ferrocache_protocol::memcache::{
 use super::kv::{self, ArithOutcome};
 use super::{memcached_expiry, Context, Flow};
 use crate::metrics::WorkerStats;
-use crate::store::{Delete, Expiry, Outcome, ReadOptions, Recency, Write, WriteMode};
+use crate::store::{Delete, Expiry, Outcome, ReadOptions, Recency, StaleCas, Write, WriteMode};
 
 /// `mg`: read an item and return what the flags ask for.
 pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
@@ -122,7 +122,11 @@ pub fn set(meta: &MetaKeyed<'_>, value: &[u8], ctx: &Context<'_>, out: &mut Vec<
         mode,
         compare_cas: flags.compare_cas,
         new_cas: flags.new_cas,
-        invalidate: flags.invalidate,
+        stale_cas: if flags.invalidate {
+            StaleCas::Invalidate
+        } else {
+            StaleCas::Refuse
+        },
     };
     let (status, cas) = match kv::write(ctx, write) {
         Outcome::Stored { cas } => (MetaStatus::Done, Some(cas)),

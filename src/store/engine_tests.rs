@@ -327,7 +327,7 @@ fn large_values_are_compressed_transparently() {
         mode: WriteMode::Append,
         compare_cas: Some(cas),
         new_cas: None,
-        invalidate: false,
+        stale_cas: StaleCas::Refuse,
     };
     assert!(matches!(
         s.apply(Mutation::Write(append), NOW),
@@ -368,7 +368,7 @@ fn values_larger_than_a_segment_round_trip_and_count() {
         mode: WriteMode::Append,
         compare_cas: Some(cas),
         new_cas: None,
-        invalidate: false,
+        stale_cas: StaleCas::Refuse,
     };
     assert!(matches!(
         s.apply(Mutation::Write(append), NOW),

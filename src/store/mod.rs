@@ -57,7 +57,7 @@ pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use layout::{info, ItemMut, ItemRef, NewItem};
 pub use list::{End, ListObject};
-pub use mutation::{Delete, Mutation, Write, WriteMode};
+pub use mutation::{Delete, Mutation, StaleCas, Write, WriteMode};
 pub use pool::{PoolConfig, PoolStats};
 use pool::{PoolEvent, Pools};
 use segments::Segments;

@@ -39,9 +39,17 @@ pub struct Write<'a> {
     pub compare_cas: Option<u64>,
     /// Give the stored item this cas unique instead of a fresh one.
     pub new_cas: Option<u64>,
-    /// With `compare_cas`: if the given cas is older than the item's, store anyway but mark
-    /// the item stale (meta invalidation) instead of failing.
-    pub invalidate: bool,
+    /// With `compare_cas`: what a cas older than the item's does.
+    pub stale_cas: StaleCas,
+}
+
+/// What a write whose compared cas is older than the item's does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleCas {
+    /// Fail with `Exists`, as any cas mismatch.
+    Refuse,
+    /// Store anyway but mark the item stale (meta `ms I`).
+    Invalidate,
 }
 
 /// A delete, or its gentler forms.
@@ -98,7 +106,7 @@ impl Entry<'_> {
                 return Outcome::NotFound;
             };
             if expected != current {
-                if write.invalidate && expected < current {
+                if write.stale_cas == StaleCas::Invalidate && expected < current {
                     stale = true;
                 } else {
                     return Outcome::Exists;

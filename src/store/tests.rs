@@ -23,7 +23,7 @@ pub(super) fn set(store: &Store, key: &[u8], value: &[u8], expiry: Expiry, now: 
             mode: WriteMode::Set,
             compare_cas: None,
             new_cas: None,
-            invalidate: false,
+            stale_cas: StaleCas::Refuse,
         }),
         now,
     )
@@ -69,7 +69,7 @@ fn cas_changes_on_every_mutation() {
         mode: WriteMode::Set,
         compare_cas: Some(first),
         new_cas: None,
-        invalidate: false,
+        stale_cas: StaleCas::Refuse,
     };
     assert_eq!(s.apply(Mutation::Write(stale), NOW), Outcome::Exists);
 }
@@ -189,7 +189,7 @@ fn random_operations_match_a_hashmap_model() {
                     mode,
                     compare_cas: None,
                     new_cas: None,
-                    invalidate: false,
+                    stale_cas: StaleCas::Refuse,
                 };
                 let outcome = s.apply(Mutation::Write(write), now);
                 let current = live(&model, now);

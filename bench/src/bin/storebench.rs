@@ -27,7 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use ferrocache::store::{
-    EvictionPolicy, Expiry, Mutation, Outcome, ReadOptions, Store, StoreConfig, Write, WriteMode,
+    EvictionPolicy, Expiry, Mutation, Outcome, ReadOptions, StaleCas, Store, StoreConfig, Write,
+    WriteMode,
 };
 
 use keyspace::{write_key, KeyDist, Zipf};
@@ -92,7 +93,7 @@ fn set(store: &Store, key: &[u8], value: &[u8], now: u64) -> Outcome {
             mode: WriteMode::Set,
             compare_cas: None,
             new_cas: None,
-            invalidate: false,
+            stale_cas: StaleCas::Refuse,
         }),
         now,
     )
