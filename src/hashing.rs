@@ -9,7 +9,8 @@
 //! SipHash with fixed keys instead, so one input takes the same paths in every process and
 //! every run. libFuzzer assumes a deterministic target: with random seeds, probe sequences,
 //! tombstones and rehashes (and the coverage they give) changed from run to run, and the
-//! `connection` target kept "finding" edges it had already seen (fuzz/README.md, round 10).
+//! `connection` target kept "finding" edges it had already seen (fuzzing round 10, commit
+//! `65d091cbd`).
 //!
 //! Invariant: the server's code (this crate, tests aside) builds its maps and sets from this
 //! module's types, never from `std::collections`' or hashbrown's default hashers directly.

@@ -150,7 +150,8 @@ fn connection_config() -> &'static Config {
         // 256 KiB: four 64 KiB segments (the smallest), one of them the reclaimers' reserve,
         // so a few inputs' worth of live values, or items in a few TTL buckets (each has its
         // own open segment), fill the store and eviction, reclaim and compaction run under
-        // the fuzzer. On a larger store they almost never did (see fuzz/README.md, round 7).
+        // the fuzzer. On a larger store they almost never did (fuzzing round 7, commit
+        // `e8bf983a0`).
         config.store.memory_limit = ferrocache::config::ByteSize::kib(256);
         // 1 MiB of unsent replies closes the connection (64 MiB in the server's defaults), so
         // replies that reach the limit (HRANDFIELD with a large negative count) stay quick.
@@ -162,11 +163,11 @@ fn connection_config() -> &'static Config {
 /// A new server (store, pub/sub registry, counters) for one input, so an input does the same
 /// thing whatever ran before it: libFuzzer assumes a deterministic target. When inputs shared
 /// one server, what an input covered depended on the inputs before it: first on the store's
-/// contents (fuzz/README.md, round 9), then, with the store flushed between inputs, on the
-/// capacity its index and the registry's maps had grown to (round 10); every reload lost
-/// such edges and the next run "found" them again, so the curve never flattened. The hash
-/// seeds are fixed in fuzzing builds (`ferrocache::hashing`) and the random picks restart
-/// with each input.
+/// contents (fuzzing round 9, commit `b24da36d6`), then, with the store flushed between
+/// inputs, on the capacity its index and the registry's maps had grown to (round 10,
+/// `65d091cbd`); every reload lost such edges and the next run "found" them again, so the
+/// curve never flattened. The hash seeds are fixed in fuzzing builds (`ferrocache::hashing`)
+/// and the random picks restart with each input.
 fn fresh_server() -> Shared {
     ferrocache::command::resp::restart_random_sequence();
     Shared::new(connection_config().clone()).expect("the target's config is valid")
@@ -289,7 +290,8 @@ mod tests {
     /// In a fuzzing build (`--cfg fuzzing`; `.ci/run` runs these tests so too) an input
     /// answers the same every time it runs: libFuzzer assumes it. Fails with a random hash
     /// seed, a random sequence that is not restarted, or the LFU coin that used to be one
-    /// per thread, seeded from a stack address (fuzz/README.md, rounds 10 and 11).
+    /// per thread, seeded from a stack address (fuzzing rounds 10 and 11, commits `65d091cbd`
+    /// and `34e0e2ae5`).
     #[cfg(fuzzing)]
     #[test]
     fn an_input_answers_the_same_in_every_run() {

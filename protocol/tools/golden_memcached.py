@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Regenerates protocol/src/memcache/golden.rs: what a real memcached answers to each case.
+"""Regenerates protocol/tests/memcache_golden/cases.rs: what a real memcached answers to each case.
 
 Usage: memcached -u root -p 21811 -U 0 -l 127.0.0.1 -A &   (1.6.18 was used)
-       python3 protocol/tools/golden_memcached.py 21811 > protocol/src/memcache/golden.rs
+       python3 protocol/tools/golden_memcached.py 21811 > protocol/tests/memcache_golden/cases.rs
 
 Each case is sent on a fresh connection; the reply bytes and whether the server closed the
 connection are recorded. The cases only use keys that are never stored (or stores whose
 answer does not depend on the store), so the parser tests can replay them against a model
-server that misses every read (see `tests.rs`).
+server that misses every read (see `protocol/tests/memcache_golden/main.rs`).
 """
 import socket
 import sys

@@ -66,8 +66,8 @@ impl Shard {
 
 /// Where shard `number`'s coin starts: from the project's map hasher, so at random in the
 /// server and fixed in fuzzing builds (`crate::hashing`), where a fuzz input must count
-/// accesses, and evict, the same way in every run (fuzz/README.md, round 11); the coin used
-/// to be one per thread, seeded from a stack address.
+/// accesses, and evict, the same way in every run (fuzzing round 11, commit `34e0e2ae5`); the
+/// coin used to be one per thread, seeded from a stack address.
 fn coin_seed(number: usize) -> u64 {
     use std::hash::BuildHasher;
     crate::hashing::MapHasher::default().hash_one(number)

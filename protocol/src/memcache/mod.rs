@@ -18,11 +18,6 @@ mod request;
 mod text;
 mod words;
 
-#[cfg(test)]
-mod golden;
-#[cfg(test)]
-mod tests;
-
 pub use encode::*;
 pub use error::ParseError;
 pub use lines::Limits;

@@ -2,7 +2,7 @@
 //!
 //! [`serve_one`] parses one command, checks it against the static [`table`] (name, arity,
 //! flags), handles authentication and MULTI queueing, and dispatches to the family modules
-//! (`strings`, `keys`, `hash`, `list`, `blocking`, `set`, `zset`, `zset_ops`, `server`, `tx`). Error replies use Redis's words.
+//! (`strings`, `keys`, `hash`, `list`, `blocking`, `set`, `zset`, `zset_ops`, `zset_range`, `server`, `tx`). Error replies use Redis's words.
 //!
 //! Atomicity: every command runs while holding its worker's gate for reading; commands that
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
@@ -23,6 +23,7 @@ pub mod table;
 mod tx;
 mod zset;
 mod zset_ops;
+mod zset_range;
 
 use std::borrow::Cow;
 use std::sync::Arc;

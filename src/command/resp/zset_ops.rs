@@ -14,7 +14,8 @@ use crate::hashing::HashMap;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::zset::{parse_range, reply_members, RangeForm, ZError};
+use super::zset::reply_members;
+use super::zset_range::{parse_range, RangeForm, ZError};
 use super::{err, is, parse_f64, parse_i64, Call};
 use crate::command::Flow;
 use crate::store::{Object, StoreError, ZSet};
