@@ -69,6 +69,15 @@ pub struct Flags {
     /// Require SASL PLAIN authentication (binary protocol only, as in memcached).
     #[arg(short = 'S', long = "enable-sasl")]
     pub enable_sasl: bool,
+    /// Directory of the snapshot file.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The snapshot file's name in --dir.
+    #[arg(long = "dbfilename", value_name = "NAME")]
+    pub dbfilename: Option<String>,
+    /// Background save rules, as Redis's "seconds changes ..." ("" = only on SAVE/BGSAVE).
+    #[arg(long = "save", value_name = "RULES")]
+    pub save: Option<String>,
     /// SASL users, one "user:password" per line (default: $MEMCACHED_SASL_PWDB).
     #[arg(long = "sasl-pwdb", value_name = "FILE")]
     pub sasl_pwdb: Option<PathBuf>,
@@ -125,6 +134,15 @@ impl Flags {
         }
         if let Some(port) = self.resp_port {
             server.resp_port = port;
+        }
+        if let Some(dir) = self.dir {
+            config.persistence.dir = dir;
+        }
+        if let Some(name) = self.dbfilename {
+            config.persistence.dbfilename = name;
+        }
+        if let Some(rules) = self.save {
+            config.persistence.save = rules;
         }
         if let Some(mb) = self.memory_limit_mb {
             config.store.memory_limit = ByteSize(mb.saturating_mul(1024 * 1024));

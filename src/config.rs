@@ -268,6 +268,45 @@ pub struct SaslSection {
     pub password_file: PathBuf,
 }
 
+/// Snapshots for warm restart (Redis's names). Restart-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersistenceSection {
+    /// Directory of the snapshot file (`--dir`).
+    pub dir: PathBuf,
+    /// The snapshot file's name in `dir` (`--dbfilename`).
+    pub dbfilename: String,
+    /// When to save in the background, as Redis's `save`: pairs of "seconds changes" (save
+    /// after that many seconds if at least that many changes); "" = only on SAVE/BGSAVE
+    /// (the default: this is a cache). With rules, the server also saves when it stops.
+    pub save: String,
+    /// Load `dir/dbfilename` at start when it exists.
+    pub load_on_start: bool,
+}
+
+impl Default for PersistenceSection {
+    fn default() -> Self {
+        PersistenceSection {
+            dir: PathBuf::from("."),
+            dbfilename: "dump.fcs".into(),
+            save: String::new(),
+            load_on_start: true,
+        }
+    }
+}
+
+impl PersistenceSection {
+    /// The snapshot file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&self.dbfilename)
+    }
+
+    /// The `save` rules (validated at load).
+    pub fn save_rules(&self) -> Vec<(u64, u64)> {
+        crate::persist::parse_save_rules(&self.save).unwrap_or_default()
+    }
+}
+
 /// Everything the server reads at start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -277,6 +316,7 @@ pub struct Config {
     pub resp: RespSection,
     pub log: LogSection,
     pub sasl: SaslSection,
+    pub persistence: PersistenceSection,
     /// Pools: `[[pool]] name = "sessions" prefix = "sess:"`.
     pub pool: Vec<PoolSection>,
 }
@@ -334,6 +374,22 @@ impl Config {
 
     /// Checks cross-field rules once, so the rest of the server can trust the values.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if crate::persist::parse_save_rules(&self.persistence.save).is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "persistence.save",
+                message: format!(
+                    "{:?} is not pairs of \"seconds changes\" with seconds above 0",
+                    self.persistence.save
+                ),
+            });
+        }
+        let name = &self.persistence.dbfilename;
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(ConfigError::Invalid {
+                setting: "persistence.dbfilename",
+                message: format!("{name:?} is not a plain file name"),
+            });
+        }
         let item = self.store.item_size_max.bytes();
         let (low, high) = ITEM_SIZE_MAX_RANGE;
         if item < low {

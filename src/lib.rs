@@ -10,6 +10,7 @@
 //! - [`command`]: what each request does, between the protocol crate and the store.
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
 //! - [`metrics`]: per-worker counters.
+//! - [`persist`]: snapshots (SAVE, BGSAVE, `save` rules) and their load at start.
 //! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //! - [`blocking`]: clients parked in blocking list pops, and the hand-over of their replies.
@@ -54,6 +55,7 @@ pub mod glob;
 pub mod hashing;
 pub mod logging;
 pub mod metrics;
+pub mod persist;
 pub mod pubsub;
 pub mod reload;
 pub mod server;

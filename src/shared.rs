@@ -44,6 +44,8 @@ pub struct Shared {
     pub(crate) next_conn_id: std::sync::atomic::AtomicU64,
     /// Per-worker gates for atomic multi-key commands.
     pub gates: Gates,
+    /// Snapshot state (INFO persistence, LASTSAVE, the one save at a time).
+    pub persistence: crate::persist::Persistence,
     /// Pub/sub subscriptions across every worker.
     pub pubsub: Arc<crate::pubsub::Registry>,
     /// Where every effect of the store goes (notifications, and the tap).
@@ -104,6 +106,7 @@ impl Shared {
         let workers = config.worker_threads();
         Ok(Shared {
             clients: Arc::new(crate::clients::Clients::new(&config)),
+            persistence: crate::persist::Persistence::new(unix_millis()),
             effects,
             verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
             config,
@@ -138,6 +141,7 @@ impl Shared {
     /// Starts a graceful shutdown: every thread notices at its next wake-up.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
+        self.persistence.wake();
         for waker in self.wakers.lock().iter() {
             let _ = waker.wake();
         }

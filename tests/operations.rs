@@ -31,11 +31,10 @@ fn spawn(args: &[&str], env: &[(&str, &str)], make_stderr: impl Fn() -> Stdio) -
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut server = TestServer {
-            addr: format!("127.0.0.1:{port}").parse().unwrap(),
-            resp_addr: None,
-            child: Some(command.spawn().expect("spawn ferrocache")),
-        };
+        let mut server = TestServer::adopt(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            command.spawn().expect("spawn ferrocache"),
+        );
         let child = server.child.as_mut().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !listens_on(child.id(), port) && child.try_wait().unwrap().is_none() {
@@ -238,11 +237,7 @@ fn ready_is_sent_only_once_every_listener_is_bound() {
                 .spawn()
                 .unwrap();
             // Killed on drop, so a failed assertion leaves no server behind.
-            let mut server = TestServer {
-                addr: format!("127.0.0.1:{port}").parse().unwrap(),
-                resp_addr: None,
-                child: Some(child),
-            };
+            let mut server = TestServer::adopt(format!("127.0.0.1:{port}").parse().unwrap(), child);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Some(message) = notification(&socket, Duration::from_millis(50)) {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use ferrocache::command::{Context, Flow, Session};
 use ferrocache::config::Config;
-use ferrocache::server::{ConnInfo, Shared};
+use ferrocache::conn_info::ConnInfo;
+use ferrocache::shared::Shared;
 
 /// A target's body.
 pub type Target = fn(&[u8]);
@@ -156,6 +157,10 @@ fn connection_config() -> &'static Config {
         // 1 MiB of unsent replies closes the connection (64 MiB in the server's defaults), so
         // replies that reach the limit (HRANDFIELD with a large negative count) stay quick.
         config.server.max_output_buffer = ferrocache::config::ByteSize::mib(1);
+        // SAVE and BGSAVE write here, never into the working directory.
+        let dir = std::env::temp_dir().join(format!("ferrocache-fuzz-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        config.persistence.dir = dir;
         config
     })
 }

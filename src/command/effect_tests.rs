@@ -91,12 +91,16 @@ struct Node {
     recorder: Recorder,
     resp: resp::RespSession,
     sasl: SaslConn,
+    /// Where SAVE and BGSAVE write (never the working directory).
+    _dir: tempfile::TempDir,
 }
 
 impl Node {
     fn new() -> Node {
         let mut config = Config::default();
         config.server.threads = 1;
+        let dir = tempfile::tempdir().expect("temp dir");
+        config.persistence.dir = dir.path().to_owned();
         let shared = Shared::new(config).expect("default config");
         let recorder = Recorder::default();
         shared
@@ -122,6 +126,7 @@ impl Node {
             recorder,
             resp,
             sasl: SaslConn::default(),
+            _dir: dir,
         }
     }
 

@@ -34,7 +34,7 @@ use crate::config::Config;
 use ferrocache_protocol::memcache::reply;
 
 use crate::conn_info::ConnInfo;
-pub use crate::shared::{unix_millis, Shared};
+use crate::shared::{unix_millis, Shared};
 pub use transport::Transport;
 use worker::{Worker, WorkerMsg, WAKER};
 
@@ -91,6 +91,9 @@ impl Server {
     pub fn start(config: Config) -> anyhow::Result<Server> {
         raise_fd_limit(config.server.max_connections as u64 + 64);
         let shared = Arc::new(Shared::new(config)?);
+        if shared.config.persistence.load_on_start {
+            load_snapshot(&shared);
+        }
         let config = &shared.config;
         let mut tcp = Vec::new();
         let mut dialects = Vec::new();
@@ -204,6 +207,10 @@ impl Server {
         let maintenance_shared = shared.clone();
         threads.push(spawn_watched("maintenance".into(), &shared, move || {
             maintenance(&maintenance_shared)
+        })?);
+        let saver_shared = shared.clone();
+        threads.push(spawn_watched("saver".into(), &shared, move || {
+            saver(&saver_shared)
         })?);
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
@@ -429,6 +436,73 @@ impl Acceptor {
 fn raise_fd_limit(wanted: u64) {
     if let Err(too_low) = crate::sys::raise_fd_limit(wanted) {
         log::warn!("{too_low} for -c connections");
+    }
+}
+
+/// Loads the snapshot file at start, when there is one: a refused file is logged in one line
+/// and the server starts empty.
+fn load_snapshot(shared: &Shared) {
+    let path = shared.config.persistence.path();
+    if !path.exists() {
+        return;
+    }
+    shared.persistence.set_loading(true);
+    let threads = shared.worker_stats.len().max(1);
+    match crate::persist::load(&shared.store, &path, unix_millis(), threads) {
+        Ok(report) => {
+            shared.persistence.loaded(&report);
+            log::info!(
+                "snapshot {} loaded: {} items ({} expired, {} refused) in {:?}",
+                path.display(),
+                report.loaded,
+                report.expired,
+                report.refused,
+                report.elapsed
+            );
+        }
+        Err(error) => log::error!("snapshot not loaded, starting empty: {error}"),
+    }
+    shared.persistence.set_loading(false);
+}
+
+/// Runs BGSAVE's saves and the `save` rules until shutdown; with rules set it saves once
+/// more then, as Redis does when save points are configured.
+fn saver(shared: &Shared) {
+    let rules = shared.config.persistence.save_rules();
+    let save = |why: &str| {
+        let Ok(guard) = shared.persistence.begin(&shared.store, unix_millis()) else {
+            return; // a SAVE runs on a worker right now
+        };
+        log::info!("background saving started ({why})");
+        let path = shared.config.persistence.path();
+        let result = crate::persist::save(&shared.store, &path, unix_millis());
+        match &result {
+            Ok(report) => log::info!(
+                "background saving done: {} items, {} bytes in {:?}",
+                report.items,
+                report.bytes,
+                report.elapsed
+            ),
+            Err(error) => log::error!("background saving failed: {error}"),
+        }
+        guard.finish(&result, unix_millis());
+    };
+    loop {
+        let asked = shared.persistence.wait_for_request(Duration::from_secs(1));
+        if shared.is_shutting_down() {
+            break;
+        }
+        if asked {
+            save("BGSAVE");
+        } else if shared
+            .persistence
+            .rule_due(&rules, &shared.store, unix_millis())
+        {
+            save("save rule");
+        }
+    }
+    if !rules.is_empty() {
+        save("shutdown");
     }
 }
 

@@ -60,6 +60,22 @@ pub(crate) fn decompress(stored: &[u8], out: &mut Vec<u8>) {
     debug_assert_eq!(written, len);
 }
 
+/// Decompresses bytes that claim to be a stored compressed value but come from outside the
+/// store (a snapshot file): false, with nothing allocated beyond `max_len`, when the claimed
+/// length passes `max_len` or the frame does not decompress to exactly that length.
+pub(crate) fn decompress_checked(stored: &[u8], max_len: usize, out: &mut Vec<u8>) -> bool {
+    let (len, header) = read_varint(stored);
+    if len > max_len || header > stored.len() {
+        return false;
+    }
+    out.clear();
+    out.resize(len, 0);
+    matches!(
+        zstd::bulk::decompress_to_buffer(&stored[header..], &mut out[..]),
+        Ok(written) if written == len
+    )
+}
+
 fn write_varint(out: &mut Vec<u8>, mut value: usize) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);

@@ -46,7 +46,10 @@ pub enum PutCause {
 /// One change to the keyspace.
 pub enum Effect<'a> {
     /// The key now holds this item.
-    Put { item: PutItem<'a>, cause: PutCause },
+    Put {
+        item: StoredItem<'a>,
+        cause: PutCause,
+    },
     /// The key no longer exists.
     Removed {
         key: &'a [u8],
@@ -70,8 +73,9 @@ impl<T: Observer + ?Sized> Observer for std::sync::Arc<T> {
     }
 }
 
-/// An item as the store just wrote it, borrowed while the shard lock is held.
-pub struct PutItem<'a> {
+/// An item as stored, borrowed while its shard lock is held (the item of an effect, or one
+/// visited for a snapshot).
+pub struct StoredItem<'a> {
     store: &'a Store,
     shard: &'a Shard,
     item: ItemRef<'a>,
@@ -83,15 +87,15 @@ pub enum StoredForm<'a> {
     Raw(&'a [u8]),
     /// The store's compressed form (`compress.rs`: original length, then one zstd frame).
     Compressed(&'a [u8]),
-    /// A value larger than a segment: its chunks, in order, copied by [`PutItem::copy_stored`].
+    /// A value larger than a segment: its chunks, in order, copied by [`StoredItem::copy_stored`].
     Chunked { compressed: bool, stored_len: usize },
     /// A typed value (hash, sorted set, list, set).
     Object(&'a Object),
 }
 
-impl<'a> PutItem<'a> {
+impl<'a> StoredItem<'a> {
     pub(super) fn new(store: &'a Store, shard: &'a Shard, item: ItemRef<'a>) -> Self {
-        PutItem { store, shard, item }
+        StoredItem { store, shard, item }
     }
 
     pub fn key(&self) -> &'a [u8] {

@@ -489,6 +489,19 @@ impl Entry<'_> {
         }
     }
 
+    /// Puts a typed value (replacing whatever the key holds) with this expiry: a value read
+    /// back from a snapshot.
+    pub fn put_object(&mut self, object: Object, expiry: Expiry) -> Result<(), StoreError> {
+        let key = self.key;
+        self.put(ItemSpec::new(
+            key,
+            ValueSpec::NewObject(object),
+            0,
+            expiry.as_ms(),
+        ))
+        .map(|_| ())
+    }
+
     /// Replaces whatever the key holds with `set` (no expiry), or deletes the key when `set`
     /// is empty, as Redis's STORE commands do.
     pub fn put_set(&mut self, set: SetObject) -> Result<(), StoreError> {
@@ -536,6 +549,9 @@ impl Entry<'_> {
 
     /// Reports the edit's effect on the key, once.
     fn report(&mut self) {
+        if self.change.is_some() {
+            self.shard.counters.changes += 1;
+        }
         match self.change.take() {
             None => {}
             Some(Change::Put(cause)) => {

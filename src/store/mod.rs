@@ -42,6 +42,7 @@ mod reclaim;
 mod segments;
 pub mod set;
 mod shard;
+mod snapshot;
 mod ttl;
 pub mod zset;
 
@@ -51,7 +52,7 @@ use parking_lot::Mutex;
 
 use chunks::ChunkTable;
 pub use compress::Compression;
-pub use effect::{Effect, Observer, PutCause, PutItem, Removal, StoredForm};
+pub use effect::{Effect, Observer, PutCause, Removal, StoredForm, StoredItem};
 pub use entry::{Entry, IfMissing, ItemState, Moved, WrongType};
 pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
@@ -63,6 +64,7 @@ use pool::{PoolEvent, Pools};
 use segments::Segments;
 pub use set::SetObject;
 use shard::Shard;
+pub use snapshot::{RestoreError, RestoredValue};
 pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};
 
 /// Number of shards: a power of two, enough that two cores rarely meet on one lock.
@@ -688,6 +690,7 @@ impl Store {
                 Removal::Evicted
             },
         });
+        shard.counters.changes += 1;
         if expired {
             shard.counters.reclaimed += 1;
             if unfetched {
@@ -976,7 +979,7 @@ impl Store {
         // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
         let item = unsafe { self.item_at(shard, found.entry) };
         self.report(&Effect::Put {
-            item: PutItem::new(self, shard, item),
+            item: StoredItem::new(self, shard, item),
             cause,
         });
     }
@@ -1134,6 +1137,7 @@ impl Store {
                             .set_expiry(shard, shard_index, hash, found, expiry.as_ms(), now_ms)
                             .unwrap_or(found);
                         self.report_put(shard, found, PutCause::Restamped);
+                        shard.counters.changes += 1;
                         found
                     }
                     None => found,
@@ -1152,6 +1156,7 @@ impl Store {
                         shard.counters.total_items += 1;
                         won = true;
                         self.report_put(shard, found, PutCause::Written);
+                        shard.counters.changes += 1;
                         found
                     }
                     Err(_) => {
@@ -1258,6 +1263,7 @@ impl Store {
             let mut guard = shard.lock();
             let shard = &mut *guard;
             let entries: Vec<(usize, index::Entry)> = shard.index.entries().collect();
+            shard.counters.changes += entries.len() as u64;
             for (pos, entry) in entries {
                 self.unlink(shard, Found { pos, entry }, Removal::Flushed);
             }
@@ -1420,6 +1426,12 @@ impl Store {
             stats.compressed_saved_bytes += c.compressed_saved_bytes;
         }
         stats
+    }
+
+    /// Changes made to the keyspace since start (every effect reported, a flush counting one
+    /// per key it removed), as Redis's `dirty` counts them.
+    pub fn changes(&self) -> u64 {
+        self.shards.iter().map(|s| s.lock().counters.changes).sum()
     }
 
     /// Counters of every pool, `default` first.

@@ -24,6 +24,8 @@ pub(crate) struct ShardCounters {
     pub compressed_items: u64,
     /// Original minus stored bytes of the compressed items present.
     pub compressed_saved_bytes: u64,
+    /// Effects reported for this shard's keys (Redis's `dirty`: what a snapshot is behind by).
+    pub changes: u64,
 }
 
 pub(crate) struct Shard {

@@ -17,6 +17,9 @@ pub struct TestServer {
     /// The RESP listener, when started with [`TestServer::start_with_resp`].
     pub resp_addr: Option<SocketAddr>,
     pub child: Option<Child>,
+    /// The snapshot directory (`--dir`) unless the test names one: never the working
+    /// directory, so no test loads or leaves a `dump.fcs` there.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Whether process `pid` holds a socket listening on TCP `port` (from /proc/net/tcp{,6} and
@@ -100,6 +103,7 @@ impl TestServer {
                     addr: addr.parse().expect("FERROCACHE_TEST_ADDR is host:port"),
                     resp_addr: None,
                     child: None,
+                    _dir: None,
                 };
             }
         }
@@ -109,6 +113,10 @@ impl TestServer {
             command.args(["-l", "127.0.0.1", "-p", &port.to_string()]);
             if !args.contains(&"--resp-port") {
                 command.args(["--resp-port", "0"]);
+            }
+            let dir = (!args.contains(&"--dir")).then(|| tempfile::tempdir().expect("temp dir"));
+            if let Some(dir) = &dir {
+                command.arg("--dir").arg(dir.path());
             }
             let mut child = command
                 .args(args)
@@ -130,6 +138,7 @@ impl TestServer {
                         addr,
                         resp_addr: None,
                         child: Some(child),
+                        _dir: dir,
                     };
                 }
                 std::thread::sleep(Duration::from_millis(10));
@@ -138,6 +147,16 @@ impl TestServer {
             let _ = child.wait();
         }
         panic!("ferrocache did not start");
+    }
+
+    /// A server this test spawned itself, listening on `addr`.
+    pub fn adopt(addr: SocketAddr, child: Child) -> TestServer {
+        TestServer {
+            addr,
+            resp_addr: None,
+            child: Some(child),
+            _dir: None,
+        }
     }
 
     pub fn connect(&self) -> Conn {

@@ -358,6 +358,9 @@ mod tests {
         config.server.resp_port = free_port();
         config.server.threads = 2;
         config.store.memory_limit = ferrocache::config::ByteSize::mib(8);
+        // Neither loads nor writes a snapshot in the working directory.
+        config.persistence.load_on_start = false;
+        config.persistence.dir = std::env::temp_dir();
         // Left running until the test process exits.
         let _server = ferrocache::server::Server::start(config.clone()).expect("server starts");
         let cfg = SoakConfig {

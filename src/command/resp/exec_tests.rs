@@ -13,12 +13,16 @@ pub(super) const NOW: u64 = 1_700_000_000_000;
 pub(super) struct Harness {
     pub(super) shared: Shared,
     pub(super) session: RespSession,
+    /// Where SAVE and BGSAVE write (never the working directory).
+    _dir: tempfile::TempDir,
 }
 
 impl Harness {
     pub(super) fn new() -> Harness {
         let mut config = Config::default();
         config.server.threads = 1;
+        let dir = tempfile::tempdir().expect("temp dir");
+        config.persistence.dir = dir.path().to_owned();
         let info = Arc::new(ConnInfo {
             id: 7,
             peer: "tcp:127.0.0.1:1".into(),
@@ -36,6 +40,7 @@ impl Harness {
         Harness {
             shared: Shared::new(config).expect("default config"),
             session,
+            _dir: dir,
         }
     }
 

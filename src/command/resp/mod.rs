@@ -14,6 +14,7 @@ mod hash;
 mod keys;
 mod list;
 mod list_ops;
+mod persist;
 mod pubsub;
 mod random;
 mod server;

@@ -234,6 +234,9 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 .maxmemory_clients_bytes(shared.store.memory_limit() as u64),
         );
     }
+    if show("persistence") {
+        super::persist::info_section(shared, call.ctx.now_ms, &mut text);
+    }
     if show("stats") {
         let _ = write!(
             text,

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    blocking, client, hash, keys, list, pubsub, server, set, strings, tx, zset, zset_ops, Call,
+    blocking, client, hash, keys, list, persist, pubsub, server, set, strings, tx, zset, zset_ops,
+    Call,
 };
 use crate::command::Flow;
 
@@ -283,6 +284,9 @@ commands! {
     "config", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for server configuration commands.", server::config;
     "command", -1, Flags::NONE, (0, 0, 0), "server", "Returns detailed information about all commands.", server::command;
     "time", 1, Flags::FAST, (0, 0, 0), "server", "Returns the server time.", server::time;
+    "save", 1, Flags::ADMIN, (0, 0, 0), "server", "Synchronously saves the database(s) to disk.", persist::save;
+    "bgsave", -1, Flags::ADMIN, (0, 0, 0), "server", "Asynchronously saves the database(s) to disk.", persist::bgsave;
+    "lastsave", 1, Flags::FAST, (0, 0, 0), "server", "Returns the Unix timestamp of the last successful save to disk.", persist::lastsave;
 }
 
 /// Finds a command by its lower-case name.

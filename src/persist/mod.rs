@@ -1,0 +1,436 @@
+//! Snapshots for warm restart: SAVE and BGSAVE write every live item to `dir/dbfilename`,
+//! and the server loads that file at start, so a restart or an upgrade does not empty the
+//! cache. Redis's names throughout (`dir`, `dbfilename`, `save` rules, `LASTSAVE`,
+//! `INFO persistence`).
+//!
+//! No fork and no stop: a save walks the store one shard at a time ([`Store::visit_shard`]),
+//! holding each shard only while its items are copied into a block, then writes the block
+//! with no lock held. Each item is saved whole as of one moment (that of its shard); writes
+//! to other shards go on meanwhile. The file is written to a temporary name, fsynced and
+//! renamed, so a crash mid-save leaves the previous snapshot in place.
+//!
+//! A load checks every block's checksum, the end block and the record count before it puts
+//! a single item in the store: a truncated, corrupt or future-version file is refused whole,
+//! never half-loaded. Then every record is put back through the store's write path by
+//! several threads at once; expired items are skipped and the memory limit holds (the
+//! policy evicts the excess, counted as evictions).
+//!
+//! This module owns the files and the save state; it never parses a protocol. `format.rs`
+//! owns the bytes.
+
+pub mod format;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::store::{RestoreError, RestoredValue, Store};
+use format::{Block, FormatError, RecordValue};
+
+/// Why a save failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("a save is already in progress")]
+    InProgress,
+    #[error("writing {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Why a snapshot was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Format { path: PathBuf, source: FormatError },
+}
+
+/// What a save wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaveReport {
+    pub items: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// What a load put back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Records in the file.
+    pub records: u64,
+    /// Items put back in the store.
+    pub loaded: u64,
+    /// Items skipped because their expiry had passed.
+    pub expired: u64,
+    /// Items the store refused (out of memory under `noeviction`, a corrupt compressed
+    /// value): each logged.
+    pub refused: u64,
+    pub elapsed: Duration,
+}
+
+/// The save state `INFO persistence` and `LASTSAVE` report.
+#[derive(Debug, Default)]
+pub struct Persistence {
+    in_progress: AtomicBool,
+    /// Unix seconds of the last successful save (the start time until one happens, as Redis).
+    last_save_s: AtomicU64,
+    last_ok: AtomicBool,
+    /// Seconds the last save took; unix ms the current one started (0 = none running).
+    last_duration_s: AtomicU64,
+    started_ms: AtomicU64,
+    /// The store's change count when the last successful save began.
+    changes_at_last_save: AtomicU64,
+    saves: AtomicU64,
+    /// A load is running (clients are told so).
+    loading: AtomicBool,
+    /// The last load's figures (INFO `rdb_last_load_keys_loaded` / `_expired`).
+    last_load_loaded: AtomicU64,
+    last_load_expired: AtomicU64,
+    /// BGSAVE asked the saver thread for a save it has not started yet.
+    requested: parking_lot::Mutex<bool>,
+    wake_saver: parking_lot::Condvar,
+}
+
+/// A copy of the save state, for rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersistenceFigures {
+    pub in_progress: bool,
+    pub last_save_s: u64,
+    pub last_ok: bool,
+    pub last_duration_s: u64,
+    /// Seconds the running save has taken so far (`None` when none runs).
+    pub current_s: Option<u64>,
+    pub changes_since_last_save: u64,
+    pub saves: u64,
+    pub loading: bool,
+    pub last_load_loaded: u64,
+    pub last_load_expired: u64,
+}
+
+impl Persistence {
+    pub fn new(now_ms: u64) -> Persistence {
+        let state = Persistence::default();
+        state.last_save_s.store(now_ms / 1000, Ordering::Relaxed);
+        state.last_ok.store(true, Ordering::Relaxed);
+        state
+    }
+
+    pub fn figures(&self, store: &Store, now_ms: u64) -> PersistenceFigures {
+        let started = self.started_ms.load(Ordering::Relaxed);
+        PersistenceFigures {
+            in_progress: self.in_progress.load(Ordering::Acquire),
+            last_save_s: self.last_save_s.load(Ordering::Relaxed),
+            last_ok: self.last_ok.load(Ordering::Relaxed),
+            last_duration_s: self.last_duration_s.load(Ordering::Relaxed),
+            current_s: (started != 0).then(|| now_ms.saturating_sub(started) / 1000),
+            changes_since_last_save: store
+                .changes()
+                .saturating_sub(self.changes_at_last_save.load(Ordering::Relaxed)),
+            saves: self.saves.load(Ordering::Relaxed),
+            loading: self.loading.load(Ordering::Acquire),
+            last_load_loaded: self.last_load_loaded.load(Ordering::Relaxed),
+            last_load_expired: self.last_load_expired.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records what a load at start put back.
+    pub fn loaded(&self, report: &LoadReport) {
+        self.last_load_loaded
+            .store(report.loaded, Ordering::Relaxed);
+        self.last_load_expired
+            .store(report.expired, Ordering::Relaxed);
+    }
+
+    /// BGSAVE: asks the saver thread for a save. `InProgress` when one runs or is already
+    /// asked for (BGSAVE SCHEDULE asks anyway: it runs when the current one is done).
+    pub fn request_save(&self, schedule: bool) -> Result<(), SaveError> {
+        let mut requested = self.requested.lock();
+        if !schedule && (*requested || self.in_progress.load(Ordering::Acquire)) {
+            return Err(SaveError::InProgress);
+        }
+        *requested = true;
+        self.wake_saver.notify_one();
+        Ok(())
+    }
+
+    /// The saver thread's wait: true when a save was asked for, false after `timeout`.
+    pub fn wait_for_request(&self, timeout: Duration) -> bool {
+        let mut requested = self.requested.lock();
+        if !*requested {
+            self.wake_saver.wait_for(&mut requested, timeout);
+        }
+        std::mem::take(&mut *requested)
+    }
+
+    /// Wakes the saver thread (at shutdown).
+    pub fn wake(&self) {
+        self.wake_saver.notify_all();
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
+    }
+
+    pub fn set_loading(&self, loading: bool) {
+        self.loading.store(loading, Ordering::Release);
+    }
+
+    /// Claims the one save slot; `InProgress` if a save runs.
+    pub fn begin(&self, store: &Store, now_ms: u64) -> Result<SaveGuard<'_>, SaveError> {
+        if self.in_progress.swap(true, Ordering::AcqRel) {
+            return Err(SaveError::InProgress);
+        }
+        self.started_ms.store(now_ms.max(1), Ordering::Relaxed);
+        Ok(SaveGuard {
+            state: self,
+            changes_at_start: store.changes(),
+        })
+    }
+
+    /// Whether a `save` rule (seconds, changes) is due.
+    pub fn rule_due(&self, rules: &[(u64, u64)], store: &Store, now_ms: u64) -> bool {
+        let figures = self.figures(store, now_ms);
+        let since_s = (now_ms / 1000).saturating_sub(figures.last_save_s);
+        !figures.in_progress
+            && rules.iter().any(|&(seconds, changes)| {
+                figures.changes_since_last_save >= changes && since_s >= seconds
+            })
+    }
+}
+
+/// The claim on the save slot; records the outcome when finished.
+pub struct SaveGuard<'a> {
+    state: &'a Persistence,
+    changes_at_start: u64,
+}
+
+impl SaveGuard<'_> {
+    pub fn finish(self, result: &Result<SaveReport, SaveError>, now_ms: u64) {
+        let state = self.state;
+        match result {
+            Ok(report) => {
+                state.last_ok.store(true, Ordering::Relaxed);
+                state.last_save_s.store(now_ms / 1000, Ordering::Relaxed);
+                state
+                    .changes_at_last_save
+                    .store(self.changes_at_start, Ordering::Relaxed);
+                state
+                    .last_duration_s
+                    .store(report.elapsed.as_secs(), Ordering::Relaxed);
+                state.saves.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => state.last_ok.store(false, Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for SaveGuard<'_> {
+    fn drop(&mut self) {
+        self.state.started_ms.store(0, Ordering::Relaxed);
+        self.state.in_progress.store(false, Ordering::Release);
+    }
+}
+
+/// Writes a snapshot of `store` to `path` (through a temporary file in the same directory,
+/// fsynced, then renamed over `path`).
+pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveError> {
+    let started = Instant::now();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let temp = dir.join(format!("temp-{}.fcs", std::process::id()));
+    let io = |source| SaveError::Io {
+        path: temp.clone(),
+        source,
+    };
+    let file = std::fs::File::create(&temp).map_err(io)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    out.write_all(&format::header(now_ms)).map_err(io)?;
+    let mut bytes = format::HEADER_LEN as u64;
+    let mut items = 0u64;
+    let mut payload = Vec::with_capacity(format::BLOCK_TARGET + 4096);
+    let mut framed = Vec::with_capacity(format::BLOCK_TARGET + 4096);
+    let mut scratch = Vec::new();
+    let mut flush = |payload: &mut Vec<u8>, out: &mut std::io::BufWriter<_>| {
+        framed.clear();
+        format::block(payload, &mut framed);
+        payload.clear();
+        bytes += framed.len() as u64;
+        out.write_all(&framed)
+    };
+    for shard in 0..Store::SHARDS {
+        // Copy the shard's items out under its lock, writing full blocks only after.
+        let mut blocks = Vec::new();
+        store.visit_shard(shard, now_ms, |item| {
+            format::encode_item(item, &mut payload, &mut scratch);
+            items += 1;
+            if payload.len() >= format::BLOCK_TARGET {
+                blocks.push(std::mem::take(&mut payload));
+            }
+        });
+        for mut block in blocks {
+            flush(&mut block, &mut out).map_err(io)?;
+        }
+        if !payload.is_empty() {
+            flush(&mut payload, &mut out).map_err(io)?;
+        }
+    }
+    let mut end = format::end_payload(items);
+    flush(&mut end, &mut out).map_err(io)?;
+    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(|source| SaveError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    // The rename itself is durable once the directory is synced.
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(SaveReport {
+        items,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Loads the snapshot at `path` into `store` with `threads` threads: refused whole, with
+/// nothing loaded, unless every block checks out.
+pub fn load(
+    store: &Store,
+    path: &Path,
+    now_ms: u64,
+    threads: usize,
+) -> Result<LoadReport, LoadError> {
+    let started = Instant::now();
+    let file = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let refuse = |source| LoadError::Format {
+        path: path.to_owned(),
+        source,
+    };
+    format::read_header(&file).map_err(refuse)?;
+    let blocks = format::blocks(&file).map_err(refuse)?;
+    let (records, expected) = validate(&blocks, threads).map_err(refuse)?;
+    if records != expected {
+        return Err(refuse(FormatError::CountMismatch {
+            expected,
+            found: records,
+        }));
+    }
+    let loaded = AtomicU64::new(0);
+    let expired = AtomicU64::new(0);
+    let refused = AtomicU64::new(0);
+    let threads = threads.clamp(1, blocks.len().max(1));
+    std::thread::scope(|scope| {
+        for first in 0..threads {
+            let (blocks, loaded, expired, refused) = (&blocks, &loaded, &expired, &refused);
+            scope.spawn(move || {
+                for &(offset, payload) in blocks.iter().skip(first).step_by(threads) {
+                    let Ok(Block::Records(records)) = format::decode_block(offset, payload) else {
+                        continue; // the end block; every block was validated above
+                    };
+                    for record in records {
+                        if record.expiry_ms != 0 && record.expiry_ms <= now_ms {
+                            expired.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        let value = match record.value {
+                            RecordValue::String { bytes, compressed } => RestoredValue::String {
+                                bytes: bytes.to_vec(),
+                                compressed,
+                            },
+                            RecordValue::Object(object) => RestoredValue::Object(object),
+                        };
+                        let key = record.key;
+                        match store.restore(
+                            key,
+                            value,
+                            record.flags,
+                            record.cas,
+                            record.expiry_ms,
+                            now_ms,
+                        ) {
+                            Ok(()) => loaded.fetch_add(1, Ordering::Relaxed),
+                            Err(error) => {
+                                log_refused(key, error);
+                                refused.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                    }
+                }
+            });
+        }
+    });
+    Ok(LoadReport {
+        records,
+        loaded: loaded.into_inner(),
+        expired: expired.into_inner(),
+        refused: refused.into_inner(),
+        elapsed: started.elapsed(),
+    })
+}
+
+fn log_refused(key: &[u8], error: RestoreError) {
+    log::warn!(
+        "snapshot: item {:?} not loaded: {error}",
+        String::from_utf8_lossy(&key[..key.len().min(64)])
+    );
+}
+
+/// Decodes every block (in parallel) without loading anything: the records found and the
+/// count the end block promises.
+fn validate(blocks: &[(usize, &[u8])], threads: usize) -> Result<(u64, u64), FormatError> {
+    let threads = threads.clamp(1, blocks.len().max(1));
+    let results: Vec<Result<(u64, Option<u64>), FormatError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|first| {
+                scope.spawn(move || {
+                    let (mut records, mut end) = (0u64, None);
+                    for &(offset, payload) in blocks.iter().skip(first).step_by(threads) {
+                        match format::decode_block(offset, payload)? {
+                            Block::Records(found) => records += found.len() as u64,
+                            Block::End { records } => end = Some(records),
+                        }
+                    }
+                    Ok((records, end))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(FormatError::Malformed(0))))
+            .collect()
+    });
+    let (mut records, mut expected) = (0, 0);
+    for result in results {
+        let (found, end) = result?;
+        records += found;
+        expected += end.unwrap_or(0);
+    }
+    Ok((records, expected))
+}
+
+/// Parses Redis's `save` rules: pairs of `seconds changes`; empty = never.
+pub fn parse_save_rules(text: &str) -> Option<Vec<(u64, u64)>> {
+    let numbers: Vec<u64> = text
+        .split_whitespace()
+        .map(|word| word.parse().ok())
+        .collect::<Option<_>>()?;
+    if !numbers.len().is_multiple_of(2) || numbers.iter().step_by(2).any(|&seconds| seconds == 0) {
+        return None;
+    }
+    Some(numbers.chunks(2).map(|pair| (pair[0], pair[1])).collect())
+}
+
+#[cfg(test)]
+mod tests;
