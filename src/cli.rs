@@ -72,6 +72,24 @@ pub struct Flags {
     /// SASL users, one "user:password" per line (default: $MEMCACHED_SASL_PWDB).
     #[arg(long = "sasl-pwdb", value_name = "FILE")]
     pub sasl_pwdb: Option<PathBuf>,
+    /// memcached protocol over TLS on this port (0 = off).
+    #[arg(long = "tls-port")]
+    pub tls_port: Option<u16>,
+    /// RESP over TLS on this port (Redis's tls-port; 0 = off).
+    #[arg(long = "resp-tls-port")]
+    pub resp_tls_port: Option<u16>,
+    /// TLS certificate chain, PEM (memcached's ssl_chain_cert).
+    #[arg(long = "tls-cert-file", value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS private key, PEM (memcached's ssl_key).
+    #[arg(long = "tls-key-file", value_name = "FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA bundle that client certificates are checked against, PEM (memcached's ssl_ca_cert).
+    #[arg(long = "tls-ca-cert-file", value_name = "FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Client certificates: yes (required), no, or optional.
+    #[arg(long = "tls-auth-clients", value_name = "yes|no|optional")]
+    pub tls_auth_clients: Option<String>,
 }
 
 fn parse_octal(text: &str) -> Result<u32, String> {
@@ -149,6 +167,25 @@ impl Flags {
                 config.sasl.password_file = PathBuf::from(path);
             }
         }
+        let tls = &mut config.tls;
+        if let Some(port) = self.tls_port {
+            tls.port = port;
+        }
+        if let Some(port) = self.resp_tls_port {
+            tls.resp_port = port;
+        }
+        if let Some(path) = self.tls_cert_file {
+            tls.cert_file = path;
+        }
+        if let Some(path) = self.tls_key_file {
+            tls.key_file = path;
+        }
+        if let Some(path) = self.tls_ca_cert_file {
+            tls.ca_cert_file = path;
+        }
+        if let Some(mode) = self.tls_auth_clients {
+            tls.auth_clients = mode;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -208,6 +245,31 @@ mod tests {
         let config = parse(&["-S", "--sasl-pwdb", "/tmp/users"]).unwrap();
         assert!(config.sasl.enabled);
         assert_eq!(config.sasl.password_file, PathBuf::from("/tmp/users"));
+    }
+
+    #[test]
+    fn tls_flags_set_the_tls_section() {
+        let config = parse(&[
+            "--tls-port",
+            "11212",
+            "--resp-tls-port",
+            "6380",
+            "--tls-cert-file",
+            "c.pem",
+            "--tls-key-file",
+            "k.pem",
+            "--tls-ca-cert-file",
+            "ca.pem",
+            "--tls-auth-clients",
+            "optional",
+        ])
+        .unwrap();
+        assert_eq!((config.tls.port, config.tls.resp_port), (11212, 6380));
+        assert_eq!(config.tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(config.tls.key_file, PathBuf::from("k.pem"));
+        assert_eq!(config.tls.ca_cert_file, PathBuf::from("ca.pem"));
+        assert_eq!(config.tls.auth_clients, "optional");
+        assert!(parse(&["--tls-port", "11212"]).is_err());
     }
 
     #[test]

@@ -268,6 +268,52 @@ pub struct SaslSection {
     pub password_file: PathBuf,
 }
 
+/// TLS listeners (memcached and RESP) and their certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// memcached protocol over TLS (`--tls-port`); 0 = off. Restart-only.
+    pub port: u16,
+    /// RESP over TLS (`--resp-tls-port`, Redis `tls-port`); 0 = off. Restart-only.
+    pub resp_port: u16,
+    /// Certificate chain, PEM (Redis `tls-cert-file`, memcached `ssl_chain_cert`). Live.
+    #[serde(alias = "ssl_chain_cert")]
+    pub cert_file: PathBuf,
+    /// Private key, PEM (Redis `tls-key-file`, memcached `ssl_key`). Live.
+    #[serde(alias = "ssl_key")]
+    pub key_file: PathBuf,
+    /// CA bundle client certificates are checked against, PEM (Redis `tls-ca-cert-file`,
+    /// memcached `ssl_ca_cert`). Live.
+    #[serde(alias = "ssl_ca_cert")]
+    pub ca_cert_file: PathBuf,
+    /// "yes" (a valid client certificate is required), "no", or "optional" (Redis
+    /// `tls-auth-clients`). Live.
+    pub auth_clients: String,
+    /// Versions offered, "TLSv1.2 TLSv1.3" (Redis `tls-protocols`). Live.
+    pub protocols: String,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            port: 0,
+            resp_port: 0,
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            ca_cert_file: PathBuf::new(),
+            auth_clients: "yes".into(),
+            protocols: "TLSv1.2 TLSv1.3".into(),
+        }
+    }
+}
+
+impl TlsSection {
+    /// Whether a TLS listener is configured.
+    pub fn enabled(&self) -> bool {
+        self.port != 0 || self.resp_port != 0
+    }
+}
+
 /// Everything the server reads at start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -277,6 +323,7 @@ pub struct Config {
     pub resp: RespSection,
     pub log: LogSection,
     pub sasl: SaslSection,
+    pub tls: TlsSection,
     /// Pools: `[[pool]] name = "sessions" prefix = "sess:"`.
     pub pool: Vec<PoolSection>,
 }
@@ -426,6 +473,34 @@ impl Config {
                 ),
             });
         }
+        if crate::tls::ClientAuth::parse(&self.tls.auth_clients).is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "tls.auth_clients",
+                message: format!(
+                    "{:?} is not one of yes, no, optional",
+                    self.tls.auth_clients
+                ),
+            });
+        }
+        if let Err(e) = crate::tls::protocol_versions(&self.tls.protocols) {
+            return Err(ConfigError::Invalid {
+                setting: "tls.protocols",
+                message: e.to_string(),
+            });
+        }
+        if self.tls.enabled() {
+            for (setting, path) in [
+                ("tls.cert_file (--tls-cert-file)", &self.tls.cert_file),
+                ("tls.key_file (--tls-key-file)", &self.tls.key_file),
+            ] {
+                if path.as_os_str().is_empty() {
+                    return Err(ConfigError::Invalid {
+                        setting,
+                        message: "required when a TLS port is set".into(),
+                    });
+                }
+            }
+        }
         if self.server.port == 0 && self.server.unix_socket.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
                 setting: "server.port (-p)",
@@ -524,6 +599,32 @@ mod tests {
         assert!(config.validate().is_err());
         config.sasl.password_file = PathBuf::from("/etc/ferrocache/users");
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn memcached_tls_spellings_are_accepted() {
+        let config = Config::from_toml(
+            "[tls]\nport = 11212\nssl_chain_cert = \"c.pem\"\nssl_key = \"k.pem\"\n\
+             ssl_ca_cert = \"ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(config.tls.key_file, PathBuf::from("k.pem"));
+        assert_eq!(config.tls.ca_cert_file, PathBuf::from("ca.pem"));
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_tls_port_needs_a_certificate_and_a_known_auth_mode() {
+        let mut config = Config::default();
+        config.tls.resp_port = 6380;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tls.cert_file"), "{err}");
+        config.tls.cert_file = PathBuf::from("c.pem");
+        config.tls.key_file = PathBuf::from("k.pem");
+        assert!(config.validate().is_ok());
+        config.tls.auth_clients = "sometimes".into();
+        assert!(config.validate().is_err());
     }
 
     #[test]

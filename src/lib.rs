@@ -13,6 +13,7 @@
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
+//! - [`tls`]: certificates and keys turned into rustls configurations, swapped on reload.
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -42,3 +43,4 @@ pub mod pubsub;
 pub mod reload;
 pub mod server;
 pub mod store;
+pub mod tls;

@@ -38,7 +38,7 @@ use crate::store::{Store, StoreConfig};
 use ferrocache_protocol::memcache::{reply, Limits};
 
 pub use crate::logging::level_for_verbosity as log_level;
-pub use transport::Transport;
+pub use transport::{TlsStream, Transport};
 #[cfg(debug_assertions)]
 pub use worker::panic_after_this_turn;
 use worker::{Worker, WorkerMsg, WAKER};
@@ -74,6 +74,8 @@ pub struct Shared {
     pub blocked: crate::blocking::Registry,
     /// Client buffer limits and the memory every connection's buffers take.
     pub clients: Arc<crate::clients::Clients>,
+    /// The certificates TLS listeners hand out (none without a TLS port).
+    pub tls: Option<crate::tls::TlsState>,
     shutting_down: AtomicBool,
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
     /// The name of the first thread that ended before shutdown, if any.
@@ -138,6 +140,7 @@ impl Shared {
             gates: Gates::new(workers),
             pubsub,
             blocked: crate::blocking::Registry::default(),
+            tls: None,
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
             dead_thread: parking_lot::Mutex::new(None),
@@ -262,13 +265,19 @@ impl Server {
     /// Binds the listeners and starts every thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
         raise_fd_limit(config.server.max_connections as u64 + 64);
-        let shared = Arc::new(Shared::new(config)?);
+        let mut shared = Shared::new(config)?;
+        shared.tls =
+            crate::tls::TlsState::for_ports(&shared.config.tls, shared.config.tls.enabled())?;
+        let shared = Arc::new(shared);
         let config = &shared.config;
         let mut tcp = Vec::new();
         let mut dialects = Vec::new();
-        for (port, dialect) in [
-            (config.server.port, Dialect::MemcacheText),
-            (config.server.resp_port, Dialect::Resp),
+        let mut tls = Vec::new();
+        for (port, dialect, over_tls) in [
+            (config.server.port, Dialect::MemcacheText, false),
+            (config.server.resp_port, Dialect::Resp, false),
+            (config.tls.port, Dialect::MemcacheText, true),
+            (config.tls.resp_port, Dialect::Resp, true),
         ] {
             if port == 0 {
                 continue;
@@ -279,6 +288,7 @@ impl Server {
                     .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
                 tcp.push(listener);
                 dialects.push(dialect);
+                tls.push(over_tls);
             }
         }
         let mut unix = None;
@@ -299,8 +309,8 @@ impl Server {
         }
         let tcp_addrs = tcp
             .iter()
-            .zip(&dialects)
-            .filter(|(_, d)| **d == Dialect::MemcacheText)
+            .zip(dialects.iter().zip(&tls))
+            .filter(|(_, (d, over_tls))| **d == Dialect::MemcacheText && !**over_tls)
             .map(|(l, _)| l.local_addr())
             .collect::<Result<Vec<_>, _>>()?;
 
@@ -350,18 +360,20 @@ impl Server {
             poll.registry()
                 .register(listener, unix_token, Interest::READABLE)?;
         }
-        for (listener, dialect) in tcp.iter().zip(&dialects) {
+        for ((listener, dialect), over_tls) in tcp.iter().zip(&dialects).zip(&tls) {
             let name = if *dialect == Dialect::Resp {
                 "RESP"
             } else {
                 "memcached protocol"
             };
-            log::info!("{name} on tcp {}", listener.local_addr()?);
+            let over = if *over_tls { " over TLS" } else { "" };
+            log::info!("{name}{over} on tcp {}", listener.local_addr()?);
         }
         let acceptor = Acceptor {
             poll,
             tcp,
             dialects,
+            tls,
             unix,
             unix_token,
             senders,
@@ -495,6 +507,8 @@ struct Acceptor {
     tcp: Vec<TcpListener>,
     /// The protocol of each listener in `tcp`.
     dialects: Vec<Dialect>,
+    /// Whether each listener in `tcp` speaks TLS.
+    tls: Vec<bool>,
     unix: Option<UnixListener>,
     unix_token: Token,
     senders: Vec<Sender<WorkerMsg>>,
@@ -548,7 +562,18 @@ impl Acceptor {
                 match self.tcp[token.0].accept() {
                     Ok((stream, _)) => {
                         let _ = stream.set_nodelay(true);
-                        Transport::Tcp(stream)
+                        match (self.tls.get(token.0), &self.shared.tls) {
+                            (Some(true), Some(tls)) => {
+                                match TlsStream::new(stream, tls.server_config()) {
+                                    Ok(stream) => Transport::Tls(Box::new(stream)),
+                                    Err(e) => {
+                                        log::warn!("cannot start a TLS session: {e}");
+                                        continue;
+                                    }
+                                }
+                            }
+                            _ => Transport::Tcp(stream),
+                        }
                     }
                     Err(e) => {
                         if e.kind() != std::io::ErrorKind::WouldBlock {

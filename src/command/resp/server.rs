@@ -294,7 +294,20 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         .iter()
         .map(ToString::to_string)
         .collect();
+    let tls = call
+        .ctx
+        .shared
+        .tls
+        .as_ref()
+        .map_or_else(|| config.tls.clone(), crate::tls::TlsState::settings);
+    let path = |path: &std::path::Path| path.display().to_string();
     vec![
+        ("tls-port", config.tls.resp_port.to_string()),
+        ("tls-cert-file", path(&tls.cert_file)),
+        ("tls-key-file", path(&tls.key_file)),
+        ("tls-ca-cert-file", path(&tls.ca_cert_file)),
+        ("tls-auth-clients", tls.auth_clients.to_ascii_lowercase()),
+        ("tls-protocols", tls.protocols.clone()),
         (
             "maxmemory",
             call.ctx.shared.store.memory_limit().to_string(),
@@ -362,10 +375,92 @@ fn parse_client_memory_bound(value: &[u8]) -> Result<ClientMemoryBound, &'static
         .ok_or("argument must be a memory or percent value")
 }
 
+/// The TLS settings CONFIG SET changes (Redis's names), as a whole: rustls is handed the
+/// edited settings only when they make a valid configuration together.
+const TLS_SETTINGS: &[&str] = &[
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+    "tls-protocols",
+];
+
+/// CONFIG SET of TLS settings, one pair or several (Redis applies several together, so a
+/// certificate and its key can be swapped in one command). Connections accepted afterwards
+/// get the new certificate; open ones keep theirs.
+fn config_set_tls(call: &Call<'_, '_>, enc: &mut Encoder<'_>) {
+    let pairs: Vec<(String, String)> = call.args[2..]
+        .chunks(2)
+        .map(|pair| {
+            (
+                String::from_utf8_lossy(&pair[0]).to_ascii_lowercase(),
+                String::from_utf8_lossy(&pair[1]).into_owned(),
+            )
+        })
+        .collect();
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(name, _)| !TLS_SETTINGS.contains(&name.as_str()))
+    {
+        enc.error(&format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+        ));
+        return;
+    }
+    if let Some((name, value)) = pairs.iter().find(|(name, value)| {
+        (name == "tls-auth-clients" && crate::tls::ClientAuth::parse(value).is_none())
+            || (name == "tls-protocols" && crate::tls::protocol_versions(value).is_err())
+    }) {
+        let reason = if name == "tls-auth-clients" {
+            "argument(s) must be one of the following: no, yes, optional".to_string()
+        } else {
+            format!("Invalid tls-protocols value {value:?}")
+        };
+        enc.error(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+        ));
+        return;
+    }
+    let applied = match &call.ctx.shared.tls {
+        Some(tls) => tls.update(|section| {
+            for (name, value) in &pairs {
+                match name.as_str() {
+                    "tls-cert-file" => section.cert_file = value.into(),
+                    "tls-key-file" => section.key_file = value.into(),
+                    "tls-ca-cert-file" => section.ca_cert_file = value.into(),
+                    "tls-auth-clients" => section.auth_clients = value.clone(),
+                    _ => section.protocols = value.clone(),
+                }
+            }
+        }),
+        None => Err(crate::tls::TlsError::Setting {
+            setting: "tls",
+            message: "no TLS port is configured (restart-only: tls.port, tls.resp_port)".into(),
+        }),
+    };
+    match applied {
+        Ok(()) => enc.ok(),
+        Err(e) => {
+            log::warn!("CONFIG SET {}: {e}", pairs[0].0);
+            enc.error(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - Unable to update TLS configuration. Check server logs.",
+                pairs[0].0
+            ));
+        }
+    }
+}
+
 /// CONFIG GET pattern ... | SET name value | RESETSTAT
 pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let sub = call.arg(1).to_ascii_uppercase();
     match sub.as_slice() {
+        b"SET"
+            if call.args.len() >= 4
+                && call.args.len().is_multiple_of(2)
+                && call.arg(2).to_ascii_lowercase().starts_with(b"tls-") =>
+        {
+            config_set_tls(call, enc);
+        }
         b"GET" if call.args.len() >= 3 => {
             let values = config_values(call);
             let chosen: Vec<&(&str, String)> = values
