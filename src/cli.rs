@@ -72,6 +72,9 @@ pub struct Flags {
     /// SASL users, one "user:password" per line (default: $MEMCACHED_SASL_PWDB).
     #[arg(long = "sasl-pwdb", value_name = "FILE")]
     pub sasl_pwdb: Option<PathBuf>,
+    /// Refuse clients from beyond loopback while no password is set (Redis's protected-mode).
+    #[arg(long = "protected-mode", value_name = "yes|no", value_parser = parse_yes_no)]
+    pub protected_mode: Option<bool>,
     /// memcached protocol over TLS on this port (0 = off).
     #[arg(long = "tls-port")]
     pub tls_port: Option<u16>,
@@ -90,6 +93,14 @@ pub struct Flags {
     /// Client certificates: yes (required), no, or optional.
     #[arg(long = "tls-auth-clients", value_name = "yes|no|optional")]
     pub tls_auth_clients: Option<String>,
+}
+
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("{text:?} is not yes or no")),
+    }
 }
 
 fn parse_octal(text: &str) -> Result<u32, String> {
@@ -143,6 +154,9 @@ impl Flags {
         }
         if let Some(port) = self.resp_port {
             server.resp_port = port;
+        }
+        if let Some(on) = self.protected_mode {
+            server.protected_mode = on;
         }
         if let Some(mb) = self.memory_limit_mb {
             config.store.memory_limit = ByteSize(mb.saturating_mul(1024 * 1024));
@@ -270,6 +284,13 @@ mod tests {
         assert_eq!(config.tls.ca_cert_file, PathBuf::from("ca.pem"));
         assert_eq!(config.tls.auth_clients, "optional");
         assert!(parse(&["--tls-port", "11212"]).is_err());
+        assert!(
+            !parse(&["--protected-mode", "no"])
+                .unwrap()
+                .server
+                .protected_mode
+        );
+        assert!(parse(&["--protected-mode", "maybe"]).is_err());
     }
 
     #[test]

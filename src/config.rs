@@ -141,6 +141,10 @@ pub struct ServerConfig {
     pub enable_flush: bool,
     /// A connection whose unsent replies exceed this is closed.
     pub max_output_buffer: ByteSize,
+    /// Redis's protected mode: while no password is set (RESP `requirepass`, memcached SASL),
+    /// clients from beyond loopback are refused with an explanation. Live: `CONFIG SET
+    /// protected-mode`.
+    pub protected_mode: bool,
 }
 
 impl Default for ServerConfig {
@@ -156,6 +160,7 @@ impl Default for ServerConfig {
             enable_shutdown: false,
             enable_flush: true,
             max_output_buffer: ByteSize::mib(64),
+            protected_mode: true,
         }
     }
 }

@@ -58,6 +58,11 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
                 config.resp.maxmemory_clients.bytes(),
             ))
     }),
+    ("server.protected_mode", |config, shared| {
+        shared
+            .protected_mode
+            .store(config.server.protected_mode, Ordering::Relaxed)
+    }),
     ("tls.cert_file", tls_installed_first),
     ("tls.key_file", tls_installed_first),
     ("tls.ca_cert_file", tls_installed_first),

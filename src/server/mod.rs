@@ -76,6 +76,8 @@ pub struct Shared {
     pub clients: Arc<crate::clients::Clients>,
     /// The certificates TLS listeners hand out (none without a TLS port).
     pub tls: Option<crate::tls::TlsState>,
+    /// Redis's protected mode (`server.protected_mode`, `CONFIG SET protected-mode`).
+    pub protected_mode: AtomicBool,
     shutting_down: AtomicBool,
     wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
     /// The name of the first thread that ended before shutdown, if any.
@@ -126,6 +128,7 @@ impl Shared {
         };
         let workers = config.worker_threads();
         Ok(Shared {
+            protected_mode: AtomicBool::new(config.server.protected_mode),
             clients: Arc::new(crate::clients::Clients::new(&config)),
             verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
             config,
@@ -560,8 +563,11 @@ impl Acceptor {
                 }
             } else {
                 match self.tcp[token.0].accept() {
-                    Ok((stream, _)) => {
+                    Ok((mut stream, peer)) => {
                         let _ = stream.set_nodelay(true);
+                        if self.refused_by_protected_mode(&mut stream, peer, dialect) {
+                            continue;
+                        }
                         match (self.tls.get(token.0), &self.shared.tls) {
                             (Some(true), Some(tls)) => {
                                 match TlsStream::new(stream, tls.server_config()) {
@@ -587,6 +593,41 @@ impl Acceptor {
             };
             self.hand_over(accepted, dialect);
         }
+    }
+
+    /// Redis's protected mode: while it is on and the listener's protocol has no password
+    /// (RESP `requirepass`, memcached SASL), a client from beyond loopback gets the
+    /// protocol's explanation and is closed (counted as rejected, as Redis does). Unix
+    /// sockets are always local. A TLS client is closed without the text: the handshake has
+    /// not run yet, so nothing could carry it.
+    fn refused_by_protected_mode(
+        &self,
+        stream: &mut mio::net::TcpStream,
+        peer: SocketAddr,
+        dialect: Dialect,
+    ) -> bool {
+        let shared = &self.shared;
+        if !shared.protected_mode.load(Ordering::Relaxed) || is_loopback(peer.ip()) {
+            return false;
+        }
+        let (password_set, refusal): (bool, &[u8]) = match dialect {
+            Dialect::Resp => (
+                !shared.config.resp.requirepass.is_empty(),
+                crate::command::resp::PROTECTED_MODE_DENIED,
+            ),
+            _ => (shared.config.sasl.enabled, reply::PROTECTED_MODE_DENIED),
+        };
+        if password_set {
+            return false;
+        }
+        shared
+            .connections
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        log::warn!("protected mode: refused {peer} (no password is set; see protected_mode)");
+        // A fresh socket's send buffer takes the one line; a short write only shortens it.
+        let _ = stream.write(refusal);
+        true
     }
 
     fn hand_over(&mut self, mut transport: Transport, dialect: Dialect) {
@@ -617,6 +658,16 @@ impl Acceptor {
             let _ = self.wakers[worker].wake();
         } else {
             self.shared.connection_closed();
+        }
+    }
+}
+
+/// Loopback, also as an IPv4-mapped IPv6 address (a dual-stack listener's view of 127.0.0.1).
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     }
 }

@@ -147,6 +147,24 @@ pub mod err {
     pub const TOO_LARGE: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 }
 
+/// What a client from beyond loopback reads, then the connection closes, while protected
+/// mode is on and no password is set: Redis 7.2's text (networking.c
+/// `clientAcceptHandler`), written raw at accept. Debian's 7.0.15 says "Setup a an
+/// authentication password" in step 4; 7.2 fixed the typo and we report 7.2.
+pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because \
+    protected mode is enabled and no password is set for the default user. In this mode \
+    connections are only accepted from the loopback interface. If you want to connect from \
+    external computers to Redis you may adopt one of the following solutions: 1) Just disable \
+    protected mode sending the command 'CONFIG SET protected-mode no' from the loopback \
+    interface by connecting to Redis from the same host the server is running, however MAKE \
+    SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to \
+    make this change permanent. 2) Alternatively you can just disable the protected mode by \
+    editing the Redis configuration file, and setting the protected mode option to 'no', and \
+    then restarting the server. 3) If you started the server manually just for testing, \
+    restart it with the '--protected-mode no' option. 4) Set up an authentication password \
+    for the default user. NOTE: You only need to do one of the above things in order for the \
+    server to start accepting connections from the outside.\r\n";
+
 /// Parses and executes the command at the front of `input`.
 pub fn serve_one(
     session: &mut RespSession,

@@ -302,6 +302,15 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         .map_or_else(|| config.tls.clone(), crate::tls::TlsState::settings);
     let path = |path: &std::path::Path| path.display().to_string();
     vec![
+        (
+            "protected-mode",
+            if call.ctx.shared.protected_mode.load(Ordering::Relaxed) {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ),
         ("tls-port", config.tls.resp_port.to_string()),
         ("tls-cert-file", path(&tls.cert_file)),
         ("tls-key-file", path(&tls.key_file)),
@@ -520,6 +529,16 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         )),
                     }
                 }
+                b"protected-mode" => match value.to_ascii_lowercase().as_slice() {
+                    b"yes" | b"no" => {
+                        let on = value.eq_ignore_ascii_case(b"yes");
+                        call.ctx.shared.protected_mode.store(on, Ordering::Relaxed);
+                        enc.ok();
+                    }
+                    _ => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'protected-mode') - argument must be 'yes' or 'no'",
+                    ),
+                },
                 b"maxmemory-clients" => match parse_client_memory_bound(value) {
                     Ok(bound) => {
                         call.ctx.shared.clients.set_maxmemory_clients(bound);
