@@ -319,6 +319,18 @@ impl TlsSection {
     }
 }
 
+/// ACL users (Redis's `user` directives and `aclfile`). Restart-only; changed at run time
+/// with ACL SETUSER/DELUSER/LOAD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AclSection {
+    /// Users in Redis's syntax: `"user app1 on >password ~app1:* +@read"`.
+    pub users: Vec<String>,
+    /// An ACL file of `user ...` lines (Redis `aclfile`), read at start and by ACL LOAD,
+    /// written by ACL SAVE; "" = none.
+    pub file: PathBuf,
+}
+
 /// Everything the server reads at start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -329,6 +341,7 @@ pub struct Config {
     pub log: LogSection,
     pub sasl: SaslSection,
     pub tls: TlsSection,
+    pub acl: AclSection,
     /// Pools: `[[pool]] name = "sessions" prefix = "sess:"`.
     pub pool: Vec<PoolSection>,
 }
@@ -476,6 +489,12 @@ impl Config {
                     "{:?} has a character that is not an event class",
                     self.resp.notify_keyspace_events
                 ),
+            });
+        }
+        if !self.acl.users.is_empty() && !self.acl.file.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                setting: "acl.users",
+                message: "users in the config and an ACL file (acl.file) cannot be used together, as in Redis".into(),
             });
         }
         if crate::tls::ClientAuth::parse(&self.tls.auth_clients).is_none() {

@@ -8,6 +8,7 @@
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
 //! - [`metrics`]: per-worker counters.
 //! - [`clients`]: limits on client buffers and the memory they take together.
+//! - [`acl`]: ACL users (Redis rule syntax), their permissions, and the denial log.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //! - [`blocking`]: clients parked in blocking list pops, and the hand-over of their replies.
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
@@ -30,6 +31,7 @@
 //! close and `stats conns` only, never while holding a shard. The blocked-clients registry's
 //! mutex is a leaf: never held while calling the store or sending to a worker.
 
+pub mod acl;
 pub mod auth;
 pub mod blocking;
 pub mod cli;

@@ -76,6 +76,8 @@ pub struct Shared {
     pub clients: Arc<crate::clients::Clients>,
     /// The certificates TLS listeners hand out (none without a TLS port).
     pub tls: Option<crate::tls::TlsState>,
+    /// ACL users and the denial log.
+    pub acl: crate::acl::SharedAcl,
     /// Redis's protected mode (`server.protected_mode`, `CONFIG SET protected-mode`).
     pub protected_mode: AtomicBool,
     shutting_down: AtomicBool,
@@ -87,7 +89,7 @@ pub struct Shared {
 impl Shared {
     /// The shared state for `config`, with its users (read from the SASL password file when
     /// SASL is enabled).
-    pub fn new(config: Config) -> Result<Shared, UsersError> {
+    pub fn new(config: Config) -> Result<Shared, SharedError> {
         let users = if config.sasl.enabled {
             Users::from_password_file(&config.sasl.password_file)?
         } else {
@@ -127,7 +129,14 @@ impl Shared {
             ..Limits::default()
         };
         let workers = config.worker_threads();
+        let acl = crate::acl::file::startup(
+            crate::command::resp::table::acl_catalogue(),
+            &config.resp.requirepass,
+            &config.acl.users,
+            &config.acl.file,
+        )?;
         Ok(Shared {
+            acl: crate::acl::SharedAcl::new(acl),
             protected_mode: AtomicBool::new(config.server.protected_mode),
             clients: Arc::new(crate::clients::Clients::new(&config)),
             verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
@@ -197,6 +206,15 @@ impl Shared {
     fn connection_forget(&self, id: u64) {
         self.connection_table.lock().remove(&id);
     }
+}
+
+/// Why the shared state could not be built from the config.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    #[error(transparent)]
+    Acl(#[from] crate::acl::file::AclFileError),
 }
 
 /// What other connections may see of a connection (`stats conns`, CLIENT LIST/KILL).

@@ -43,6 +43,8 @@ pub struct ClientShown {
     last_command: parking_lot::Mutex<String>,
     lib_name: parking_lot::Mutex<String>,
     lib_version: parking_lot::Mutex<String>,
+    /// The ACL user the connection is authenticated as (empty = `default`).
+    user: parking_lot::Mutex<String>,
     /// The connection's buffers at the end of its last turn (written by the connection).
     query_len: AtomicUsize,
     query_capacity: AtomicUsize,
@@ -51,6 +53,13 @@ pub struct ClientShown {
 }
 
 impl ClientShown {
+    /// Records the ACL user (CLIENT LIST `user`).
+    pub fn set_user(&self, name: &str) {
+        let mut user = self.user.lock();
+        user.clear();
+        user.push_str(name);
+    }
+
     /// Records the connection's buffers: unparsed input and the read buffer's size, and the
     /// output buffer's size, and what a transaction's queue holds (CLIENT LIST `qbuf`,
     /// `qbuf-free`, `rbs`, `omem`, `multi-mem`, `tot-mem`).
@@ -82,6 +91,7 @@ impl Default for ClientShown {
             last_command: parking_lot::Mutex::new(String::new()),
             lib_name: parking_lot::Mutex::new(String::new()),
             lib_version: parking_lot::Mutex::new(String::new()),
+            user: parking_lot::Mutex::new(String::new()),
             query_len: AtomicUsize::new(0),
             query_capacity: AtomicUsize::new(0),
             output_capacity: AtomicUsize::new(0),
@@ -115,7 +125,7 @@ impl ClientShown {
 }
 
 /// Container commands whose CLIENT LIST `cmd=` names the subcommand too (`client|list`).
-const CONTAINERS: &[&str] = &["client", "command", "config", "object", "pubsub"];
+const CONTAINERS: &[&str] = &["acl", "client", "command", "config", "object", "pubsub"];
 
 /// Appends `name` lower-cased to `command`, at most 64 characters in all (a client cannot make
 /// every CLIENT LIST line huge); bytes outside ASCII show as `?`.
@@ -519,13 +529,15 @@ fn flag_letters(info: &ConnInfo) -> String {
 /// One CLIENT LIST line, with Redis 7.2's fields in its order. The buffers are as the
 /// connection left them at the end of its last turn; one output buffer stands for Redis's
 /// static buffer and reply list, so `obl` and `oll` are 0 and `omem` is its size.
-fn client_line(now_ms: u64, info: &ConnInfo) -> String {
+pub(super) fn client_line(now_ms: u64, info: &ConnInfo) -> String {
     let shown = &info.client;
     let idle = now_ms.saturating_sub(info.last_active_ms.load(Ordering::Relaxed)) / 1000;
     let age = now_ms.saturating_sub(info.opened_ms) / 1000;
     let name = String::from_utf8_lossy(&info.name.lock()).into_owned();
     let command = shown.last_command.lock().clone();
     let command = if command.is_empty() { "NULL" } else { &command };
+    let user = shown.user.lock().clone();
+    let user = if user.is_empty() { "default" } else { &user };
     let qbuf = shown.query_len.load(Ordering::Relaxed);
     let rbs = shown.query_capacity.load(Ordering::Relaxed);
     let omem = shown.output_capacity.load(Ordering::Relaxed);
@@ -533,7 +545,7 @@ fn client_line(now_ms: u64, info: &ConnInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={name} age={age} idle={idle} flags={} db=0 \
          sub={} psub={} ssub={} multi={} qbuf={qbuf} qbuf-free={} argv-mem=0 multi-mem={multi_mem} \
-         rbs={rbs} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={command} user=default redir=-1 \
+         rbs={rbs} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={command} user={user} redir=-1 \
          resp={} lib-name={} lib-ver={}\n",
         info.id,
         shown_addr(&info.peer),

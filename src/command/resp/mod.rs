@@ -8,6 +8,7 @@
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
 //! so no other client on any worker runs in between (see [`crate::server::Gates`]).
 
+mod acl;
 mod blocking;
 mod client;
 pub mod glob;
@@ -46,6 +47,11 @@ pub struct RespSession {
     pub info: Arc<ConnInfo>,
     pub version: RespVersion,
     pub authenticated: bool,
+    /// The ACL user commands run as (`default` until AUTH names another).
+    pub user_name: String,
+    /// That user as of ACL generation `acl_generation` (looked up again when it moves on).
+    pub user: Option<Arc<crate::acl::User>>,
+    pub acl_generation: u64,
     pub lib_name: Option<Vec<u8>>,
     pub lib_version: Option<Vec<u8>>,
     /// Commands queued since MULTI (`None` outside a transaction).
@@ -74,6 +80,9 @@ impl RespSession {
             info,
             version: RespVersion::Resp2,
             authenticated: false,
+            user_name: "default".into(),
+            user: None,
+            acl_generation: 0,
             lib_name: None,
             lib_version: None,
             queued: None,
@@ -233,10 +242,22 @@ fn run(
         ));
         return Flow::Continue;
     }
-    let password = &ctx.shared.config.resp.requirepass;
-    if !password.is_empty() && !session.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
-        enc.error(err::NOAUTH);
-        return Flow::Continue;
+    if !spec.flags.contains(Flags::NO_AUTH) {
+        if !session.authenticated {
+            enc.error(err::NOAUTH);
+            return Flow::Continue;
+        }
+        match acl::check(session, ctx, spec, &command.args) {
+            acl::Verdict::Allowed => {}
+            acl::Verdict::Denied(message) => {
+                if session.queued.is_some() {
+                    session.queue_failed = true;
+                }
+                enc.error(&message);
+                return Flow::Continue;
+            }
+            acl::Verdict::UserGone => return Flow::Close,
+        }
     }
     if session.version == RespVersion::Resp2
         && session.subscribed()

@@ -40,18 +40,13 @@ pub fn echo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
-fn password_ok(call: &Call<'_, '_>, user: &[u8], password: &[u8]) -> bool {
-    let required = call.ctx.shared.config.resp.requirepass.as_bytes();
-    user == b"default" && !required.is_empty() && password == required
-}
-
 /// AUTH [username] password
 pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if call.args.len() > 3 {
         enc.error(err::SYNTAX);
         return Flow::Continue;
     }
-    if call.ctx.shared.config.resp.requirepass.is_empty() && call.args.len() == 2 {
+    if call.ctx.shared.acl.default_opens_without_password() && call.args.len() == 2 {
         enc.error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure \
              your configuration is correct?",
@@ -59,12 +54,11 @@ pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     }
     let (user, password) = if call.args.len() == 3 {
-        (call.arg(1), call.arg(2))
+        (call.arg(1).to_vec(), call.arg(2).to_vec())
     } else {
-        (&b"default"[..], call.arg(1))
+        (b"default".to_vec(), call.arg(1).to_vec())
     };
-    if password_ok(call, user, password) {
-        call.session.authenticated = true;
+    if super::acl::authenticate(call, &user, &password) {
         enc.ok();
     } else {
         enc.error("WRONGPASS invalid username-password pair or user is disabled.");
@@ -93,11 +87,11 @@ pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let mut name = None;
     while i < call.args.len() {
         if is(call.arg(i), "AUTH") && i + 2 < call.args.len() {
-            if !password_ok(call, call.arg(i + 1), call.arg(i + 2)) {
+            let (user, password) = (call.arg(i + 1).to_vec(), call.arg(i + 2).to_vec());
+            if !super::acl::authenticate(call, &user, &password) {
                 enc.error("WRONGPASS invalid username-password pair or user is disabled.");
                 return Flow::Continue;
             }
-            call.session.authenticated = true;
             i += 3;
         } else if is(call.arg(i), "SETNAME") && i + 1 < call.args.len() {
             name = Some(call.arg(i + 1).to_vec());
@@ -110,7 +104,7 @@ pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     }
-    if !call.ctx.shared.config.resp.requirepass.is_empty() && !call.session.authenticated {
+    if !call.session.authenticated {
         enc.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return Flow::Continue;
     }
@@ -161,8 +155,9 @@ pub fn quit(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 pub fn reset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let info = call.session.info.clone();
     info.client.reset_flags();
+    info.client.set_user("default");
     *call.session = RespSession::new(info);
-    call.session.authenticated = call.ctx.shared.config.resp.requirepass.is_empty();
+    call.session.authenticated = call.ctx.shared.acl.default_opens_without_password();
     call.session.set_name(Vec::new());
     enc.version = RespVersion::Resp2;
     enc.simple("RESET");
