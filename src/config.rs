@@ -437,10 +437,15 @@ impl Config {
                 ),
             });
         }
-        if self.sasl.enabled && self.sasl.password_file.as_os_str().is_empty() {
+        if self.sasl.enabled
+            && self.sasl.password_file.as_os_str().is_empty()
+            && self.acl.users.is_empty()
+            && self.acl.file.as_os_str().is_empty()
+        {
             return Err(ConfigError::Invalid {
                 setting: "sasl.password_file (--sasl-pwdb)",
-                message: "SASL is enabled but no password file is given (or MEMCACHED_SASL_PWDB)"
+                message: "SASL is enabled but no password file is given (or MEMCACHED_SASL_PWDB), \
+                          and no ACL users"
                     .into(),
             });
         }

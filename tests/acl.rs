@@ -329,3 +329,96 @@ fn acl_save_and_load_go_through_the_acl_file() {
         "*2\r\n$4\r\napp3\r\n$7\r\ndefault\r\n",
     );
 }
+
+/// A binary-protocol request frame (opaque 0, cas 0).
+fn binary_frame(opcode: u8, extras: &[u8], key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80, opcode];
+    out.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    out.push(extras.len() as u8);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&((extras.len() + key.len() + value.len()) as u32).to_be_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(extras);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    out
+}
+
+/// Sends a frame and returns the response's status and body.
+fn binary_call(conn: &mut Conn, frame: &[u8]) -> (u16, Vec<u8>) {
+    conn.send(frame);
+    let header = conn.read_exact(24);
+    let status = u16::from_be_bytes([header[6], header[7]]);
+    let body = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
+    (status, conn.read_exact(body))
+}
+
+#[test]
+fn memcached_binary_sasl_takes_acl_users_and_applies_their_keys_and_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferrocache.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[sasl]\nenabled = true\n[acl]\nusers = [{APP1:?}, \"user reader on >pw ~* +@read\", \
+             \"user open on nopass ~* +@all\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(&["--config", path.to_str().unwrap()]);
+    let (get, set, delete, flush, sasl_auth) = (0x00, 0x01, 0x04, 0x08, 0x21);
+    let set_extras = [0u8; 8];
+    let plain = |user: &str, password: &str| {
+        binary_frame(
+            sasl_auth,
+            &[],
+            b"PLAIN",
+            format!("\0{user}\0{password}").as_bytes(),
+        )
+    };
+
+    let mut app = server.connect();
+    assert_eq!(binary_call(&mut app, &plain("app1", "wrong")).0, 0x20);
+    // A nopass ACL user would let any password in: SASL does not accept it.
+    assert_eq!(binary_call(&mut app, &plain("open", "x")).0, 0x20);
+    assert_eq!(
+        binary_call(&mut app, &plain("app1", "secret")),
+        (0, b"Authenticated".to_vec())
+    );
+    assert_eq!(
+        binary_call(&mut app, &binary_frame(set, &set_extras, b"app1:k", b"v")).0,
+        0
+    );
+    assert_eq!(
+        binary_call(&mut app, &binary_frame(get, &[], b"app1:k", &[])),
+        (0, [&[0u8; 4][..], b"v"].concat())
+    );
+    // Other keys, and a command outside the user's categories: Auth failure, still open.
+    assert_eq!(
+        binary_call(&mut app, &binary_frame(set, &set_extras, b"app2:k", b"v")),
+        (0x20, b"Auth failure.".to_vec())
+    );
+    assert_eq!(
+        binary_call(&mut app, &binary_frame(get, &[], b"app2:k", &[])).0,
+        0x20
+    );
+    assert_eq!(
+        binary_call(&mut app, &binary_frame(delete, &[], b"app1:k", &[])).0,
+        0
+    );
+
+    let mut reader = server.connect();
+    assert_eq!(binary_call(&mut reader, &plain("reader", "pw")).0, 0);
+    assert_eq!(
+        binary_call(&mut reader, &binary_frame(get, &[], b"any", &[])).0,
+        1
+    );
+    assert_eq!(
+        binary_call(&mut reader, &binary_frame(set, &set_extras, b"any", b"v")).0,
+        0x20
+    );
+    assert_eq!(
+        binary_call(&mut reader, &binary_frame(flush, &[], &[], &[])).0,
+        0x20
+    );
+}

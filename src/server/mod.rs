@@ -90,7 +90,7 @@ impl Shared {
     /// The shared state for `config`, with its users (read from the SASL password file when
     /// SASL is enabled).
     pub fn new(config: Config) -> Result<Shared, SharedError> {
-        let users = if config.sasl.enabled {
+        let users = if config.sasl.enabled && !config.sasl.password_file.as_os_str().is_empty() {
             Users::from_password_file(&config.sasl.password_file)?
         } else {
             Users::default()
@@ -614,7 +614,7 @@ impl Acceptor {
     }
 
     /// Redis's protected mode: while it is on and the listener's protocol has no password
-    /// (RESP `requirepass`, memcached SASL), a client from beyond loopback gets the
+    /// (RESP: the `default` user is `nopass`, as Redis checks; memcached: no SASL), a client from beyond loopback gets the
     /// protocol's explanation and is closed (counted as rejected, as Redis does). Unix
     /// sockets are always local. A TLS client is closed without the text: the handshake has
     /// not run yet, so nothing could carry it.
@@ -630,7 +630,7 @@ impl Acceptor {
         }
         let (password_set, refusal): (bool, &[u8]) = match dialect {
             Dialect::Resp => (
-                !shared.config.resp.requirepass.is_empty(),
+                !shared.acl.default_opens_without_password(),
                 crate::command::resp::PROTECTED_MODE_DENIED,
             ),
             _ => (shared.config.sasl.enabled, reply::PROTECTED_MODE_DENIED),
