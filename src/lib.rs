@@ -19,8 +19,9 @@
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
 //!   robin to the workers over a channel, waking them with their `mio::Waker`.
-//! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed,
-//!   and its own [`metrics::WorkerStats`] (it is their only writer).
+//! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed
+//!   (plain and TLS alike: a TLS handshake advances in the same loop as the socket becomes
+//!   ready), and its own [`metrics::WorkerStats`] (it is their only writer).
 //! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second.
 //! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
 //!   graceful shutdown. The main thread waits for the server's threads to end.
@@ -29,7 +30,10 @@
 //! Store shard mutexes are taken one at a time, never two together (then a TTL bucket's,
 //! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
 //! close and `stats conns` only, never while holding a shard. The blocked-clients registry's
-//! mutex is a leaf: never held while calling the store or sending to a worker.
+//! mutex is a leaf: never held while calling the store or sending to a worker. So are the ACL
+//! table's RwLock (a lookup, a change or a log entry; a connection normally reads only the
+//! table's generation counter) and the TLS configuration's RwLock (an `Arc` clone per accepted
+//! connection, a swap per reload).
 
 pub mod acl;
 pub mod auth;
