@@ -422,3 +422,35 @@ fn memcached_binary_sasl_takes_acl_users_and_applies_their_keys_and_commands() {
         0x20
     );
 }
+
+#[test]
+fn exec_checks_queued_commands_again() {
+    let (server, _dir) = start_with_users(&["user app1 on >secret ~* +@all"]);
+    let mut app = server.connect_resp();
+    expect(&mut app, &["AUTH", "app1", "secret"], "+OK\r\n");
+    expect(&mut app, &["MULTI"], "+OK\r\n");
+    expect(&mut app, &["SET", "a", "1"], "+QUEUED\r\n");
+    expect(&mut app, &["GET", "a"], "+QUEUED\r\n");
+    let mut admin = server.connect_resp();
+    expect(&mut admin, &["ACL", "SETUSER", "app1", "-set"], "+OK\r\n");
+    expect(
+        &mut app,
+        &["EXEC"],
+        "*2\r\n-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to execute the command or subcommand\r\n$-1\r\n",
+    );
+    admin.send(&resp(&["ACL", "LOG", "1"]));
+    let log = read_containing(&mut admin, "client-info");
+    assert!(log.contains("$7\r\ncontext\r\n$5\r\nmulti\r\n"), "{log}");
+    // Refused at queue time: the transaction is aborted, as Redis does.
+    expect(&mut app, &["MULTI"], "+OK\r\n");
+    expect(
+        &mut app,
+        &["SET", "a", "1"],
+        "-NOPERM this user has no permissions to run the 'set' command\r\n",
+    );
+    expect(
+        &mut app,
+        &["EXEC"],
+        "-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+}

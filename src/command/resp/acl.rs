@@ -129,6 +129,52 @@ pub fn check(
     Verdict::Denied(message)
 }
 
+/// EXEC checks each queued command again (the rules may have changed since it was queued):
+/// the refusal Redis 7.0 answers in place of that command's reply, logged with context
+/// `multi`. None when the command may run.
+pub fn refused_at_exec(
+    session: &mut RespSession,
+    ctx: &Context<'_>,
+    args: &[std::borrow::Cow<'_, [u8]>],
+) -> Option<String> {
+    let user = current_user(session, ctx)?;
+    if user.unrestricted() {
+        return None;
+    }
+    let spec = table::lookup(&args.first()?.to_ascii_lowercase())?;
+    let found = denial(&user, &ctx.shared.acl.read(), spec, args)?;
+    let (reason, object, why) = match found {
+        Denial::Command(name) => (
+            "command",
+            name,
+            "no permission to execute the command or subcommand",
+        ),
+        Denial::Key(key) => (
+            "key",
+            String::from_utf8_lossy(&key).into_owned(),
+            "no permission to touch the specified keys",
+        ),
+        Denial::Channel(channel) => (
+            "channel",
+            String::from_utf8_lossy(&channel).into_owned(),
+            "no permission to access one of the channels used as arguments",
+        ),
+    };
+    ctx.shared.acl.log_denial(LogEntry {
+        count: 1,
+        reason,
+        context: "multi",
+        object,
+        username: user.name.clone(),
+        created_ms: ctx.now_ms,
+        updated_ms: ctx.now_ms,
+        client_info: super::client::client_line(ctx.now_ms, &session.info),
+    });
+    Some(format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {why}"
+    ))
+}
+
 /// Adds an ACL LOG entry for this connection.
 pub fn log(
     session: &RespSession,
