@@ -296,6 +296,9 @@ pub struct TlsSection {
     pub auth_clients: String,
     /// Versions offered, "TLSv1.2 TLSv1.3" (Redis `tls-protocols`). Live.
     pub protocols: String,
+    /// "CN": a RESP client whose verified certificate's common name is an ACL user that is
+    /// on is authenticated as that user; "off" (valkey 8.1 `tls-auth-clients-user`). Live.
+    pub auth_clients_user: String,
 }
 
 impl Default for TlsSection {
@@ -308,6 +311,7 @@ impl Default for TlsSection {
             ca_cert_file: PathBuf::new(),
             auth_clients: "yes".into(),
             protocols: "TLSv1.2 TLSv1.3".into(),
+            auth_clients_user: "off".into(),
         }
     }
 }
@@ -509,6 +513,12 @@ impl Config {
                     "{:?} is not one of yes, no, optional",
                     self.tls.auth_clients
                 ),
+            });
+        }
+        if crate::tls::CertificateUser::parse(&self.tls.auth_clients_user).is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "tls.auth_clients_user",
+                message: format!("{:?} is not one of off, CN", self.tls.auth_clients_user),
             });
         }
         if let Err(e) = crate::tls::protocol_versions(&self.tls.protocols) {

@@ -68,6 +68,7 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
     ("tls.ca_cert_file", tls_installed_first),
     ("tls.auth_clients", tls_installed_first),
     ("tls.protocols", tls_installed_first),
+    ("tls.auth_clients_user", tls_installed_first),
     ("log.verbosity", |config, shared| {
         let level = usize::from(config.log.verbosity);
         shared.verbosity.store(level, Ordering::Relaxed);

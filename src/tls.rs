@@ -51,6 +51,32 @@ impl ClientAuth {
     }
 }
 
+/// Which field of a client certificate names its ACL user (valkey's
+/// `tls-auth-clients-user`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateUser {
+    Off,
+    CommonName,
+}
+
+impl CertificateUser {
+    /// `off` or `CN` (any case).
+    pub fn parse(text: &str) -> Option<CertificateUser> {
+        match text.to_ascii_lowercase().as_str() {
+            "off" => Some(CertificateUser::Off),
+            "cn" => Some(CertificateUser::CommonName),
+            _ => None,
+        }
+    }
+}
+
+/// The subject common name of a DER certificate (the first, when several).
+pub fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let name = cert.subject().iter_common_name().next()?;
+    name.as_str().ok().map(str::to_owned)
+}
+
 /// Why TLS settings could not be turned into a server configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -144,6 +170,10 @@ pub fn server_config(section: &TlsSection) -> Result<ServerConfig, TlsError> {
     };
     required("tls.cert_file", &section.cert_file)?;
     required("tls.key_file", &section.key_file)?;
+    CertificateUser::parse(&section.auth_clients_user).ok_or_else(|| TlsError::Setting {
+        setting: "tls.auth_clients_user",
+        message: format!("{:?} is not one of off, CN", section.auth_clients_user),
+    })?;
     let auth = ClientAuth::parse(&section.auth_clients).ok_or_else(|| TlsError::Setting {
         setting: "tls.auth_clients",
         message: format!("{:?} is not one of yes, no, optional", section.auth_clients),
@@ -218,6 +248,12 @@ impl TlsState {
     /// The configuration for a connection accepted now.
     pub fn server_config(&self) -> Arc<ServerConfig> {
         self.current.read().clone()
+    }
+
+    /// Which certificate field names a client's ACL user, as now set.
+    pub fn certificate_user(&self) -> CertificateUser {
+        CertificateUser::parse(&self.settings.lock().auth_clients_user)
+            .unwrap_or(CertificateUser::Off)
     }
 
     /// The settings in effect (after any reload or `CONFIG SET`).

@@ -536,3 +536,48 @@ fn records_the_socket_could_not_take_go_out_when_it_drains() {
     }
     client.roundtrip(&resp(&[b"PING"]), b"+PONG\r\n");
 }
+
+#[test]
+fn a_client_certificate_common_name_maps_to_its_acl_user() {
+    let ca = Ca::new("test CA");
+    let files = Files::new(&ca, "server");
+    let config = files.dir().join("ferrocache.toml");
+    std::fs::write(
+        &config,
+        "[tls]\nauth_clients_user = \"CN\"\n[resp]\nrequirepass = \"adminpw\"\n\
+         [acl]\nusers = [\"user app1 on ~app1:* +@all\", \"user off1 off ~* +@all\"]\n",
+    )
+    .unwrap();
+    let tls = start(&files, &["--config", config.to_str().unwrap()]);
+    let whoami = resp(&[b"ACL", b"WHOAMI"]);
+
+    let app1 = ca.issue("app1", ExtendedKeyUsagePurpose::ClientAuth);
+    let setup = ClientSetup::trusting(&ca).with_identity(app1);
+    let mut client = TlsClient::connect(tls.resp_tls_port, &setup).unwrap();
+    client.roundtrip(&whoami, b"$4\r\napp1\r\n");
+    client.roundtrip(
+        &resp(&[b"GET", b"other"]),
+        b"-NOPERM this user has no permissions to access one of the keys used as arguments\r\n",
+    );
+
+    // A CN that is no ACL user, or one that is off: not authenticated (requirepass is set).
+    for cn in ["stranger", "off1"] {
+        let identity = ca.issue(cn, ExtendedKeyUsagePurpose::ClientAuth);
+        let setup = ClientSetup::trusting(&ca).with_identity(identity);
+        let mut client = TlsClient::connect(tls.resp_tls_port, &setup).unwrap();
+        client.roundtrip(
+            &resp(&[b"GET", b"k"]),
+            b"-NOAUTH Authentication required.\r\n",
+        );
+    }
+
+    // Turned off at run time: the next connection must authenticate.
+    let mut admin = TlsClient::connect(tls.resp_tls_port, &setup).unwrap();
+    admin.roundtrip(&resp(&[b"AUTH", b"adminpw"]), b"+OK\r\n");
+    admin.roundtrip(
+        &resp(&[b"CONFIG", b"SET", b"tls-auth-clients-user", b"off"]),
+        b"+OK\r\n",
+    );
+    let mut client = TlsClient::connect(tls.resp_tls_port, &setup).unwrap();
+    client.roundtrip(&whoami, b"-NOAUTH Authentication required.\r\n");
+}

@@ -291,6 +291,9 @@ impl Conn {
             self.wbuf.drain(..self.wpos);
             self.wpos = 0;
         }
+        if let Some(certificate) = self.transport.take_peer_certificate() {
+            self.session.peer_certificate(&certificate, ctx);
+        }
         loop {
             if self.swallow > 0 {
                 let n = self.swallow.min(self.rbuf.len());

@@ -26,6 +26,8 @@ pub enum Transport {
 pub struct TlsStream {
     tcp: TcpStream,
     tls: rustls::ServerConnection,
+    /// The peer's certificate was handed out (once, after the handshake).
+    certificate_taken: bool,
 }
 
 impl TlsStream {
@@ -38,6 +40,7 @@ impl TlsStream {
         Ok(TlsStream {
             tcp,
             tls: rustls::ServerConnection::new(config)?,
+            certificate_taken: false,
         })
     }
 
@@ -153,6 +156,21 @@ impl Transport {
         match self {
             Transport::Tls(stream) => stream.push_pending(),
             _ => Ok(()),
+        }
+    }
+
+    /// The peer's verified certificate (DER, leaf), once, as soon as the TLS handshake is
+    /// done; None on other transports, before, after, and for a client that sent none.
+    pub fn take_peer_certificate(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Transport::Tls(stream) if !stream.certificate_taken && !stream.tls.is_handshaking() => {
+                stream.certificate_taken = true;
+                stream
+                    .peer_certificates()?
+                    .first()
+                    .map(|cert| cert.to_vec())
+            }
+            _ => None,
         }
     }
 

@@ -220,6 +220,34 @@ pub fn authenticate(call: &mut Call<'_, '_>, user: &[u8], password: &[u8]) -> bo
     }
 }
 
+/// With `tls.auth_clients_user = "CN"`: a client whose verified certificate's common name is
+/// an ACL user that is on runs as that user, without AUTH (valkey 8.1). Other clients stay
+/// as they were (the default user, or unauthenticated).
+pub fn authenticate_by_certificate(session: &mut RespSession, ctx: &Context<'_>, der: &[u8]) {
+    let Some(tls) = &ctx.shared.tls else {
+        return;
+    };
+    if tls.certificate_user() != crate::tls::CertificateUser::CommonName {
+        return;
+    }
+    let Some(name) = crate::tls::common_name(der) else {
+        return;
+    };
+    match ctx.shared.acl.user(&name) {
+        Some(user) if user.enabled => {
+            session.info.client.set_user(&name);
+            session.user_name = name;
+            session.user = Some(user);
+            session.acl_generation = ctx.shared.acl.generation();
+            session.authenticated = true;
+        }
+        _ => log::info!(
+            "{}: certificate for {name:?}, which is no ACL user that is on",
+            session.info.peer
+        ),
+    }
+}
+
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
 /// Largest ACL GENPASS size in bits (Redis's GENPASS_MAX_BITS).

@@ -37,6 +37,7 @@ use crate::metrics::WorkerStats;
 use crate::server::ConnInfo;
 use table::Flags;
 
+pub use acl::authenticate_by_certificate;
 pub use client::ClientShown;
 pub use random::restart_random_sequence;
 

@@ -312,6 +312,7 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         ("tls-ca-cert-file", path(&tls.ca_cert_file)),
         ("tls-auth-clients", tls.auth_clients.to_ascii_lowercase()),
         ("tls-protocols", tls.protocols.clone()),
+        ("tls-auth-clients-user", tls.auth_clients_user.clone()),
         (
             "maxmemory",
             call.ctx.shared.store.memory_limit().to_string(),
@@ -382,6 +383,7 @@ fn parse_client_memory_bound(value: &[u8]) -> Result<ClientMemoryBound, &'static
 /// The TLS settings CONFIG SET changes (Redis's names), as a whole: rustls is handed the
 /// edited settings only when they make a valid configuration together.
 const TLS_SETTINGS: &[&str] = &[
+    "tls-auth-clients-user",
     "tls-cert-file",
     "tls-key-file",
     "tls-ca-cert-file",
@@ -413,10 +415,14 @@ fn config_set_tls(call: &Call<'_, '_>, enc: &mut Encoder<'_>) {
     }
     if let Some((name, value)) = pairs.iter().find(|(name, value)| {
         (name == "tls-auth-clients" && crate::tls::ClientAuth::parse(value).is_none())
+            || (name == "tls-auth-clients-user"
+                && crate::tls::CertificateUser::parse(value).is_none())
             || (name == "tls-protocols" && crate::tls::protocol_versions(value).is_err())
     }) {
         let reason = if name == "tls-auth-clients" {
             "argument(s) must be one of the following: no, yes, optional".to_string()
+        } else if name == "tls-auth-clients-user" {
+            "argument(s) must be one of the following: off, CN".to_string()
         } else {
             format!("Invalid tls-protocols value {value:?}")
         };
@@ -433,6 +439,7 @@ fn config_set_tls(call: &Call<'_, '_>, enc: &mut Encoder<'_>) {
                     "tls-key-file" => section.key_file = value.into(),
                     "tls-ca-cert-file" => section.ca_cert_file = value.into(),
                     "tls-auth-clients" => section.auth_clients = value.clone(),
+                    "tls-auth-clients-user" => section.auth_clients_user = value.clone(),
                     _ => section.protocols = value.clone(),
                 }
             }
