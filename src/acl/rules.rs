@@ -140,7 +140,8 @@ fn apply_with_argument(
     let Some(&first) = bytes.first() else {
         return Err(RuleError::Syntax);
     };
-    let rest = &rule[1..];
+    // Empty when the first character is not one byte (no prefix is): a Syntax error below.
+    let rest = rule.get(1..).unwrap_or("");
     match first {
         b'>' => {
             let digest = hash_password(rest.as_bytes());
@@ -305,6 +306,9 @@ mod tests {
         );
         assert_eq!(user(&["(~a +get)"]).unwrap_err(), RuleError::Syntax);
         assert_eq!(user(&[""]).unwrap_err(), RuleError::Syntax);
+        assert_eq!(user(&["é~x"]).unwrap_err(), RuleError::Syntax);
+        assert_eq!(user(&["%"]).unwrap_err(), RuleError::Syntax);
+        assert_eq!(user(&["+"]).unwrap_err(), RuleError::UnknownCommand);
         assert_eq!(
             RuleError::BadHash.to_string(),
             "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"
