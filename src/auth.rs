@@ -103,6 +103,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The answer to a SASL Auth or Step.
+/// Whoever can say whether a name and password go together: the password file's
+/// [`Users`], or those and the ACL users together.
+pub trait Credentials {
+    fn verify(&self, name: &[u8], password: &[u8]) -> bool;
+}
+
+impl Credentials for Users {
+    fn verify(&self, name: &[u8], password: &[u8]) -> bool {
+        self.check(name, password).is_some()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaslReply {
     /// Authenticated: the connection may run every command.
@@ -116,16 +128,27 @@ pub enum SaslReply {
 
 /// One connection's SASL state. Every SASL command first drops any earlier authentication,
 /// as memcached re-initialises its SASL connection on List Mechs, Auth and Step alike.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SaslConn {
     authenticated: bool,
     /// An Auth for PLAIN came without data: the next Step carries the response.
     awaiting_response: bool,
+    /// The name the connection authenticated as.
+    user: Vec<u8>,
 }
 
 impl SaslConn {
     pub fn is_authenticated(&self) -> bool {
         self.authenticated
+    }
+
+    /// The user the connection authenticated as (empty before).
+    pub fn user(&self) -> &[u8] {
+        if self.authenticated {
+            &self.user
+        } else {
+            &[]
+        }
     }
 
     /// SASL List Mechs.
@@ -135,7 +158,7 @@ impl SaslConn {
     }
 
     /// SASL Auth with `mechanism` and the client's initial response `data`.
-    pub fn start(&mut self, users: &Users, mechanism: &[u8], data: &[u8]) -> SaslReply {
+    pub fn start(&mut self, users: &dyn Credentials, mechanism: &[u8], data: &[u8]) -> SaslReply {
         self.authenticated = false;
         self.awaiting_response = false;
         if mechanism != MECHANISMS {
@@ -149,7 +172,7 @@ impl SaslConn {
     }
 
     /// SASL Step with the client's `data` (the mechanism name is not looked at, as in Cyrus).
-    pub fn step(&mut self, users: &Users, data: &[u8]) -> SaslReply {
+    pub fn step(&mut self, users: &dyn Credentials, data: &[u8]) -> SaslReply {
         self.authenticated = false;
         if !std::mem::take(&mut self.awaiting_response) {
             return SaslReply::Failure;
@@ -157,10 +180,11 @@ impl SaslConn {
         self.finish(users, data)
     }
 
-    fn finish(&mut self, users: &Users, data: &[u8]) -> SaslReply {
+    fn finish(&mut self, users: &dyn Credentials, data: &[u8]) -> SaslReply {
         match plain_credentials(data) {
-            Some((name, password)) if users.check(name, password).is_some() => {
+            Some((name, password)) if users.verify(name, password) => {
                 self.authenticated = true;
+                self.user = name.to_vec();
                 SaslReply::Authenticated
             }
             _ => SaslReply::Failure,

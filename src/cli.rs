@@ -81,6 +81,35 @@ pub struct Flags {
     /// SASL users, one "user:password" per line (default: $MEMCACHED_SASL_PWDB).
     #[arg(long = "sasl-pwdb", value_name = "FILE")]
     pub sasl_pwdb: Option<PathBuf>,
+    /// Refuse clients from beyond loopback while no password is set (Redis's protected-mode).
+    #[arg(long = "protected-mode", value_name = "yes|no", value_parser = parse_yes_no)]
+    pub protected_mode: Option<bool>,
+    /// memcached protocol over TLS on this port (0 = off).
+    #[arg(long = "tls-port")]
+    pub tls_port: Option<u16>,
+    /// RESP over TLS on this port (Redis's tls-port; 0 = off).
+    #[arg(long = "resp-tls-port")]
+    pub resp_tls_port: Option<u16>,
+    /// TLS certificate chain, PEM (memcached's ssl_chain_cert).
+    #[arg(long = "tls-cert-file", value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS private key, PEM (memcached's ssl_key).
+    #[arg(long = "tls-key-file", value_name = "FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA bundle that client certificates are checked against, PEM (memcached's ssl_ca_cert).
+    #[arg(long = "tls-ca-cert-file", value_name = "FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Client certificates: yes (required), no, or optional.
+    #[arg(long = "tls-auth-clients", value_name = "yes|no|optional")]
+    pub tls_auth_clients: Option<String>,
+}
+
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("{text:?} is not yes or no")),
+    }
 }
 
 fn parse_octal(text: &str) -> Result<u32, String> {
@@ -135,6 +164,9 @@ impl Flags {
         if let Some(port) = self.resp_port {
             server.resp_port = port;
         }
+        if let Some(on) = self.protected_mode {
+            server.protected_mode = on;
+        }
         if let Some(dir) = self.dir {
             config.persistence.dir = dir;
         }
@@ -166,6 +198,25 @@ impl Flags {
             if let Some(path) = std::env::var_os("MEMCACHED_SASL_PWDB") {
                 config.sasl.password_file = PathBuf::from(path);
             }
+        }
+        let tls = &mut config.tls;
+        if let Some(port) = self.tls_port {
+            tls.port = port;
+        }
+        if let Some(port) = self.resp_tls_port {
+            tls.resp_port = port;
+        }
+        if let Some(path) = self.tls_cert_file {
+            tls.cert_file = path;
+        }
+        if let Some(path) = self.tls_key_file {
+            tls.key_file = path;
+        }
+        if let Some(path) = self.tls_ca_cert_file {
+            tls.ca_cert_file = path;
+        }
+        if let Some(mode) = self.tls_auth_clients {
+            tls.auth_clients = mode;
         }
         config.validate()?;
         Ok(config)
@@ -226,6 +277,38 @@ mod tests {
         let config = parse(&["-S", "--sasl-pwdb", "/tmp/users"]).unwrap();
         assert!(config.sasl.enabled);
         assert_eq!(config.sasl.password_file, PathBuf::from("/tmp/users"));
+    }
+
+    #[test]
+    fn tls_flags_set_the_tls_section() {
+        let config = parse(&[
+            "--tls-port",
+            "11212",
+            "--resp-tls-port",
+            "6380",
+            "--tls-cert-file",
+            "c.pem",
+            "--tls-key-file",
+            "k.pem",
+            "--tls-ca-cert-file",
+            "ca.pem",
+            "--tls-auth-clients",
+            "optional",
+        ])
+        .unwrap();
+        assert_eq!((config.tls.port, config.tls.resp_port), (11212, 6380));
+        assert_eq!(config.tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(config.tls.key_file, PathBuf::from("k.pem"));
+        assert_eq!(config.tls.ca_cert_file, PathBuf::from("ca.pem"));
+        assert_eq!(config.tls.auth_clients, "optional");
+        assert!(parse(&["--tls-port", "11212"]).is_err());
+        assert!(
+            !parse(&["--protected-mode", "no"])
+                .unwrap()
+                .server
+                .protected_mode
+        );
+        assert!(parse(&["--protected-mode", "maybe"]).is_err());
     }
 
     #[test]

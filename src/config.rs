@@ -141,6 +141,10 @@ pub struct ServerConfig {
     pub enable_flush: bool,
     /// A connection whose unsent replies exceed this is closed.
     pub max_output_buffer: ByteSize,
+    /// Redis's protected mode: while no password is set (RESP `requirepass`, memcached SASL),
+    /// clients from beyond loopback are refused with an explanation. Live: `CONFIG SET
+    /// protected-mode`.
+    pub protected_mode: bool,
 }
 
 impl Default for ServerConfig {
@@ -156,6 +160,7 @@ impl Default for ServerConfig {
             enable_shutdown: false,
             enable_flush: true,
             max_output_buffer: ByteSize::mib(64),
+            protected_mode: true,
         }
     }
 }
@@ -295,6 +300,49 @@ impl Default for PersistenceSection {
     }
 }
 
+/// TLS listeners (memcached and RESP) and their certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// memcached protocol over TLS (`--tls-port`); 0 = off. Restart-only.
+    pub port: u16,
+    /// RESP over TLS (`--resp-tls-port`, Redis `tls-port`); 0 = off. Restart-only.
+    pub resp_port: u16,
+    /// Certificate chain, PEM (Redis `tls-cert-file`, memcached `ssl_chain_cert`). Live.
+    #[serde(alias = "ssl_chain_cert")]
+    pub cert_file: PathBuf,
+    /// Private key, PEM (Redis `tls-key-file`, memcached `ssl_key`). Live.
+    #[serde(alias = "ssl_key")]
+    pub key_file: PathBuf,
+    /// CA bundle client certificates are checked against, PEM (Redis `tls-ca-cert-file`,
+    /// memcached `ssl_ca_cert`). Live.
+    #[serde(alias = "ssl_ca_cert")]
+    pub ca_cert_file: PathBuf,
+    /// "yes" (a valid client certificate is required), "no", or "optional" (Redis
+    /// `tls-auth-clients`). Live.
+    pub auth_clients: String,
+    /// Versions offered, "TLSv1.2 TLSv1.3" (Redis `tls-protocols`). Live.
+    pub protocols: String,
+    /// "CN": a RESP client whose verified certificate's common name is an ACL user that is
+    /// on is authenticated as that user; "off" (valkey 8.1 `tls-auth-clients-user`). Live.
+    pub auth_clients_user: String,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            port: 0,
+            resp_port: 0,
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            ca_cert_file: PathBuf::new(),
+            auth_clients: "yes".into(),
+            protocols: "TLSv1.2 TLSv1.3".into(),
+            auth_clients_user: "off".into(),
+        }
+    }
+}
+
 impl PersistenceSection {
     /// The snapshot file.
     pub fn path(&self) -> PathBuf {
@@ -307,6 +355,25 @@ impl PersistenceSection {
     }
 }
 
+impl TlsSection {
+    /// Whether a TLS listener is configured.
+    pub fn enabled(&self) -> bool {
+        self.port != 0 || self.resp_port != 0
+    }
+}
+
+/// ACL users (Redis's `user` directives and `aclfile`). Restart-only; changed at run time
+/// with ACL SETUSER/DELUSER/LOAD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AclSection {
+    /// Users in Redis's syntax: `"user app1 on >password ~app1:* +@read"`.
+    pub users: Vec<String>,
+    /// An ACL file of `user ...` lines (Redis `aclfile`), read at start and by ACL LOAD,
+    /// written by ACL SAVE; "" = none.
+    pub file: PathBuf,
+}
+
 /// Everything the server reads at start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -317,6 +384,8 @@ pub struct Config {
     pub log: LogSection,
     pub sasl: SaslSection,
     pub persistence: PersistenceSection,
+    pub tls: TlsSection,
+    pub acl: AclSection,
     /// Pools: `[[pool]] name = "sessions" prefix = "sess:"`.
     pub pool: Vec<PoolSection>,
 }
@@ -428,10 +497,15 @@ impl Config {
                 ),
             });
         }
-        if self.sasl.enabled && self.sasl.password_file.as_os_str().is_empty() {
+        if self.sasl.enabled
+            && self.sasl.password_file.as_os_str().is_empty()
+            && self.acl.users.is_empty()
+            && self.acl.file.as_os_str().is_empty()
+        {
             return Err(ConfigError::Invalid {
                 setting: "sasl.password_file (--sasl-pwdb)",
-                message: "SASL is enabled but no password file is given (or MEMCACHED_SASL_PWDB)"
+                message: "SASL is enabled but no password file is given (or MEMCACHED_SASL_PWDB), \
+                          and no ACL users"
                     .into(),
             });
         }
@@ -481,6 +555,46 @@ impl Config {
                     self.resp.notify_keyspace_events
                 ),
             });
+        }
+        if !self.acl.users.is_empty() && !self.acl.file.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                setting: "acl.users",
+                message: "users in the config and an ACL file (acl.file) cannot be used together, as in Redis".into(),
+            });
+        }
+        if crate::tls::ClientAuth::parse(&self.tls.auth_clients).is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "tls.auth_clients",
+                message: format!(
+                    "{:?} is not one of yes, no, optional",
+                    self.tls.auth_clients
+                ),
+            });
+        }
+        if crate::tls::CertificateUser::parse(&self.tls.auth_clients_user).is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "tls.auth_clients_user",
+                message: format!("{:?} is not one of off, CN", self.tls.auth_clients_user),
+            });
+        }
+        if let Err(e) = crate::tls::protocol_versions(&self.tls.protocols) {
+            return Err(ConfigError::Invalid {
+                setting: "tls.protocols",
+                message: e.to_string(),
+            });
+        }
+        if self.tls.enabled() {
+            for (setting, path) in [
+                ("tls.cert_file (--tls-cert-file)", &self.tls.cert_file),
+                ("tls.key_file (--tls-key-file)", &self.tls.key_file),
+            ] {
+                if path.as_os_str().is_empty() {
+                    return Err(ConfigError::Invalid {
+                        setting,
+                        message: "required when a TLS port is set".into(),
+                    });
+                }
+            }
         }
         if self.server.port == 0 && self.server.unix_socket.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
@@ -580,6 +694,32 @@ mod tests {
         assert!(config.validate().is_err());
         config.sasl.password_file = PathBuf::from("/etc/ferrocache/users");
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn memcached_tls_spellings_are_accepted() {
+        let config = Config::from_toml(
+            "[tls]\nport = 11212\nssl_chain_cert = \"c.pem\"\nssl_key = \"k.pem\"\n\
+             ssl_ca_cert = \"ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(config.tls.key_file, PathBuf::from("k.pem"));
+        assert_eq!(config.tls.ca_cert_file, PathBuf::from("ca.pem"));
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_tls_port_needs_a_certificate_and_a_known_auth_mode() {
+        let mut config = Config::default();
+        config.tls.resp_port = 6380;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tls.cert_file"), "{err}");
+        config.tls.cert_file = PathBuf::from("c.pem");
+        config.tls.key_file = PathBuf::from("k.pem");
+        assert!(config.validate().is_ok());
+        config.tls.auth_clients = "sometimes".into();
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct ClientShown {
     pub(crate) last_command: parking_lot::Mutex<String>,
     pub(crate) lib_name: parking_lot::Mutex<String>,
     pub(crate) lib_version: parking_lot::Mutex<String>,
+    /// The ACL user the connection is authenticated as (empty = `default`).
+    pub(crate) user: parking_lot::Mutex<String>,
     /// The connection's buffers at the end of its last turn (written by the connection).
     pub(crate) query_len: AtomicUsize,
     pub(crate) query_capacity: AtomicUsize,
@@ -64,6 +66,13 @@ pub struct ClientShown {
 }
 
 impl ClientShown {
+    /// Records the ACL user (CLIENT LIST `user`).
+    pub fn set_user(&self, name: &str) {
+        let mut user = self.user.lock();
+        user.clear();
+        user.push_str(name);
+    }
+
     /// Records the connection's buffers: unparsed input and the read buffer's size, and the
     /// output buffer's size, and what a transaction's queue holds (CLIENT LIST `qbuf`,
     /// `qbuf-free`, `rbs`, `omem`, `multi-mem`, `tot-mem`).
@@ -95,6 +104,7 @@ impl Default for ClientShown {
             last_command: parking_lot::Mutex::new(String::new()),
             lib_name: parking_lot::Mutex::new(String::new()),
             lib_version: parking_lot::Mutex::new(String::new()),
+            user: parking_lot::Mutex::new(String::new()),
             query_len: AtomicUsize::new(0),
             query_capacity: AtomicUsize::new(0),
             output_capacity: AtomicUsize::new(0),

@@ -12,6 +12,7 @@
 //! - [`metrics`]: per-worker counters.
 //! - [`persist`]: snapshots (SAVE, BGSAVE, `save` rules) and their load at start.
 //! - [`clients`]: limits on client buffers and the memory they take together.
+//! - [`acl`]: ACL users (Redis rule syntax), their permissions, and the denial log.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //! - [`blocking`]: clients parked in blocking list pops, and the hand-over of their replies.
 //! - [`glob`]: Redis glob patterns (KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET).
@@ -20,12 +21,14 @@
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
 //! - [`effects`]: where the store's one effect hook leads (keyspace notifications, a tap).
+//! - [`tls`]: certificates and keys turned into rustls configurations, swapped on reload.
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
 //!   robin to the workers over a channel, waking them with their `mio::Waker`.
-//! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed,
-//!   and its own [`metrics::WorkerStats`] (it is their only writer).
+//! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed
+//!   (plain and TLS alike: a TLS handshake advances in the same loop as the socket becomes
+//!   ready), and its own [`metrics::WorkerStats`] (it is their only writer).
 //! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second.
 //! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
 //!   graceful shutdown. The main thread waits for the server's threads to end.
@@ -34,7 +37,10 @@
 //! Store shard mutexes are taken one at a time, never two together (then a TTL bucket's,
 //! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
 //! close and `stats conns` only, never while holding a shard. The blocked-clients registry's
-//! mutex is a leaf: never held while calling the store or sending to a worker.
+//! mutex is a leaf: never held while calling the store or sending to a worker. So are the ACL
+//! table's RwLock (a lookup, a change or a log entry; a connection normally reads only the
+//! table's generation counter) and the TLS configuration's RwLock (an `Arc` clone per accepted
+//! connection, a swap per reload).
 //!
 //! Every change to the store is reported as one effect with the key's shard mutex held
 //! ([`store::Observer`]); the keyspace notifier it reaches then takes, in this order and one
@@ -43,6 +49,7 @@
 //! `mio::Waker`). So the pub/sub locks and the wake syscall come after a shard mutex, and
 //! pub/sub never calls the store.
 
+pub mod acl;
 pub mod auth;
 pub mod blocking;
 pub mod cli;
@@ -64,3 +71,4 @@ pub mod store;
 pub mod sys;
 #[cfg(debug_assertions)]
 pub mod test_hooks;
+pub mod tls;

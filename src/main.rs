@@ -66,12 +66,20 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Everything start-up checks before binding: the config, and the SASL users it names.
+/// Everything start-up checks before binding: the config, the SASL users, the TLS
+/// certificates and the ACL users it names.
 fn check_config(flags: Flags) -> anyhow::Result<()> {
     let config = flags.into_config()?;
-    if config.sasl.enabled {
+    if config.sasl.enabled && !config.sasl.password_file.as_os_str().is_empty() {
         ferrocache::auth::Users::from_password_file(&config.sasl.password_file)?;
     }
+    ferrocache::tls::TlsState::for_ports(&config.tls, config.tls.enabled())?;
+    ferrocache::acl::file::startup(
+        ferrocache::command::resp::table::acl_catalogue(),
+        &config.resp.requirepass,
+        &config.acl.users,
+        &config.acl.file,
+    )?;
     Ok(())
 }
 

@@ -8,6 +8,10 @@
 //! restart-only at every reload until the restart, never silently dropped. A file that does not
 //! parse or validate changes nothing: the old config stays and the error is returned.
 //!
+//! TLS certificates and keys are read again at every reload, changed paths or not (a renewed
+//! certificate usually keeps its file name): connections accepted afterwards get them, open
+//! ones keep theirs. Files that do not make a valid TLS configuration fail the whole reload.
+//!
 //! Never touches a socket or a thread: it changes settings that workers already read live
 //! (atomics in the store, the pub/sub registry, [`crate::clients::Clients`], the log level).
 
@@ -54,6 +58,17 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
                 config.resp.maxmemory_clients.bytes(),
             ))
     }),
+    ("server.protected_mode", |config, shared| {
+        shared
+            .protected_mode
+            .store(config.server.protected_mode, Ordering::Relaxed)
+    }),
+    ("tls.cert_file", tls_installed_first),
+    ("tls.key_file", tls_installed_first),
+    ("tls.ca_cert_file", tls_installed_first),
+    ("tls.auth_clients", tls_installed_first),
+    ("tls.protocols", tls_installed_first),
+    ("tls.auth_clients_user", tls_installed_first),
     ("log.verbosity", |config, shared| {
         let level = usize::from(config.log.verbosity);
         shared.verbosity.store(level, Ordering::Relaxed);
@@ -62,6 +77,10 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
         }
     }),
 ];
+
+/// The TLS settings reach the server as a whole, before any other setting, so that a bad
+/// certificate fails the reload while nothing has changed yet (see [`Reloader::reload`]).
+fn tls_installed_first(_: &Config, _: &Shared) {}
 
 /// One key whose value differs between the running config and the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +98,8 @@ pub struct ReloadReport {
     pub applied: Vec<Change>,
     /// Settings that differ but take effect only after a restart.
     pub restart_only: Vec<Change>,
+    /// The TLS certificate, key and CA bundle were read again.
+    pub tls_reloaded: bool,
 }
 
 impl ReloadReport {
@@ -99,6 +120,11 @@ impl ReloadReport {
                 change.key,
                 change.old,
                 change.new
+            );
+        }
+        if self.tls_reloaded {
+            log::info!(
+                "reload: TLS certificate, key and CA bundle read again (for new connections)"
             );
         }
         if self.applied.is_empty() && self.restart_only.is_empty() {
@@ -127,6 +153,13 @@ impl Reloader {
     pub fn reload(&mut self, shared: &Shared) -> Result<ReloadReport, ConfigError> {
         let loaded = self.flags.clone().into_config()?;
         let mut report = ReloadReport::default();
+        if let Some(tls) = &shared.tls {
+            tls.reload(&loaded.tls).map_err(|e| ConfigError::Invalid {
+                setting: "tls",
+                message: e.to_string(),
+            })?;
+            report.tls_reloaded = true;
+        }
         for (key, new) in flatten(&loaded) {
             let old = self.running.get(&key).cloned();
             if old.as_ref() == Some(&new) {

@@ -54,6 +54,12 @@ pub struct Shared {
     pub blocked: crate::blocking::Registry,
     /// Client buffer limits and the memory every connection's buffers take.
     pub clients: Arc<crate::clients::Clients>,
+    /// The certificates TLS listeners hand out (none without a TLS port).
+    pub tls: Option<crate::tls::TlsState>,
+    /// ACL users and the denial log.
+    pub acl: crate::acl::SharedAcl,
+    /// Redis's protected mode (`server.protected_mode`, `CONFIG SET protected-mode`).
+    pub protected_mode: AtomicBool,
     shutting_down: AtomicBool,
     pub(crate) wakers: parking_lot::Mutex<Vec<Arc<Waker>>>,
     /// The name of the first thread that ended before shutdown, if any.
@@ -63,8 +69,8 @@ pub struct Shared {
 impl Shared {
     /// The shared state for `config`, with its users (read from the SASL password file when
     /// SASL is enabled).
-    pub fn new(config: Config) -> Result<Shared, UsersError> {
-        let users = if config.sasl.enabled {
+    pub fn new(config: Config) -> Result<Shared, SharedError> {
+        let users = if config.sasl.enabled && !config.sasl.password_file.as_os_str().is_empty() {
             Users::from_password_file(&config.sasl.password_file)?
         } else {
             Users::default()
@@ -104,7 +110,15 @@ impl Shared {
             ..Limits::default()
         };
         let workers = config.worker_threads();
+        let acl = crate::acl::file::startup(
+            crate::command::resp::table::acl_catalogue(),
+            &config.resp.requirepass,
+            &config.acl.users,
+            &config.acl.file,
+        )?;
         Ok(Shared {
+            acl: crate::acl::SharedAcl::new(acl),
+            protected_mode: AtomicBool::new(config.server.protected_mode),
             clients: Arc::new(crate::clients::Clients::new(&config)),
             persistence: crate::persist::Persistence::new(unix_millis()),
             effects,
@@ -121,6 +135,7 @@ impl Shared {
             gates: Gates::new(workers),
             pubsub,
             blocked: crate::blocking::Registry::default(),
+            tls: None,
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
             dead_thread: parking_lot::Mutex::new(None),
@@ -146,6 +161,15 @@ impl Shared {
             let _ = waker.wake();
         }
     }
+}
+
+/// Why the shared state could not be built from the config.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    #[error(transparent)]
+    Acl(#[from] crate::acl::file::AclFileError),
 }
 
 /// Per-worker read/write locks that make multi-key commands atomic.

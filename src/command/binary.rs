@@ -10,6 +10,10 @@
 //! - a frame the parser refuses closes the connection where memcached closes it;
 //! - with SASL enabled, every command but the SASL ones and Version gets Auth failure and
 //!   the connection closes, until a SASL Auth succeeds.
+//! - SASL PLAIN accepts the password file's users and the ACL users that have a password; an
+//!   ACL user's rules then apply (a memcached command counts as its RESP twin: get, getex,
+//!   set, del, incrby, expire, flushall, info), and a refusal is Auth failure on an open
+//!   connection.
 //!
 //! This module never parses bytes (`ferrocache_protocol::binary` did) and never touches the
 //! store except through `kv`.
@@ -23,7 +27,8 @@ use ferrocache_protocol::memcache::StoreMode;
 use super::compat::MEMCACHED_VERSION;
 use super::stats::{self, Group, StatSink};
 use super::{kv, Context, Flow, Served};
-use crate::auth::{SaslConn, SaslReply};
+use crate::acl::Access;
+use crate::auth::{Credentials, SaslConn, SaslReply, Users};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
 
@@ -40,6 +45,14 @@ pub fn serve_one(
             if let Some(refusal) = unauthenticated(&request.header, ctx, sasl, out) {
                 return Some(refusal);
             }
+            if acl_denies(&request.command, ctx, sasl) {
+                write_error(out, &request.header, Status::AuthError);
+                return Some(Served {
+                    consumed,
+                    swallow: 0,
+                    flow: Flow::Continue,
+                });
+            }
             let flow = execute(&request.header, request.command, ctx, sasl, out);
             Some(Served {
                 consumed,
@@ -49,6 +62,59 @@ pub fn serve_one(
         }
         Err(error) => Some(rejected(&error, ctx, sasl, out)),
     }
+}
+
+/// The password file's users, and the ACL users with a password (a `nopass` user would let
+/// any password in, which SASL must not).
+struct AnyUser<'a> {
+    file: &'a Users,
+    acl: &'a crate::acl::SharedAcl,
+}
+
+impl Credentials for AnyUser<'_> {
+    fn verify(&self, name: &[u8], password: &[u8]) -> bool {
+        self.file.verify(name, password)
+            || self
+                .acl
+                .user(&String::from_utf8_lossy(name))
+                .is_some_and(|user| !user.nopass && user.password_ok(password))
+    }
+}
+
+/// Whether the connection's ACL user may not run `command` (the password file's users may
+/// run everything, as before ACLs).
+fn acl_denies(command: &Command<'_>, ctx: &Context<'_>, sasl: &SaslConn) -> bool {
+    let name = sasl.user();
+    if name.is_empty() {
+        return false;
+    }
+    let Some(user) = ctx.shared.acl.user(&String::from_utf8_lossy(name)) else {
+        return false;
+    };
+    if user.unrestricted() {
+        return false;
+    }
+    let (command_name, key, access) = match command {
+        Command::Get {
+            key, touch: None, ..
+        } => ("get", Some(*key), Access::Read),
+        Command::Get { key, .. } => ("getex", Some(*key), Access::Write),
+        Command::Touch { key, .. } => ("expire", Some(*key), Access::Write),
+        Command::Store { key, .. } => ("set", Some(*key), Access::Write),
+        Command::Delete { key, .. } => ("del", Some(*key), Access::Write),
+        Command::Arith { key, .. } => ("incrby", Some(*key), Access::Write),
+        Command::Flush { .. } => ("flushall", None, Access::Write),
+        Command::Stat { .. } => ("info", None, Access::Read),
+        _ => return false,
+    };
+    let may_run = ctx
+        .shared
+        .acl
+        .read()
+        .catalogue
+        .find(command_name)
+        .is_some_and(|index| user.may_run(index));
+    !may_run || key.is_some_and(|key| !user.may_access_key(key, access))
 }
 
 /// With SASL on and the connection not authenticated: Auth failure and close, for every
@@ -294,7 +360,11 @@ fn sasl_exchange(
         write_error(out, header, Status::InvalidArguments);
         return;
     }
-    let users = &ctx.shared.users;
+    let users = AnyUser {
+        file: &ctx.shared.users,
+        acl: &ctx.shared.acl,
+    };
+    let users: &dyn Credentials = &users;
     let result = if header.opcode == Opcode::SaslAuth as u8 {
         sasl.start(users, mechanism, data)
     } else {

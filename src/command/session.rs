@@ -71,6 +71,14 @@ impl Session {
         }
     }
 
+    /// The client's verified TLS certificate (DER), once its handshake is done: a RESP
+    /// session may be authenticated by it (`tls.auth_clients_user`).
+    pub fn peer_certificate(&mut self, der: &[u8], ctx: &Context<'_>) {
+        if let Some(state) = self.resp.as_deref_mut() {
+            super::resp::authenticate_by_certificate(state, ctx, der);
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

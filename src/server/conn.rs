@@ -97,7 +97,7 @@ impl Conn {
 
     /// Whether there is output the socket has not taken yet.
     pub fn wants_write(&self) -> bool {
-        self.wpos < self.wbuf.len()
+        self.wpos < self.wbuf.len() || self.transport.has_pending()
     }
 
     /// One turn: flush, read what is there, execute complete requests, flush again.
@@ -291,6 +291,9 @@ impl Conn {
             self.wbuf.drain(..self.wpos);
             self.wpos = 0;
         }
+        if let Some(certificate) = self.transport.take_peer_certificate() {
+            self.session.peer_certificate(&certificate, ctx);
+        }
         loop {
             if self.swallow > 0 {
                 let n = self.swallow.min(self.rbuf.len());
@@ -340,7 +343,8 @@ impl Conn {
         }
         self.wbuf.clear();
         self.wpos = 0;
-        Ok(())
+        // What the transport took but the socket did not yet (TLS records).
+        self.transport.push_pending()
     }
 
     /// Queues a pub/sub message; [`flush_messages`](Self::flush_messages) sends the batch.

@@ -35,7 +35,7 @@ use ferrocache_protocol::memcache::reply;
 
 use crate::conn_info::ConnInfo;
 use crate::shared::{unix_millis, Shared};
-pub use transport::Transport;
+pub use transport::{TlsStream, Transport};
 use worker::{Worker, WorkerMsg, WAKER};
 
 /// The connection table's bookkeeping, done by the threads that own connections.
@@ -90,16 +90,22 @@ impl Server {
     /// Binds the listeners and starts every thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
         raise_fd_limit(config.server.max_connections as u64 + 64);
-        let shared = Arc::new(Shared::new(config)?);
+        let mut shared = Shared::new(config)?;
+        shared.tls =
+            crate::tls::TlsState::for_ports(&shared.config.tls, shared.config.tls.enabled())?;
+        let shared = Arc::new(shared);
         if shared.config.persistence.load_on_start {
             load_snapshot(&shared);
         }
         let config = &shared.config;
         let mut tcp = Vec::new();
         let mut dialects = Vec::new();
-        for (port, dialect) in [
-            (config.server.port, Dialect::MemcacheText),
-            (config.server.resp_port, Dialect::Resp),
+        let mut tls = Vec::new();
+        for (port, dialect, over_tls) in [
+            (config.server.port, Dialect::MemcacheText, false),
+            (config.server.resp_port, Dialect::Resp, false),
+            (config.tls.port, Dialect::MemcacheText, true),
+            (config.tls.resp_port, Dialect::Resp, true),
         ] {
             if port == 0 {
                 continue;
@@ -110,6 +116,7 @@ impl Server {
                     .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
                 tcp.push(listener);
                 dialects.push(dialect);
+                tls.push(over_tls);
             }
         }
         let mut unix = None;
@@ -130,8 +137,8 @@ impl Server {
         }
         let tcp_addrs = tcp
             .iter()
-            .zip(&dialects)
-            .filter(|(_, d)| **d == Dialect::MemcacheText)
+            .zip(dialects.iter().zip(&tls))
+            .filter(|(_, (d, over_tls))| **d == Dialect::MemcacheText && !**over_tls)
             .map(|(l, _)| l.local_addr())
             .collect::<Result<Vec<_>, _>>()?;
 
@@ -181,18 +188,20 @@ impl Server {
             poll.registry()
                 .register(listener, unix_token, Interest::READABLE)?;
         }
-        for (listener, dialect) in tcp.iter().zip(&dialects) {
+        for ((listener, dialect), over_tls) in tcp.iter().zip(&dialects).zip(&tls) {
             let name = if *dialect == Dialect::Resp {
                 "RESP"
             } else {
                 "memcached protocol"
             };
-            log::info!("{name} on tcp {}", listener.local_addr()?);
+            let over = if *over_tls { " over TLS" } else { "" };
+            log::info!("{name}{over} on tcp {}", listener.local_addr()?);
         }
         let acceptor = Acceptor {
             poll,
             tcp,
             dialects,
+            tls,
             unix,
             unix_token,
             senders,
@@ -330,6 +339,8 @@ struct Acceptor {
     tcp: Vec<TcpListener>,
     /// The protocol of each listener in `tcp`.
     dialects: Vec<Dialect>,
+    /// Whether each listener in `tcp` speaks TLS.
+    tls: Vec<bool>,
     unix: Option<UnixListener>,
     unix_token: Token,
     senders: Vec<Sender<WorkerMsg>>,
@@ -381,9 +392,23 @@ impl Acceptor {
                 }
             } else {
                 match self.tcp[token.0].accept() {
-                    Ok((stream, _)) => {
+                    Ok((mut stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        Transport::Tcp(stream)
+                        if self.refused_by_protected_mode(&mut stream, peer, dialect) {
+                            continue;
+                        }
+                        match (self.tls.get(token.0), &self.shared.tls) {
+                            (Some(true), Some(tls)) => {
+                                match TlsStream::new(stream, tls.server_config()) {
+                                    Ok(stream) => Transport::Tls(Box::new(stream)),
+                                    Err(e) => {
+                                        log::warn!("cannot start a TLS session: {e}");
+                                        continue;
+                                    }
+                                }
+                            }
+                            _ => Transport::Tcp(stream),
+                        }
                     }
                     Err(e) => {
                         if e.kind() != std::io::ErrorKind::WouldBlock {
@@ -397,6 +422,41 @@ impl Acceptor {
             };
             self.hand_over(accepted, dialect);
         }
+    }
+
+    /// Redis's protected mode: while it is on and the listener's protocol has no password
+    /// (RESP: the `default` user is `nopass`, as Redis checks; memcached: no SASL), a client from beyond loopback gets the
+    /// protocol's explanation and is closed (counted as rejected, as Redis does). Unix
+    /// sockets are always local. A TLS client is closed without the text: the handshake has
+    /// not run yet, so nothing could carry it.
+    fn refused_by_protected_mode(
+        &self,
+        stream: &mut mio::net::TcpStream,
+        peer: SocketAddr,
+        dialect: Dialect,
+    ) -> bool {
+        let shared = &self.shared;
+        if !shared.protected_mode.load(Ordering::Relaxed) || is_loopback(peer.ip()) {
+            return false;
+        }
+        let (password_set, refusal): (bool, &[u8]) = match dialect {
+            Dialect::Resp => (
+                !shared.acl.default_opens_without_password(),
+                crate::command::resp::PROTECTED_MODE_DENIED,
+            ),
+            _ => (shared.config.sasl.enabled, reply::PROTECTED_MODE_DENIED),
+        };
+        if password_set {
+            return false;
+        }
+        shared
+            .connections
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        log::warn!("protected mode: refused {peer} (no password is set; see protected_mode)");
+        // A fresh socket's send buffer takes the one line; a short write only shortens it.
+        let _ = stream.write(refusal);
+        true
     }
 
     fn hand_over(&mut self, mut transport: Transport, dialect: Dialect) {
@@ -427,6 +487,16 @@ impl Acceptor {
             let _ = self.wakers[worker].wake();
         } else {
             self.shared.connection_closed();
+        }
+    }
+}
+
+/// Loopback, also as an IPv4-mapped IPv6 address (a dual-stack listener's view of 127.0.0.1).
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     }
 }

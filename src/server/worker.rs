@@ -111,7 +111,7 @@ impl Worker {
                                 let session = match dialect {
                                     Dialect::Resp => Session::resp(
                                         info.clone(),
-                                        !self.shared.config.resp.requirepass.is_empty(),
+                                        !self.shared.acl.default_opens_without_password(),
                                     ),
                                     _ => Session::memcache(),
                                 };

@@ -23,6 +23,12 @@ pub mod reply {
     pub const FLUSH_DISABLED: &[u8] = b"CLIENT_ERROR flush_all not allowed\r\n";
     pub const SHUTDOWN_DISABLED: &[u8] = b"ERROR: shutdown not enabled\r\n";
     pub const BAD_FORMAT: &[u8] = b"CLIENT_ERROR bad command line format\r\n";
+    /// ferrocache's protected mode (memcached has none; this follows Redis's DENIED in the
+    /// form of memcached's other refusals at accept time, such as TOO_MANY_CONNECTIONS).
+    pub const PROTECTED_MODE_DENIED: &[u8] = b"SERVER_ERROR protected mode: no SASL password \
+        is set, so only loopback clients are accepted; enable SASL (-S), or start with \
+        --protected-mode no (protected_mode = false) if this port is not reachable from \
+        untrusted networks\r\n";
 
     /// Meta replies (`doc/protocol.txt` §Meta Commands): two-letter codes.
     pub const META_NOOP: &[u8] = b"MN\r\n";

@@ -18,7 +18,7 @@ use crate::conn_info::{ConnInfo, ReadsTouch};
 use crate::store::{ReadOptions, Recency};
 
 /// Container commands whose CLIENT LIST `cmd=` names the subcommand too (`client|list`).
-const CONTAINERS: &[&str] = &["client", "command", "config", "object", "pubsub"];
+const CONTAINERS: &[&str] = &["acl", "client", "command", "config", "object", "pubsub"];
 
 /// Appends `name` lower-cased to `command`, at most 64 characters in all (a client cannot make
 /// every CLIENT LIST line huge); bytes outside ASCII show as `?`.
@@ -422,13 +422,15 @@ fn flag_letters(info: &ConnInfo) -> String {
 /// One CLIENT LIST line, with Redis 7.2's fields in its order. The buffers are as the
 /// connection left them at the end of its last turn; one output buffer stands for Redis's
 /// static buffer and reply list, so `obl` and `oll` are 0 and `omem` is its size.
-fn client_line(now_ms: u64, info: &ConnInfo) -> String {
+pub(super) fn client_line(now_ms: u64, info: &ConnInfo) -> String {
     let shown = &info.client;
     let idle = now_ms.saturating_sub(info.last_active_ms.load(Ordering::Relaxed)) / 1000;
     let age = now_ms.saturating_sub(info.opened_ms) / 1000;
     let name = String::from_utf8_lossy(&info.name.lock()).into_owned();
     let command = shown.last_command.lock().clone();
     let command = if command.is_empty() { "NULL" } else { &command };
+    let user = shown.user.lock().clone();
+    let user = if user.is_empty() { "default" } else { &user };
     let qbuf = shown.query_len.load(Ordering::Relaxed);
     let rbs = shown.query_capacity.load(Ordering::Relaxed);
     let omem = shown.output_capacity.load(Ordering::Relaxed);
@@ -436,7 +438,7 @@ fn client_line(now_ms: u64, info: &ConnInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={name} age={age} idle={idle} flags={} db=0 \
          sub={} psub={} ssub={} multi={} qbuf={qbuf} qbuf-free={} argv-mem=0 multi-mem={multi_mem} \
-         rbs={rbs} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={command} user=default redir=-1 \
+         rbs={rbs} rbp=0 obl=0 oll=0 omem={omem} tot-mem={} events=r cmd={command} user={user} redir=-1 \
          resp={} lib-name={} lib-ver={}\n",
         info.id,
         shown_addr(&info.peer),

@@ -8,6 +8,7 @@
 //! touch several keys at once (MSET, RENAME, EXEC, ...) take every worker's gate for writing,
 //! so no other client on any worker runs in between (see [`crate::shared::Gates`]).
 
+mod acl;
 mod blocking;
 mod client;
 mod hash;
@@ -37,6 +38,7 @@ use crate::hashing::HashSet;
 use crate::metrics::WorkerStats;
 use table::Flags;
 
+pub use acl::authenticate_by_certificate;
 pub use random::restart_random_sequence;
 
 /// Per-connection RESP state.
@@ -46,6 +48,11 @@ pub struct RespSession {
     pub info: Arc<ConnInfo>,
     pub version: RespVersion,
     pub authenticated: bool,
+    /// The ACL user commands run as (`default` until AUTH names another).
+    pub user_name: String,
+    /// That user as of ACL generation `acl_generation` (looked up again when it moves on).
+    pub user: Option<Arc<crate::acl::User>>,
+    pub acl_generation: u64,
     pub lib_name: Option<Vec<u8>>,
     pub lib_version: Option<Vec<u8>>,
     /// Commands queued since MULTI (`None` outside a transaction).
@@ -74,6 +81,9 @@ impl RespSession {
             info,
             version: RespVersion::Resp2,
             authenticated: false,
+            user_name: "default".into(),
+            user: None,
+            acl_generation: 0,
             lib_name: None,
             lib_version: None,
             queued: None,
@@ -147,6 +157,24 @@ pub mod err {
     pub const TOO_LARGE: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 }
 
+/// What a client from beyond loopback reads, then the connection closes, while protected
+/// mode is on and no password is set: Redis 7.2's text (networking.c
+/// `clientAcceptHandler`), written raw at accept. Debian's 7.0.15 says "Setup a an
+/// authentication password" in step 4; 7.2 fixed the typo and we report 7.2.
+pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because \
+    protected mode is enabled and no password is set for the default user. In this mode \
+    connections are only accepted from the loopback interface. If you want to connect from \
+    external computers to Redis you may adopt one of the following solutions: 1) Just disable \
+    protected mode sending the command 'CONFIG SET protected-mode no' from the loopback \
+    interface by connecting to Redis from the same host the server is running, however MAKE \
+    SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to \
+    make this change permanent. 2) Alternatively you can just disable the protected mode by \
+    editing the Redis configuration file, and setting the protected mode option to 'no', and \
+    then restarting the server. 3) If you started the server manually just for testing, \
+    restart it with the '--protected-mode no' option. 4) Set up an authentication password \
+    for the default user. NOTE: You only need to do one of the above things in order for the \
+    server to start accepting connections from the outside.\r\n";
+
 /// Parses and executes the command at the front of `input`.
 pub fn serve_one(
     session: &mut RespSession,
@@ -215,10 +243,22 @@ fn run(
         ));
         return Flow::Continue;
     }
-    let password = &ctx.shared.config.resp.requirepass;
-    if !password.is_empty() && !session.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
-        enc.error(err::NOAUTH);
-        return Flow::Continue;
+    if !spec.flags.contains(Flags::NO_AUTH) {
+        if !session.authenticated {
+            enc.error(err::NOAUTH);
+            return Flow::Continue;
+        }
+        match acl::check(session, ctx, spec, &command.args) {
+            acl::Verdict::Allowed => {}
+            acl::Verdict::Denied(message) => {
+                if session.queued.is_some() {
+                    session.queue_failed = true;
+                }
+                enc.error(&message);
+                return Flow::Continue;
+            }
+            acl::Verdict::UserGone => return Flow::Close,
+        }
     }
     if session.version == RespVersion::Resp2
         && session.subscribed()

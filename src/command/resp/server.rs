@@ -41,18 +41,13 @@ pub fn echo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
-fn password_ok(call: &Call<'_, '_>, user: &[u8], password: &[u8]) -> bool {
-    let required = call.ctx.shared.config.resp.requirepass.as_bytes();
-    user == b"default" && !required.is_empty() && password == required
-}
-
 /// AUTH [username] password
 pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if call.args.len() > 3 {
         enc.error(err::SYNTAX);
         return Flow::Continue;
     }
-    if call.ctx.shared.config.resp.requirepass.is_empty() && call.args.len() == 2 {
+    if call.ctx.shared.acl.default_opens_without_password() && call.args.len() == 2 {
         enc.error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure \
              your configuration is correct?",
@@ -60,12 +55,11 @@ pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     }
     let (user, password) = if call.args.len() == 3 {
-        (call.arg(1), call.arg(2))
+        (call.arg(1).to_vec(), call.arg(2).to_vec())
     } else {
-        (&b"default"[..], call.arg(1))
+        (b"default".to_vec(), call.arg(1).to_vec())
     };
-    if password_ok(call, user, password) {
-        call.session.authenticated = true;
+    if super::acl::authenticate(call, &user, &password) {
         enc.ok();
     } else {
         enc.error("WRONGPASS invalid username-password pair or user is disabled.");
@@ -94,11 +88,11 @@ pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let mut name = None;
     while i < call.args.len() {
         if is(call.arg(i), "AUTH") && i + 2 < call.args.len() {
-            if !password_ok(call, call.arg(i + 1), call.arg(i + 2)) {
+            let (user, password) = (call.arg(i + 1).to_vec(), call.arg(i + 2).to_vec());
+            if !super::acl::authenticate(call, &user, &password) {
                 enc.error("WRONGPASS invalid username-password pair or user is disabled.");
                 return Flow::Continue;
             }
-            call.session.authenticated = true;
             i += 3;
         } else if is(call.arg(i), "SETNAME") && i + 1 < call.args.len() {
             name = Some(call.arg(i + 1).to_vec());
@@ -111,7 +105,7 @@ pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     }
-    if !call.ctx.shared.config.resp.requirepass.is_empty() && !call.session.authenticated {
+    if !call.session.authenticated {
         enc.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return Flow::Continue;
     }
@@ -162,8 +156,9 @@ pub fn quit(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 pub fn reset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let info = call.session.info.clone();
     info.client.reset_flags();
+    info.client.set_user("default");
     *call.session = RespSession::new(info);
-    call.session.authenticated = call.ctx.shared.config.resp.requirepass.is_empty();
+    call.session.authenticated = call.ctx.shared.acl.default_opens_without_password();
     call.session.set_name(Vec::new());
     enc.version = RespVersion::Resp2;
     enc.simple("RESET");
@@ -287,7 +282,30 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         .iter()
         .map(ToString::to_string)
         .collect();
+    let tls = call
+        .ctx
+        .shared
+        .tls
+        .as_ref()
+        .map_or_else(|| config.tls.clone(), crate::tls::TlsState::settings);
+    let path = |path: &std::path::Path| path.display().to_string();
     vec![
+        (
+            "protected-mode",
+            if call.ctx.shared.protected_mode.load(Ordering::Relaxed) {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ),
+        ("tls-port", config.tls.resp_port.to_string()),
+        ("tls-cert-file", path(&tls.cert_file)),
+        ("tls-key-file", path(&tls.key_file)),
+        ("tls-ca-cert-file", path(&tls.ca_cert_file)),
+        ("tls-auth-clients", tls.auth_clients.to_ascii_lowercase()),
+        ("tls-protocols", tls.protocols.clone()),
+        ("tls-auth-clients-user", tls.auth_clients_user.clone()),
         (
             "maxmemory",
             call.ctx.shared.store.memory_limit().to_string(),
@@ -355,10 +373,98 @@ fn parse_client_memory_bound(value: &[u8]) -> Result<ClientMemoryBound, &'static
         .ok_or("argument must be a memory or percent value")
 }
 
+/// The TLS settings CONFIG SET changes (Redis's names), as a whole: rustls is handed the
+/// edited settings only when they make a valid configuration together.
+const TLS_SETTINGS: &[&str] = &[
+    "tls-auth-clients-user",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+    "tls-protocols",
+];
+
+/// CONFIG SET of TLS settings, one pair or several (Redis applies several together, so a
+/// certificate and its key can be swapped in one command). Connections accepted afterwards
+/// get the new certificate; open ones keep theirs.
+fn config_set_tls(call: &Call<'_, '_>, enc: &mut Encoder<'_>) {
+    let pairs: Vec<(String, String)> = call.args[2..]
+        .chunks(2)
+        .map(|pair| {
+            (
+                String::from_utf8_lossy(&pair[0]).to_ascii_lowercase(),
+                String::from_utf8_lossy(&pair[1]).into_owned(),
+            )
+        })
+        .collect();
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(name, _)| !TLS_SETTINGS.contains(&name.as_str()))
+    {
+        enc.error(&format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+        ));
+        return;
+    }
+    if let Some((name, value)) = pairs.iter().find(|(name, value)| {
+        (name == "tls-auth-clients" && crate::tls::ClientAuth::parse(value).is_none())
+            || (name == "tls-auth-clients-user"
+                && crate::tls::CertificateUser::parse(value).is_none())
+            || (name == "tls-protocols" && crate::tls::protocol_versions(value).is_err())
+    }) {
+        let reason = if name == "tls-auth-clients" {
+            "argument(s) must be one of the following: no, yes, optional".to_string()
+        } else if name == "tls-auth-clients-user" {
+            "argument(s) must be one of the following: off, CN".to_string()
+        } else {
+            format!("Invalid tls-protocols value {value:?}")
+        };
+        enc.error(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+        ));
+        return;
+    }
+    let applied = match &call.ctx.shared.tls {
+        Some(tls) => tls.update(|section| {
+            for (name, value) in &pairs {
+                match name.as_str() {
+                    "tls-cert-file" => section.cert_file = value.into(),
+                    "tls-key-file" => section.key_file = value.into(),
+                    "tls-ca-cert-file" => section.ca_cert_file = value.into(),
+                    "tls-auth-clients" => section.auth_clients = value.clone(),
+                    "tls-auth-clients-user" => section.auth_clients_user = value.clone(),
+                    _ => section.protocols = value.clone(),
+                }
+            }
+        }),
+        None => Err(crate::tls::TlsError::Setting {
+            setting: "tls",
+            message: "no TLS port is configured (restart-only: tls.port, tls.resp_port)".into(),
+        }),
+    };
+    match applied {
+        Ok(()) => enc.ok(),
+        Err(e) => {
+            log::warn!("CONFIG SET {}: {e}", pairs[0].0);
+            enc.error(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - Unable to update TLS configuration. Check server logs.",
+                pairs[0].0
+            ));
+        }
+    }
+}
+
 /// CONFIG GET pattern ... | SET name value | RESETSTAT
 pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let sub = call.arg(1).to_ascii_uppercase();
     match sub.as_slice() {
+        b"SET"
+            if call.args.len() >= 4
+                && call.args.len().is_multiple_of(2)
+                && call.arg(2).to_ascii_lowercase().starts_with(b"tls-") =>
+        {
+            config_set_tls(call, enc);
+        }
         b"GET" if call.args.len() >= 3 => {
             let values = config_values(call);
             let chosen: Vec<&(&str, String)> = values
@@ -418,6 +524,16 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         )),
                     }
                 }
+                b"protected-mode" => match value.to_ascii_lowercase().as_slice() {
+                    b"yes" | b"no" => {
+                        let on = value.eq_ignore_ascii_case(b"yes");
+                        call.ctx.shared.protected_mode.store(on, Ordering::Relaxed);
+                        enc.ok();
+                    }
+                    _ => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'protected-mode') - argument must be 'yes' or 'no'",
+                    ),
+                },
                 b"maxmemory-clients" => match parse_client_memory_bound(value) {
                     Ok(bound) => {
                         call.ctx.shared.clients.set_maxmemory_clients(bound);

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    blocking, client, hash, keys, list, persist, pubsub, server, set, strings, tx, zset, zset_ops,
-    Call,
+    acl, blocking, client, hash, keys, list, persist, pubsub, server, set, strings, tx, zset,
+    zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -287,6 +287,132 @@ commands! {
     "save", 1, Flags::ADMIN, (0, 0, 0), "server", "Synchronously saves the database(s) to disk.", persist::save;
     "bgsave", -1, Flags::ADMIN, (0, 0, 0), "server", "Asynchronously saves the database(s) to disk.", persist::bgsave;
     "lastsave", 1, Flags::FAST, (0, 0, 0), "server", "Returns the Unix timestamp of the last successful save to disk.", persist::lastsave;
+    "acl", -2, Flags::NONE, (0, 0, 0), "server", "A container for Access List Control commands.", acl::acl;
+}
+
+/// ACL's subcommands, and whether each is `@admin @dangerous` (the others are `@slow` only:
+/// any user with `@slow` may ask who it is), as Redis 7.0's `commands/acl-*.json`.
+pub const ACL_SUBCOMMANDS: &[(&str, bool)] = &[
+    ("cat", false),
+    ("deluser", true),
+    ("dryrun", true),
+    ("genpass", false),
+    ("getuser", true),
+    ("list", true),
+    ("load", true),
+    ("log", true),
+    ("save", true),
+    ("setuser", true),
+    ("users", true),
+    ("whoami", false),
+];
+
+/// The ACL categories of a command, from its flags, group and name (Redis's
+/// `commands/*.json` `acl_categories` for the commands here).
+fn categories(spec: &CommandSpec) -> u32 {
+    let bit = |name: &str| crate::acl::category_bit(name).unwrap_or(0);
+    let mut bits = 0;
+    if spec.flags.contains(Flags::READONLY) {
+        bits |= bit("read");
+    }
+    if spec.flags.contains(Flags::WRITE) {
+        bits |= bit("write");
+    }
+    if spec.flags.contains(Flags::ADMIN) {
+        bits |= bit("admin") | bit("dangerous");
+    }
+    bits |= if spec.flags.contains(Flags::FAST) {
+        bit("fast")
+    } else {
+        bit("slow")
+    };
+    bits |= match spec.group {
+        "string" => bit("string"),
+        "generic" => bit("keyspace"),
+        "hash" => bit("hash"),
+        "list" => bit("list"),
+        "set" => bit("set"),
+        "sorted_set" => bit("sortedset"),
+        "pubsub" => bit("pubsub"),
+        "connection" => bit("connection"),
+        "transactions" => bit("transaction"),
+        _ => 0,
+    };
+    if matches!(spec.name, "dbsize" | "flushdb" | "flushall") {
+        bits |= bit("keyspace");
+    }
+    if matches!(spec.name, "keys" | "flushdb" | "flushall" | "info") {
+        bits |= bit("dangerous");
+    }
+    if spec.name.starts_with('b') && spec.group == "list" {
+        bits |= bit("blocking");
+    }
+    bits
+}
+
+/// Every command and ACL subcommand with its categories, for ACL rules.
+pub fn acl_catalogue() -> std::sync::Arc<crate::acl::Catalogue> {
+    static CATALOGUE: OnceLock<std::sync::Arc<crate::acl::Catalogue>> = OnceLock::new();
+    CATALOGUE
+        .get_or_init(|| {
+            let bit = |name: &str| crate::acl::category_bit(name).unwrap_or(0);
+            let mut commands: Vec<crate::acl::CommandInfo> = COMMANDS
+                .iter()
+                .filter(|spec| spec.name != "acl")
+                .map(|spec| crate::acl::CommandInfo {
+                    name: spec.name.to_string(),
+                    categories: categories(spec),
+                })
+                .collect();
+            commands.extend(ACL_SUBCOMMANDS.iter().map(|(sub, admin)| {
+                let mut categories = bit("slow");
+                if *admin {
+                    categories |= bit("admin") | bit("dangerous");
+                }
+                crate::acl::CommandInfo {
+                    name: format!("acl|{sub}"),
+                    categories,
+                }
+            }));
+            std::sync::Arc::new(crate::acl::Catalogue::new(commands))
+        })
+        .clone()
+}
+
+/// The keys a command names, for ACL checks: the spec's key positions, plus the `numkeys`
+/// forms (ZUNION, LMPOP, SINTERCARD, ... and the sources of ZUNIONSTORE and friends).
+pub fn command_keys<'a>(
+    spec: &CommandSpec,
+    args: &'a [std::borrow::Cow<'_, [u8]>],
+) -> Vec<&'a [u8]> {
+    let mut keys: Vec<&[u8]> = Vec::new();
+    if spec.first_key > 0 {
+        let len = args.len() as i64;
+        let last = if spec.last_key < 0 {
+            len + spec.last_key
+        } else {
+            spec.last_key.min(len - 1)
+        };
+        let mut i = spec.first_key;
+        while i <= last && i < len {
+            keys.push(&args[i as usize]);
+            i += spec.step.max(1);
+        }
+    }
+    let numkeys_at = match spec.name {
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" => Some(1),
+        "zunionstore" | "zinterstore" | "zdiffstore" | "blmpop" => Some(2),
+        _ => None,
+    };
+    if let Some(at) = numkeys_at {
+        let count = args
+            .get(at)
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        keys.extend(args.iter().skip(at + 1).take(count).map(|a| &a[..]));
+    }
+    keys
 }
 
 /// Finds a command by its lower-case name.
@@ -428,6 +554,47 @@ mod tests {
             assert!(lookup(b"ferrocache-test-panic").is_none());
         }
         assert!(COMMANDS.iter().all(|c| c.name != "ferrocache-test-panic"));
+    }
+
+    #[test]
+    fn keys_come_from_positions_and_numkeys() {
+        let args = |words: &[&str]| -> Vec<std::borrow::Cow<'static, [u8]>> {
+            words
+                .iter()
+                .map(|w| std::borrow::Cow::Owned(w.as_bytes().to_vec()))
+                .collect()
+        };
+        let keys = |words: &[&str]| -> Vec<String> {
+            let a = args(words);
+            let spec = lookup(words[0].as_bytes()).unwrap();
+            command_keys(spec, &a)
+                .iter()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .collect()
+        };
+        assert_eq!(keys(&["get", "a"]), ["a"]);
+        assert_eq!(keys(&["mset", "a", "1", "b", "2"]), ["a", "b"]);
+        assert_eq!(keys(&["blpop", "a", "b", "0"]), ["a", "b"]);
+        assert_eq!(keys(&["zunion", "2", "a", "b", "WITHSCORES"]), ["a", "b"]);
+        assert_eq!(keys(&["zunionstore", "d", "2", "a", "b"]), ["d", "a", "b"]);
+        assert_eq!(keys(&["lmpop", "9", "a"]), ["a"]);
+        assert!(keys(&["ping"]).is_empty());
+    }
+
+    #[test]
+    fn categories_follow_redis_for_a_sample() {
+        let cat = acl_catalogue();
+        let has = |name: &str, category: &str| {
+            let bit = crate::acl::category_bit(category).unwrap();
+            cat.commands[cat.find(name).unwrap()].categories & bit != 0
+        };
+        assert!(has("get", "read") && has("get", "string") && has("get", "fast"));
+        assert!(has("set", "write") && has("set", "slow"));
+        assert!(has("config", "admin") && has("config", "dangerous"));
+        assert!(has("keys", "dangerous") && has("keys", "keyspace"));
+        assert!(has("blpop", "blocking") && has("hset", "hash") && has("zadd", "sortedset"));
+        assert!(has("acl|whoami", "slow") && !has("acl|whoami", "admin"));
+        assert!(has("acl|setuser", "admin"));
     }
 
     #[test]
