@@ -562,7 +562,7 @@ impl Config {
                 message: "users in the config and an ACL file (acl.file) cannot be used together, as in Redis".into(),
             });
         }
-        if crate::tls::ClientAuth::parse(&self.tls.auth_clients).is_none() {
+        if crate::tls::settings::ClientAuth::parse(&self.tls.auth_clients).is_none() {
             return Err(ConfigError::Invalid {
                 setting: "tls.auth_clients",
                 message: format!(
@@ -571,13 +571,13 @@ impl Config {
                 ),
             });
         }
-        if crate::tls::CertificateUser::parse(&self.tls.auth_clients_user).is_none() {
+        if crate::tls::settings::CertificateUser::parse(&self.tls.auth_clients_user).is_none() {
             return Err(ConfigError::Invalid {
                 setting: "tls.auth_clients_user",
                 message: format!("{:?} is not one of off, CN", self.tls.auth_clients_user),
             });
         }
-        if let Err(e) = crate::tls::protocol_versions(&self.tls.protocols) {
+        if let Err(e) = crate::tls::settings::protocol_versions(&self.tls.protocols) {
             return Err(ConfigError::Invalid {
                 setting: "tls.protocols",
                 message: e.to_string(),

@@ -220,7 +220,8 @@ mod tests {
         let flags = Flags::try_parse_from(["ferrocache", "--config", path.to_str().unwrap()])
             .expect("flags");
         let config = flags.clone().into_config().expect("config");
-        let shared = Shared::new(config.clone()).expect("shared");
+        let shared = Shared::new(config.clone(), crate::command::resp::table::acl_catalogue())
+            .expect("shared");
         (Reloader::new(flags, &config), shared)
     }
 

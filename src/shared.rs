@@ -69,7 +69,14 @@ pub struct Shared {
 impl Shared {
     /// The shared state for `config`, with its users (read from the SASL password file when
     /// SASL is enabled).
-    pub fn new(config: Config) -> Result<Shared, SharedError> {
+    ///
+    /// `commands` is the command catalogue ACL rules name commands and categories from
+    /// (`command::resp::table::acl_catalogue`), handed in by the caller so that this module,
+    /// which the commands import, never imports them.
+    pub fn new(
+        config: Config,
+        commands: Arc<crate::acl::Catalogue>,
+    ) -> Result<Shared, SharedError> {
         let users = if config.sasl.enabled && !config.sasl.password_file.as_os_str().is_empty() {
             Users::from_password_file(&config.sasl.password_file)?
         } else {
@@ -111,7 +118,7 @@ impl Shared {
         };
         let workers = config.worker_threads();
         let acl = crate::acl::file::startup(
-            crate::command::resp::table::acl_catalogue(),
+            commands,
             &config.resp.requirepass,
             &config.acl.users,
             &config.acl.file,

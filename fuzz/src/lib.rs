@@ -175,7 +175,11 @@ fn connection_config() -> &'static Config {
 /// and the random picks restart with each input.
 fn fresh_server() -> Shared {
     ferrocache::command::resp::restart_random_sequence();
-    Shared::new(connection_config().clone()).expect("the target's config is valid")
+    Shared::new(
+        connection_config().clone(),
+        ferrocache::command::resp::table::acl_catalogue(),
+    )
+    .expect("the target's config is valid")
 }
 
 /// The connection target's clock: fixed, so an input's expiries do not depend on when it runs.

@@ -90,7 +90,7 @@ impl Server {
     /// Binds the listeners and starts every thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
         raise_fd_limit(config.server.max_connections as u64 + 64);
-        let mut shared = Shared::new(config)?;
+        let mut shared = Shared::new(config, crate::command::resp::table::acl_catalogue())?;
         shared.tls =
             crate::tls::TlsState::for_ports(&shared.config.tls, shared.config.tls.enabled())?;
         let shared = Arc::new(shared);
