@@ -24,6 +24,7 @@ use super::compat::MEMCACHED_VERSION;
 use super::stats::{self, Group, StatSink};
 use super::{kv, Context, Flow, Served};
 use crate::auth::{SaslConn, SaslReply};
+use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
 
@@ -40,7 +41,17 @@ pub fn serve_one(
             if let Some(refusal) = unauthenticated(&request.header, ctx, sasl, out) {
                 return Some(refusal);
             }
+            let timer = Timer::start();
+            let start = out.len();
+            let name = opcode_name(request.header.opcode);
             let flow = execute(&request.header, request.command, ctx, sasl, out);
+            // A response's status is bytes 6..8 of its header; anything but 0 (success), 1
+            // (not found) and 2 (exists) is an error.
+            let ending = match out.get(start + 6..start + 8) {
+                Some([0, 0..=2]) | None => Ending::Answered,
+                Some(_) => Ending::Failed,
+            };
+            ctx.shared.latency[ctx.worker].record(Proto::Binary, name, timer.elapsed(), ending);
             Some(Served {
                 consumed,
                 swallow: 0,
@@ -48,6 +59,35 @@ pub fn serve_one(
             })
         }
         Err(error) => Some(rejected(&error, ctx, sasl, out)),
+    }
+}
+
+/// The opcode's name in `protocol_binary.h`, lower-cased, quiet variants folded into their
+/// loud one (the `cmd` label of `/metrics`).
+fn opcode_name(opcode: u8) -> &'static str {
+    use ferrocache_protocol::binary::Opcode::*;
+    match ferrocache_protocol::binary::Opcode::from_byte(opcode) {
+        Some(Get | GetQ | GetK | GetKQ) => "get",
+        Some(Set | SetQ) => "set",
+        Some(Add | AddQ) => "add",
+        Some(Replace | ReplaceQ) => "replace",
+        Some(Delete | DeleteQ) => "delete",
+        Some(Increment | IncrementQ) => "increment",
+        Some(Decrement | DecrementQ) => "decrement",
+        Some(Quit | QuitQ) => "quit",
+        Some(Flush | FlushQ) => "flush",
+        Some(Noop) => "noop",
+        Some(Version) => "version",
+        Some(Append | AppendQ) => "append",
+        Some(Prepend | PrependQ) => "prepend",
+        Some(Stat) => "stat",
+        Some(Verbosity) => "verbosity",
+        Some(Touch) => "touch",
+        Some(Gat | GatQ | GatK | GatKQ) => "gat",
+        Some(SaslListMechs) => "sasl_list_mechs",
+        Some(SaslAuth) => "sasl_auth",
+        Some(SaslStep) => "sasl_step",
+        None => "unknown",
     }
 }
 
@@ -352,6 +392,7 @@ fn stat(header: &Header, group: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) {
             b"slabs" => Group::Slabs,
             b"sizes" => Group::Sizes,
             b"pools" => Group::Pools,
+            b"latency" => Group::Latency,
             _ => {
                 write_error(out, header, Status::KeyNotFound);
                 return;

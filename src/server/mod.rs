@@ -33,6 +33,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::auth::{Users, UsersError};
 use crate::command::Dialect;
 use crate::config::Config;
+use crate::metrics::latency::WorkerLatency;
+use crate::metrics::slowlog::SlowLog;
 use crate::metrics::{ConnectionStats, WorkerStats};
 use crate::store::{Store, StoreConfig};
 use ferrocache_protocol::memcache::{reply, Limits};
@@ -57,8 +59,14 @@ pub struct Shared {
     pub limits: Limits,
     /// Who may authenticate (empty unless SASL is enabled).
     pub users: Users,
-    /// One per worker, indexed by worker number.
+    /// One per worker, indexed by worker number, then one for the HTTP thread (the last).
     pub worker_stats: Box<[WorkerStats]>,
+    /// Per-command calls and latency histograms, indexed as `worker_stats`.
+    pub latency: Box<[WorkerLatency]>,
+    /// Commands slower than `slowlog-log-slower-than` (SLOWLOG).
+    pub slowlog: SlowLog,
+    /// Readiness for `/healthz`: false until the server serves, and again once it shuts down.
+    pub serving: AtomicBool,
     pub connections: ConnectionStats,
     pub started: Instant,
     /// Current log verbosity (changed by `verbosity`).
@@ -123,6 +131,10 @@ impl Shared {
             ..Limits::default()
         };
         let workers = config.worker_threads();
+        let slowlog = SlowLog::new(
+            config.metrics.slowlog_log_slower_than_us,
+            config.metrics.slowlog_max_len,
+        );
         Ok(Shared {
             clients: Arc::new(crate::clients::Clients::new(&config)),
             verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
@@ -130,18 +142,32 @@ impl Shared {
             store,
             limits,
             users,
-            worker_stats: (0..workers).map(|_| WorkerStats::default()).collect(),
+            // The last slot is the HTTP thread's (see `Shared::http_slot`).
+            worker_stats: (0..=workers).map(|_| WorkerStats::default()).collect(),
+            latency: (0..=workers).map(|_| WorkerLatency::default()).collect(),
+            slowlog,
+            serving: AtomicBool::new(false),
             connections: ConnectionStats::default(),
             started: Instant::now(),
             connection_table: parking_lot::Mutex::new(crate::hashing::HashMap::default()),
             next_conn_id: std::sync::atomic::AtomicU64::new(1),
-            gates: Gates::new(workers),
+            gates: Gates::new(workers + 1),
             pubsub,
             blocked: crate::blocking::Registry::default(),
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),
             dead_thread: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// Worker threads (`-t`), not counting the HTTP thread.
+    pub fn worker_count(&self) -> usize {
+        self.worker_stats.len() - 1
+    }
+
+    /// The index of the HTTP thread's counters, latency table and gate.
+    pub fn http_slot(&self) -> usize {
+        self.worker_stats.len() - 1
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -157,6 +183,7 @@ impl Shared {
 
     /// Starts a graceful shutdown: every thread notices at its next wake-up.
     pub fn begin_shutdown(&self) {
+        self.serving.store(false, Ordering::Release);
         self.shutting_down.store(true, Ordering::Release);
         for waker in self.wakers.lock().iter() {
             let _ = waker.wake();
@@ -307,7 +334,7 @@ impl Server {
         let mut threads = Vec::new();
         let mut senders = Vec::new();
         let mut worker_wakers = Vec::new();
-        for index in 0..shared.worker_stats.len() {
+        for index in 0..shared.worker_count() {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
             let (tx, rx) = crossbeam_channel::unbounded();
@@ -380,6 +407,7 @@ impl Server {
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
         }
+        shared.serving.store(true, Ordering::Release);
         Ok(Server {
             shared,
             tcp_addrs,

@@ -15,6 +15,7 @@ mod hash;
 mod keys;
 mod list;
 mod list_ops;
+mod observe;
 mod pubsub;
 mod random;
 mod server;
@@ -32,6 +33,7 @@ use ferrocache_protocol::resp::{self, Command, Encoder, RespVersion};
 
 use super::{Context, Flow, Served};
 use crate::hashing::HashSet;
+use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use crate::server::ConnInfo;
 use table::Flags;
@@ -186,6 +188,18 @@ pub fn serve_one(
     }
 }
 
+/// What became of a command, for its counters.
+enum Ran {
+    /// It ran (its reply may be an error).
+    Executed(&'static str),
+    /// Refused before running: arity, authentication, subscribed mode.
+    Rejected(&'static str),
+    /// Not a command, or queued by MULTI (counted when EXEC runs it).
+    Uncounted,
+}
+
+/// Runs one parsed command and counts it: calls, errors and latency (from here, the request
+/// parsed, to the reply written into `out`), and the slow log.
 fn run(
     session: &mut RespSession,
     command: &Command<'_>,
@@ -193,6 +207,43 @@ fn run(
     out: &mut Vec<u8>,
 ) -> Flow {
     WorkerStats::incr(&ctx.stats.resp_commands);
+    let timer = Timer::start();
+    let start = out.len();
+    let (flow, ran) = dispatch(session, command, ctx, out);
+    let table = &ctx.shared.latency[ctx.worker];
+    match ran {
+        Ran::Executed(name) => {
+            let elapsed = timer.elapsed();
+            // An error reply starts with `-` (RESP2 and 3) or `!` (a RESP3 blob error).
+            let ending = match out.get(start) {
+                Some(b'-' | b'!') => Ending::Failed,
+                _ => Ending::Answered,
+            };
+            table.record(Proto::Resp, name, elapsed, ending);
+            let micros = elapsed.0.as_micros() as u64;
+            if cfg!(feature = "latency") && ctx.shared.slowlog.is_slow(micros) {
+                let name = session.info.name.lock().clone();
+                ctx.shared.slowlog.push(
+                    &command.args,
+                    micros,
+                    ctx.now_ms / 1000,
+                    &session.info.peer,
+                    &name,
+                );
+            }
+        }
+        Ran::Rejected(name) => table.reject(Proto::Resp, name),
+        Ran::Uncounted => {}
+    }
+    flow
+}
+
+fn dispatch(
+    session: &mut RespSession,
+    command: &Command<'_>,
+    ctx: &Context<'_>,
+    out: &mut Vec<u8>,
+) -> (Flow, Ran) {
     let mut enc = Encoder::new(out, session.version);
     enc.output_limit = ctx.shared.clients.output_buffer_limit();
     let mut scratch = [0u8; 32];
@@ -203,7 +254,7 @@ fn run(
             session.queue_failed = true;
         }
         enc.error(&message);
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Uncounted);
     };
     if !spec.arity_ok(command.len()) {
         if session.queued.is_some() {
@@ -213,12 +264,12 @@ fn run(
             "ERR wrong number of arguments for '{}' command",
             spec.name
         ));
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Rejected(spec.name));
     }
     let password = &ctx.shared.config.resp.requirepass;
     if !password.is_empty() && !session.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
         enc.error(err::NOAUTH);
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Rejected(spec.name));
     }
     if session.version == RespVersion::Resp2
         && session.subscribed()
@@ -228,7 +279,7 @@ fn run(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         ));
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Rejected(spec.name));
     }
     if let (Some(queue), false) = (
         session.queued.as_mut(),
@@ -238,14 +289,14 @@ fn run(
         // Counted with the connection's buffers (CLIENT LIST `multi-mem`, maxmemory-clients).
         session.queued_bytes += command.args.iter().map(|a| a.len() + 24).sum::<usize>() + 24;
         enc.simple("QUEUED");
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Uncounted);
     }
     let mut call = Call {
         ctx,
         session,
         args: &command.args,
     };
-    if spec.flags.contains(Flags::EXCLUSIVE) {
+    let flow = if spec.flags.contains(Flags::EXCLUSIVE) {
         let _all = ctx.shared.gates.exclusive();
         (spec.handler)(&mut call, &mut enc)
     } else if spec.flags.contains(Flags::NO_GATE) {
@@ -253,7 +304,8 @@ fn run(
     } else {
         let _mine = ctx.shared.gates.shared(ctx.worker);
         (spec.handler)(&mut call, &mut enc)
-    }
+    };
+    (flow, Ran::Executed(spec.name))
 }
 
 /// Runs an already-checked command with the gates held by the caller (EXEC).

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    blocking, client, hash, keys, list, pubsub, server, set, strings, tx, zset, zset_ops, Call,
+    blocking, client, hash, keys, list, observe, pubsub, server, set, strings, tx, zset, zset_ops,
+    Call,
 };
 use crate::command::Flow;
 
@@ -283,6 +284,8 @@ commands! {
     "config", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for server configuration commands.", server::config;
     "command", -1, Flags::NONE, (0, 0, 0), "server", "Returns detailed information about all commands.", server::command;
     "time", 1, Flags::FAST, (0, 0, 0), "server", "Returns the server time.", server::time;
+    "latency", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for latency diagnostics commands.", observe::latency;
+    "slowlog", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for slow log commands.", observe::slowlog;
 }
 
 /// Finds a command by its lower-case name.

@@ -1,0 +1,268 @@
+//! Per-command calls, errors and latency histograms, per worker, merged when read.
+//!
+//! Each worker (and the HTTP thread) owns one [`WorkerLatency`]; it is the only writer. The
+//! table sits behind a mutex that only a reader (`INFO`, `stats latency`, `/metrics`) ever
+//! contends for, so the hot path takes an uncontended lock that stays in the worker's own
+//! cache. A latency runs from the request parsed to its reply queued in the output buffer
+//! (the caller starts a [`Timer`] after the parse and stops it after the encoder), so it does
+//! not include the time a request waits in the socket or its reply waits to be flushed.
+//!
+//! Histograms are `hdrhistogram`'s (two significant digits: ≤ 1 % error, 1 ns to 60 s, the
+//! precision Redis's own `latencystats` use). Built without the `latency` feature, [`Timer`]
+//! is empty and nothing is recorded (the benchmark's "compiled out" build).
+//!
+//! Never: allocate per request once a command has been seen, or hold the table's lock while
+//! doing anything but updating or copying it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// The protocol a command came in on (the `proto` label of `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    /// memcached text and meta commands.
+    Memcache,
+    /// memcached's binary protocol.
+    Binary,
+    /// RESP2/RESP3.
+    Resp,
+    /// The HTTP cache API.
+    Http,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Memcache => "memcache",
+            Proto::Binary => "binary",
+            Proto::Resp => "resp",
+            Proto::Http => "http",
+        }
+    }
+}
+
+/// How a command ended, for Redis's `failed_calls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Any reply but an error.
+    Answered,
+    /// The command ran and answered with an error.
+    Failed,
+}
+
+/// Highest latency a histogram tells apart (longer ones count as this).
+const HIGHEST_NS: u64 = 60_000_000_000;
+/// Two significant digits: at most 1 % relative error.
+const SIGFIG: u8 = 2;
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIGHEST_NS, SIGFIG).expect("1 ns .. 60 s at 2 digits is valid")
+}
+
+/// What one command counted (on one worker, or merged).
+#[derive(Debug, Clone)]
+pub struct CommandTiming {
+    /// Times the command ran (Redis `calls`).
+    pub calls: u64,
+    /// Runs that answered with an error (Redis `failed_calls`).
+    pub failed: u64,
+    /// Requests refused before running: arity, authentication (Redis `rejected_calls`).
+    pub rejected: u64,
+    /// Sum of the latencies, nanoseconds.
+    pub total_ns: u64,
+    pub histogram: Histogram<u64>,
+}
+
+impl Default for CommandTiming {
+    fn default() -> Self {
+        CommandTiming {
+            calls: 0,
+            failed: 0,
+            rejected: 0,
+            total_ns: 0,
+            histogram: new_histogram(),
+        }
+    }
+}
+
+impl CommandTiming {
+    fn merge(&mut self, other: &CommandTiming) {
+        self.calls += other.calls;
+        self.failed += other.failed;
+        self.rejected += other.rejected;
+        self.total_ns += other.total_ns;
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+    }
+
+    /// The latency below which `quantile` (0..=1) of the calls fell, in microseconds.
+    pub fn quantile_us(&self, quantile: f64) -> f64 {
+        self.histogram.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    /// How many calls took at most `ns` nanoseconds (within the histogram's 1 %).
+    pub fn count_at_most(&self, ns: u64) -> u64 {
+        if self.histogram.is_empty() {
+            return 0;
+        }
+        self.histogram.count_between(0, ns.min(HIGHEST_NS))
+    }
+}
+
+/// The upper bounds (ns) of the cumulative buckets that `LATENCY HISTOGRAM` and `/metrics`
+/// show: 1024 ns doubling up to ~69 s (past the 60 s a histogram holds), the bounds Redis's
+/// `LATENCY HISTOGRAM` walks (`hdr_iter_log_init(.., 1024, 2)` in `latency.c`).
+pub fn bucket_bounds_ns() -> impl Iterator<Item = u64> {
+    (0..=26).map(|k| 1024u64 << k)
+}
+
+/// Key of a command in the table.
+pub type CommandKey = (Proto, &'static str);
+
+/// One worker's per-command table.
+#[derive(Default)]
+pub struct WorkerLatency {
+    table: parking_lot::Mutex<crate::hashing::HashMap<CommandKey, CommandTiming>>,
+}
+
+impl WorkerLatency {
+    /// Records one run of `name` that took `elapsed`.
+    #[cfg_attr(not(feature = "latency"), allow(unused_variables))]
+    pub fn record(&self, proto: Proto, name: &'static str, elapsed: Elapsed, ending: Ending) {
+        #[cfg(feature = "latency")]
+        {
+            let ns = u64::try_from(elapsed.0.as_nanos()).unwrap_or(u64::MAX);
+            let mut table = self.table.lock();
+            let timing = table.entry((proto, name)).or_default();
+            timing.calls += 1;
+            timing.total_ns = timing.total_ns.saturating_add(ns);
+            if ending == Ending::Failed {
+                timing.failed += 1;
+            }
+            timing.histogram.saturating_record(ns.max(1));
+        }
+    }
+
+    /// Counts a request for `name` refused before it ran.
+    #[cfg_attr(not(feature = "latency"), allow(unused_variables))]
+    pub fn reject(&self, proto: Proto, name: &'static str) {
+        #[cfg(feature = "latency")]
+        {
+            self.table.lock().entry((proto, name)).or_default().rejected += 1;
+        }
+    }
+
+    /// Forgets everything (`CONFIG RESETSTAT`, `stats reset`).
+    pub fn reset(&self) {
+        self.table.lock().clear();
+    }
+
+    /// Sums the tables of every worker, sorted by protocol then name.
+    pub fn merged<'a>(
+        workers: impl IntoIterator<Item = &'a WorkerLatency>,
+    ) -> BTreeMap<CommandKey, CommandTiming> {
+        let mut all: BTreeMap<CommandKey, CommandTiming> = BTreeMap::new();
+        for worker in workers {
+            // Copy out under the lock, merge outside it: the worker waits only for the copy.
+            let copy: Vec<(CommandKey, CommandTiming)> = worker
+                .table
+                .lock()
+                .iter()
+                .map(|(key, timing)| (*key, timing.clone()))
+                .collect();
+            for (key, timing) in copy {
+                all.entry(key).or_default().merge(&timing);
+            }
+        }
+        all
+    }
+}
+
+/// A measured duration (a newtype so a build without the `latency` feature can make it
+/// empty).
+#[derive(Debug, Clone, Copy)]
+pub struct Elapsed(pub Duration);
+
+/// Started after a request is parsed, read after its reply is queued.
+#[derive(Debug, Clone, Copy)]
+pub struct Timer {
+    #[cfg(feature = "latency")]
+    started: std::time::Instant,
+}
+
+impl Timer {
+    #[inline]
+    pub fn start() -> Timer {
+        Timer {
+            #[cfg(feature = "latency")]
+            started: std::time::Instant::now(),
+        }
+    }
+
+    #[inline]
+    pub fn elapsed(&self) -> Elapsed {
+        #[cfg(feature = "latency")]
+        {
+            Elapsed(self.started.elapsed())
+        }
+        #[cfg(not(feature = "latency"))]
+        {
+            Elapsed(Duration::ZERO)
+        }
+    }
+}
+
+#[cfg(all(test, feature = "latency"))]
+mod tests {
+    use super::*;
+
+    fn us(n: u64) -> Elapsed {
+        Elapsed(Duration::from_micros(n))
+    }
+
+    #[test]
+    fn workers_merge_and_quantiles_stay_within_one_percent() {
+        let a = WorkerLatency::default();
+        let b = WorkerLatency::default();
+        for _ in 0..99 {
+            a.record(Proto::Resp, "get", us(100), Ending::Answered);
+        }
+        b.record(Proto::Resp, "get", us(10_000), Ending::Failed);
+        b.reject(Proto::Resp, "get");
+        b.record(Proto::Memcache, "get", us(5), Ending::Answered);
+        let all = WorkerLatency::merged([&a, &b]);
+        let get = &all[&(Proto::Resp, "get")];
+        assert_eq!((get.calls, get.failed, get.rejected), (100, 1, 1));
+        assert_eq!(get.total_ns, 99 * 100_000 + 10_000_000);
+        let p50 = get.quantile_us(0.5);
+        assert!((99.0..=101.0).contains(&p50), "{p50}");
+        let max = get.quantile_us(1.0);
+        assert!((9_900.0..=10_100.0).contains(&max), "{max}");
+        assert_eq!(all[&(Proto::Memcache, "get")].calls, 1);
+        assert_eq!(get.count_at_most(200_000), 99);
+        a.reset();
+        assert_eq!(
+            WorkerLatency::merged([&a, &b])[&(Proto::Resp, "get")].calls,
+            1
+        );
+    }
+
+    #[test]
+    fn ten_seconds_and_one_microsecond_are_both_told_apart() {
+        let w = WorkerLatency::default();
+        w.record(Proto::Http, "get", us(1), Ending::Answered);
+        w.record(
+            Proto::Http,
+            "get",
+            Elapsed(Duration::from_secs(10)),
+            Ending::Answered,
+        );
+        let all = WorkerLatency::merged([&w]);
+        let t = &all[&(Proto::Http, "get")];
+        assert!((0.99..=1.01).contains(&t.quantile_us(0.0)));
+        let top = t.quantile_us(1.0);
+        assert!((9_900_000.0..=10_100_000.0).contains(&top), "{top}");
+    }
+}
