@@ -6,7 +6,8 @@
 //! - [`server`]: I/O only (listeners, acceptor, workers, connections, shutdown).
 //! - [`command`]: what each request does, between the protocol crate and the store.
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
-//! - [`metrics`]: per-worker counters.
+//! - [`metrics`]: per-worker counters, latency histograms, the slow log, Prometheus text.
+//! - [`http`]: the HTTP port's I/O (cache API, `/metrics`, dashboard; off by default).
 //! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).
 //! - [`blocking`]: clients parked in blocking list pops, and the hand-over of their replies.
@@ -19,6 +20,8 @@
 //!   robin to the workers over a channel, waking them with their `mio::Waker`.
 //! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed,
 //!   and its own [`metrics::WorkerStats`] (it is their only writer).
+//! - `http` (only with `[http] listen`): one `mio::Poll`, the HTTP listener and its
+//!   connections; its counters, latency table and gate are the last slot of the workers'.
 //! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second.
 //! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
 //!   graceful shutdown. The main thread waits for the server's threads to end.
@@ -36,6 +39,7 @@ pub mod clients;
 pub mod command;
 pub mod config;
 pub mod hashing;
+pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod pubsub;

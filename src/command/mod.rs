@@ -6,9 +6,11 @@
 
 mod binary;
 pub mod compat;
+pub mod http;
 mod kv;
 pub mod memcache;
 mod meta;
+pub mod report;
 pub mod resp;
 mod session;
 mod stats;

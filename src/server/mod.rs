@@ -279,6 +279,8 @@ pub struct Server {
     pub shared: Arc<Shared>,
     /// The memcached TCP addresses bound (port 0 resolved).
     pub tcp_addrs: Vec<SocketAddr>,
+    /// The HTTP port's address, when it is on.
+    pub http_addr: Option<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
     unix_path: Option<PathBuf>,
 }
@@ -324,6 +326,12 @@ impl Server {
             unix = Some(listener);
             unix_path = Some(path);
         }
+        let http = if config.http.listen.is_empty() {
+            None
+        } else {
+            Some(crate::http::HttpPort::bind(&config.http)?)
+        };
+        let http_addr = http.as_ref().map(|port| port.local_addr()).transpose()?;
         let tcp_addrs = tcp
             .iter()
             .zip(&dialects)
@@ -400,6 +408,15 @@ impl Server {
             acceptor.run()
         })?);
 
+        if let Some(port) = http {
+            let http_shared = shared.clone();
+            threads.push(spawn_watched("http".into(), &shared, move || {
+                port.run(http_shared)
+            })?);
+            if let Some(addr) = http_addr {
+                log::info!("HTTP on tcp {addr}");
+            }
+        }
         let maintenance_shared = shared.clone();
         threads.push(spawn_watched("maintenance".into(), &shared, move || {
             maintenance(&maintenance_shared)
@@ -411,6 +428,7 @@ impl Server {
         Ok(Server {
             shared,
             tcp_addrs,
+            http_addr,
             threads,
             unix_path,
         })
