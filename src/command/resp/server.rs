@@ -239,7 +239,10 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             store.bytes,
             ByteSize(store.bytes),
             rss_bytes(),
-            crate::metrics::report::ratio(rss_bytes(), store.bytes.max(1)),
+            crate::metrics::report::ratio(
+                rss_bytes(),
+                store.bytes + store.index_bytes + store.heap_bytes + shared.clients.buffer_bytes(),
+            ),
             ByteSize(limit as u64),
             shared.store.eviction_policy().name(),
             shared.clients.buffer_bytes(),
