@@ -54,6 +54,14 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
                 config.resp.maxmemory_clients.bytes(),
             ))
     }),
+    ("metrics.slowlog_log_slower_than_us", |config, shared| {
+        shared
+            .slowlog
+            .set_threshold_us(config.metrics.slowlog_log_slower_than_us)
+    }),
+    ("metrics.slowlog_max_len", |config, shared| {
+        shared.slowlog.set_max_len(config.metrics.slowlog_max_len)
+    }),
     ("log.verbosity", |config, shared| {
         let level = usize::from(config.log.verbosity);
         shared.verbosity.store(level, Ordering::Relaxed);

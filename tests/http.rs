@@ -420,6 +420,18 @@ fn metrics_parse_and_agree_with_stats() {
     };
     assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count));
     assert_eq!(buckets.last().unwrap().count, 4.0);
+    // Per pool: the 5 HTTP requests on sessions keys and memcached's get naming sess:1 first.
+    let pool_histogram = samples
+        .iter()
+        .find(|s| {
+            s.metric == "ferrocache_pool_command_duration_seconds"
+                && s.labels.get("pool") == Some("sessions")
+        })
+        .expect("the sessions pool's histogram");
+    let prometheus_parse::Value::Histogram(buckets) = &pool_histogram.value else {
+        panic!("{:?}", pool_histogram.value)
+    };
+    assert_eq!(buckets.last().unwrap().count, 6.0);
     // The JSON report says the same.
     let report = h.call("GET", "/v1/admin/stats", &[], b"").json();
     assert_eq!(report["counters"]["cmd_get"], 6);
@@ -448,4 +460,41 @@ fn the_dashboard_is_one_self_contained_page() {
     for external in ["http://", "https://", "src=\"//", "@import", "<link"] {
         assert!(!html.contains(external), "the page loads {external}");
     }
+}
+
+/// Every series the shipped Grafana dashboard queries is one `/metrics` serves.
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_we_serve() {
+    let (_server, http) = start(&[]);
+    let mut h = Client::connect(http);
+    h.call("PUT", "/v1/cache/k", &[], b"v");
+    h.call("GET", "/v1/cache/k", &[], b"");
+    let text = String::from_utf8(h.call("GET", "/metrics", &[], b"").body).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/grafana/ferrocache-dashboard.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("ferrocache_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                let served = text.lines().any(|line| {
+                    line.strip_prefix(name.as_str())
+                        .is_some_and(|tail| tail.starts_with('{') || tail.starts_with(' '))
+                });
+                assert!(served, "the dashboard queries {name}, which /metrics lacks");
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried > 10);
 }

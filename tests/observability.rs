@@ -75,6 +75,11 @@ fn stats_pools_give_hit_ratio_and_evictions_by_reason_under_a_small_limit() {
     }
     c.roundtrip(b"get sess:2\r\n", b"END\r\n");
     let s = stats_map(&mut c, "pools");
+    // Latency per pool: the 5 commands that named a sessions key (set, 3 hits, 1 miss).
+    assert_eq!(s["pool:sessions:calls"], "5");
+    assert_eq!(s["pool:default:calls"], "0");
+    let p99: f64 = s["pool:sessions:p99_us"].parse().unwrap();
+    assert!(p99 > 0.0, "{p99}");
     assert_eq!(s["pool:sessions:hits"], "3");
     assert_eq!(s["pool:sessions:misses"], "1");
     assert_eq!(s["pool:sessions:hit_ratio"], "0.7500");

@@ -51,7 +51,13 @@ pub fn serve_one(
                 Some([0, 0..=2]) | None => Ending::Answered,
                 Some(_) => Ending::Failed,
             };
-            ctx.shared.latency[ctx.worker].record(Proto::Binary, name, timer.elapsed(), ending);
+            ctx.shared.latency[ctx.worker].record(
+                Proto::Binary,
+                name,
+                None,
+                timer.elapsed(),
+                ending,
+            );
             Some(Served {
                 consumed,
                 swallow: 0,

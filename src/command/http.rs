@@ -89,12 +89,19 @@ impl AdminToken {
 pub fn handle(request: &HttpRequest<'_>, ctx: &Context<'_>, token: &AdminToken) -> HttpResponse {
     let timer = Timer::start();
     let (name, response) = route(request, ctx, token);
+    let pool = request
+        .target
+        .split('?')
+        .next()
+        .and_then(|path| path.strip_prefix("/v1/cache/"))
+        .and_then(|raw| store_key(ctx, request, raw).ok())
+        .map(|key| ctx.shared.pool_of(&key));
     let ending = if response.status >= 400 && response.status != 404 {
         Ending::Failed
     } else {
         Ending::Answered
     };
-    ctx.shared.latency[ctx.worker].record(Proto::Http, name, timer.elapsed(), ending);
+    ctx.shared.latency[ctx.worker].record(Proto::Http, name, pool, timer.elapsed(), ending);
     response
 }
 

@@ -229,12 +229,19 @@ pub fn serve_one(input: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<S
             let timer = Timer::start();
             let start = out.len();
             let name = command_name(&request);
+            let pool = first_key(&request).map(|key| ctx.shared.pool_of(key));
             let flow = execute(request, ctx, out);
             let ending = match out.get(start..) {
                 Some(reply) if is_error_reply(reply) => Ending::Failed,
                 _ => Ending::Answered,
             };
-            ctx.shared.latency[ctx.worker].record(Proto::Memcache, name, timer.elapsed(), ending);
+            ctx.shared.latency[ctx.worker].record(
+                Proto::Memcache,
+                name,
+                pool,
+                timer.elapsed(),
+                ending,
+            );
             Some(Served {
                 consumed,
                 swallow: 0,
@@ -298,6 +305,23 @@ fn command_name(request: &Request<'_>) -> &'static str {
         Request::MetaArith(_) => "ma",
         Request::MetaNoop => "mn",
         Request::MetaDebug(_) => "me",
+    }
+}
+
+/// The first key a request names (a base64 meta key as sent: its pool is not looked up).
+fn first_key<'r>(request: &Request<'r>) -> Option<&'r [u8]> {
+    match request {
+        Request::Get { keys, .. } => keys.iter().next(),
+        Request::Store { key, .. }
+        | Request::Delete { key, .. }
+        | Request::Arith { key, .. }
+        | Request::Touch { key, .. } => Some(key),
+        Request::MetaGet(meta)
+        | Request::MetaSet { meta, .. }
+        | Request::MetaDelete(meta)
+        | Request::MetaArith(meta)
+        | Request::MetaDebug(meta) => (!meta.flags.base64_key).then_some(meta.key),
+        _ => None,
     }
 }
 

@@ -28,11 +28,22 @@ pub fn rss_bytes() -> u64 {
 pub fn build(shared: &Shared, now_ms: u64) -> Report {
     let workers = WorkerStats::sum(shared.worker_stats.iter());
     let store = shared.store.stats();
+    let pool_latency = WorkerLatency::merged_pools(shared.latency.iter());
     let pools: Vec<PoolReport> = shared
         .store
         .pool_stats()
         .into_iter()
-        .map(|p| PoolReport {
+        .enumerate()
+        .map(|(i, p)| (p, pool_latency.get(i).cloned().unwrap_or_default()))
+        .map(|(p, t)| PoolReport {
+            calls: t.calls,
+            total_us: t.total_ns as f64 / 1000.0,
+            p50_us: t.quantile_us(0.5),
+            p99_us: t.quantile_us(0.99),
+            p999_us: t.quantile_us(0.999),
+            buckets: bucket_bounds_ns()
+                .map(|bound| (bound, t.count_at_most(bound)))
+                .collect(),
             hit_ratio: ratio(p.hits, p.hits + p.misses),
             evictions: [
                 ("lru", p.evicted_lru),

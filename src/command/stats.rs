@@ -184,9 +184,11 @@ fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
     num(out, "compressed_saved_bytes", store.compressed_saved_bytes);
 }
 
-/// `stats pools`: per pool, `pool:<name>:<counter>`.
+/// `stats pools`: per pool, `pool:<name>:<counter>`, the hit ratio, and the calls and
+/// latency percentiles of the commands that named a key of the pool.
 fn pools(ctx: &Context<'_>, out: &mut dyn StatSink) {
-    for pool in ctx.shared.store.pool_stats() {
+    let latency = crate::metrics::latency::WorkerLatency::merged_pools(ctx.shared.latency.iter());
+    for (i, pool) in ctx.shared.store.pool_stats().into_iter().enumerate() {
         let name = &pool.name;
         for (counter, value) in [
             ("items", pool.items),
@@ -209,6 +211,13 @@ fn pools(ctx: &Context<'_>, out: &mut dyn StatSink) {
             &format!("pool:{name}:hit_ratio"),
             &format!("{ratio:.4}"),
         );
+        // Latency of the commands that named a key of the pool (as `stats latency`).
+        let timing = latency.get(i).cloned().unwrap_or_default();
+        num(out, &format!("pool:{name}:calls"), timing.calls);
+        for (field, quantile) in [("p50_us", 0.5), ("p99_us", 0.99), ("p999_us", 0.999)] {
+            let value = format!("{:.3}", timing.quantile_us(quantile));
+            text(out, &format!("pool:{name}:{field}"), &value);
+        }
     }
 }
 

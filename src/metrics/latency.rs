@@ -88,6 +88,16 @@ impl Default for CommandTiming {
 }
 
 impl CommandTiming {
+    #[cfg(feature = "latency")]
+    fn add(&mut self, ns: u64, ending: Ending) {
+        self.calls += 1;
+        self.total_ns = self.total_ns.saturating_add(ns);
+        if ending == Ending::Failed {
+            self.failed += 1;
+        }
+        self.histogram.saturating_record(ns.max(1));
+    }
+
     fn merge(&mut self, other: &CommandTiming) {
         self.calls += other.calls;
         self.failed += other.failed;
@@ -121,27 +131,47 @@ pub fn bucket_bounds_ns() -> impl Iterator<Item = u64> {
 /// Key of a command in the table.
 pub type CommandKey = (Proto, &'static str);
 
-/// One worker's per-command table.
+/// What one worker recorded: per command, and per pool (by pool number, for the commands
+/// that name a key).
+#[derive(Default)]
+struct Tables {
+    commands: crate::hashing::HashMap<CommandKey, CommandTiming>,
+    pools: Vec<CommandTiming>,
+}
+
+/// One worker's per-command and per-pool tables.
 #[derive(Default)]
 pub struct WorkerLatency {
-    table: parking_lot::Mutex<crate::hashing::HashMap<CommandKey, CommandTiming>>,
+    table: parking_lot::Mutex<Tables>,
 }
 
 impl WorkerLatency {
-    /// Records one run of `name` that took `elapsed`.
+    /// Records one run of `name` that took `elapsed`, and under `pool` too when the command
+    /// named a key (its first key's pool number).
     #[cfg_attr(not(feature = "latency"), allow(unused_variables))]
-    pub fn record(&self, proto: Proto, name: &'static str, elapsed: Elapsed, ending: Ending) {
+    pub fn record(
+        &self,
+        proto: Proto,
+        name: &'static str,
+        pool: Option<usize>,
+        elapsed: Elapsed,
+        ending: Ending,
+    ) {
         #[cfg(feature = "latency")]
         {
             let ns = u64::try_from(elapsed.0.as_nanos()).unwrap_or(u64::MAX);
             let mut table = self.table.lock();
-            let timing = table.entry((proto, name)).or_default();
-            timing.calls += 1;
-            timing.total_ns = timing.total_ns.saturating_add(ns);
-            if ending == Ending::Failed {
-                timing.failed += 1;
+            table
+                .commands
+                .entry((proto, name))
+                .or_default()
+                .add(ns, ending);
+            if let Some(pool) = pool {
+                if table.pools.len() <= pool {
+                    table.pools.resize_with(pool + 1, CommandTiming::default);
+                }
+                table.pools[pool].add(ns, ending);
             }
-            timing.histogram.saturating_record(ns.max(1));
         }
     }
 
@@ -150,13 +180,38 @@ impl WorkerLatency {
     pub fn reject(&self, proto: Proto, name: &'static str) {
         #[cfg(feature = "latency")]
         {
-            self.table.lock().entry((proto, name)).or_default().rejected += 1;
+            self.table
+                .lock()
+                .commands
+                .entry((proto, name))
+                .or_default()
+                .rejected += 1;
         }
     }
 
     /// Forgets everything (`CONFIG RESETSTAT`, `stats reset`).
     pub fn reset(&self) {
-        self.table.lock().clear();
+        let mut table = self.table.lock();
+        table.commands.clear();
+        table.pools.clear();
+    }
+
+    /// Sums the per-pool tables of every worker: index = pool number (pools that saw no
+    /// keyed command yet may be missing at the end).
+    pub fn merged_pools<'a>(
+        workers: impl IntoIterator<Item = &'a WorkerLatency>,
+    ) -> Vec<CommandTiming> {
+        let mut all: Vec<CommandTiming> = Vec::new();
+        for worker in workers {
+            let copy: Vec<CommandTiming> = worker.table.lock().pools.clone();
+            if all.len() < copy.len() {
+                all.resize_with(copy.len(), CommandTiming::default);
+            }
+            for (sum, part) in all.iter_mut().zip(&copy) {
+                sum.merge(part);
+            }
+        }
+        all
     }
 
     /// Sums the tables of every worker, sorted by protocol then name.
@@ -169,6 +224,7 @@ impl WorkerLatency {
             let copy: Vec<(CommandKey, CommandTiming)> = worker
                 .table
                 .lock()
+                .commands
                 .iter()
                 .map(|(key, timing)| (*key, timing.clone()))
                 .collect();
@@ -227,11 +283,11 @@ mod tests {
         let a = WorkerLatency::default();
         let b = WorkerLatency::default();
         for _ in 0..99 {
-            a.record(Proto::Resp, "get", us(100), Ending::Answered);
+            a.record(Proto::Resp, "get", Some(1), us(100), Ending::Answered);
         }
-        b.record(Proto::Resp, "get", us(10_000), Ending::Failed);
+        b.record(Proto::Resp, "get", Some(0), us(10_000), Ending::Failed);
         b.reject(Proto::Resp, "get");
-        b.record(Proto::Memcache, "get", us(5), Ending::Answered);
+        b.record(Proto::Memcache, "get", None, us(5), Ending::Answered);
         let all = WorkerLatency::merged([&a, &b]);
         let get = &all[&(Proto::Resp, "get")];
         assert_eq!((get.calls, get.failed, get.rejected), (100, 1, 1));
@@ -242,6 +298,9 @@ mod tests {
         assert!((9_900.0..=10_100.0).contains(&max), "{max}");
         assert_eq!(all[&(Proto::Memcache, "get")].calls, 1);
         assert_eq!(get.count_at_most(200_000), 99);
+        let pools = WorkerLatency::merged_pools([&a, &b]);
+        assert_eq!((pools[0].calls, pools[1].calls), (1, 99));
+        assert!((99.0..=101.0).contains(&pools[1].quantile_us(0.99)));
         a.reset();
         assert_eq!(
             WorkerLatency::merged([&a, &b])[&(Proto::Resp, "get")].calls,
@@ -252,10 +311,11 @@ mod tests {
     #[test]
     fn ten_seconds_and_one_microsecond_are_both_told_apart() {
         let w = WorkerLatency::default();
-        w.record(Proto::Http, "get", us(1), Ending::Answered);
+        w.record(Proto::Http, "get", None, us(1), Ending::Answered);
         w.record(
             Proto::Http,
             "get",
+            None,
             Elapsed(Duration::from_secs(10)),
             Ending::Answered,
         );

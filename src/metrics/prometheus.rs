@@ -186,6 +186,7 @@ pub fn render(report: &Report) -> String {
     }
 
     pools(&mut w, report);
+    pool_latency(&mut w, report);
     commands(&mut w, report);
     w.text
 }
@@ -273,6 +274,37 @@ fn pools(w: &mut Writer, report: &Report) {
                 *value as f64,
             );
         }
+    }
+}
+
+fn pool_latency(w: &mut Writer, report: &Report) {
+    let name = "ferrocache_pool_command_duration_seconds";
+    w.family(
+        name,
+        "histogram",
+        "Time from a request parsed to its reply queued, for commands naming a key of the pool.",
+    );
+    let bucket = format!("{name}_bucket");
+    for pool in &report.pools {
+        for (bound_ns, count) in &pool.buckets {
+            let le = format!("{}", *bound_ns as f64 / 1e9);
+            w.sample(&bucket, &[("pool", &pool.name), ("le", &le)], *count as f64);
+        }
+        w.sample(
+            &bucket,
+            &[("pool", &pool.name), ("le", "+Inf")],
+            pool.calls as f64,
+        );
+        w.sample(
+            &format!("{name}_sum"),
+            &[("pool", &pool.name)],
+            pool.total_us / 1e6,
+        );
+        w.sample(
+            &format!("{name}_count"),
+            &[("pool", &pool.name)],
+            pool.calls as f64,
+        );
     }
 }
 

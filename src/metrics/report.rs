@@ -76,6 +76,14 @@ pub struct PoolReport {
     /// Writes refused: value over the item size limit, or no memory.
     pub too_large: u64,
     pub out_of_memory: u64,
+    /// Commands that named a key of the pool (the first key, for multi-key commands; not the
+    /// binary protocol's), and their latency.
+    pub calls: u64,
+    pub total_us: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub buckets: Vec<(u64, u64)>,
 }
 
 /// One command on one protocol, all workers together.

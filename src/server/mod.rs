@@ -65,6 +65,9 @@ pub struct Shared {
     pub latency: Box<[WorkerLatency]>,
     /// Commands slower than `slowlog-log-slower-than` (SLOWLOG).
     pub slowlog: SlowLog,
+    /// The pools of the store's keys (the same numbering as `Store::pool_stats`), for the
+    /// per-pool latency of the commands that name a key.
+    pub(crate) key_pools: crate::store::pool::Pools,
     /// Readiness for `/healthz`: false until the server serves, and again once it shuts down.
     pub serving: AtomicBool,
     pub connections: ConnectionStats,
@@ -97,6 +100,15 @@ impl Shared {
         } else {
             Users::default()
         };
+        let pool_configs: Vec<crate::store::PoolConfig> = config
+            .pool
+            .iter()
+            .map(|pool| crate::store::PoolConfig {
+                name: pool.name.clone(),
+                prefix: pool.prefix.as_bytes().to_vec(),
+            })
+            .collect();
+        let key_pools = crate::store::pool::Pools::new(&pool_configs);
         let store = Store::new(StoreConfig {
             memory_limit_bytes: config.store.memory_limit.bytes() as usize,
             item_size_max: config.store.item_size_max.bytes() as usize,
@@ -106,14 +118,7 @@ impl Shared {
                 threshold: config.store.compression_threshold.bytes() as usize,
                 level: config.store.compression_level,
             },
-            pools: config
-                .pool
-                .iter()
-                .map(|pool| crate::store::PoolConfig {
-                    name: pool.name.clone(),
-                    prefix: pool.prefix.as_bytes().to_vec(),
-                })
-                .collect(),
+            pools: pool_configs,
         });
         let pubsub = Arc::new(crate::pubsub::Registry::new());
         pubsub.set_notify_flags(config.notify_flags());
@@ -147,6 +152,7 @@ impl Shared {
             latency: (0..=workers).map(|_| WorkerLatency::default()).collect(),
             slowlog,
             serving: AtomicBool::new(false),
+            key_pools,
             connections: ConnectionStats::default(),
             started: Instant::now(),
             connection_table: parking_lot::Mutex::new(crate::hashing::HashMap::default()),
@@ -158,6 +164,11 @@ impl Shared {
             wakers: parking_lot::Mutex::new(Vec::new()),
             dead_thread: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// The pool number of `key` (0 = default), as the store counts it.
+    pub fn pool_of(&self, key: &[u8]) -> usize {
+        self.key_pools.pool_of(key)
     }
 
     /// Worker threads (`-t`), not counting the HTTP thread.

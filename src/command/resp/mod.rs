@@ -191,7 +191,7 @@ pub fn serve_one(
 /// What became of a command, for its counters.
 enum Ran {
     /// It ran (its reply may be an error).
-    Executed(&'static str),
+    Executed(&'static table::CommandSpec),
     /// Refused before running: arity, authentication, subscribed mode.
     Rejected(&'static str),
     /// Not a command, or queued by MULTI (counted when EXEC runs it).
@@ -212,14 +212,20 @@ fn run(
     let (flow, ran) = dispatch(session, command, ctx, out);
     let table = &ctx.shared.latency[ctx.worker];
     match ran {
-        Ran::Executed(name) => {
+        Ran::Executed(spec) => {
+            let name = spec.name;
             let elapsed = timer.elapsed();
+            let pool = usize::try_from(spec.first_key)
+                .ok()
+                .filter(|&first| first > 0)
+                .and_then(|first| command.args.get(first))
+                .map(|key| ctx.shared.pool_of(key));
             // An error reply starts with `-` (RESP2 and 3) or `!` (a RESP3 blob error).
             let ending = match out.get(start) {
                 Some(b'-' | b'!') => Ending::Failed,
                 _ => Ending::Answered,
             };
-            table.record(Proto::Resp, name, elapsed, ending);
+            table.record(Proto::Resp, name, pool, elapsed, ending);
             let micros = elapsed.0.as_micros() as u64;
             if cfg!(feature = "latency") && ctx.shared.slowlog.is_slow(micros) {
                 let name = session.info.name.lock().clone();
@@ -305,7 +311,7 @@ fn dispatch(
         let _mine = ctx.shared.gates.shared(ctx.worker);
         (spec.handler)(&mut call, &mut enc)
     };
-    (flow, Ran::Executed(spec.name))
+    (flow, Ran::Executed(spec))
 }
 
 /// Runs an already-checked command with the gates held by the caller (EXEC).
