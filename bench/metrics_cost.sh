@@ -4,7 +4,8 @@
 #
 # Two release builds of ferrocache: ON (default features: every command timed into its
 # worker's hdrhistogram) and OFF (`--no-default-features`: the `latency` feature compiled
-# out). Each round runs every workload against ON then OFF (same flags: -t 1 -m 1024, server
+# out). Each round runs every workload against both, ON first in odd rounds and OFF first in
+# even ones (same flags: -t 1 -m 1024, server
 # pinned to CPU 1, ferrobench to CPU 0 when there are 2 CPUs), and prints ops/s and the
 # server's CPU µs per op; the cost is 1 - ON/OFF of the medians. Then, ON only: GETs of one
 # existing key over HTTP (wrk, keep-alive, one thread) and over memcached text (ferrobench
@@ -85,7 +86,11 @@ printf 'round\tworkload\tbuild\tops_per_sec\tserver_cpu_us_per_op\tp99_us\n' | t
 for round in $(seq 1 "$ROUNDS"); do
     for entry in "${WORKLOADS[@]}"; do
         IFS='|' read -r id proto args <<<"$entry"
-        for build in on off; do
+        # Alternate which build goes first, so a drift in the machine's load (or its caches
+        # and clocks warming) does not always favour the same one.
+        order="on off"
+        [ $((round % 2)) = 0 ] && order="off on"
+        for build in $order; do
             binary=$ON
             [ "$build" = off ] && binary=$OFF
             start "$binary"

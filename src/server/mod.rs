@@ -302,6 +302,8 @@ impl Server {
     /// Binds the listeners and starts every thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
         raise_fd_limit(config.server.max_connections as u64 + 64);
+        // The latency clock calibrates itself on first use: do it now, not in a first command.
+        let _ = crate::metrics::latency::Timer::start().elapsed();
         let shared = Arc::new(Shared::new(config)?);
         let config = &shared.config;
         let mut tcp = Vec::new();
