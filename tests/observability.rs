@@ -119,6 +119,9 @@ fn expirations_are_counted_per_pool() {
     }
     let s = stats_map(&mut c, "pools");
     assert_eq!(s["pool:sessions:expired"], "1", "{s:?}");
+    // Every get of the polling loop and the set named a sessions key.
+    let calls: u64 = s["pool:sessions:calls"].parse().unwrap();
+    assert!(calls >= 2, "{calls}");
 }
 
 #[test]
