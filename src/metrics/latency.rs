@@ -141,8 +141,11 @@ struct Tables {
     pools: Vec<CommandTiming>,
 }
 
-/// One worker's per-command and per-pool tables.
+/// One worker's per-command and per-pool tables. Aligned to 128 bytes as
+/// [`super::WorkerStats`]: the workers' tables sit side by side in one slice, and a lock word
+/// sharing a cache line with another worker's would bounce between their cores.
 #[derive(Default)]
+#[repr(align(128))]
 pub struct WorkerLatency {
     table: parking_lot::Mutex<Tables>,
 }
