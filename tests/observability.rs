@@ -158,6 +158,17 @@ fn info_commandstats_and_latencystats_use_redis_names() {
         assert!(every.contains_key("used_cpu_sys"), "{all}");
         assert!(every.contains_key("mem_fragmentation_ratio"), "{all}");
     }
+    // Commands queued by MULTI count when EXEC runs them, as in Redis.
+    let _: () = redis::cmd("MULTI").query(&mut r).unwrap();
+    let queued: String = redis::cmd("GET").arg("k").query(&mut r).unwrap();
+    assert_eq!(queued, "QUEUED");
+    let _: String = redis::cmd("INCR").arg("k").query(&mut r).unwrap();
+    // EXEC's reply holds INCR's error; only the counters matter here.
+    let _ = redis::cmd("EXEC").query::<redis::Value>(&mut r);
+    let stats = info(&mut r, "commandstats");
+    assert_eq!(fields(&stats["cmdstat_get"])["calls"], "3");
+    assert_eq!(fields(&stats["cmdstat_incr"])["failed_calls"], "2");
+    assert_eq!(fields(&stats["cmdstat_exec"])["calls"], "1");
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut r).unwrap();
     assert!(!info(&mut r, "commandstats").contains_key("cmdstat_get"));
 }

@@ -215,11 +215,7 @@ fn run(
         Ran::Executed(spec) => {
             let name = spec.name;
             let elapsed = timer.elapsed();
-            let pool = usize::try_from(spec.first_key)
-                .ok()
-                .filter(|&first| first > 0)
-                .and_then(|first| command.args.get(first))
-                .map(|key| ctx.shared.pool_of(key));
+            let pool = key_pool(spec, &command.args, ctx);
             // An error reply starts with `-` (RESP2 and 3) or `!` (a RESP3 blob error).
             let ending = match out.get(start) {
                 Some(b'-' | b'!') => Ending::Failed,
@@ -314,6 +310,15 @@ fn dispatch(
     (flow, Ran::Executed(spec))
 }
 
+/// The pool of the command's first key, for commands that name one.
+fn key_pool(spec: &table::CommandSpec, args: &[Cow<'_, [u8]>], ctx: &Context<'_>) -> Option<usize> {
+    usize::try_from(spec.first_key)
+        .ok()
+        .filter(|&first| first > 0)
+        .and_then(|first| args.get(first))
+        .map(|key| ctx.shared.pool_of(key))
+}
+
 /// Runs an already-checked command with the gates held by the caller (EXEC).
 fn run_queued(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let mut scratch = [0u8; 32];
@@ -321,7 +326,25 @@ fn run_queued(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let len = name.len().min(32);
     scratch[..len].copy_from_slice(&name[..len]);
     match table::lookup(&scratch[..len]) {
-        Some(spec) => (spec.handler)(call, enc),
+        Some(spec) => {
+            // Counted as Redis counts a queued command: when EXEC runs it.
+            let timer = Timer::start();
+            let start = enc.out.len();
+            let flow = (spec.handler)(call, enc);
+            let ending = match enc.out.get(start) {
+                Some(b'-' | b'!') => Ending::Failed,
+                _ => Ending::Answered,
+            };
+            let pool = key_pool(spec, call.args, call.ctx);
+            call.ctx.shared.latency[call.ctx.worker].record(
+                Proto::Resp,
+                spec.name,
+                pool,
+                timer.elapsed(),
+                ending,
+            );
+            flow
+        }
         None => {
             enc.error(&unknown_command(call.args));
             Flow::Continue
