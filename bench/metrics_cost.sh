@@ -3,7 +3,7 @@
 # API's GET rate next to the memcached port's, in one run.
 #
 # Two release builds of ferrocache: ON (default features: every command timed into its
-# worker's hdrhistogram) and OFF (`--no-default-features`: the `latency` feature compiled
+# worker's histogram) and OFF (`--no-default-features`: the `latency` feature compiled
 # out). Each round runs every workload against both, ON first in odd rounds and OFF first in
 # even ones (same flags: -t 1 -m 1024, server
 # pinned to CPU 1, ferrobench to CPU 0 when there are 2 CPUs), and prints ops/s and the

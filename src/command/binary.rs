@@ -68,6 +68,31 @@ pub fn serve_one(
     }
 }
 
+/// Every name [`opcode_name`] gives (the latency registry's binary part).
+pub(super) const OPCODE_NAMES: &[&str] = &[
+    "get",
+    "set",
+    "add",
+    "replace",
+    "delete",
+    "increment",
+    "decrement",
+    "quit",
+    "flush",
+    "noop",
+    "version",
+    "append",
+    "prepend",
+    "stat",
+    "verbosity",
+    "touch",
+    "gat",
+    "sasl_list_mechs",
+    "sasl_auth",
+    "sasl_step",
+    "unknown",
+];
+
 /// The opcode's name in `protocol_binary.h`, lower-cased, quiet variants folded into their
 /// loud one (the `cmd` label of `/metrics`).
 fn opcode_name(opcode: u8) -> &'static str {

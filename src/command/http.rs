@@ -20,6 +20,19 @@ use ferrocache_protocol::memcache::{Exptime, StoreMode};
 /// The dashboard: one self-contained page (no external script, style or font).
 const DASHBOARD: &str = include_str!("dashboard.html");
 
+/// Every name [`handle`] counts a request under (the latency registry's HTTP part).
+pub(super) const ROUTE_NAMES: &[&str] = &[
+    "get",
+    "put",
+    "delete",
+    "cache",
+    "dashboard",
+    "healthz",
+    "metrics",
+    "admin_stats",
+    "unknown",
+];
+
 /// A parsed request, borrowed from the connection's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpRequest<'a> {

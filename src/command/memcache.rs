@@ -268,6 +268,37 @@ pub fn serve_one(input: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<S
     }
 }
 
+/// Every name [`command_name`] gives (the latency registry's memcached part).
+pub(super) const COMMAND_NAMES: &[&str] = &[
+    "get",
+    "gets",
+    "gat",
+    "gats",
+    "set",
+    "add",
+    "replace",
+    "append",
+    "prepend",
+    "cas",
+    "delete",
+    "incr",
+    "decr",
+    "touch",
+    "flush_all",
+    "version",
+    "verbosity",
+    "quit",
+    "shutdown",
+    "stats",
+    "cache_memlimit",
+    "mg",
+    "ms",
+    "md",
+    "ma",
+    "mn",
+    "me",
+];
+
 /// The command's name as memcached spells it (the `cmd` label of `/metrics`).
 fn command_name(request: &Request<'_>) -> &'static str {
     use proto::{ArithDirection, StoreMode};

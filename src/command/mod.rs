@@ -53,6 +53,22 @@ pub enum Flow {
     Block,
 }
 
+/// Every (protocol, command) the server times: the latency registry's slots.
+pub fn timed_commands() -> Vec<crate::metrics::latency::CommandKey> {
+    use crate::metrics::latency::Proto;
+    let named =
+        |proto: Proto, names: &'static [&'static str]| names.iter().map(move |name| (proto, *name));
+    named(Proto::Memcache, memcache::COMMAND_NAMES)
+        .chain(named(Proto::Binary, binary::OPCODE_NAMES))
+        .chain(named(Proto::Http, http::ROUTE_NAMES))
+        .chain(
+            resp::table::COMMANDS
+                .iter()
+                .map(|spec| (Proto::Resp, spec.name)),
+        )
+        .collect()
+}
+
 /// Longest relative expiry; larger values are absolute unix times (`doc/protocol.txt`
 /// §Expiration times, `REALTIME_MAXDELTA`).
 const REALTIME_MAXDELTA_SECS: i64 = 60 * 60 * 24 * 30;

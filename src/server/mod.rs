@@ -136,6 +136,10 @@ impl Shared {
             ..Limits::default()
         };
         let workers = config.worker_threads();
+        let registry = Arc::new(crate::metrics::latency::Registry::new(
+            crate::command::timed_commands(),
+        ));
+        let pools = config.pool.len() + 1;
         let slowlog = SlowLog::new(
             config.metrics.slowlog_log_slower_than_us,
             config.metrics.slowlog_max_len,
@@ -149,7 +153,9 @@ impl Shared {
             users,
             // The last slot is the HTTP thread's (see `Shared::http_slot`).
             worker_stats: (0..=workers).map(|_| WorkerStats::default()).collect(),
-            latency: (0..=workers).map(|_| WorkerLatency::default()).collect(),
+            latency: (0..=workers)
+                .map(|_| WorkerLatency::new(registry.clone(), pools))
+                .collect(),
             slowlog,
             serving: AtomicBool::new(false),
             key_pools,
