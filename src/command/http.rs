@@ -102,10 +102,9 @@ impl AdminToken {
 pub fn handle(request: &HttpRequest<'_>, ctx: &Context<'_>, token: &AdminToken) -> HttpResponse {
     let timer = Timer::start();
     let (name, response) = route(request, ctx, token);
-    let pool = request
-        .target
-        .split('?')
-        .next()
+    let pool = cfg!(feature = "latency")
+        .then_some(request.target)
+        .and_then(|target| target.split('?').next())
         .and_then(|path| path.strip_prefix("/v1/cache/"))
         .and_then(|raw| store_key(ctx, request, raw).ok())
         .map(|key| ctx.shared.pool_of(&key));

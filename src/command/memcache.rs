@@ -229,7 +229,11 @@ pub fn serve_one(input: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<S
             let timer = Timer::start();
             let start = out.len();
             let name = command_name(&request);
-            let pool = first_key(&request).map(|key| ctx.shared.pool_of(key));
+            let pool = if cfg!(feature = "latency") {
+                first_key(&request).map(|key| ctx.shared.pool_of(key))
+            } else {
+                None
+            };
             let flow = execute(request, ctx, out);
             let ending = match out.get(start..) {
                 Some(reply) if is_error_reply(reply) => Ending::Failed,

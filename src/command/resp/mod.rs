@@ -312,6 +312,9 @@ fn dispatch(
 
 /// The pool of the command's first key, for commands that name one.
 fn key_pool(spec: &table::CommandSpec, args: &[Cow<'_, [u8]>], ctx: &Context<'_>) -> Option<usize> {
+    if !cfg!(feature = "latency") {
+        return None;
+    }
     usize::try_from(spec.first_key)
         .ok()
         .filter(|&first| first > 0)
