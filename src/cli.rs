@@ -66,6 +66,9 @@ pub struct Flags {
     /// RESP port (0 = off).
     #[arg(long = "resp-port")]
     pub resp_port: Option<u16>,
+    /// HTTP port on 127.0.0.1 (cache API, /metrics, dashboard; 0 = off).
+    #[arg(long = "http-port")]
+    pub http_port: Option<u16>,
     /// Require SASL PLAIN authentication (binary protocol only, as in memcached).
     #[arg(short = 'S', long = "enable-sasl")]
     pub enable_sasl: bool,
@@ -175,6 +178,11 @@ impl Flags {
         }
         if let Some(rules) = self.save {
             config.persistence.save = rules;
+        }
+        match self.http_port {
+            Some(0) => config.http.listen = String::new(),
+            Some(port) => config.http.listen = format!("127.0.0.1:{port}"),
+            None => {}
         }
         if let Some(mb) = self.memory_limit_mb {
             config.store.memory_limit = ByteSize(mb.saturating_mul(1024 * 1024));

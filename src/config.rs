@@ -300,6 +300,26 @@ impl Default for PersistenceSection {
     }
 }
 
+/// Latency tracking and the slow log (Redis's `slowlog-*` settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Commands at least this many microseconds long go in the slow log; negative turns
+    /// it off, 0 logs every command. Live: `CONFIG SET slowlog-log-slower-than`.
+    pub slowlog_log_slower_than_us: i64,
+    /// Entries the slow log keeps. Live: `CONFIG SET slowlog-max-len`.
+    pub slowlog_max_len: usize,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            slowlog_log_slower_than_us: 10_000,
+            slowlog_max_len: 128,
+        }
+    }
+}
+
 /// TLS listeners (memcached and RESP) and their certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -339,6 +359,35 @@ impl Default for TlsSection {
             auth_clients: "yes".into(),
             protocols: "TLSv1.2 TLSv1.3".into(),
             auth_clients_user: "off".into(),
+        }
+    }
+}
+
+/// The HTTP port: cache API, `/metrics`, `/healthz`, admin stats and the dashboard.
+/// Restart-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// `ip:port` to listen on (`--http-port` sets the port on 127.0.0.1); "" = off.
+    pub listen: String,
+    /// Bearer token the admin routes (`/metrics`, `/v1/admin/*`) require; "" = none.
+    pub admin_token: String,
+    /// A file holding the token (first line), read at start; used when `admin_token` is "".
+    pub admin_token_file: PathBuf,
+    /// Largest request head (request line and headers) read; larger gets 431.
+    pub max_header_bytes: ByteSize,
+    /// Largest request body; larger gets 413. Values are also bound by `item_size_max`.
+    pub max_body_bytes: ByteSize,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: String::new(),
+            admin_token: String::new(),
+            admin_token_file: PathBuf::new(),
+            max_header_bytes: ByteSize::kib(8),
+            max_body_bytes: ByteSize::mib(2),
         }
     }
 }
@@ -386,6 +435,8 @@ pub struct Config {
     pub persistence: PersistenceSection,
     pub tls: TlsSection,
     pub acl: AclSection,
+    pub metrics: MetricsSection,
+    pub http: HttpSection,
     /// Pools: `[[pool]] name = "sessions" prefix = "sess:"`.
     pub pool: Vec<PoolSection>,
 }
@@ -595,6 +646,19 @@ impl Config {
                     });
                 }
             }
+        }
+        if !self.http.listen.is_empty() && self.http.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::Invalid {
+                setting: "http.listen (--http-port)",
+                message: format!("{:?} is not an ip:port address", self.http.listen),
+            });
+        }
+        if self.http.max_header_bytes.bytes() < 512 {
+            return Err(ConfigError::Invalid {
+                setting: "http.max_header_bytes",
+                message: "must be at least 512 bytes".into(),
+            });
         }
         if self.server.port == 0 && self.server.unix_socket.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {

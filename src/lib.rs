@@ -9,7 +9,8 @@
 //! - [`server`]: I/O only (listeners, acceptor, workers, connections, shutdown).
 //! - [`command`]: what each request does, between the protocol crate and the store.
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
-//! - [`metrics`]: per-worker counters.
+//! - [`metrics`]: per-worker counters, latency histograms, the slow log, Prometheus text.
+//! - [`http`]: the HTTP port's I/O (cache API, `/metrics`, dashboard; off by default).
 //! - [`persist`]: snapshots (SAVE, BGSAVE, `save` rules) and their load at start.
 //! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`acl`]: ACL users (Redis rule syntax), their permissions, and the denial log.
@@ -29,6 +30,8 @@
 //! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed
 //!   (plain and TLS alike: a TLS handshake advances in the same loop as the socket becomes
 //!   ready), and its own [`metrics::WorkerStats`] (it is their only writer).
+//! - `http` (only with `[http] listen`): one `mio::Poll`, the HTTP listener and its
+//!   connections; its counters, latency table and gate are the last slot of the workers'.
 //! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second.
 //! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
 //!   graceful shutdown. The main thread waits for the server's threads to end.
@@ -60,6 +63,7 @@ pub mod conn_info;
 pub mod effects;
 pub mod glob;
 pub mod hashing;
+pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod persist;

@@ -69,6 +69,14 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
     ("tls.auth_clients", tls_installed_first),
     ("tls.protocols", tls_installed_first),
     ("tls.auth_clients_user", tls_installed_first),
+    ("metrics.slowlog_log_slower_than_us", |config, shared| {
+        shared
+            .slowlog
+            .set_threshold_us(config.metrics.slowlog_log_slower_than_us)
+    }),
+    ("metrics.slowlog_max_len", |config, shared| {
+        shared.slowlog.set_max_len(config.metrics.slowlog_max_len)
+    }),
     ("log.verbosity", |config, shared| {
         let level = usize::from(config.log.verbosity);
         shared.verbosity.store(level, Ordering::Relaxed);
@@ -220,8 +228,7 @@ mod tests {
         let flags = Flags::try_parse_from(["ferrocache", "--config", path.to_str().unwrap()])
             .expect("flags");
         let config = flags.clone().into_config().expect("config");
-        let shared = Shared::new(config.clone(), crate::command::resp::table::acl_catalogue())
-            .expect("shared");
+        let shared = Shared::new(config.clone(), crate::command::catalogue()).expect("shared");
         (Reloader::new(flags, &config), shared)
     }
 

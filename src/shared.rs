@@ -16,6 +16,8 @@ use mio::Waker;
 use crate::auth::{Users, UsersError};
 use crate::config::Config;
 use crate::conn_info::ConnInfo;
+use crate::metrics::latency::WorkerLatency;
+use crate::metrics::slowlog::SlowLog;
 use crate::metrics::{ConnectionStats, WorkerStats};
 use crate::store::{Store, StoreConfig};
 
@@ -33,8 +35,17 @@ pub struct Shared {
     pub limits: Limits,
     /// Who may authenticate (empty unless SASL is enabled).
     pub users: Users,
-    /// One per worker, indexed by worker number.
+    /// One per worker, indexed by worker number, then one for the HTTP thread (the last).
     pub worker_stats: Box<[WorkerStats]>,
+    /// Per-command calls and latency histograms, indexed as `worker_stats`.
+    pub latency: Box<[WorkerLatency]>,
+    /// Commands slower than `slowlog-log-slower-than` (SLOWLOG).
+    pub slowlog: SlowLog,
+    /// The pools of the store's keys (the same numbering as `Store::pool_stats`), for the
+    /// per-pool latency of the commands that name a key.
+    pub(crate) key_pools: crate::store::pool::Pools,
+    /// Readiness for `/healthz`: false until the server serves, and again once it shuts down.
+    pub serving: AtomicBool,
     pub connections: ConnectionStats,
     pub started: Instant,
     /// Current log verbosity (changed by `verbosity`).
@@ -70,18 +81,23 @@ impl Shared {
     /// The shared state for `config`, with its users (read from the SASL password file when
     /// SASL is enabled).
     ///
-    /// `commands` is the command catalogue ACL rules name commands and categories from
-    /// (`command::resp::table::acl_catalogue`), handed in by the caller so that this module,
-    /// which the commands import, never imports them.
-    pub fn new(
-        config: Config,
-        commands: Arc<crate::acl::Catalogue>,
-    ) -> Result<Shared, SharedError> {
+    /// `commands` is what the command layer says of itself (`command::catalogue()`), handed
+    /// in by the caller so that this module, which the commands import, never imports them.
+    pub fn new(config: Config, commands: CommandCatalogue) -> Result<Shared, SharedError> {
         let users = if config.sasl.enabled && !config.sasl.password_file.as_os_str().is_empty() {
             Users::from_password_file(&config.sasl.password_file)?
         } else {
             Users::default()
         };
+        let pool_configs: Vec<crate::store::PoolConfig> = config
+            .pool
+            .iter()
+            .map(|pool| crate::store::PoolConfig {
+                name: pool.name.clone(),
+                prefix: pool.prefix.as_bytes().to_vec(),
+            })
+            .collect();
+        let key_pools = crate::store::pool::Pools::new(&pool_configs);
         let store = Store::new(StoreConfig {
             memory_limit_bytes: config.store.memory_limit.bytes() as usize,
             item_size_max: config.store.item_size_max.bytes() as usize,
@@ -91,14 +107,7 @@ impl Shared {
                 threshold: config.store.compression_threshold.bytes() as usize,
                 level: config.store.compression_level,
             },
-            pools: config
-                .pool
-                .iter()
-                .map(|pool| crate::store::PoolConfig {
-                    name: pool.name.clone(),
-                    prefix: pool.prefix.as_bytes().to_vec(),
-                })
-                .collect(),
+            pools: pool_configs,
         });
         let pubsub = Arc::new(crate::pubsub::Registry::new());
         pubsub.set_notify_flags(config.notify_flags());
@@ -118,11 +127,17 @@ impl Shared {
         };
         let workers = config.worker_threads();
         let acl = crate::acl::file::startup(
-            commands,
+            commands.acl,
             &config.resp.requirepass,
             &config.acl.users,
             &config.acl.file,
         )?;
+        let registry = Arc::new(crate::metrics::latency::Registry::new(commands.timed));
+        let pools = config.pool.len() + 1;
+        let slowlog = SlowLog::new(
+            config.metrics.slowlog_log_slower_than_us,
+            config.metrics.slowlog_max_len,
+        );
         Ok(Shared {
             acl: crate::acl::SharedAcl::new(acl),
             protected_mode: AtomicBool::new(config.server.protected_mode),
@@ -134,12 +149,19 @@ impl Shared {
             store,
             limits,
             users,
-            worker_stats: (0..workers).map(|_| WorkerStats::default()).collect(),
+            // The last slot is the HTTP thread's (see `Shared::http_slot`).
+            worker_stats: (0..=workers).map(|_| WorkerStats::default()).collect(),
+            latency: (0..=workers)
+                .map(|_| WorkerLatency::new(registry.clone(), pools))
+                .collect(),
+            slowlog,
+            serving: AtomicBool::new(false),
+            key_pools,
             connections: ConnectionStats::default(),
             started: Instant::now(),
             connection_table: parking_lot::Mutex::new(crate::hashing::HashMap::default()),
             next_conn_id: std::sync::atomic::AtomicU64::new(1),
-            gates: Gates::new(workers),
+            gates: Gates::new(workers + 1),
             pubsub,
             blocked: crate::blocking::Registry::default(),
             tls: None,
@@ -147,6 +169,21 @@ impl Shared {
             wakers: parking_lot::Mutex::new(Vec::new()),
             dead_thread: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// The pool number of `key` (0 = default), as the store counts it.
+    pub fn pool_of(&self, key: &[u8]) -> usize {
+        self.key_pools.pool_of(key)
+    }
+
+    /// Worker threads (`-t`), not counting the HTTP thread.
+    pub fn worker_count(&self) -> usize {
+        self.worker_stats.len() - 1
+    }
+
+    /// The index of the HTTP thread's counters, latency table and gate.
+    pub fn http_slot(&self) -> usize {
+        self.worker_stats.len() - 1
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -163,11 +200,19 @@ impl Shared {
     /// Starts a graceful shutdown: every thread notices at its next wake-up.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
+        self.serving.store(false, Ordering::Release);
         self.persistence.wake();
         for waker in self.wakers.lock().iter() {
             let _ = waker.wake();
         }
     }
+}
+
+/// What the command layer says of itself, for the shared state: the commands and categories
+/// ACL rules may name, and the commands that have latency tables.
+pub struct CommandCatalogue {
+    pub acl: Arc<crate::acl::Catalogue>,
+    pub timed: Vec<crate::metrics::latency::CommandKey>,
 }
 
 /// Why the shared state could not be built from the config.

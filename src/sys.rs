@@ -15,11 +15,27 @@ pub struct CpuTimes {
 }
 
 pub fn cpu_times() -> CpuTimes {
+    cpu_times_of(Whose::ThisProcess)
+}
+
+/// Whose CPU time [`cpu_times_of`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    ThisProcess,
+    /// Children this process has waited for (Redis's `used_cpu_*_children`).
+    WaitedChildren,
+}
+
+pub fn cpu_times_of(whose: Whose) -> CpuTimes {
+    let who = match whose {
+        Whose::ThisProcess => libc::RUSAGE_SELF,
+        Whose::WaitedChildren => libc::RUSAGE_CHILDREN,
+    };
     // SAFETY: getrusage only writes into the zeroed struct we own (all-zero is a valid
     // `rusage`: plain integers and timevals).
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+        if libc::getrusage(who, &mut usage) != 0 {
             return CpuTimes::default();
         }
         usage

@@ -177,7 +177,7 @@ fn fresh_server() -> Shared {
     ferrocache::command::resp::restart_random_sequence();
     Shared::new(
         connection_config().clone(),
-        ferrocache::command::resp::table::acl_catalogue(),
+        ferrocache::command::catalogue(),
     )
     .expect("the target's config is valid")
 }

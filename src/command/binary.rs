@@ -29,6 +29,7 @@ use super::stats::{self, Group, StatSink};
 use super::{kv, Context, Flow, Served};
 use crate::acl::Access;
 use crate::auth::{Credentials, SaslConn, SaslReply, Users};
+use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
 
@@ -53,7 +54,23 @@ pub fn serve_one(
                     flow: Flow::Continue,
                 });
             }
+            let timer = Timer::start();
+            let start = out.len();
+            let name = opcode_name(request.header.opcode);
             let flow = execute(&request.header, request.command, ctx, sasl, out);
+            // A response's status is bytes 6..8 of its header; anything but 0 (success), 1
+            // (not found) and 2 (exists) is an error.
+            let ending = match out.get(start + 6..start + 8) {
+                Some([0, 0..=2]) | None => Ending::Answered,
+                Some(_) => Ending::Failed,
+            };
+            ctx.shared.latency[ctx.worker].record(
+                Proto::Binary,
+                name,
+                None,
+                timer.elapsed(),
+                ending,
+            );
             Some(Served {
                 consumed,
                 swallow: 0,
@@ -115,6 +132,60 @@ fn acl_denies(command: &Command<'_>, ctx: &Context<'_>, sasl: &SaslConn) -> bool
         .find(command_name)
         .is_some_and(|index| user.may_run(index));
     !may_run || key.is_some_and(|key| !user.may_access_key(key, access))
+}
+
+/// Every name [`opcode_name`] gives (the latency registry's binary part).
+pub(super) const OPCODE_NAMES: &[&str] = &[
+    "get",
+    "set",
+    "add",
+    "replace",
+    "delete",
+    "increment",
+    "decrement",
+    "quit",
+    "flush",
+    "noop",
+    "version",
+    "append",
+    "prepend",
+    "stat",
+    "verbosity",
+    "touch",
+    "gat",
+    "sasl_list_mechs",
+    "sasl_auth",
+    "sasl_step",
+    "unknown",
+];
+
+/// The opcode's name in `protocol_binary.h`, lower-cased, quiet variants folded into their
+/// loud one (the `cmd` label of `/metrics`).
+fn opcode_name(opcode: u8) -> &'static str {
+    use ferrocache_protocol::binary::Opcode::*;
+    match ferrocache_protocol::binary::Opcode::from_byte(opcode) {
+        Some(Get | GetQ | GetK | GetKQ) => "get",
+        Some(Set | SetQ) => "set",
+        Some(Add | AddQ) => "add",
+        Some(Replace | ReplaceQ) => "replace",
+        Some(Delete | DeleteQ) => "delete",
+        Some(Increment | IncrementQ) => "increment",
+        Some(Decrement | DecrementQ) => "decrement",
+        Some(Quit | QuitQ) => "quit",
+        Some(Flush | FlushQ) => "flush",
+        Some(Noop) => "noop",
+        Some(Version) => "version",
+        Some(Append | AppendQ) => "append",
+        Some(Prepend | PrependQ) => "prepend",
+        Some(Stat) => "stat",
+        Some(Verbosity) => "verbosity",
+        Some(Touch) => "touch",
+        Some(Gat | GatQ | GatK | GatKQ) => "gat",
+        Some(SaslListMechs) => "sasl_list_mechs",
+        Some(SaslAuth) => "sasl_auth",
+        Some(SaslStep) => "sasl_step",
+        None => "unknown",
+    }
 }
 
 /// With SASL on and the connection not authenticated: Auth failure and close, for every
@@ -426,6 +497,7 @@ fn stat(header: &Header, group: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) {
             b"slabs" => Group::Slabs,
             b"sizes" => Group::Sizes,
             b"pools" => Group::Pools,
+            b"latency" => Group::Latency,
             _ => {
                 write_error(out, header, Status::KeyNotFound);
                 return;

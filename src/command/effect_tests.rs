@@ -101,8 +101,7 @@ impl Node {
         config.server.threads = 1;
         let dir = tempfile::tempdir().expect("temp dir");
         config.persistence.dir = dir.path().to_owned();
-        let shared = Shared::new(config, crate::command::resp::table::acl_catalogue())
-            .expect("default config");
+        let shared = Shared::new(config, crate::command::catalogue()).expect("default config");
         let recorder = Recorder::default();
         shared
             .effects

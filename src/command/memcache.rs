@@ -9,6 +9,7 @@ use ferrocache_protocol::memcache::{self as proto, reply, ParseError, Request};
 
 use super::compat::MEMCACHED_VERSION;
 use super::{kv, meta, stats, Context, Flow, Served};
+use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
 
@@ -225,7 +226,26 @@ fn memlimit_bytes(megabytes: u64) -> Result<usize, MemlimitRefusal> {
 pub fn serve_one(input: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<Served> {
     match proto::parse(input, &ctx.shared.limits) {
         Ok(Some((request, consumed))) => {
+            let timer = Timer::start();
+            let start = out.len();
+            let name = command_name(&request);
+            let pool = if cfg!(feature = "latency") {
+                first_key(&request).map(|key| ctx.shared.pool_of(key))
+            } else {
+                None
+            };
             let flow = execute(request, ctx, out);
+            let ending = match out.get(start..) {
+                Some(reply) if is_error_reply(reply) => Ending::Failed,
+                _ => Ending::Answered,
+            };
+            ctx.shared.latency[ctx.worker].record(
+                Proto::Memcache,
+                name,
+                pool,
+                timer.elapsed(),
+                ending,
+            );
             Some(Served {
                 consumed,
                 swallow: 0,
@@ -250,6 +270,101 @@ pub fn serve_one(input: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<S
             })
         }
     }
+}
+
+/// Every name [`command_name`] gives (the latency registry's memcached part).
+pub(super) const COMMAND_NAMES: &[&str] = &[
+    "get",
+    "gets",
+    "gat",
+    "gats",
+    "set",
+    "add",
+    "replace",
+    "append",
+    "prepend",
+    "cas",
+    "delete",
+    "incr",
+    "decr",
+    "touch",
+    "flush_all",
+    "version",
+    "verbosity",
+    "quit",
+    "shutdown",
+    "stats",
+    "cache_memlimit",
+    "mg",
+    "ms",
+    "md",
+    "ma",
+    "mn",
+    "me",
+];
+
+/// The command's name as memcached spells it (the `cmd` label of `/metrics`).
+fn command_name(request: &Request<'_>) -> &'static str {
+    use proto::{ArithDirection, StoreMode};
+    match request {
+        Request::Get { cas, touch, .. } => match (cas, touch.is_some()) {
+            (false, false) => "get",
+            (true, false) => "gets",
+            (false, true) => "gat",
+            (true, true) => "gats",
+        },
+        Request::Store { mode, .. } => match mode {
+            StoreMode::Set => "set",
+            StoreMode::Add => "add",
+            StoreMode::Replace => "replace",
+            StoreMode::Append => "append",
+            StoreMode::Prepend => "prepend",
+            StoreMode::Cas => "cas",
+        },
+        Request::Delete { .. } => "delete",
+        Request::Arith { direction, .. } => match direction {
+            ArithDirection::Incr => "incr",
+            ArithDirection::Decr => "decr",
+        },
+        Request::Touch { .. } => "touch",
+        Request::FlushAll { .. } => "flush_all",
+        Request::Version => "version",
+        Request::Verbosity { .. } => "verbosity",
+        Request::Quit => "quit",
+        Request::Shutdown { .. } => "shutdown",
+        Request::Stats(_) => "stats",
+        Request::CacheMemlimit { .. } => "cache_memlimit",
+        Request::MetaGet(_) => "mg",
+        Request::MetaSet { .. } => "ms",
+        Request::MetaDelete(_) => "md",
+        Request::MetaArith(_) => "ma",
+        Request::MetaNoop => "mn",
+        Request::MetaDebug(_) => "me",
+    }
+}
+
+/// The first key a request names (a base64 meta key as sent: its pool is not looked up).
+fn first_key<'r>(request: &Request<'r>) -> Option<&'r [u8]> {
+    match request {
+        Request::Get { keys, .. } => keys.iter().next(),
+        Request::Store { key, .. }
+        | Request::Delete { key, .. }
+        | Request::Arith { key, .. }
+        | Request::Touch { key, .. } => Some(key),
+        Request::MetaGet(meta)
+        | Request::MetaSet { meta, .. }
+        | Request::MetaDelete(meta)
+        | Request::MetaArith(meta)
+        | Request::MetaDebug(meta) => (!meta.flags.base64_key).then_some(meta.key),
+        _ => None,
+    }
+}
+
+/// Whether a reply is one of memcached's error lines.
+fn is_error_reply(reply: &[u8]) -> bool {
+    reply.starts_with(b"ERROR")
+        || reply.starts_with(b"CLIENT_ERROR")
+        || reply.starts_with(b"SERVER_ERROR")
 }
 
 /// Answers a request the parser refused, with memcached's side effects.

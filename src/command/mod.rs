@@ -8,9 +8,11 @@ mod binary;
 pub mod compat;
 #[cfg(test)]
 mod effect_tests;
+pub mod http;
 pub mod kv;
 pub mod memcache;
 mod meta;
+pub mod report;
 pub mod resp;
 mod session;
 mod stats;
@@ -51,6 +53,30 @@ pub enum Flow {
     /// The command parked the connection (a blocking pop): serve none of its input until
     /// its worker resumes it.
     Block,
+}
+
+/// Every (protocol, command) the server times: the latency registry's slots.
+/// What the shared state must know of the commands (`Shared::new`).
+pub fn catalogue() -> crate::shared::CommandCatalogue {
+    crate::shared::CommandCatalogue {
+        acl: resp::table::acl_catalogue(),
+        timed: timed_commands(),
+    }
+}
+
+pub fn timed_commands() -> Vec<crate::metrics::latency::CommandKey> {
+    use crate::metrics::latency::Proto;
+    let named =
+        |proto: Proto, names: &'static [&'static str]| names.iter().map(move |name| (proto, *name));
+    named(Proto::Memcache, memcache::COMMAND_NAMES)
+        .chain(named(Proto::Binary, binary::OPCODE_NAMES))
+        .chain(named(Proto::Http, http::ROUTE_NAMES))
+        .chain(
+            resp::table::COMMANDS
+                .iter()
+                .map(|spec| (Proto::Resp, spec.name)),
+        )
+        .collect()
 }
 
 /// Longest relative expiry; larger values are absolute unix times (`doc/protocol.txt`

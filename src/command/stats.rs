@@ -38,6 +38,8 @@ pub enum Group {
     Conns,
     /// ferrocache's own: counters per pool (`[[pool]]`).
     Pools,
+    /// ferrocache's own: calls, errors and latency percentiles per command and protocol.
+    Latency,
 }
 
 /// Text `stats [group]`.
@@ -55,6 +57,7 @@ pub fn render(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
             return;
         }
         StatsGroup::Other(b"pools") => Group::Pools,
+        StatsGroup::Other(b"latency") => Group::Latency,
         StatsGroup::Other(_) => {
             out.extend_from_slice(reply::ERROR);
             return;
@@ -74,6 +77,7 @@ pub fn emit(group: Group, ctx: &Context<'_>, sink: &mut dyn StatSink) {
         Group::Conns => conns(ctx, sink),
         Group::Sizes => sink.stat("sizes_status", b"disabled"),
         Group::Pools => pools(ctx, sink),
+        Group::Latency => latency(ctx, sink),
     }
 }
 
@@ -81,6 +85,9 @@ pub fn emit(group: Group, ctx: &Context<'_>, sink: &mut dyn StatSink) {
 pub fn reset(ctx: &Context<'_>) {
     for worker in ctx.shared.worker_stats.iter() {
         worker.reset();
+    }
+    for table in ctx.shared.latency.iter() {
+        table.reset();
     }
     ctx.shared
         .connections
@@ -152,7 +159,7 @@ fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
     num(out, "bytes_written", workers.bytes_written);
     num(out, "limit_maxbytes", store.limit_maxbytes);
     num(out, "accepting_conns", 1);
-    num(out, "threads", shared.worker_stats.len() as u64);
+    num(out, "threads", shared.worker_count() as u64);
     num(out, "conn_yields", workers.conn_yields);
     num(out, "curr_items", store.curr_items);
     num(out, "total_items", store.total_items);
@@ -172,9 +179,11 @@ fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
     num(out, "compressed_saved_bytes", store.compressed_saved_bytes);
 }
 
-/// `stats pools`: per pool, `pool:<name>:<counter>`.
+/// `stats pools`: per pool, `pool:<name>:<counter>`, the hit ratio, and the calls and
+/// latency percentiles of the commands that named a key of the pool.
 fn pools(ctx: &Context<'_>, out: &mut dyn StatSink) {
-    for pool in ctx.shared.store.pool_stats() {
+    let latency = crate::metrics::latency::WorkerLatency::merged_pools(ctx.shared.latency.iter());
+    for (i, pool) in ctx.shared.store.pool_stats().into_iter().enumerate() {
         let name = &pool.name;
         for (counter, value) in [
             ("items", pool.items),
@@ -190,6 +199,37 @@ fn pools(ctx: &Context<'_>, out: &mut dyn StatSink) {
             ("out_of_memory", pool.out_of_memory),
         ] {
             num(out, &format!("pool:{name}:{counter}"), value);
+        }
+        let ratio = crate::metrics::report::ratio(pool.hits, pool.hits + pool.misses);
+        text(
+            out,
+            &format!("pool:{name}:hit_ratio"),
+            &format!("{ratio:.4}"),
+        );
+        // Latency of the commands that named a key of the pool (as `stats latency`).
+        let timing = latency.get(i).cloned().unwrap_or_default();
+        num(out, &format!("pool:{name}:calls"), timing.calls);
+        for (field, quantile) in [("p50_us", 0.5), ("p99_us", 0.99), ("p999_us", 0.999)] {
+            let value = format!("{:.3}", timing.quantile_us(quantile));
+            text(out, &format!("pool:{name}:{field}"), &value);
+        }
+    }
+}
+
+/// `stats latency`: per protocol and command, `<proto>:<cmd>:<field>` with the calls, the
+/// failed ones, the total time in microseconds and the 50th, 99th and 99.9th percentile
+/// latencies in microseconds (from the request parsed to the reply queued).
+fn latency(ctx: &Context<'_>, out: &mut dyn StatSink) {
+    let all = crate::metrics::latency::WorkerLatency::merged(ctx.shared.latency.iter());
+    for ((proto, name), timing) in &all {
+        let prefix = format!("{}:{name}", proto.name());
+        num(out, &format!("{prefix}:calls"), timing.calls);
+        num(out, &format!("{prefix}:failed"), timing.failed);
+        num(out, &format!("{prefix}:rejected"), timing.rejected);
+        num(out, &format!("{prefix}:usec"), timing.total_ns / 1000);
+        for (field, quantile) in [("p50_us", 0.5), ("p99_us", 0.99), ("p999_us", 0.999)] {
+            let value = format!("{:.3}", timing.quantile_us(quantile));
+            text(out, &format!("{prefix}:{field}"), &value);
         }
     }
 }
@@ -234,7 +274,7 @@ fn settings(ctx: &Context<'_>, out: &mut dyn StatSink) {
             "no"
         },
     );
-    num(out, "num_threads", ctx.shared.worker_stats.len() as u64);
+    num(out, "num_threads", ctx.shared.worker_count() as u64);
     text(out, "cas_enabled", "yes");
     // memcached: auto-negotiate by default; binary only once SASL is on.
     let sasl = config.sasl.enabled;

@@ -80,6 +80,8 @@ pub struct Server {
     pub shared: Arc<Shared>,
     /// The memcached TCP addresses bound (port 0 resolved).
     pub tcp_addrs: Vec<SocketAddr>,
+    /// The HTTP port's address, when it is on.
+    pub http_addr: Option<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
     unix_path: Option<PathBuf>,
 }
@@ -90,7 +92,7 @@ impl Server {
     /// Binds the listeners and starts every thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
         raise_fd_limit(config.server.max_connections as u64 + 64);
-        let mut shared = Shared::new(config, crate::command::resp::table::acl_catalogue())?;
+        let mut shared = Shared::new(config, crate::command::catalogue())?;
         shared.tls =
             crate::tls::TlsState::for_ports(&shared.config.tls, shared.config.tls.enabled())?;
         let shared = Arc::new(shared);
@@ -135,6 +137,12 @@ impl Server {
             unix = Some(listener);
             unix_path = Some(path);
         }
+        let http = if config.http.listen.is_empty() {
+            None
+        } else {
+            Some(crate::http::HttpPort::bind(&config.http)?)
+        };
+        let http_addr = http.as_ref().map(|port| port.local_addr()).transpose()?;
         let tcp_addrs = tcp
             .iter()
             .zip(dialects.iter().zip(&tls))
@@ -145,7 +153,7 @@ impl Server {
         let mut threads = Vec::new();
         let mut senders = Vec::new();
         let mut worker_wakers = Vec::new();
-        for index in 0..shared.worker_stats.len() {
+        for index in 0..shared.worker_count() {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
             let (tx, rx) = crossbeam_channel::unbounded();
@@ -213,6 +221,15 @@ impl Server {
             acceptor.run()
         })?);
 
+        if let Some(port) = http {
+            let http_shared = shared.clone();
+            threads.push(spawn_watched("http".into(), &shared, move || {
+                port.run(http_shared)
+            })?);
+            if let Some(addr) = http_addr {
+                log::info!("HTTP on tcp {addr}");
+            }
+        }
         let maintenance_shared = shared.clone();
         threads.push(spawn_watched("maintenance".into(), &shared, move || {
             maintenance(&maintenance_shared)
@@ -224,9 +241,11 @@ impl Server {
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
         }
+        shared.serving.store(true, Ordering::Release);
         Ok(Server {
             shared,
             tcp_addrs,
+            http_addr,
             threads,
             unix_path,
         })

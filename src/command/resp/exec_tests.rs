@@ -38,7 +38,7 @@ impl Harness {
         let mut session = RespSession::new(info);
         session.authenticated = true;
         Harness {
-            shared: Shared::new(config, super::table::acl_catalogue()).expect("default config"),
+            shared: Shared::new(config, crate::command::catalogue()).expect("default config"),
             session,
             _dir: dir,
         }

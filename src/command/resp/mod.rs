@@ -15,6 +15,7 @@ mod hash;
 mod keys;
 mod list;
 mod list_ops;
+mod observe;
 mod persist;
 mod pubsub;
 mod random;
@@ -35,6 +36,7 @@ use ferrocache_protocol::resp::{self, Command, Encoder, RespVersion};
 use super::{Context, Flow, Served};
 use crate::conn_info::ConnInfo;
 use crate::hashing::HashSet;
+use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use table::Flags;
 
@@ -214,6 +216,18 @@ pub fn serve_one(
     }
 }
 
+/// What became of a command, for its counters.
+enum Ran {
+    /// It ran (its reply may be an error).
+    Executed(&'static table::CommandSpec),
+    /// Refused before running: arity, authentication, subscribed mode.
+    Rejected(&'static str),
+    /// Not a command, or queued by MULTI (counted when EXEC runs it).
+    Uncounted,
+}
+
+/// Runs one parsed command and counts it: calls, errors and latency (from here, the request
+/// parsed, to the reply written into `out`), and the slow log.
 fn run(
     session: &mut RespSession,
     command: &Command<'_>,
@@ -221,6 +235,45 @@ fn run(
     out: &mut Vec<u8>,
 ) -> Flow {
     WorkerStats::incr(&ctx.stats.resp_commands);
+    let timer = Timer::start();
+    let start = out.len();
+    let (flow, ran) = dispatch(session, command, ctx, out);
+    let table = &ctx.shared.latency[ctx.worker];
+    match ran {
+        Ran::Executed(spec) => {
+            let name = spec.name;
+            let elapsed = timer.elapsed();
+            let pool = key_pool(spec, &command.args, ctx);
+            // An error reply starts with `-` (RESP2 and 3) or `!` (a RESP3 blob error).
+            let ending = match out.get(start) {
+                Some(b'-' | b'!') => Ending::Failed,
+                _ => Ending::Answered,
+            };
+            table.record(Proto::Resp, name, pool, elapsed, ending);
+            let micros = elapsed.0.as_micros() as u64;
+            if cfg!(feature = "latency") && ctx.shared.slowlog.is_slow(micros) {
+                let name = session.info.name.lock().clone();
+                ctx.shared.slowlog.push(
+                    &command.args,
+                    micros,
+                    ctx.now_ms / 1000,
+                    &session.info.peer,
+                    &name,
+                );
+            }
+        }
+        Ran::Rejected(name) => table.reject(Proto::Resp, name),
+        Ran::Uncounted => {}
+    }
+    flow
+}
+
+fn dispatch(
+    session: &mut RespSession,
+    command: &Command<'_>,
+    ctx: &Context<'_>,
+    out: &mut Vec<u8>,
+) -> (Flow, Ran) {
     let mut enc = Encoder::new(out, session.version);
     enc.output_limit = ctx.shared.clients.output_buffer_limit();
     let mut scratch = [0u8; 32];
@@ -231,7 +284,7 @@ fn run(
             session.queue_failed = true;
         }
         enc.error(&message);
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Uncounted);
     };
     if !spec.arity_ok(command.len()) {
         if session.queued.is_some() {
@@ -241,12 +294,12 @@ fn run(
             "ERR wrong number of arguments for '{}' command",
             spec.name
         ));
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Rejected(spec.name));
     }
     if !spec.flags.contains(Flags::NO_AUTH) {
         if !session.authenticated {
             enc.error(err::NOAUTH);
-            return Flow::Continue;
+            return (Flow::Continue, Ran::Rejected(spec.name));
         }
         match acl::check(session, ctx, spec, &command.args) {
             acl::Verdict::Allowed => {}
@@ -255,9 +308,9 @@ fn run(
                     session.queue_failed = true;
                 }
                 enc.error(&message);
-                return Flow::Continue;
+                return (Flow::Continue, Ran::Rejected(spec.name));
             }
-            acl::Verdict::UserGone => return Flow::Close,
+            acl::Verdict::UserGone => return (Flow::Close, Ran::Rejected(spec.name)),
         }
     }
     if session.version == RespVersion::Resp2
@@ -268,7 +321,7 @@ fn run(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         ));
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Rejected(spec.name));
     }
     if let (Some(queue), false) = (
         session.queued.as_mut(),
@@ -278,14 +331,14 @@ fn run(
         // Counted with the connection's buffers (CLIENT LIST `multi-mem`, maxmemory-clients).
         session.queued_bytes += command.args.iter().map(|a| a.len() + 24).sum::<usize>() + 24;
         enc.simple("QUEUED");
-        return Flow::Continue;
+        return (Flow::Continue, Ran::Uncounted);
     }
     let mut call = Call {
         ctx,
         session,
         args: &command.args,
     };
-    if spec.flags.contains(Flags::EXCLUSIVE) {
+    let flow = if spec.flags.contains(Flags::EXCLUSIVE) {
         let _all = ctx.shared.gates.exclusive();
         (spec.handler)(&mut call, &mut enc)
     } else if spec.flags.contains(Flags::NO_GATE) {
@@ -293,7 +346,20 @@ fn run(
     } else {
         let _mine = ctx.shared.gates.shared(ctx.worker);
         (spec.handler)(&mut call, &mut enc)
+    };
+    (flow, Ran::Executed(spec))
+}
+
+/// The pool of the command's first key, for commands that name one.
+fn key_pool(spec: &table::CommandSpec, args: &[Cow<'_, [u8]>], ctx: &Context<'_>) -> Option<usize> {
+    if !cfg!(feature = "latency") {
+        return None;
     }
+    usize::try_from(spec.first_key)
+        .ok()
+        .filter(|&first| first > 0)
+        .and_then(|first| args.get(first))
+        .map(|key| ctx.shared.pool_of(key))
 }
 
 /// Runs an already-checked command with the gates held by the caller (EXEC).
@@ -303,7 +369,25 @@ fn run_queued(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let len = name.len().min(32);
     scratch[..len].copy_from_slice(&name[..len]);
     match table::lookup(&scratch[..len]) {
-        Some(spec) => (spec.handler)(call, enc),
+        Some(spec) => {
+            // Counted as Redis counts a queued command: when EXEC runs it.
+            let timer = Timer::start();
+            let start = enc.out.len();
+            let flow = (spec.handler)(call, enc);
+            let ending = match enc.out.get(start) {
+                Some(b'-' | b'!') => Ending::Failed,
+                _ => Ending::Answered,
+            };
+            let pool = key_pool(spec, call.args, call.ctx);
+            call.ctx.shared.latency[call.ctx.worker].record(
+                Proto::Resp,
+                spec.name,
+                pool,
+                timer.elapsed(),
+                ending,
+            );
+            flow
+        }
         None => {
             enc.error(&unknown_command(call.args));
             Flow::Continue

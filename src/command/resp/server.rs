@@ -183,11 +183,14 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_lowercase())
         .collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "all" || w == "everything" || w == "default");
-    let show = |section: &str| all || wanted.iter().any(|w| w == section);
+    // INFO, INFO default: every section but commandstats and latencystats; INFO all and
+    // everything: all of them (Redis 7).
+    let all = wanted.iter().any(|w| w == "all" || w == "everything");
+    let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
+    let show = |section: &str| {
+        all || wanted.iter().any(|w| w == section)
+            || (default && section != "commandstats" && section != "latencystats")
+    };
     let workers = WorkerStats::sum(shared.worker_stats.iter());
     let store = shared.store.stats();
     let mut text = String::new();
@@ -217,10 +220,14 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let limit = shared.store.memory_limit();
         let _ = write!(
             text,
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_clients_normal:{}\r\nmaxmemory_clients:{}\r\n\r\n",
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_clients_normal:{}\r\nmaxmemory_clients:{}\r\n\r\n",
             store.bytes,
             ByteSize(store.bytes),
             crate::sys::rss_bytes(),
+            crate::metrics::report::ratio(
+                crate::sys::rss_bytes(),
+                store.bytes + store.index_bytes + store.heap_bytes + shared.clients.buffer_bytes(),
+            ),
             ByteSize(limit as u64),
             shared.store.eviction_policy().name(),
             shared.clients.buffer_bytes(),
@@ -254,6 +261,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if show("replication") {
         text.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     }
+    super::observe::info_sections(call, &show, &mut text);
     if show("keyspace") {
         text.push_str("# Keyspace\r\n");
         if store.curr_items > 0 {
@@ -346,6 +354,24 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             crate::store::zset::COMPACT_MAX_MEMBER_LEN.to_string(),
         ),
         ("requirepass", config.resp.requirepass.clone()),
+        (
+            "slowlog-log-slower-than",
+            call.ctx.shared.slowlog.threshold_us().to_string(),
+        ),
+        (
+            "slowlog-max-len",
+            call.ctx.shared.slowlog.max_len().to_string(),
+        ),
+        ("latency-tracking", "yes".into()),
+        (
+            "latency-tracking-info-percentiles",
+            super::observe::INFO_PERCENTILES
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        ("latency-monitor-threshold", "0".into()),
         (
             "notify-keyspace-events",
             crate::pubsub::notify::to_string(call.ctx.shared.pubsub.notify_flags()),
@@ -534,6 +560,24 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         "ERR CONFIG SET failed (possibly related to argument 'protected-mode') - argument must be 'yes' or 'no'",
                     ),
                 },
+                b"slowlog-log-slower-than" => match parse_i64(value) {
+                    Some(us) => {
+                        call.ctx.shared.slowlog.set_threshold_us(us);
+                        enc.ok();
+                    }
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'slowlog-log-slower-than') - argument couldn't be parsed into an integer",
+                    ),
+                },
+                b"slowlog-max-len" => match parse_i64(value) {
+                    Some(len) if len >= 0 => {
+                        call.ctx.shared.slowlog.set_max_len(len as usize);
+                        enc.ok();
+                    }
+                    _ => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'slowlog-max-len') - argument must be between 0 and 9223372036854775807 inclusive",
+                    ),
+                },
                 b"maxmemory-clients" => match parse_client_memory_bound(value) {
                     Ok(bound) => {
                         call.ctx.shared.clients.set_maxmemory_clients(bound);
@@ -570,6 +614,9 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         b"RESETSTAT" if call.args.len() == 2 => {
             for worker in call.ctx.shared.worker_stats.iter() {
                 worker.reset();
+            }
+            for table in call.ctx.shared.latency.iter() {
+                table.reset();
             }
             enc.ok();
         }

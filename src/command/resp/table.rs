@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    acl, blocking, client, hash, keys, list, persist, pubsub, server, set, strings, tx, zset,
-    zset_ops, Call,
+    acl, blocking, client, hash, keys, list, observe, persist, pubsub, server, set, strings, tx,
+    zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -288,6 +288,8 @@ commands! {
     "bgsave", -1, Flags::ADMIN, (0, 0, 0), "server", "Asynchronously saves the database(s) to disk.", persist::bgsave;
     "lastsave", 1, Flags::FAST, (0, 0, 0), "server", "Returns the Unix timestamp of the last successful save to disk.", persist::lastsave;
     "acl", -2, Flags::NONE, (0, 0, 0), "server", "A container for Access List Control commands.", acl::acl;
+    "latency", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for latency diagnostics commands.", observe::latency;
+    "slowlog", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for slow log commands.", observe::slowlog;
 }
 
 /// ACL's subcommands, and whether each is `@admin @dangerous` (the others are `@slow` only:

@@ -4,6 +4,15 @@
 //! another thread may see a slightly old figure but never a torn one). Readers sum all workers
 //! with [`WorkerStats::sum`]. Connection-level gauges that the acceptor also touches live in
 //! [`ConnectionStats`]. Names follow memcached's `stats` names.
+//!
+//! Per-command latency histograms are in [`latency`], the slow log in [`slowlog`]; a whole
+//! snapshot ([`report::Report`]) renders as Prometheus text in [`prometheus`].
+//! Never: take a lock shared between workers on the hot path, or know a socket.
+
+pub mod latency;
+pub mod prometheus;
+pub mod report;
+pub mod slowlog;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
