@@ -19,7 +19,8 @@
 //!   robin to the workers over a channel, waking them with their `mio::Waker`.
 //! - `worker-N` (`-t`, default one per CPU): one `mio::Poll`, the connections it was handed,
 //!   and its own [`metrics::WorkerStats`] (it is their only writer).
-//! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second.
+//! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second,
+//!   and packs the values of cold segments (`store/cold.rs`): the only thread that compresses.
 //! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
 //!   graceful shutdown. The main thread waits for the server's threads to end.
 //!

@@ -97,6 +97,8 @@ impl Shared {
             compression: crate::store::Compression {
                 threshold: config.store.compression_threshold.bytes() as usize,
                 level: config.store.compression_level,
+                cold_after_secs: config.store.compression_cold_secs,
+                segments_per_tick: config.store.compression_segments_per_tick,
             },
             pools: config
                 .pool
@@ -621,12 +623,14 @@ fn raise_fd_limit(wanted: u64) {
     }
 }
 
-/// Reclaims expired segments in the background, ten times a second, until shutdown.
+/// Reclaims expired segments and packs cold values in the background, ten times a second,
+/// until shutdown.
 fn maintenance(shared: &Shared) {
     /// At most this many segments are walked per tick (bounding the time a tick takes).
     const SEGMENTS_PER_TICK: usize = 16;
     while !shared.is_shutting_down() {
         std::thread::sleep(Duration::from_millis(100));
         shared.store.sweep(unix_millis(), SEGMENTS_PER_TICK);
+        shared.store.compress_cold(unix_millis());
     }
 }

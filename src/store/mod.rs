@@ -8,8 +8,9 @@
 //! forward instead of dropped (merge eviction, which a single scan of cold keys cannot
 //! flush the hot set through). Values larger than a segment are chains of chunk records
 //! ([`chunks`]); typed values (hashes, sorted sets, lists, sets) live on the heap, named by the record, and
-//! count against the same limit. Values of 4 KiB and more are compressed with zstd
-//! ([`compress`]); keys may belong to named pools with their own counters ([`pool`]).
+//! count against the same limit. Values are stored raw; those of 4 KiB and more are packed
+//! with zstd once they turn cold, off the request path, and stored raw again when read
+//! ([`cold`], [`compress`]); keys may belong to named pools with their own counters ([`pool`]).
 //!
 //! Reads go through [`Store::get`], which hands an [`ItemView`] to a closure and never lets
 //! it escape; every write goes through [`Store::apply`] with a [`Mutation`] (or
@@ -26,6 +27,7 @@
 //! [`OVERDRAW`] segments (the bound is "the limit plus one segment per worker").
 
 mod chunks;
+mod cold;
 mod compress;
 mod entry;
 pub mod hash;
@@ -234,6 +236,19 @@ pub struct StoreStats {
     pub moved_items: u64,
     pub compressed_items: u64,
     pub compressed_saved_bytes: u64,
+    /// Values the cold pass packed with zstd, and found incompressible (kept verbatim,
+    /// never tried again), since start.
+    pub compress_packed: u64,
+    pub compress_incompressible: u64,
+    /// Time spent packing, in µs (on the maintenance thread).
+    pub compress_time_us: u64,
+    /// Values unpacked for a read, and the time it took in µs.
+    pub decompressions: u64,
+    pub decompress_time_us: u64,
+    /// Packed values read and stored raw again.
+    pub compress_promoted: u64,
+    /// Segments the cold pass rewrote.
+    pub compress_cold_segments: u64,
 }
 
 /// Why an item leaves the store (decides the key event, if any).
@@ -375,6 +390,8 @@ pub struct Store {
     /// An index into [`POLICIES`] (live: CONFIG SET maxmemory-policy).
     policy: AtomicU8,
     compression: Compression,
+    /// Counters of the cold pass and of unpacking.
+    cold: cold::ColdStats,
     pools: Pools,
     /// A delayed flush_all runs at this unix ms (0 = none pending).
     pending_flush_ms: AtomicU64,
@@ -478,6 +495,7 @@ impl Store {
             item_size_max: config.item_size_max,
             policy: AtomicU8::new(policy),
             compression: config.compression,
+            cold: cold::ColdStats::default(),
             pools,
             pending_flush_ms: AtomicU64::new(0),
             observer: std::sync::OnceLock::new(),
@@ -646,17 +664,20 @@ impl Store {
     ) -> (&'s [u8], Option<&'s Object>) {
         match Self::stored_value(shard, item) {
             StoredValue::Plain(bytes) => (bytes, None),
-            StoredValue::Compressed(stored) => {
-                compress::decompress(stored, scratch);
-                (&scratch[..], None)
-            }
+            StoredValue::Compressed(stored) => match compress::verbatim(stored) {
+                Some(value) => (value, None),
+                None => {
+                    self.unpack(stored, scratch);
+                    (&scratch[..], None)
+                }
+            },
             StoredValue::Object(object) => (&[], Some(object)),
             StoredValue::Chunked(table) => {
                 if table.compressed() {
                     let mut stored = Vec::new();
                     // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
                     unsafe { self.assemble(shard, table, &mut stored) };
-                    compress::decompress(&stored, scratch);
+                    self.unpack(&stored, scratch);
                 } else {
                     // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
                     unsafe { self.assemble(shard, table, scratch) };
@@ -829,18 +850,12 @@ impl Store {
         }
         let keep_heap = matches!(value, ValueSpec::Stored { .. });
         let no_eviction = self.eviction_policy() == EvictionPolicy::NoEviction;
-        // The stored form of the value and its kind; a new typed object goes in first.
-        let compressed: Option<Vec<u8>>;
+        // The stored form of the value and its kind; a new typed object goes in first. Values
+        // are stored raw: the cold pass packs them later, off the request path (`cold`).
         let object_id: [u8; 4];
         let mut new_object: Option<(usize, usize)> = None; // (object slot, bytes)
         let (kind, stored): (u8, &[u8]) = match value {
-            ValueSpec::Bytes(bytes) => {
-                compressed = self.compression.compress(bytes);
-                match &compressed {
-                    Some(c) => (info::KIND_COMPRESSED, &c[..]),
-                    None => (info::KIND_INLINE, bytes),
-                }
-            }
+            ValueSpec::Bytes(bytes) => (info::KIND_INLINE, bytes),
             ValueSpec::NewObject(object) => {
                 let bytes = object.bytes();
                 if no_eviction && !self.fits(bytes) {
@@ -855,34 +870,37 @@ impl Store {
             ValueSpec::Stored { kind, bytes } => (kind, bytes),
         };
         let table: Vec<u8>;
-        let (kind, stored) = if kind <= info::KIND_COMPRESSED
-            && self.needs_chunks(key.len(), stored.len())
-        {
-            if stored.len() > self.memory_limit() {
-                shard.pools[pool].count(PoolEvent::OutOfMemory);
-                return Err(Outcome::OutOfMemory);
-            }
-            // The chunks may take several segments at once: a writer holding a shard may
-            // overdraw by that much (the store is brought back under its limit afterwards).
-            let chunks_needed = stored.len().div_ceil(self.chunk_payload(key.len()));
-            let overdraw = match self.overdraw() {
-                0 => 0,
-                some => some + chunks_needed,
-            };
-            match self.write_chunks(key, stored, expiry_ms, now_ms, overdraw) {
-                Ok(chunks) => {
-                    table =
-                        chunks::encode_table(kind == info::KIND_COMPRESSED, stored.len(), &chunks);
-                    (info::KIND_LARGE, &table[..])
-                }
-                Err(segments::NoSegment) => {
+        let (kind, stored) =
+            if kind <= info::KIND_COMPRESSED && self.needs_chunks(key.len(), stored.len()) {
+                if stored.len() > self.memory_limit() {
                     shard.pools[pool].count(PoolEvent::OutOfMemory);
                     return Err(Outcome::OutOfMemory);
                 }
-            }
-        } else {
-            (kind, stored)
-        };
+                // The chunks may take several segments at once: a writer holding a shard may
+                // overdraw by that much (the store is brought back under its limit afterwards).
+                let chunks_needed = stored.len().div_ceil(self.chunk_payload(key.len()));
+                let overdraw = match self.overdraw() {
+                    0 => 0,
+                    some => some + chunks_needed,
+                };
+                match self.write_chunks(key, stored, expiry_ms, now_ms, overdraw) {
+                    Ok(chunks) => {
+                        let form = if kind == info::KIND_COMPRESSED {
+                            chunks::TABLE_ZSTD
+                        } else {
+                            chunks::TABLE_RAW
+                        };
+                        table = chunks::encode_table(form, stored.len(), &chunks);
+                        (info::KIND_LARGE, &table[..])
+                    }
+                    Err(segments::NoSegment) => {
+                        shard.pools[pool].count(PoolEvent::OutOfMemory);
+                        return Err(Outcome::OutOfMemory);
+                    }
+                }
+            } else {
+                (kind, stored)
+            };
         let (cas, narrow) = match cas {
             Some(cas) => (cas, false),
             None => (Self::next_cas(shard, shard_index), true),
@@ -927,6 +945,9 @@ impl Store {
         if let Some((_, bytes)) = new_object {
             self.add_heap(bytes);
         }
+        if self.is_raw_candidate(kind, stored) {
+            self.note_raw_candidate(segment, seconds(now_ms));
+        }
         let entry = index::Entry::new(hash, segment, offset, counter.unwrap_or(COUNTER_INIT));
         let pos = match existing {
             Some(old) => {
@@ -957,9 +978,7 @@ impl Store {
     /// Bytes saved by compressing this record's value, if it is compressed.
     fn compression_saving(&self, shard: &Shard, item: ItemRef<'_>) -> Option<usize> {
         match Self::stored_value(shard, item) {
-            StoredValue::Compressed(stored) => {
-                Some(compress::original_len(stored).saturating_sub(stored.len()))
-            }
+            StoredValue::Compressed(stored) => compress::saving(stored),
             StoredValue::Chunked(table) if table.compressed() => {
                 // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
                 let original = compress::original_len(unsafe { self.first_chunk(shard, table) });
@@ -1224,6 +1243,10 @@ impl Store {
                 }
             }
         };
+        let (found, promoted) = match options.recency {
+            Recency::Bump => self.warm_up(shard, found, now_ms),
+            Recency::Keep => (found, false),
+        };
         // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
         let item = unsafe { self.item_at(shard, found.entry) };
         let fetched_before = item.info() & info::FETCHED != 0;
@@ -1251,7 +1274,7 @@ impl Store {
         );
         let result = read(Some(view));
         drop(guard);
-        if writes {
+        if writes || promoted {
             self.make_room(now_ms);
         }
         result
@@ -1706,6 +1729,7 @@ impl Store {
             stats.compressed_items += c.compressed_items;
             stats.compressed_saved_bytes += c.compressed_saved_bytes;
         }
+        self.cold.add_to(&mut stats);
         stats
     }
 
@@ -1768,6 +1792,8 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
+#[cfg(test)]
+mod cold_tests;
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]

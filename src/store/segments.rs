@@ -70,6 +70,22 @@ pub(crate) struct SegmentSlot {
     pub max_expiry_ms: AtomicU64,
     /// When the segment was opened, in opening order across the store (older is smaller).
     pub opened_seq: AtomicU64,
+    /// Unix seconds of the last read of one of its items, or of the last write of a value
+    /// the cold pass could pack (see [`super::cold`]).
+    pub last_used_s: AtomicU32,
+    /// Values written here raw that the cold pass could pack (an upper bound: some may be
+    /// dead or gone since). 0 = nothing for the cold pass here.
+    pub raw_candidates: AtomicU32,
+}
+
+impl SegmentSlot {
+    /// Records a use at `now_s` (a relaxed store, skipped when the second is the same, so
+    /// that readers of one segment do not keep writing its cache line).
+    pub fn touch(&self, now_s: u32) {
+        if self.last_used_s.load(Ordering::Relaxed) != now_s {
+            self.last_used_s.store(now_s, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The segments of one TTL bucket.
@@ -220,6 +236,8 @@ impl Segments {
         slot.live_items.store(0, Ordering::Relaxed);
         slot.bucket.store(bucket, Ordering::Relaxed);
         slot.max_expiry_ms.store(0, Ordering::Relaxed);
+        slot.last_used_s.store(0, Ordering::Relaxed);
+        slot.raw_candidates.store(0, Ordering::Relaxed);
         slot.opened_seq.store(
             self.next_seq.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
@@ -251,6 +269,13 @@ impl Segments {
     /// (after a flush: RSS returns to the live data's size).
     pub fn release_free(&self) {
         self.free_pooled(0);
+    }
+
+    /// Gives the memory of pooled segments back to the allocator until at most `keep` wait
+    /// in the free list (after the cold pass shrank the data: RSS follows it down).
+    pub fn trim_free(&self, keep: usize) {
+        let allocated = self.pool.lock().allocated;
+        self.free_pooled(self.in_use().min(allocated) + keep);
     }
 
     /// Frees pooled segments while more than `keep` segments have memory.
