@@ -141,6 +141,10 @@ pub struct ServerConfig {
     pub enable_flush: bool,
     /// A connection whose unsent replies exceed this is closed.
     pub max_output_buffer: ByteSize,
+    /// memcached text GET sends values at least this long straight from segment memory
+    /// (vectored writes, the segment pinned until sent) instead of copying them; "0B" = always
+    /// copy.
+    pub zero_copy_min: ByteSize,
 }
 
 impl Default for ServerConfig {
@@ -156,6 +160,7 @@ impl Default for ServerConfig {
             enable_shutdown: false,
             enable_flush: true,
             max_output_buffer: ByteSize::mib(64),
+            zero_copy_min: ByteSize::kib(16),
         }
     }
 }

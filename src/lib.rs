@@ -13,6 +13,7 @@
 //! - [`hashing`]: the hash builders of every map (random seeds; fixed when fuzzing).
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
+//! - [`zerocopy`]: large values handed to the connection by reference (pinned segments).
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -29,6 +30,17 @@
 //! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
 //! close and `stats conns` only, never while holding a shard. The blocked-clients registry's
 //! mutex is a leaf: never held while calling the store or sending to a worker.
+//!
+//! # Segment pins (zero-copy replies)
+//! A reply sent from store memory ([`zerocopy`]) holds a pin on the value's segment until the
+//! socket took the last byte. Invariant: a pinned segment is never pooled, reused or freed:
+//! reclaim, eviction, compaction, the cold pass and flush all end in `give_back`, which
+//! retires a pinned segment (still counted in use) instead; the maintenance thread's sweep and
+//! every segment taken pool retired segments whose pins are gone. A pin is taken only under
+//! the key's shard mutex, through an index entry (so none can appear on a segment being given
+//! back, whose entries are all gone), and dropped with no lock held. The retired list's mutex
+//! is taken before the segment pool's, never after. Memory held this way is bounded by the
+//! slow clients' unsent output (`max_output_buffer` each), rounded up to whole segments.
 
 pub mod auth;
 pub mod blocking;
@@ -43,3 +55,4 @@ pub mod pubsub;
 pub mod reload;
 pub mod server;
 pub mod store;
+pub mod zerocopy;

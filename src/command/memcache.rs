@@ -11,6 +11,7 @@ use super::compat::MEMCACHED_VERSION;
 use super::{kv, meta, stats, Context, Flow, Served};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
+use crate::zerocopy;
 
 /// Executes one request, appending its reply to `out`.
 pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
@@ -23,14 +24,16 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
                     return Flow::Continue;
                 }
                 kv::get(ctx, key, touch, |view| {
-                    if let Some(item) = view {
-                        proto::write_value(
-                            out,
-                            key,
-                            item.flags(),
-                            item.value(),
-                            cas.then(|| item.cas()),
-                        );
+                    let Some(item) = view else { return };
+                    let cas = cas.then(|| item.cas());
+                    let value = item.value();
+                    if zerocopy::wants(value.len()) {
+                        // Sent from the segment while the socket drains (crate::zerocopy).
+                        proto::write_value_header(out, key, item.flags(), value.len(), cas);
+                        zerocopy::defer(out, item.pin_value(), value);
+                        out.extend_from_slice(b"\r\n");
+                    } else {
+                        proto::write_value(out, key, item.flags(), value, cas);
                     }
                 });
             }

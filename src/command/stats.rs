@@ -170,6 +170,8 @@ fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
     num(out, "segment_size", store.segment_size);
     num(out, "segments_in_use", store.segments_in_use);
     num(out, "segments_allocated", store.segments_allocated);
+    num(out, "segments_retired", store.segments_retired);
+    num(out, "segments_retired_total", store.segments_retired_total);
     num(out, "heap_bytes", store.heap_bytes);
     num(out, "index_bytes", store.index_bytes);
     num(out, "moved_items", store.moved_items);

@@ -66,6 +66,13 @@ impl Write for Transport {
         }
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(stream) => stream.write_vectored(bufs),
+            Transport::Unix(stream) => stream.write_vectored(bufs),
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(stream) => stream.flush(),

@@ -35,6 +35,7 @@ mod index;
 mod item;
 mod layout;
 pub mod list;
+mod pin;
 pub mod pool;
 mod reclaim;
 mod segments;
@@ -54,6 +55,7 @@ pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use layout::{info, ItemMut, ItemRef, NewItem};
 pub use list::{End, ListObject};
+pub use pin::PinnedValue;
 pub use pool::{PoolConfig, PoolStats};
 use pool::{PoolEvent, Pools};
 use segments::Segments;
@@ -249,6 +251,9 @@ pub struct StoreStats {
     pub compress_promoted: u64,
     /// Segments the cold pass rewrote.
     pub compress_cold_segments: u64,
+    /// Segments reclaimed while a reply was still being sent from them (kept until it is).
+    pub segments_retired: u64,
+    pub segments_retired_total: u64,
 }
 
 /// Why an item leaves the store (decides the key event, if any).
@@ -713,7 +718,7 @@ impl Store {
 
     #[allow(clippy::too_many_arguments)]
     fn view<'s>(
-        &self,
+        &'s self,
         shard: &'s Shard,
         item: ItemRef<'s>,
         now_ms: u64,
@@ -723,10 +728,18 @@ impl Store {
         won: bool,
         win_already_sent: bool,
         counter: u8,
+        segment: Option<u32>,
     ) -> ItemView<'s> {
         let info_bits = item.info();
         let cas = item.cas(shard.last_cas);
         let (value, object) = self.value_of(shard, item, scratch);
+        // A value inside the record (raw or verbatim, not unpacked into `scratch`) can be
+        // pinned and sent from the segment.
+        let in_record = item.bytes.as_ptr_range().contains(&value.as_ptr());
+        let pin = segment.filter(|_| in_record).map(|segment| pin::ValuePin {
+            table: &self.segments.pins,
+            segment,
+        });
         ItemView {
             key: item.key(),
             value,
@@ -741,6 +754,7 @@ impl Store {
             won,
             win_already_sent,
             counter,
+            pin,
         }
     }
 
@@ -1271,6 +1285,7 @@ impl Store {
             won,
             already,
             counter,
+            Some(found.entry.segment()),
         );
         let result = read(Some(view));
         drop(guard);
@@ -1593,6 +1608,7 @@ impl Store {
             let _reclaiming = self.reclaim_lock.lock();
             self.free_empty_segments();
         }
+        self.segments.reap_retired();
         self.make_room(now_ms);
         (self.stats().reclaimed - before) as usize
     }
@@ -1640,6 +1656,7 @@ impl Store {
                         false,
                         false,
                         entry.counter(),
+                        None,
                     );
                     visit(&view);
                     visited += 1;
@@ -1711,6 +1728,8 @@ impl Store {
             segment_size: self.segments.segment_size() as u64,
             segments_in_use: self.segments.in_use() as u64,
             segments_allocated: self.segments.allocated() as u64,
+            segments_retired: self.segments.retired() as u64,
+            segments_retired_total: self.segments.retired_total(),
             heap_bytes: self.heap_bytes.load(Ordering::Relaxed) as u64,
             ..StoreStats::default()
         };
