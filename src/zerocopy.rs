@@ -61,6 +61,12 @@ pub fn serving<R>(min_len: usize, splices: &mut VecDeque<Splice>, serve: impl Fn
     result
 }
 
+/// Bytes of the values deferred so far in this serving turn (a command checking its output
+/// limit counts them with its buffer).
+pub fn deferred_len() -> usize {
+    PENDING.with(|pending| pending.borrow().iter().map(|s| s.value.len()).sum())
+}
+
 /// Whether a value of `len` bytes would be deferred now.
 pub fn wants(len: usize) -> bool {
     MIN_LEN.with(|min| {

@@ -19,7 +19,8 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
     match request {
         Request::Get { keys, cas, touch } => {
             for key in keys.iter() {
-                if ctx.shared.clients.output_full(out) {
+                let deferred = zerocopy::deferred_len();
+                if out.len() + deferred > ctx.shared.clients.output_buffer_limit() {
                     // The connection closes over its output limit; the rest is not built.
                     return Flow::Continue;
                 }
