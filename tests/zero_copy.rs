@@ -213,5 +213,10 @@ fn values_below_the_zero_copy_size_and_above_it_read_the_same() {
         }
         expected.extend_from_slice(b"END\r\n");
         c.roundtrip(format!("get v{len} v{len}\r\n").as_bytes(), &expected);
+        // Meta: the value block after the VA line, and a pipelined no-op after it.
+        let mut expected = format!("VA {} f3\r\n", v.len()).into_bytes();
+        expected.extend_from_slice(&v);
+        expected.extend_from_slice(b"\r\nMN\r\n");
+        c.roundtrip(format!("mg v{len} v f\r\nmn\r\n").as_bytes(), &expected);
     }
 }
