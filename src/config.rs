@@ -141,7 +141,7 @@ pub struct ServerConfig {
     pub enable_flush: bool,
     /// A connection whose unsent replies exceed this is closed.
     pub max_output_buffer: ByteSize,
-    /// memcached text get and meta mg send values at least this long straight from segment
+    /// memcached text get, meta mg and binary get send values at least this long straight from segment
     /// memory (vectored writes, the segment pinned until sent) instead of copying them; "0B" =
     /// always copy.
     pub zero_copy_min: ByteSize,

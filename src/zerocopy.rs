@@ -2,7 +2,7 @@
 //! reference, and sent from segment memory with vectored writes.
 //!
 //! While a connection serves requests ([`serving`]), a command encoding a value of at least
-//! `server.zero_copy_min` bytes (memcached text get/gets/gat and meta mg) may [`defer`] it: it writes the reply's header into the
+//! `server.zero_copy_min` bytes (memcached text get/gets/gat, meta mg, binary get/getk/gat) may [`defer`] it: it writes the reply's header into the
 //! output buffer, defers the value (pinned in its segment, see `store::PinnedValue`) at the
 //! buffer's current length, and writes the rest of the reply after it. The connection then
 //! sends the buffer with each deferred value spliced in at its offset, and drops each pin once

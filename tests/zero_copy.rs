@@ -187,6 +187,21 @@ fn issue_28_large_values_come_out_whole_while_their_segments_are_reclaimed_under
     }
 }
 
+fn v_key(len: usize) -> String {
+    format!("v{len}")
+}
+
+/// A binary request with no extras and no value.
+fn binary_request(opcode: u8, key: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80, opcode];
+    out.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(key);
+    out
+}
+
 #[test]
 fn values_below_the_zero_copy_size_and_above_it_read_the_same() {
     let server = TestServer::start(&[]);
@@ -218,5 +233,23 @@ fn values_below_the_zero_copy_size_and_above_it_read_the_same() {
         expected.extend_from_slice(&v);
         expected.extend_from_slice(b"\r\nMN\r\n");
         c.roundtrip(format!("mg v{len} v f\r\nmn\r\n").as_bytes(), &expected);
+        // Binary GetK then a NoOp, on a binary connection.
+        let mut b = server.connect();
+        let mut request = binary_request(0x0c, v_key(len).as_bytes());
+        request.extend(binary_request(0x0a, b""));
+        b.send(&request);
+        let head = b.read_exact(24);
+        assert_eq!((head[0], head[1], &head[6..8]), (0x81, 0x0c, &[0u8, 0][..]));
+        let body = u32::from_be_bytes(head[8..12].try_into().unwrap()) as usize;
+        let body = b.read_exact(body);
+        let key = v_key(len);
+        assert_eq!(&body[..4], &3u32.to_be_bytes());
+        assert_eq!(&body[4..4 + key.len()], key.as_bytes());
+        assert!(
+            body[4 + key.len()..] == v[..],
+            "binary value of {len} bytes"
+        );
+        let noop = b.read_exact(24);
+        assert_eq!(noop[1], 0x0a);
     }
 }
