@@ -13,7 +13,7 @@
 #
 # Usage: bench/compare.sh [--duration S] [--rounds N] [--unpinned-rounds N] [--threads T]
 #                         [--memory MB] [--connections C] [--keys N] [--value-size B]
-#                         [--only REGEX] [--out DIR]
+#                         [--value-kind random|json] [--only REGEX] [--out DIR]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +27,7 @@ MEMORY=1024
 CONNS=50
 KEYS=100000
 VALUE=100
+KIND=random
 ONLY=.
 OUT=""
 
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
         --connections) CONNS=$2; shift 2 ;;
         --keys) KEYS=$2; shift 2 ;;
         --value-size) VALUE=$2; shift 2 ;;
+        --value-kind) KIND=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
@@ -153,6 +155,7 @@ WORKLOADS=(
     "text-p16|memcached text get:set 90:10, pipeline 16|text $KV -p 16|-|text $KV -p 16"
     "text-get-p1|memcached text GET only, no pipeline|text $GET -p 1|-|text $GET -p 1"
     "text-get-p16|memcached text GET only, pipeline 16|text $GET -p 16|-|text $GET -p 16"
+    "text-set-p1|memcached text SET only, no pipeline|text -w kv -r 0:1 -p 1|-|text -w kv -r 0:1 -p 1"
     "meta-p16|memcached meta mg/ms 90:10, pipeline 16|meta $KV -p 16|-|meta $KV -p 16"
     "binary-get-p1|memcached binary GET, no pipeline|binary $GET -p 1|-|binary $GET -p 1"
     "binary-get-p16|memcached binary GET, pipeline 16|binary $GET -p 16|-|binary $GET -p 16"
@@ -191,7 +194,7 @@ bench() {
     busy0=$(busy_ticks)
     # shellcheck disable=SC2086 # $args is a list of flags
     "$@" "$BENCH" -s "127.0.0.1:$port" -P "$proto" $args -c "$CONNS" -t 1 -n "$KEYS" -d "$VALUE" \
-        -D "$DURATION" --json "${EXTRA[@]}" >"$log.json" 2>"$log.err" || rc=$?
+        --value-kind "$KIND" -D "$DURATION" --json "${EXTRA[@]}" >"$log.json" 2>"$log.err" || rc=$?
     after=$(cpu_ticks "$pid")
     busy1=$(busy_ticks)
     case "$rc" in
@@ -233,13 +236,13 @@ phase() {
         PID_OF[$s]=$SERVER_PID
     done
     # Warm: every key once, so GET-only workloads hit.
-    "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${PORT_OF[memcached]}" -P text -n "$KEYS" -d "$VALUE" --warm-only --json >/dev/null
-    "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${PORT_OF[ferrocache]}" -P text -n "$KEYS" -d "$VALUE" --warm-only --json >/dev/null
-    "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${PORT_OF[redis]}" -P resp -n "$KEYS" -d "$VALUE" --warm-only --json >/dev/null
-    "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${PORT_OF[redis]}" -P resp -w hash -n "$KEYS" -d "$VALUE" --warm-only --json >/dev/null
+    "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${PORT_OF[memcached]}" -P text -n "$KEYS" -d "$VALUE" --value-kind "$KIND" --warm-only --json >/dev/null
+    "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${PORT_OF[ferrocache]}" -P text -n "$KEYS" -d "$VALUE" --value-kind "$KIND" --warm-only --json >/dev/null
+    "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${PORT_OF[redis]}" -P resp -n "$KEYS" -d "$VALUE" --value-kind "$KIND" --warm-only --json >/dev/null
+    "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${PORT_OF[redis]}" -P resp -w hash -n "$KEYS" -d "$VALUE" --value-kind "$KIND" --warm-only --json >/dev/null
     if listening "$FERRO_RESP_PORT"; then
-        "${load_pin[@]}" "$BENCH" -s "127.0.0.1:$FERRO_RESP_PORT" -P resp -n "$KEYS" -d "$VALUE" --warm-only --json >/dev/null 2>&1 || true
-        "${load_pin[@]}" "$BENCH" -s "127.0.0.1:$FERRO_RESP_PORT" -P resp -w hash -n "$KEYS" -d "$VALUE" --warm-only --json >/dev/null 2>&1 || true
+        "${load_pin[@]}" "$BENCH" -s "127.0.0.1:$FERRO_RESP_PORT" -P resp -n "$KEYS" -d "$VALUE" --value-kind "$KIND" --warm-only --json >/dev/null 2>&1 || true
+        "${load_pin[@]}" "$BENCH" -s "127.0.0.1:$FERRO_RESP_PORT" -P resp -w hash -n "$KEYS" -d "$VALUE" --value-kind "$KIND" --warm-only --json >/dev/null 2>&1 || true
     fi
     for round in $(seq 1 "$rounds"); do
         for w in "${WORKLOADS[@]}"; do
@@ -350,7 +353,7 @@ summary() {
 NPROC=$(nproc)
 echo "machine: $NPROC CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo "memcached: $(memcached -V)  redis: $(redis-server --version | awk '{print $3}')  ferrocache: $("$FERRO" -V 2>/dev/null || echo '?')"
-echo "settings: server threads $THREADS, memory ${MEMORY} MB, ferrobench -c $CONNS -t 1 -n $KEYS -d $VALUE -D $DURATION, $ROUNDS pinned rounds, $UNPINNED_ROUNDS unpinned"
+echo "settings: server threads $THREADS, memory ${MEMORY} MB, ferrobench -c $CONNS -t 1 -n $KEYS -d $VALUE --value-kind $KIND -D $DURATION, $ROUNDS pinned rounds, $UNPINNED_ROUNDS unpinned"
 echo "raw results: $RESULTS (phase round workload server status ops/s p99 server-cpu-us/op foreign-cpu p50 p99.9 client-cpu-s)"
 
 if command -v taskset >/dev/null && [ "$NPROC" -ge 2 ]; then

@@ -145,6 +145,10 @@ pub struct ServerConfig {
     /// clients from beyond loopback are refused with an explanation. Live: `CONFIG SET
     /// protected-mode`.
     pub protected_mode: bool,
+    /// memcached text get, meta mg and binary get send values at least this long straight from segment
+    /// memory (vectored writes, the segment pinned until sent) instead of copying them; "0B" =
+    /// always copy.
+    pub zero_copy_min: ByteSize,
 }
 
 impl Default for ServerConfig {
@@ -161,6 +165,7 @@ impl Default for ServerConfig {
             enable_flush: true,
             max_output_buffer: ByteSize::mib(64),
             protected_mode: true,
+            zero_copy_min: ByteSize::kib(16),
         }
     }
 }
@@ -180,11 +185,17 @@ pub struct StoreSection {
     /// Size of the segments items are appended into, 64 KiB to 1 MiB (a power of two; made
     /// smaller when the memory limit is under 8 segments). Restart-only.
     pub segment_size: ByteSize,
-    /// Values at least this long are stored zstd-compressed when that saves 1/8 or more
-    /// ("0B" = never compress). Restart-only.
+    /// Values at least this long are packed with zstd once they turn cold, when that saves
+    /// 1/8 or more ("0B" = never compress). Writes always store values raw. Restart-only.
     pub compression_threshold: ByteSize,
     /// zstd level, 1 (fastest) to 19. Restart-only.
     pub compression_level: i32,
+    /// A segment neither read nor given a new compressible value for this many seconds is
+    /// cold: the maintenance thread packs its values not read for as long. Restart-only.
+    pub compression_cold_secs: u32,
+    /// Most segments the maintenance thread packs per tick (ten ticks a second; 0 = no
+    /// packing at all). Restart-only.
+    pub compression_segments_per_tick: usize,
 }
 
 /// A named key prefix whose items are counted apart (`[[pool]]`).
@@ -204,6 +215,8 @@ impl Default for StoreSection {
             segment_size: ByteSize::mib(1),
             compression_threshold: ByteSize::kib(4),
             compression_level: 1,
+            compression_cold_secs: 30,
+            compression_segments_per_tick: 4,
         }
     }
 }
@@ -581,6 +594,15 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "store.compression_level",
                 message: format!("{} is not from 1 to 19", self.store.compression_level),
+            });
+        }
+        if self.store.compression_segments_per_tick > 1024 {
+            return Err(ConfigError::Invalid {
+                setting: "store.compression_segments_per_tick",
+                message: format!(
+                    "{} is more than 1024",
+                    self.store.compression_segments_per_tick
+                ),
             });
         }
         let mut names = crate::hashing::HashSet::default();

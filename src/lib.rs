@@ -23,6 +23,7 @@
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
 //! - [`effects`]: where the store's one effect hook leads (keyspace notifications, a tap).
 //! - [`tls`]: certificates and keys turned into rustls configurations, swapped on reload.
+//! - [`zerocopy`]: large values handed to the connection by reference (pinned segments).
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -32,7 +33,10 @@
 //!   ready), and its own [`metrics::WorkerStats`] (it is their only writer).
 //! - `http` (only with `[http] listen`): one `mio::Poll`, the HTTP listener and its
 //!   connections; its counters, latency table and gate are the last slot of the workers'.
-//! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second.
+//! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second,
+//!   and packs the values of cold segments (`store/cold.rs`): the only thread that compresses.
+//! - `saver`: BGSAVE's snapshots and the `save` rules (`persist`), one save at a time; with
+//!   rules set, a last save at shutdown.
 //! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
 //!   graceful shutdown. The main thread waits for the server's threads to end.
 //!
@@ -51,6 +55,17 @@
 //! receiving worker's outbox queue, and wakes those workers (an `eventfd` write through
 //! `mio::Waker`). So the pub/sub locks and the wake syscall come after a shard mutex, and
 //! pub/sub never calls the store.
+//!
+//! # Segment pins (zero-copy replies)
+//! A reply sent from store memory ([`zerocopy`]) holds a pin on the value's segment until the
+//! socket took the last byte. Invariant: a pinned segment is never pooled, reused or freed:
+//! reclaim, eviction, compaction, the cold pass and flush all end in `give_back`, which
+//! retires a pinned segment (still counted in use) instead; the maintenance thread's sweep and
+//! every segment taken pool retired segments whose pins are gone. A pin is taken only under
+//! the key's shard mutex, through an index entry (so none can appear on a segment being given
+//! back, whose entries are all gone), and dropped with no lock held. The retired list's mutex
+//! is taken before the segment pool's, never after. Memory held this way is bounded by the
+//! slow clients' unsent output (`max_output_buffer` each), rounded up to whole segments.
 
 pub mod acl;
 pub mod auth;
@@ -76,3 +91,4 @@ pub mod sys;
 #[cfg(debug_assertions)]
 pub mod test_hooks;
 pub mod tls;
+pub mod zerocopy;

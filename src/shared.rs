@@ -106,6 +106,8 @@ impl Shared {
             compression: crate::store::Compression {
                 threshold: config.store.compression_threshold.bytes() as usize,
                 level: config.store.compression_level,
+                cold_after_secs: config.store.compression_cold_secs,
+                segments_per_tick: config.store.compression_segments_per_tick,
             },
             pools: pool_configs,
         });

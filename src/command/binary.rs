@@ -19,8 +19,8 @@
 //! store except through `kv`.
 
 use ferrocache_protocol::binary::{
-    self as proto, needs_auth, write_error, write_error_text, write_item, write_response, Command,
-    Header, Opcode, ParseError, ResponseHead, Status,
+    self as proto, needs_auth, write_error, write_error_text, write_item, write_item_head,
+    write_response, Command, Header, Opcode, ParseError, ResponseHead, Status,
 };
 use ferrocache_protocol::memcache::StoreMode;
 
@@ -32,6 +32,7 @@ use crate::auth::{Credentials, SaslConn, SaslReply, Users};
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
+use crate::zerocopy;
 
 /// Parses and executes the frame at the front of `input`; `None` until one is complete.
 pub fn serve_one(
@@ -271,6 +272,14 @@ fn execute(
             reply,
         } => {
             kv::get(ctx, key, touch, |view| match view {
+                Some(item) if zerocopy::wants(item.value().len()) => {
+                    // Sent from the segment while the socket drains (crate::zerocopy).
+                    let value = item.value();
+                    let head = ok.with_cas(item.cas());
+                    let key = with_key.then_some(key);
+                    write_item_head(out, head, item.flags(), key, value.len());
+                    zerocopy::defer(out, item.pin_value(), value);
+                }
                 Some(item) => write_item(
                     out,
                     ok.with_cas(item.cas()),

@@ -12,6 +12,7 @@ use super::{kv, meta, stats, Context, Flow, Served};
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
+use crate::zerocopy;
 
 /// Executes one request, appending its reply to `out`.
 pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
@@ -19,19 +20,22 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
     match request {
         Request::Get { keys, cas, touch } => {
             for key in keys.iter() {
-                if ctx.shared.clients.output_full(out) {
+                let deferred = zerocopy::deferred_len();
+                if out.len() + deferred > ctx.shared.clients.output_buffer_limit() {
                     // The connection closes over its output limit; the rest is not built.
                     return Flow::Continue;
                 }
                 kv::get(ctx, key, touch, |view| {
-                    if let Some(item) = view {
-                        proto::write_value(
-                            out,
-                            key,
-                            item.flags(),
-                            item.value(),
-                            cas.then(|| item.cas()),
-                        );
+                    let Some(item) = view else { return };
+                    let cas = cas.then(|| item.cas());
+                    let value = item.value();
+                    if zerocopy::wants(value.len()) {
+                        // Sent from the segment while the socket drains (crate::zerocopy).
+                        proto::write_value_header(out, key, item.flags(), value.len(), cas);
+                        zerocopy::defer(out, item.pin_value(), value);
+                        out.extend_from_slice(b"\r\n");
+                    } else {
+                        proto::write_value(out, key, item.flags(), value, cas);
                     }
                 });
             }

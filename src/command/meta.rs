@@ -13,6 +13,7 @@ use super::kv::{self, ArithOutcome};
 use super::{memcached_expiry, Context, Flow};
 use crate::metrics::WorkerStats;
 use crate::store::{Delete, Expiry, Outcome, ReadOptions, Recency, StaleCas, Write, WriteMode};
+use crate::zerocopy;
 
 /// `mg`: read an item and return what the flags ask for.
 pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
@@ -85,7 +86,11 @@ pub fn get(meta: &MetaKeyed<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
             line.flag(b'W');
         }
         line.finish();
-        if flags.return_value {
+        if flags.return_value && zerocopy::wants(value.len()) {
+            // Sent from the segment while the socket drains (crate::zerocopy).
+            zerocopy::defer(out, item.pin_value(), value);
+            out.extend_from_slice(b"\r\n");
+        } else if flags.return_value {
             write_data_block(out, value);
         }
         true

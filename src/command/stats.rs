@@ -172,11 +172,24 @@ fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
     num(out, "segment_size", store.segment_size);
     num(out, "segments_in_use", store.segments_in_use);
     num(out, "segments_allocated", store.segments_allocated);
+    num(out, "segments_retired", store.segments_retired);
+    num(out, "segments_retired_total", store.segments_retired_total);
     num(out, "heap_bytes", store.heap_bytes);
     num(out, "index_bytes", store.index_bytes);
     num(out, "moved_items", store.moved_items);
     num(out, "compressed_items", store.compressed_items);
     num(out, "compressed_saved_bytes", store.compressed_saved_bytes);
+    num(out, "compress_packed", store.compress_packed);
+    num(
+        out,
+        "compress_incompressible",
+        store.compress_incompressible,
+    );
+    num(out, "compress_time_us", store.compress_time_us);
+    num(out, "compress_promoted", store.compress_promoted);
+    num(out, "compress_cold_segments", store.compress_cold_segments);
+    num(out, "decompressions", store.decompressions);
+    num(out, "decompress_time_us", store.decompress_time_us);
 }
 
 /// `stats pools`: per pool, `pool:<name>:<counter>`, the hit ratio, and the calls and
@@ -308,6 +321,16 @@ fn settings(ctx: &Context<'_>, out: &mut dyn StatSink) {
     let compression = ctx.shared.store.compression();
     num(out, "compression_threshold", compression.threshold as u64);
     text(out, "compression_level", &compression.level.to_string());
+    num(
+        out,
+        "compression_cold_secs",
+        compression.cold_after_secs as u64,
+    );
+    num(
+        out,
+        "compression_segments_per_tick",
+        compression.segments_per_tick as u64,
+    );
 }
 
 fn items(ctx: &Context<'_>, out: &mut dyn StatSink) {

@@ -6,7 +6,8 @@
 //! bounded (parsing pauses above [`OUTPUT_SOFT_CAP`], the connection closes above the
 //! configured hard limit); the read buffer only grows as far as the parser's limits allow.
 
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -16,11 +17,14 @@ use crate::conn_info::ConnInfo;
 use crate::metrics::WorkerStats;
 use crate::server::buffer::ReadBuffer;
 use crate::server::transport::Transport;
+use crate::zerocopy::{self, Splice};
 
 /// Above this many unsent bytes, stop parsing until the client reads.
 pub const OUTPUT_SOFT_CAP: usize = 256 * 1024;
 /// Requests handled per connection per turn before others get theirs.
 const REQUESTS_PER_TURN: usize = 64;
+/// Most pieces handed to one vectored write.
+const MAX_IOVECS: usize = 64;
 
 /// What the worker should do with the connection after a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +45,12 @@ pub struct Conn {
     wbuf: Vec<u8>,
     /// Bytes of `wbuf` already sent.
     wpos: usize,
+    /// Values sent from store memory, spliced into `wbuf` at their offsets, in order (see
+    /// [`crate::zerocopy`]); each holds its segment until the socket took it. Invariant: every
+    /// `at` is at least `wpos` and at most `wbuf.len()`.
+    splices: VecDeque<Splice>,
+    /// Unsent bytes of `splices`.
+    spliced_unsent: usize,
     /// Bytes of input still to discard (the value of a rejected too-large set).
     swallow: usize,
     /// The socket may have more to read (no `WouldBlock` seen since the last readable event).
@@ -71,6 +81,8 @@ impl Conn {
             rbuf: ReadBuffer::new(),
             wbuf: Vec::new(),
             wpos: 0,
+            splices: VecDeque::new(),
+            spliced_unsent: 0,
             swallow: 0,
             readable: true,
             closing: false,
@@ -97,7 +109,7 @@ impl Conn {
 
     /// Whether there is output the socket has not taken yet.
     pub fn wants_write(&self) -> bool {
-        self.wpos < self.wbuf.len() || self.transport.has_pending()
+        self.wpos < self.wbuf.len() || !self.splices.is_empty() || self.transport.has_pending()
     }
 
     /// One turn: flush, read what is there, execute complete requests, flush again.
@@ -262,7 +274,7 @@ impl Conn {
     }
 
     fn unsent(&self) -> usize {
-        self.wbuf.len() - self.wpos
+        self.wbuf.len() - self.wpos + self.spliced_unsent
     }
 
     /// Reads once into the buffer, making room for the whole pending request when the
@@ -289,11 +301,15 @@ impl Conn {
         // unsent bytes: a command checks the output limit against its length.
         if self.wpos > 0 {
             self.wbuf.drain(..self.wpos);
+            for splice in self.splices.iter_mut() {
+                splice.at -= self.wpos;
+            }
             self.wpos = 0;
         }
         if let Some(certificate) = self.transport.take_peer_certificate() {
             self.session.peer_certificate(&certificate, ctx);
         }
+        let zero_copy_min = ctx.shared.config.server.zero_copy_min.bytes() as usize;
         loop {
             if self.swallow > 0 {
                 let n = self.swallow.min(self.rbuf.len());
@@ -308,10 +324,18 @@ impl Conn {
                 *needs_input = self.rbuf.is_empty();
                 return Flow::Continue;
             }
-            let Some(served) = self
-                .session
-                .serve_one(self.rbuf.data(), ctx, &mut self.wbuf)
-            else {
+            let deferred = self.splices.len();
+            let served = zerocopy::serving(zero_copy_min, &mut self.splices, || {
+                self.session
+                    .serve_one(self.rbuf.data(), ctx, &mut self.wbuf)
+            });
+            self.spliced_unsent += self
+                .splices
+                .iter()
+                .skip(deferred)
+                .map(|s| s.value.len())
+                .sum::<usize>();
+            let Some(served) = served else {
                 *needs_input = true;
                 return Flow::Continue;
             };
@@ -327,13 +351,36 @@ impl Conn {
         }
     }
 
-    /// Writes buffered output until done or the socket is full.
+    /// Writes buffered output until done or the socket is full: the buffer with the spliced
+    /// values in their places, in vectored writes when there are splices.
     fn flush(&mut self, stats: &WorkerStats) -> io::Result<()> {
-        while self.wpos < self.wbuf.len() {
-            match self.transport.write(&self.wbuf[self.wpos..]) {
+        // Buffered bytes and spliced values first; the transport's own pending records (TLS)
+        // after, below.
+        while self.wpos < self.wbuf.len() || !self.splices.is_empty() {
+            let written = if self.splices.is_empty() {
+                self.transport.write(&self.wbuf[self.wpos..])
+            } else {
+                let mut pieces: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOVECS);
+                let mut from = self.wpos;
+                for splice in self.splices.iter() {
+                    if pieces.len() + 2 > MAX_IOVECS {
+                        break;
+                    }
+                    if splice.at > from {
+                        pieces.push(IoSlice::new(&self.wbuf[from..splice.at]));
+                    }
+                    pieces.push(IoSlice::new(splice.unsent()));
+                    from = splice.at;
+                }
+                if pieces.len() < MAX_IOVECS && from < self.wbuf.len() {
+                    pieces.push(IoSlice::new(&self.wbuf[from..]));
+                }
+                self.transport.write_vectored(&pieces)
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.wpos += n;
+                    self.advance(n);
                     stats.add(&stats.bytes_written, n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -345,6 +392,30 @@ impl Conn {
         self.wpos = 0;
         // What the transport took but the socket did not yet (TLS records).
         self.transport.push_pending()
+    }
+
+    /// Marks `n` more bytes of the output sent, in stream order (buffer bytes up to the next
+    /// splice, then that splice's value), unpinning each value the socket took whole.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let next_at = self.splices.front().map_or(self.wbuf.len(), |s| s.at);
+            if self.wpos < next_at {
+                let step = n.min(next_at - self.wpos);
+                self.wpos += step;
+                n -= step;
+                continue;
+            }
+            let Some(splice) = self.splices.front_mut() else {
+                break; // more reported written than offered: cannot happen
+            };
+            let step = n.min(splice.value.len() - splice.sent);
+            splice.sent += step;
+            self.spliced_unsent -= step;
+            n -= step;
+            if splice.sent == splice.value.len() {
+                self.splices.pop_front();
+            }
+        }
     }
 
     /// Queues a pub/sub message; [`flush_messages`](Self::flush_messages) sends the batch.

@@ -595,12 +595,14 @@ fn saver(shared: &Shared) {
     }
 }
 
-/// Reclaims expired segments in the background, ten times a second, until shutdown.
+/// Reclaims expired segments and packs cold values in the background, ten times a second,
+/// until shutdown.
 fn maintenance(shared: &Shared) {
     /// At most this many segments are walked per tick (bounding the time a tick takes).
     const SEGMENTS_PER_TICK: usize = 16;
     while !shared.is_shutting_down() {
         std::thread::sleep(Duration::from_millis(100));
         shared.store.sweep(unix_millis(), SEGMENTS_PER_TICK);
+        shared.store.compress_cold(unix_millis());
     }
 }

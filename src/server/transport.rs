@@ -202,6 +202,19 @@ impl Write for Transport {
         }
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(stream) => stream.write_vectored(bufs),
+            Transport::Unix(stream) => stream.write_vectored(bufs),
+            // rustls copies whatever it takes into its records: one piece at a time costs no
+            // more than a gathered write there.
+            Transport::Tls(stream) => match bufs.iter().find(|buf| !buf.is_empty()) {
+                Some(buf) => stream.write(buf),
+                None => Ok(0),
+            },
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Tcp(stream) => stream.flush(),

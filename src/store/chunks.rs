@@ -3,7 +3,8 @@
 //! The value (compressed first, when that pays) is cut into pieces that each fill most of a
 //! segment; each piece is appended as a record of its own (same key, kind `LARGE`, same TTL
 //! bucket), and the key's index entry points at a head record whose value is the chunk
-//! table: a compressed flag, the stored length, and the (segment, offset) of every chunk.
+//! table: a form byte ([`TABLE_RAW`], [`TABLE_ZSTD`] or [`TABLE_VERBATIM`]), the stored
+//! length, and the (segment, offset) of every chunk.
 //! Reads assemble the chunks into the reader's buffer.
 //!
 //! Invariants: only the head is in the index; a chunk record is live exactly when the head of
@@ -16,8 +17,14 @@ use super::segments::NoSegment;
 use super::shard::Shard;
 use super::{ttl, Store, RESERVE};
 
-/// Table bytes: compressed flag, stored length, chunk count, then 8 bytes per chunk.
+/// Table bytes: form byte, stored length, chunk count, then 8 bytes per chunk.
 const TABLE_HEADER: usize = 1 + 4 + 4;
+/// Form byte: the chunks hold the value raw (the cold pass may pack it).
+pub(crate) const TABLE_RAW: u8 = 0;
+/// Form byte: the chunks hold a packed value ([`super::compress`]'s stored form).
+pub(crate) const TABLE_ZSTD: u8 = 1;
+/// Form byte: the chunks hold the value raw, and it was found not to compress (never retried).
+pub(crate) const TABLE_VERBATIM: u8 = 2;
 
 /// A head record's chunk table.
 #[derive(Clone, Copy)]
@@ -30,7 +37,10 @@ impl<'a> ChunkTable<'a> {
         ChunkTable { bytes }
     }
     pub fn compressed(&self) -> bool {
-        self.bytes[0] != 0
+        self.form() == TABLE_ZSTD
+    }
+    pub fn form(&self) -> u8 {
+        self.bytes[0]
     }
     pub fn stored_len(&self) -> usize {
         u32::from_le_bytes(self.bytes[1..5].try_into().expect("4 bytes")) as usize
@@ -53,9 +63,9 @@ impl<'a> ChunkTable<'a> {
     }
 }
 
-pub(crate) fn encode_table(compressed: bool, stored_len: usize, chunks: &[(u32, u32)]) -> Vec<u8> {
+pub(crate) fn encode_table(form: u8, stored_len: usize, chunks: &[(u32, u32)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(TABLE_HEADER + chunks.len() * 8);
-    out.push(u8::from(compressed));
+    out.push(form);
     out.extend_from_slice(&(stored_len as u32).to_le_bytes());
     out.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
     for &(segment, offset) in chunks {
@@ -215,7 +225,7 @@ mod tests {
 
     #[test]
     fn tables_roundtrip() {
-        let bytes = encode_table(true, 3_000_000, &[(1, 0), (7, 4096), (9, 12)]);
+        let bytes = encode_table(TABLE_ZSTD, 3_000_000, &[(1, 0), (7, 4096), (9, 12)]);
         let table = ChunkTable::parse(&bytes);
         assert!(table.compressed());
         assert_eq!((table.stored_len(), table.count()), (3_000_000, 3));

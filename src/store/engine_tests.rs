@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::tests::{get, set, NOW};
+
+/// Past the default cold period (`compression_cold_secs`).
+pub(super) const COLD_MS: u64 = 31_000;
 use super::*;
 
 fn store_with(limit: usize, eviction: EvictionPolicy) -> Store {
@@ -310,7 +313,10 @@ fn large_values_are_compressed_transparently() {
     let Outcome::Stored { cas } = set(&s, b"doc", &json, Expiry::Never, NOW) else {
         panic!()
     };
-    assert_eq!(get(&s, b"doc", NOW), Some(json.clone()));
+    assert_eq!(s.stats().compressed_items, 0, "written raw");
+    // Packed once cold (by the maintenance thread's pass in the server).
+    let now = NOW + COLD_MS;
+    assert_eq!(s.compress_cold(now), 1);
     let stats = s.stats();
     assert_eq!(stats.compressed_items, 1);
     assert!(
@@ -330,17 +336,20 @@ fn large_values_are_compressed_transparently() {
         stale_cas: StaleCas::Refuse,
     };
     assert!(matches!(
-        s.apply(Mutation::Write(append), NOW),
+        s.apply(Mutation::Write(append), now),
         Outcome::Stored { .. }
     ));
     let mut expected = json.clone();
     expected.push(b']');
-    assert_eq!(get(&s, b"doc", NOW), Some(expected));
-    assert_eq!(s.stats().compressed_items, 1);
-    // Random bytes are stored as they are.
-    set(&s, b"noise", &noise(10_000, 8), Expiry::Never, NOW);
-    assert_eq!(s.stats().compressed_items, 1);
-    assert_eq!(get(&s, b"noise", NOW), Some(noise(10_000, 8)));
+    assert_eq!(get(&s, b"doc", now), Some(expected));
+    assert_eq!(s.stats().compressed_items, 0, "the appended value is raw");
+    // Random bytes are kept as they are, and so is their record once found incompressible.
+    set(&s, b"noise", &noise(10_000, 8), Expiry::Never, now);
+    assert_eq!(s.compress_cold(now + COLD_MS), 2);
+    let stats = s.stats();
+    assert_eq!(stats.compressed_items, 1, "{stats:?}");
+    assert_eq!(stats.compress_incompressible, 1, "{stats:?}");
+    assert_eq!(get(&s, b"noise", now), Some(noise(10_000, 8)));
 }
 
 #[test]
@@ -384,8 +393,32 @@ fn values_larger_than_a_segment_round_trip_and_count() {
         .take(5 << 20)
         .collect();
     set(&s, b"text", &text, Expiry::Never, NOW);
-    assert_eq!(get(&s, b"text", NOW), Some(text));
+    assert_eq!(s.stats().compressed_items, 0, "written raw");
+    // The text packs; the noise is found incompressible (at its first bytes).
+    assert_eq!(s.compress_cold(NOW + COLD_MS), 2, "{:?}", s.stats());
+    let stats = s.stats();
+    assert_eq!(stats.compressed_items, 1, "{stats:?}");
+    assert!(stats.bytes < big.len() as u64 + (1 << 20), "{stats:?}");
+    let mut expected = big.clone();
+    expected.extend_from_slice(b"tail");
+    assert_eq!(get(&s, b"big", NOW + COLD_MS), Some(expected));
+    let read = |key: &[u8]| {
+        s.get(key, NOW + COLD_MS, ReadOptions::default(), |view| {
+            view.map(|v| v.value().to_vec())
+        })
+    };
+    assert_eq!(
+        read(b"text"),
+        Some(text.clone()),
+        "read packed, not promoted"
+    );
     assert_eq!(s.stats().compressed_items, 1);
+    assert_eq!(get(&s, b"text", NOW + COLD_MS), Some(text));
+    assert_eq!(
+        s.stats().compressed_items,
+        0,
+        "promoted by a read that counts"
+    );
     for key in [&b"big"[..], b"text"] {
         let delete = Delete {
             key,

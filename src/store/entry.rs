@@ -206,6 +206,7 @@ impl Entry<'_> {
             won: false,
             win_already_sent: false,
             counter: found.entry.counter(),
+            pin: None,
         })
     }
 

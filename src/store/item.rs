@@ -81,6 +81,8 @@ pub struct ItemView<'a> {
     pub(crate) win_already_sent: bool,
     /// The index entry's access counter (the LFU counter under the LFU policies).
     pub(crate) counter: u8,
+    /// Where the value lives when it can be sent from segment memory (a raw value).
+    pub(crate) pin: Option<super::pin::ValuePin<'a>>,
 }
 
 impl<'a> ItemView<'a> {
@@ -130,5 +132,12 @@ impl<'a> ItemView<'a> {
     /// The access frequency counter (Redis `OBJECT FREQ`; meaningful under LFU policies).
     pub fn frequency(&self) -> u8 {
         self.counter
+    }
+    /// The value, held in segment memory past the read (for a reply written from it while
+    /// the socket drains), if it is stored raw in a segment; `None` for values assembled or
+    /// decompressed for this read, typed values and empty ones.
+    pub fn pin_value(&self) -> Option<super::PinnedValue> {
+        let pin = self.pin.as_ref()?;
+        (!self.value.is_empty()).then(|| pin.pin(self.value))
     }
 }

@@ -8,8 +8,9 @@
 //! forward instead of dropped (merge eviction, which a single scan of cold keys cannot
 //! flush the hot set through). Values larger than a segment are chains of chunk records
 //! ([`chunks`]); typed values (hashes, sorted sets, lists, sets) live on the heap, named by the record, and
-//! count against the same limit. Values of 4 KiB and more are compressed with zstd
-//! ([`compress`]); keys may belong to named pools with their own counters ([`pool`]).
+//! count against the same limit. Values are stored raw; those of 4 KiB and more are packed
+//! with zstd once they turn cold, off the request path, and stored raw again when read
+//! ([`cold`], [`compress`]); keys may belong to named pools with their own counters ([`pool`]).
 //!
 //! Reads go through [`Store::get`], which hands an [`ItemView`] to a closure and never lets
 //! it escape ([`Store::peek`] for a look at a key's [`Entry`] that writes nothing). Every
@@ -28,6 +29,7 @@
 //! [`OVERDRAW`] segments (the bound is "the limit plus one segment per worker").
 
 mod chunks;
+mod cold;
 mod compress;
 mod effect;
 mod entry;
@@ -37,6 +39,7 @@ mod item;
 mod layout;
 pub mod list;
 mod mutation;
+mod pin;
 pub mod pool;
 mod reclaim;
 mod segments;
@@ -59,6 +62,7 @@ pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};
 use layout::{info, ItemMut, ItemRef, NewItem};
 pub use list::{End, ListObject};
 pub use mutation::{Delete, Mutation, StaleCas, Write, WriteMode};
+pub use pin::PinnedValue;
 pub use pool::{PoolConfig, PoolStats};
 use pool::{PoolEvent, Pools};
 use segments::Segments;
@@ -188,6 +192,22 @@ pub struct StoreStats {
     pub moved_items: u64,
     pub compressed_items: u64,
     pub compressed_saved_bytes: u64,
+    /// Values the cold pass packed with zstd, and found incompressible (kept verbatim,
+    /// never tried again), since start.
+    pub compress_packed: u64,
+    pub compress_incompressible: u64,
+    /// Time spent packing, in µs (on the maintenance thread).
+    pub compress_time_us: u64,
+    /// Values unpacked for a read, and the time it took in µs.
+    pub decompressions: u64,
+    pub decompress_time_us: u64,
+    /// Packed values read and stored raw again.
+    pub compress_promoted: u64,
+    /// Segments the cold pass rewrote.
+    pub compress_cold_segments: u64,
+    /// Segments reclaimed while a reply was still being sent from them (kept until it is).
+    pub segments_retired: u64,
+    pub segments_retired_total: u64,
 }
 
 /// The type of value a key holds.
@@ -299,6 +319,8 @@ pub struct Store {
     /// An index into [`POLICIES`] (live: CONFIG SET maxmemory-policy).
     policy: AtomicU8,
     compression: Compression,
+    /// Counters of the cold pass and of unpacking.
+    cold: cold::ColdStats,
     pools: Pools,
     /// A delayed flush_all runs at this unix ms (0 = none pending).
     pending_flush_ms: AtomicU64,
@@ -402,6 +424,7 @@ impl Store {
             item_size_max: config.item_size_max,
             policy: AtomicU8::new(policy),
             compression: config.compression,
+            cold: cold::ColdStats::default(),
             pools,
             pending_flush_ms: AtomicU64::new(0),
             observer: std::sync::OnceLock::new(),
@@ -570,17 +593,20 @@ impl Store {
     ) -> (&'s [u8], Option<&'s Object>) {
         match Self::stored_value(shard, item) {
             StoredValue::Plain(bytes) => (bytes, None),
-            StoredValue::Compressed(stored) => {
-                compress::decompress(stored, scratch);
-                (&scratch[..], None)
-            }
+            StoredValue::Compressed(stored) => match compress::verbatim(stored) {
+                Some(value) => (value, None),
+                None => {
+                    self.unpack(stored, scratch);
+                    (&scratch[..], None)
+                }
+            },
             StoredValue::Object(object) => (&[], Some(object)),
             StoredValue::Chunked(table) => {
                 if table.compressed() {
                     let mut stored = Vec::new();
                     // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
                     unsafe { self.assemble(shard, table, &mut stored) };
-                    compress::decompress(&stored, scratch);
+                    self.unpack(&stored, scratch);
                 } else {
                     // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
                     unsafe { self.assemble(shard, table, scratch) };
@@ -616,7 +642,7 @@ impl Store {
 
     #[allow(clippy::too_many_arguments)]
     fn view<'s>(
-        &self,
+        &'s self,
         shard: &'s Shard,
         item: ItemRef<'s>,
         now_ms: u64,
@@ -626,10 +652,18 @@ impl Store {
         won: bool,
         win_already_sent: bool,
         counter: u8,
+        segment: Option<u32>,
     ) -> ItemView<'s> {
         let info_bits = item.info();
         let cas = item.cas(shard.last_cas);
         let (value, object) = self.value_of(shard, item, scratch);
+        // A value inside the record (raw or verbatim, not unpacked into `scratch`) can be
+        // pinned and sent from the segment.
+        let in_record = item.bytes.as_ptr_range().contains(&value.as_ptr());
+        let pin = segment.filter(|_| in_record).map(|segment| pin::ValuePin {
+            table: &self.segments.pins,
+            segment,
+        });
         ItemView {
             key: item.key(),
             value,
@@ -644,6 +678,7 @@ impl Store {
             won,
             win_already_sent,
             counter,
+            pin,
         }
     }
 
@@ -762,18 +797,12 @@ impl Store {
         }
         let keep_heap = matches!(value, ValueSpec::Stored { .. });
         let no_eviction = self.eviction_policy() == EvictionPolicy::NoEviction;
-        // The stored form of the value and its kind; a new typed object goes in first.
-        let compressed: Option<Vec<u8>>;
+        // The stored form of the value and its kind; a new typed object goes in first. Values
+        // are stored raw: the cold pass packs them later, off the request path (`cold`).
         let object_id: [u8; 4];
         let mut new_object: Option<(usize, usize)> = None; // (object slot, bytes)
         let (kind, stored): (u8, &[u8]) = match value {
-            ValueSpec::Bytes(bytes) => {
-                compressed = self.compression.compress(bytes);
-                match &compressed {
-                    Some(c) => (info::KIND_COMPRESSED, &c[..]),
-                    None => (info::KIND_INLINE, bytes),
-                }
-            }
+            ValueSpec::Bytes(bytes) => (info::KIND_INLINE, bytes),
             ValueSpec::NewObject(object) => {
                 let bytes = object.bytes();
                 if no_eviction && !self.fits(bytes) {
@@ -788,34 +817,37 @@ impl Store {
             ValueSpec::Stored { kind, bytes } => (kind, bytes),
         };
         let table: Vec<u8>;
-        let (kind, stored) = if kind <= info::KIND_COMPRESSED
-            && self.needs_chunks(key.len(), stored.len())
-        {
-            if stored.len() > self.memory_limit() {
-                shard.pools[pool].count(PoolEvent::OutOfMemory);
-                return Err(StoreError::OutOfMemory);
-            }
-            // The chunks may take several segments at once: a writer holding a shard may
-            // overdraw by that much (the store is brought back under its limit afterwards).
-            let chunks_needed = stored.len().div_ceil(self.chunk_payload(key.len()));
-            let overdraw = match self.overdraw() {
-                0 => 0,
-                some => some + chunks_needed,
-            };
-            match self.write_chunks(key, stored, expiry_ms, now_ms, overdraw) {
-                Ok(chunks) => {
-                    table =
-                        chunks::encode_table(kind == info::KIND_COMPRESSED, stored.len(), &chunks);
-                    (info::KIND_LARGE, &table[..])
-                }
-                Err(segments::NoSegment) => {
+        let (kind, stored) =
+            if kind <= info::KIND_COMPRESSED && self.needs_chunks(key.len(), stored.len()) {
+                if stored.len() > self.memory_limit() {
                     shard.pools[pool].count(PoolEvent::OutOfMemory);
                     return Err(StoreError::OutOfMemory);
                 }
-            }
-        } else {
-            (kind, stored)
-        };
+                // The chunks may take several segments at once: a writer holding a shard may
+                // overdraw by that much (the store is brought back under its limit afterwards).
+                let chunks_needed = stored.len().div_ceil(self.chunk_payload(key.len()));
+                let overdraw = match self.overdraw() {
+                    0 => 0,
+                    some => some + chunks_needed,
+                };
+                match self.write_chunks(key, stored, expiry_ms, now_ms, overdraw) {
+                    Ok(chunks) => {
+                        let form = if kind == info::KIND_COMPRESSED {
+                            chunks::TABLE_ZSTD
+                        } else {
+                            chunks::TABLE_RAW
+                        };
+                        table = chunks::encode_table(form, stored.len(), &chunks);
+                        (info::KIND_LARGE, &table[..])
+                    }
+                    Err(segments::NoSegment) => {
+                        shard.pools[pool].count(PoolEvent::OutOfMemory);
+                        return Err(StoreError::OutOfMemory);
+                    }
+                }
+            } else {
+                (kind, stored)
+            };
         let (cas, narrow) = match cas {
             Some(cas) => (cas, false),
             None => (Self::next_cas(shard, shard_index), true),
@@ -860,6 +892,9 @@ impl Store {
         if let Some((_, bytes)) = new_object {
             self.add_heap(bytes);
         }
+        if self.is_raw_candidate(kind, stored) {
+            self.note_raw_candidate(segment, seconds(now_ms));
+        }
         let entry = index::Entry::new(hash, segment, offset, counter.unwrap_or(COUNTER_INIT));
         let pos = match existing {
             Some(old) => {
@@ -888,9 +923,7 @@ impl Store {
     /// Bytes saved by compressing this record's value, if it is compressed.
     fn compression_saving(&self, shard: &Shard, item: ItemRef<'_>) -> Option<usize> {
         match Self::stored_value(shard, item) {
-            StoredValue::Compressed(stored) => {
-                Some(compress::original_len(stored).saturating_sub(stored.len()))
-            }
+            StoredValue::Compressed(stored) => compress::saving(stored),
             StoredValue::Chunked(table) if table.compressed() => {
                 // SAFETY: `table` is the chunk table of a record just read from this shard's index, which is held.
                 let original = compress::original_len(unsafe { self.first_chunk(shard, table) });
@@ -1166,6 +1199,10 @@ impl Store {
                 }
             }
         };
+        let (found, promoted) = match options.recency {
+            Recency::Bump => self.warm_up(shard, found, now_ms),
+            Recency::Keep => (found, false),
+        };
         // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
         let item = unsafe { self.item_at(shard, found.entry) };
         let fetched_before = item.info() & info::FETCHED != 0;
@@ -1190,10 +1227,11 @@ impl Store {
             won,
             already,
             counter,
+            Some(found.entry.segment()),
         );
         let result = read(Some(view));
         drop(guard);
-        if writes {
+        if writes || promoted {
             self.make_room(now_ms);
         }
         result
@@ -1289,6 +1327,7 @@ impl Store {
             let _reclaiming = self.reclaim_lock.lock();
             self.free_empty_segments();
         }
+        self.segments.reap_retired();
         self.make_room(now_ms);
         (self.stats().reclaimed - before) as usize
     }
@@ -1336,6 +1375,7 @@ impl Store {
                         false,
                         false,
                         entry.counter(),
+                        None,
                     );
                     visit(&view);
                     visited += 1;
@@ -1407,6 +1447,8 @@ impl Store {
             segment_size: self.segments.segment_size() as u64,
             segments_in_use: self.segments.in_use() as u64,
             segments_allocated: self.segments.allocated() as u64,
+            segments_retired: self.segments.retired() as u64,
+            segments_retired_total: self.segments.retired_total(),
             heap_bytes: self.heap_bytes.load(Ordering::Relaxed) as u64,
             ..StoreStats::default()
         };
@@ -1425,6 +1467,7 @@ impl Store {
             stats.compressed_items += c.compressed_items;
             stats.compressed_saved_bytes += c.compressed_saved_bytes;
         }
+        self.cold.add_to(&mut stats);
         stats
     }
 
@@ -1474,6 +1517,8 @@ fn lfu_increment(counter: u8, noise: u64) -> u8 {
     }
 }
 
+#[cfg(test)]
+mod cold_tests;
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]

@@ -16,7 +16,9 @@
 //!    written or last kept; LFU: a frequency counter above the initial value) up to 3/4 of a
 //!    segment, and drops the rest as evictions.
 //!
-//! Invariants: one reclaimer at a time (`reclaim_lock`); a reclaimer holds no shard lock
+//! Invariants: one reclaimer at a time (`reclaim_lock`); a segment taken out of its bucket
+//! belongs to its taker (a reclaimer, or the cold pass of [`super::cold`]), and only its taker
+//! gives it back or puts it back; a reclaimer holds no shard lock
 //! while it takes a bucket lock to pick a victim; it never frees a segment that still has
 //! live records (it waits for `live_items` to reach zero by unlinking or moving them all).
 
@@ -28,7 +30,7 @@ use super::{ttl, EvictionPolicy, Found, Store, COUNTER_INIT, RESERVE};
 
 /// Why a segment is being reclaimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
+pub(super) enum Reason {
     Expired,
     Compact,
     Evict(EvictionPolicy),
@@ -277,7 +279,7 @@ impl Store {
     }
 
     /// Takes a sealed segment out of its bucket (None if it moved on meanwhile).
-    fn take_sealed(&self, id: u32) -> Option<u32> {
+    pub(super) fn take_sealed(&self, id: u32) -> Option<u32> {
         let bucket = self.segments.slot(id).bucket.load(Ordering::Relaxed) as usize;
         let mut bucket = self.segments.buckets[bucket].lock();
         let at = bucket.sealed.iter().position(|&s| s == id)?;
@@ -407,7 +409,7 @@ impl Store {
     /// A record of kind large that no entry points at may be a chunk of a live value: if its
     /// key's head lists it, move it (compaction, expiry of a touched value) or drop the whole
     /// value. False only when a live chunk had to stay (no room, and nothing may be evicted).
-    fn reclaim_chunk(
+    pub(super) fn reclaim_chunk(
         &self,
         shard: &mut super::Shard,
         hash: u64,
@@ -481,7 +483,7 @@ impl Store {
     /// Copies a record to the open segment of its TTL bucket and repoints its entry. A kept
     /// LRU record loses its mark (it must be read again to survive the next merge). False if
     /// no segment could be had.
-    fn move_forward(
+    pub(super) fn move_forward(
         &self,
         shard: &mut super::Shard,
         found: Found,
@@ -501,6 +503,10 @@ impl Store {
         let Ok((segment, offset)) = appended else {
             return false;
         };
+        if self.is_raw_candidate(item.kind(), item.raw_value()) {
+            // Still raw: the cold pass may pack it once it has not been read for a while.
+            self.note_raw_candidate(segment, item.access_s());
+        }
         let old = self.segments.slot(found.entry.segment());
         old.live_items.fetch_sub(1, Ordering::Relaxed);
         old.live_bytes.fetch_sub(len as u32, Ordering::Relaxed);

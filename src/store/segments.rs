@@ -30,7 +30,10 @@
 //! - a segment is returned to the pool only by a reclaimer that took it out of its bucket and
 //!   unlinked (or moved) every index entry that pointed into it, each under its shard's lock,
 //!   so its `live_items` is 0; a reader that found an entry under its shard's lock therefore
-//!   reads memory that stays valid.
+//!   reads memory that stays valid;
+//! - a segment pinned by a reply still being sent ([`super::pin`]) is retired by `give_back`
+//!   instead of pooled, and pooled by `reap_retired` once unpinned: its memory is neither
+//!   reused nor freed while a pin points into it.
 //!
 //! Why a reused id is safe without a generation number: an index entry (or chunk table
 //! entry) names only `(segment id, offset)`, and nothing checks at read time that the
@@ -53,6 +56,7 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 
 use super::index::{MAX_SEGMENT_ID, MAX_SEGMENT_SIZE};
+use super::pin::PinTable;
 
 const CHUNK: usize = 4096;
 
@@ -70,6 +74,22 @@ pub(crate) struct SegmentSlot {
     pub max_expiry_ms: AtomicU64,
     /// When the segment was opened, in opening order across the store (older is smaller).
     pub opened_seq: AtomicU64,
+    /// Unix seconds of the last read of one of its items, or of the last write of a value
+    /// the cold pass could pack (see [`super::cold`]).
+    pub last_used_s: AtomicU32,
+    /// Values written here raw that the cold pass could pack (an upper bound: some may be
+    /// dead or gone since). 0 = nothing for the cold pass here.
+    pub raw_candidates: AtomicU32,
+}
+
+impl SegmentSlot {
+    /// Records a use at `now_s` (a relaxed store, skipped when the second is the same, so
+    /// that readers of one segment do not keep writing its cache line).
+    pub fn touch(&self, now_s: u32) {
+        if self.last_used_s.load(Ordering::Relaxed) != now_s {
+            self.last_used_s.store(now_s, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The segments of one TTL bucket.
@@ -103,7 +123,14 @@ pub(crate) struct Segments {
     table: Box<[OnceLock<Box<[SegmentSlot]>>]>,
     pool: Mutex<Pool>,
     pub buckets: Box<[Mutex<Bucket>]>,
-    /// Segments taken out of the pool (open, sealed, or being reclaimed).
+    /// Readers' pins on segments (zero-copy replies; see [`super::pin`]).
+    pub pins: std::sync::Arc<PinTable>,
+    /// Segments given back while pinned: still counted in use, pooled by `reap_retired`
+    /// once unpinned. Its lock is taken before the pool's, never after.
+    retired: Mutex<Vec<u32>>,
+    /// Segments ever retired (given back while pinned).
+    retired_total: AtomicU64,
+    /// Segments taken out of the pool (open, sealed, being reclaimed, or retired).
     in_use: AtomicUsize,
     /// How many segments may be in use (the memory limit's share for segments).
     budget: AtomicUsize,
@@ -140,6 +167,9 @@ impl Segments {
                 allocated: 0,
             }),
             buckets: (0..bucket_count).map(|_| Mutex::default()).collect(),
+            pins: std::sync::Arc::new(PinTable::new(last_id)),
+            retired: Mutex::new(Vec::new()),
+            retired_total: AtomicU64::new(0),
             in_use: AtomicUsize::new(0),
             budget: AtomicUsize::new(budget),
             next_seq: AtomicU64::new(1),
@@ -184,6 +214,7 @@ impl Segments {
     /// for reclaimers (which pass 0), so compaction can always move live items somewhere; a
     /// writer that cannot wait for a reclaim may go `overdraw` segments beyond the budget.
     pub fn take(&self, bucket: u32, reserve: usize, overdraw: usize) -> Result<u32, NoSegment> {
+        self.reap_retired();
         let mut pool = self.pool.lock();
         let in_use = self.in_use.load(Ordering::Relaxed);
         let budget = self.budget();
@@ -220,6 +251,8 @@ impl Segments {
         slot.live_items.store(0, Ordering::Relaxed);
         slot.bucket.store(bucket, Ordering::Relaxed);
         slot.max_expiry_ms.store(0, Ordering::Relaxed);
+        slot.last_used_s.store(0, Ordering::Relaxed);
+        slot.raw_candidates.store(0, Ordering::Relaxed);
         slot.opened_seq.store(
             self.next_seq.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
@@ -228,13 +261,52 @@ impl Segments {
         Ok(id)
     }
 
-    /// Gives a reclaimed segment back (no index entry points into it any more).
+    /// Gives a reclaimed segment back (no index entry points into it any more). A segment a
+    /// reader still pins is retired instead: pooled by [`reap_retired`](Self::reap_retired)
+    /// once the pins are gone. No new pin can appear meanwhile: pins are taken through index
+    /// entries, under their shard's lock, and none points into the segment any more.
     pub fn give_back(&self, id: u32) {
         debug_assert_eq!(
             self.slot(id).live_items.load(Ordering::Acquire),
             0,
             "segment {id} given back with live records"
         );
+        if self.pins.is_pinned(id) {
+            self.retired.lock().push(id);
+            self.retired_total.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.pool_unpinned(id);
+    }
+
+    /// Pools the retired segments no reader pins any more.
+    pub fn reap_retired(&self) {
+        let mut retired = self.retired.lock();
+        if retired.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < retired.len() {
+            if self.pins.is_pinned(retired[i]) {
+                i += 1;
+            } else {
+                let id = retired.swap_remove(i);
+                self.pool_unpinned(id);
+            }
+        }
+    }
+
+    /// Segments retired while pinned, waiting for their readers.
+    pub fn retired(&self) -> usize {
+        self.retired.lock().len()
+    }
+
+    /// Segments ever retired.
+    pub fn retired_total(&self) -> u64 {
+        self.retired_total.load(Ordering::Relaxed)
+    }
+
+    fn pool_unpinned(&self, id: u32) {
         let mut pool = self.pool.lock();
         pool.free.push(id);
         self.in_use.fetch_sub(1, Ordering::Relaxed);
@@ -253,6 +325,13 @@ impl Segments {
         self.free_pooled(0);
     }
 
+    /// Gives the memory of pooled segments back to the allocator until at most `keep` wait
+    /// in the free list (after the cold pass shrank the data: RSS follows it down).
+    pub fn trim_free(&self, keep: usize) {
+        let allocated = self.pool.lock().allocated;
+        self.free_pooled(self.in_use().min(allocated) + keep);
+    }
+
     /// Frees pooled segments while more than `keep` segments have memory.
     fn free_pooled(&self, keep: usize) {
         let mut pool = self.pool.lock();
@@ -262,7 +341,8 @@ impl Segments {
             let data = slot.data.swap(std::ptr::null_mut(), Ordering::AcqRel);
             if !data.is_null() {
                 // SAFETY: `data` came from `alloc_zeroed` with this layout, and a free
-                // segment has no index entries, so nothing reads it any more.
+                // segment has no index entries and no pins (`give_back` retires a pinned
+                // one instead of pooling it), so nothing reads it any more.
                 unsafe { dealloc(data, self.layout()) };
                 pool.allocated -= 1;
             }
@@ -346,12 +426,15 @@ impl Segments {
 impl Drop for Segments {
     fn drop(&mut self) {
         let layout = self.layout();
-        for chunk in self.table.iter().filter_map(|c| c.get()) {
-            for slot in chunk.iter() {
+        for (number, chunk) in self.table.iter().enumerate() {
+            let Some(chunk) = chunk.get() else { continue };
+            for (i, slot) in chunk.iter().enumerate() {
+                let id = (number * CHUNK + i) as u32;
                 let data = slot.data.load(Ordering::Acquire);
-                if !data.is_null() {
+                if !data.is_null() && !self.pins.is_pinned(id) {
                     // SAFETY: allocated by `take` with this layout; the store is being
-                    // dropped, so no reader is left.
+                    // dropped and no pin holds it, so no reader is left. (A pinned segment is
+                    // leaked instead: its pin may outlive the store.)
                     unsafe { dealloc(data, layout) };
                 }
             }

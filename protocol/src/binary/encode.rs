@@ -94,11 +94,23 @@ pub fn write_item(
     key: Option<&[u8]>,
     value: &[u8],
 ) {
+    write_item_head(out, head, flags, key, value.len());
+    out.extend_from_slice(value);
+}
+
+/// A retrieval hit without its value: header, flags and key, for a caller that sends the
+/// `value_len` bytes of value right after them another way.
+pub fn write_item_head(
+    out: &mut Vec<u8>,
+    head: ResponseHead,
+    flags: u32,
+    key: Option<&[u8]>,
+    value_len: usize,
+) {
     let key = key.unwrap_or(&[]);
-    write_header(out, head, 4, key.len(), value.len());
+    write_header(out, head, 4, key.len(), value_len);
     out.extend_from_slice(&flags.to_be_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(value);
 }
 
 /// Appends one `Stat` packet: the statistic's name as key, its value as value. The empty

@@ -89,18 +89,30 @@ pub fn write_i64(out: &mut Vec<u8>, n: i64) {
 /// `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` (one hit of get/gets/gat/gats).
 pub fn write_value(out: &mut Vec<u8>, key: &[u8], flags: u32, value: &[u8], cas: Option<u64>) {
     out.reserve(key.len() + value.len() + 48);
+    write_value_header(out, key, flags, value.len(), cas);
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The `VALUE <key> <flags> <bytes> [<cas>]\r\n` line alone, for a caller that sends the
+/// value's bytes (and the `\r\n` after them) another way.
+pub fn write_value_header(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    flags: u32,
+    value_len: usize,
+    cas: Option<u64>,
+) {
     out.extend_from_slice(b"VALUE ");
     out.extend_from_slice(key);
     out.push(b' ');
     write_u64(out, u64::from(flags));
     out.push(b' ');
-    write_u64(out, value.len() as u64);
+    write_u64(out, value_len as u64);
     if let Some(cas) = cas {
         out.push(b' ');
         write_u64(out, cas);
     }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -220,7 +220,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let limit = shared.store.memory_limit();
         let _ = write!(
             text,
-            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_clients_normal:{}\r\nmaxmemory_clients:{}\r\n\r\n",
+            "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_clients_normal:{}\r\nmaxmemory_clients:{}\r\n",
             store.bytes,
             ByteSize(store.bytes),
             crate::sys::rss_bytes(),
@@ -234,6 +234,19 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             shared
                 .clients
                 .maxmemory_clients_bytes(shared.store.memory_limit() as u64),
+        );
+        // The cold pass's figures (store/cold.rs), ending the section.
+        let _ = write!(
+            text,
+            "compressed_items:{}\r\ncompressed_saved_bytes:{}\r\ncompress_packed:{}\r\ncompress_incompressible:{}\r\ncompress_time_us:{}\r\ncompress_promoted:{}\r\ndecompressions:{}\r\ndecompress_time_us:{}\r\n\r\n",
+            store.compressed_items,
+            store.compressed_saved_bytes,
+            store.compress_packed,
+            store.compress_incompressible,
+            store.compress_time_us,
+            store.compress_promoted,
+            store.decompressions,
+            store.decompress_time_us,
         );
     }
     if show("persistence") {
