@@ -5,11 +5,13 @@
 //! crate did). Each protocol has its own module; all of them write through `Store::apply`.
 
 mod binary;
+mod catalogue;
 pub mod compat;
 #[cfg(test)]
 mod effect_tests;
 pub mod http;
 pub mod kv;
+pub use catalogue::{catalogue, timed_commands};
 pub mod memcache;
 mod meta;
 pub mod report;
@@ -56,29 +58,6 @@ pub enum Flow {
 }
 
 /// Every (protocol, command) the server times: the latency registry's slots.
-/// What the shared state must know of the commands (`Shared::new`).
-pub fn catalogue() -> crate::shared::CommandCatalogue {
-    crate::shared::CommandCatalogue {
-        acl: resp::table::acl_catalogue(),
-        timed: timed_commands(),
-    }
-}
-
-pub fn timed_commands() -> Vec<crate::metrics::latency::CommandKey> {
-    use crate::metrics::latency::Proto;
-    let named =
-        |proto: Proto, names: &'static [&'static str]| names.iter().map(move |name| (proto, *name));
-    named(Proto::Memcache, memcache::COMMAND_NAMES)
-        .chain(named(Proto::Binary, binary::OPCODE_NAMES))
-        .chain(named(Proto::Http, http::ROUTE_NAMES))
-        .chain(
-            resp::table::COMMANDS
-                .iter()
-                .map(|spec| (Proto::Resp, spec.name)),
-        )
-        .collect()
-}
-
 /// Longest relative expiry; larger values are absolute unix times (`doc/protocol.txt`
 /// §Expiration times, `REALTIME_MAXDELTA`).
 const REALTIME_MAXDELTA_SECS: i64 = 60 * 60 * 24 * 30;
