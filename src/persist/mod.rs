@@ -345,10 +345,9 @@ pub fn load(
                             continue;
                         }
                         let value = match record.value {
-                            RecordValue::String { bytes, compressed } => RestoredValue::String {
-                                bytes: bytes.to_vec(),
-                                compressed,
-                            },
+                            RecordValue::String { bytes, compressed } => {
+                                RestoredValue::String { bytes, compressed }
+                            }
                             RecordValue::Object(object) => RestoredValue::Object(object),
                         };
                         let key = record.key;
@@ -367,6 +366,7 @@ pub fn load(
                             }
                         };
                     }
+                    store.restore_memory_bound(now_ms);
                 }
             });
         }

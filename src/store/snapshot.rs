@@ -10,9 +10,9 @@ use super::item::{Expiry, Object};
 use super::{compress, Store, StoreError, StoredItem, SHARD_COUNT};
 
 /// The value of an item being restored.
-pub enum RestoredValue {
+pub enum RestoredValue<'a> {
     /// A string value, in the store's stored form (`compressed`: as `compress.rs` writes it).
-    String { bytes: Vec<u8>, compressed: bool },
+    String { bytes: &'a [u8], compressed: bool },
     /// A typed value, rebuilt.
     Object(Object),
 }
@@ -48,10 +48,12 @@ impl Store {
 
     /// Puts one item back as a snapshot recorded it: value, flags, cas and absolute expiry
     /// (an item already expired at `now_ms` is skipped). Replaces whatever the key holds.
+    /// A loader restores many items in a row: it calls [`Store::restore_memory_bound`]
+    /// after each batch instead of the store doing so after every item.
     pub fn restore(
         &self,
         key: &[u8],
-        value: RestoredValue,
+        value: RestoredValue<'_>,
         flags: u32,
         cas: u64,
         expiry_ms: u64,
@@ -61,19 +63,19 @@ impl Store {
             return Ok(());
         }
         let expiry = Expiry::from_ms(expiry_ms);
-        self.edit(key, now_ms, |entry| match value {
+        self.locked(key, now_ms, |entry| match value {
             RestoredValue::String { bytes, compressed } => {
                 let plain;
                 let value = if compressed {
                     let mut out = Vec::new();
                     let bound = self.memory_limit();
-                    if !compress::decompress_checked(&bytes, bound, &mut out) {
+                    if !compress::decompress_checked(bytes, bound, &mut out) {
                         return Err(RestoreError::Corrupt);
                     }
                     plain = out;
                     &plain[..]
                 } else {
-                    &bytes[..]
+                    bytes
                 };
                 entry.put_string_with_cas(value, flags, expiry, Some(cas))?;
                 Ok(())
@@ -87,5 +89,13 @@ impl Store {
                 Ok(())
             }
         })
+    }
+
+    /// Brings the store back under its memory limit after a batch of [`restore`]s (the
+    /// policy evicts the excess, counted as evictions).
+    ///
+    /// [`restore`]: Store::restore
+    pub fn restore_memory_bound(&self, now_ms: u64) {
+        self.make_room(now_ms);
     }
 }
