@@ -29,6 +29,33 @@ pub struct ConnInfo {
     pub kill: AtomicBool,
 }
 
+/// Where a connection comes from: its id, both ends of the socket and its descriptor.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub id: u64,
+    pub peer: String,
+    pub local: String,
+    pub fd: i32,
+}
+
+impl ConnInfo {
+    /// A connection opened at `now_ms` (on the RESP listener when `resp`), nothing shown yet.
+    pub fn new(endpoint: Endpoint, resp: bool, now_ms: u64) -> ConnInfo {
+        ConnInfo {
+            id: endpoint.id,
+            peer: endpoint.peer,
+            local: endpoint.local,
+            fd: endpoint.fd,
+            client: Default::default(),
+            resp,
+            opened_ms: now_ms,
+            last_active_ms: std::sync::atomic::AtomicU64::new(now_ms),
+            name: parking_lot::Mutex::new(Vec::new()),
+            kill: AtomicBool::new(false),
+        }
+    }
+}
+
 /// Whether a client's reads count as uses of the keys they read (CLIENT NO-TOUCH).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadsTouch {

@@ -200,18 +200,13 @@ fn connection_replies(data: &[u8]) -> Vec<u8> {
         return Vec::new();
     };
     let shared = fresh_server();
-    let info = Arc::new(ConnInfo {
+    let endpoint = ferrocache::conn_info::Endpoint {
         id: 1,
         peer: "fuzz".into(),
         local: String::new(),
         fd: -1,
-        client: Default::default(),
-        resp: selector & 1 == 1,
-        opened_ms: 0,
-        last_active_ms: 0.into(),
-        name: Default::default(),
-        kill: Default::default(),
-    });
+    };
+    let info = Arc::new(ConnInfo::new(endpoint, selector & 1 == 1, 0));
     let mut session = if selector & 1 == 1 {
         Session::resp(info, false)
     } else {

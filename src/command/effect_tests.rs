@@ -107,18 +107,13 @@ impl Node {
             .effects
             .tap(Box::new(recorder.clone()))
             .expect("a fresh hub has no tap");
-        let info = Arc::new(ConnInfo {
+        let endpoint = crate::conn_info::Endpoint {
             id: 1,
             peer: "tcp:127.0.0.1:1".into(),
             local: String::new(),
             fd: -1,
-            client: Default::default(),
-            resp: true,
-            opened_ms: NOW,
-            last_active_ms: NOW.into(),
-            name: Default::default(),
-            kill: Default::default(),
-        });
+        };
+        let info = Arc::new(ConnInfo::new(endpoint, true, NOW));
         let mut resp = resp::RespSession::new(info);
         resp.authenticated = true;
         Node {

@@ -20,7 +20,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -54,18 +54,13 @@ impl Shared {
         now_ms: u64,
     ) -> Arc<ConnInfo> {
         let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        let info = Arc::new(ConnInfo {
+        let endpoint = crate::conn_info::Endpoint {
             id,
             peer: transport.peer(),
             local: transport.local(),
             fd: transport.fd(),
-            client: Default::default(),
-            resp,
-            opened_ms: now_ms,
-            last_active_ms: std::sync::atomic::AtomicU64::new(now_ms),
-            name: parking_lot::Mutex::new(Vec::new()),
-            kill: AtomicBool::new(false),
-        });
+        };
+        let info = Arc::new(ConnInfo::new(endpoint, resp, now_ms));
         self.connection_table.lock().insert(id, info.clone());
         info
     }

@@ -18,24 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port):
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit(f"nothing listens on {port}")
-            time.sleep(0.02)
+from ports import free_port, wait_for
 
 
 def traffic(port, http_port, seconds):

@@ -11,12 +11,7 @@ import sys
 import time
 
 from pymemcache.client.base import Client
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port
 
 
 def main():

@@ -11,24 +11,7 @@ import sys
 import time
 
 import redis
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(port):
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit("ferrocache did not start")
-            time.sleep(0.02)
+from ports import free_port, wait_for
 
 
 def main():

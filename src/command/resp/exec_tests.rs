@@ -23,18 +23,13 @@ impl Harness {
         config.server.threads = 1;
         let dir = tempfile::tempdir().expect("temp dir");
         config.persistence.dir = dir.path().to_owned();
-        let info = Arc::new(ConnInfo {
+        let endpoint = crate::conn_info::Endpoint {
             id: 7,
             peer: "tcp:127.0.0.1:1".into(),
             local: String::new(),
             fd: -1,
-            client: Default::default(),
-            resp: true,
-            opened_ms: NOW,
-            last_active_ms: NOW.into(),
-            name: Default::default(),
-            kill: Default::default(),
-        });
+        };
+        let info = Arc::new(ConnInfo::new(endpoint, true, NOW));
         let mut session = RespSession::new(info);
         session.authenticated = true;
         Harness {
