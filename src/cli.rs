@@ -24,6 +24,11 @@ pub struct Flags {
     /// the server would start with it, 1 with the reason when not. Binds nothing.
     #[arg(long = "check-config", value_name = "FILE", conflicts_with = "config")]
     pub check_config: Option<PathBuf>,
+    /// Convert the snapshot SNAPSHOT (.fcs) into a Redis RDB file OUT and exit: 0 when
+    /// written, 1 with the reason when not. Starts no server. Flags, CAS and hash field
+    /// TTLs are dropped (RDB has no place for them).
+    #[arg(long = "export-rdb", num_args = 2, value_names = ["SNAPSHOT", "OUT"])]
+    pub export_rdb: Option<Vec<PathBuf>>,
     /// TCP port to listen on (0 = off).
     #[arg(short = 'p', long = "port")]
     pub port: Option<u16>,
@@ -317,6 +322,17 @@ mod tests {
                 .protected_mode
         );
         assert!(parse(&["--protected-mode", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn export_rdb_takes_two_paths() {
+        let flags =
+            Flags::try_parse_from(["ferrocache", "--export-rdb", "a.fcs", "b.rdb"]).unwrap();
+        assert_eq!(
+            flags.export_rdb,
+            Some(vec![PathBuf::from("a.fcs"), PathBuf::from("b.rdb")])
+        );
+        assert!(Flags::try_parse_from(["ferrocache", "--export-rdb", "a.fcs"]).is_err());
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - [`store`]: the items, their expiry and eviction; knows no protocol.
 //! - [`metrics`]: per-worker counters, latency histograms, the slow log, Prometheus text.
 //! - [`http`]: the HTTP port's I/O (cache API, `/metrics`, dashboard; off by default).
-//! - [`persist`]: snapshots (SAVE, BGSAVE, `save` rules) and their load at start.
+//! - [`persist`]: snapshots (SAVE, BGSAVE, `save` rules), their load at start, and their
+//!   offline export as Redis RDB files.
 //! - [`clients`]: limits on client buffers and the memory they take together.
 //! - [`acl`]: ACL users (Redis rule syntax), their permissions, and the denial log.
 //! - [`auth`]: the user table and SASL PLAIN (binary protocol, `-S`).

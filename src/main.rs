@@ -3,7 +3,8 @@
 //! It tells systemd (when `NOTIFY_SOCKET` is set, via `sd-notify`) `READY=1` only once
 //! [`Server::start`] has returned, that is once every listener is bound; `RELOADING=1` and
 //! `READY=1` around a SIGHUP reload ([`ferrocache::reload`]) and `STOPPING=1` on SIGTERM/SIGINT.
-//! `--check-config FILE` validates and exits without binding anything.
+//! `--check-config FILE` validates and exits without binding anything; `--export-rdb SNAPSHOT
+//! OUT` converts a snapshot into a Redis RDB file and exits.
 //!
 //! It exits 1 when the server cannot start, and also when a server thread died (the server
 //! then shuts itself down), so that a supervisor such as systemd restarts it.
@@ -37,6 +38,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(64);
         }
     };
+    if let Some(paths) = flags.export_rdb.as_deref() {
+        return export_rdb(&paths[0], &paths[1]);
+    }
     if let Some(file) = flags.check_config.clone() {
         return match check_config(flags) {
             Ok(()) => {
@@ -61,6 +65,31 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--export-rdb SNAPSHOT OUT`: one line on stdout when written, one on stderr when not.
+fn export_rdb(input: &std::path::Path, output: &std::path::Path) -> std::process::ExitCode {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    match ferrocache::persist::export_rdb(input, output, now_ms) {
+        Ok(report) => {
+            println!(
+                "{}: {} keys ({} with an expiry, {} expired or empty skipped, {} hash field TTLs dropped), {} bytes",
+                output.display(),
+                report.keys,
+                report.with_expiry,
+                report.skipped,
+                report.field_ttls_dropped,
+                report.bytes
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
     }

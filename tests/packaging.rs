@@ -153,9 +153,10 @@ fn render_ferrocache_1() -> String {
         )])
         .control("SH", ["EXIT STATUS"])
         .text([roman(
-            "0 after a clean shutdown or a successful --check-config; 1 when the server \
-             cannot start, a server thread died, or --check-config finds the file invalid; \
-             64 for bad flags or an invalid configuration at start-up.",
+            "0 after a clean shutdown, a successful --check-config or a written \
+             --export-rdb; 1 when the server cannot start, a server thread died, \
+             --check-config finds the file invalid or --export-rdb cannot convert the \
+             snapshot; 64 for bad flags or an invalid configuration at start-up.",
         )])
         .control("SH", ["FILES"])
         .control("TP", [])

@@ -15,10 +15,14 @@
 //! several threads at once; expired items are skipped and the memory limit holds (the
 //! policy evicts the excess, counted as evictions).
 //!
+//! `--export-rdb` converts a snapshot file offline into a Redis RDB file ([`export_rdb`]),
+//! the way to move a dataset to Redis; `rdb.rs` owns those bytes.
+//!
 //! This module owns the files and the save state; it never parses a protocol. `format.rs`
 //! owns the bytes.
 
 pub mod format;
+pub mod rdb;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -420,6 +424,67 @@ fn validate(blocks: &[(usize, &[u8])], threads: usize) -> Result<(u64, u64), For
     Ok((records, expected))
 }
 
+/// Why `--export-rdb` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportFileError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Export {
+        path: PathBuf,
+        source: rdb::ExportError,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Converts the snapshot at `input` into an RDB file at `output` ([`rdb::export`]), as of
+/// `now_ms`. The file is written to a temporary name beside `output`, fsynced and renamed,
+/// so `output` is either the whole export or untouched.
+pub fn export_rdb(
+    input: &Path,
+    output: &Path,
+    now_ms: u64,
+) -> Result<rdb::ExportReport, ExportFileError> {
+    let fcs = std::fs::read(input).map_err(|source| ExportFileError::Read {
+        path: input.to_owned(),
+        source,
+    })?;
+    let mut temp_name = output.file_name().unwrap_or_default().to_os_string();
+    temp_name.push(format!(".tmp-{}", std::process::id()));
+    let temp = output.with_file_name(temp_name);
+    let write_err = |source| ExportFileError::Write {
+        path: output.to_owned(),
+        source,
+    };
+    let file = std::fs::File::create(&temp).map_err(write_err)?;
+    let mut writer = std::io::BufWriter::new(file);
+    let result = rdb::export(&fcs, now_ms, &mut writer)
+        .map_err(|source| match source {
+            rdb::ExportError::Io(source) => write_err(source),
+            source => ExportFileError::Export {
+                path: input.to_owned(),
+                source,
+            },
+        })
+        .and_then(|report| {
+            let file = writer.into_inner().map_err(|e| write_err(e.into_error()))?;
+            file.sync_all().map_err(write_err)?;
+            std::fs::rename(&temp, output).map_err(write_err)?;
+            Ok(report)
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
 /// Parses Redis's `save` rules: pairs of `seconds changes`; empty = never.
 pub fn parse_save_rules(text: &str) -> Option<Vec<(u64, u64)>> {
     let numbers: Vec<u64> = text
@@ -432,5 +497,7 @@ pub fn parse_save_rules(text: &str) -> Option<Vec<(u64, u64)>> {
     Some(numbers.chunks(2).map(|pair| (pair[0], pair[1])).collect())
 }
 
+#[cfg(test)]
+mod rdb_tests;
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,15 @@ pub enum RestoreError {
     Corrupt,
 }
 
+/// The plain bytes of a string value in the store's packed form (a `.fcs` record of a
+/// compressed string), for readers outside the store such as the RDB export: `None`, with
+/// nothing allocated beyond `max_len`, when the claimed length passes `max_len` or the bytes
+/// do not unpack to exactly that length.
+pub fn unpack_stored(bytes: &[u8], max_len: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    compress::decompress_checked(bytes, max_len, &mut out).then_some(out)
+}
+
 impl Store {
     /// How many shards [`visit_shard`](Self::visit_shard) walks.
     pub const SHARDS: usize = SHARD_COUNT;
