@@ -90,7 +90,7 @@ const ACCEPTOR_WAKER: Token = Token(usize::MAX);
 
 impl Server {
     /// Binds the listeners and starts every thread.
-    pub fn start(config: Config) -> anyhow::Result<Server> {
+    pub fn start(config: Config) -> Result<Server, StartError> {
         raise_fd_limit(config.server.max_connections as u64 + 64);
         let mut shared = Shared::new(config, crate::command::catalogue())?;
         shared.tls =
@@ -114,8 +114,8 @@ impl Server {
             }
             for ip in &config.server.listen {
                 let addr = SocketAddr::new(*ip, port);
-                let listener = TcpListener::bind(addr)
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+                let listener =
+                    TcpListener::bind(addr).map_err(|error| StartError::Listen { addr, error })?;
                 tcp.push(listener);
                 dialects.push(dialect);
                 tls.push(over_tls);
@@ -126,14 +126,18 @@ impl Server {
         if !config.server.unix_socket.as_os_str().is_empty() {
             let path = config.server.unix_socket.clone();
             let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path).map_err(|e| {
-                anyhow::anyhow!("cannot listen on unix socket {}: {e}", path.display())
+            let listener = UnixListener::bind(&path).map_err(|error| StartError::UnixSocket {
+                path: path.clone(),
+                error,
             })?;
             std::fs::set_permissions(
                 &path,
                 std::fs::Permissions::from_mode(config.server.unix_socket_mode),
             )
-            .map_err(|e| anyhow::anyhow!("cannot set permissions of {}: {e}", path.display()))?;
+            .map_err(|error| StartError::UnixSocketMode {
+                path: path.clone(),
+                error,
+            })?;
             unix = Some(listener);
             unix_path = Some(path);
         }
@@ -142,20 +146,25 @@ impl Server {
         } else {
             Some(crate::http::HttpPort::bind(&config.http)?)
         };
-        let http_addr = http.as_ref().map(|port| port.local_addr()).transpose()?;
+        let http_addr = http
+            .as_ref()
+            .map(|port| port.local_addr())
+            .transpose()
+            .map_err(StartError::LocalAddr)?;
         let tcp_addrs = tcp
             .iter()
             .zip(dialects.iter().zip(&tls))
             .filter(|(_, (d, over_tls))| **d == Dialect::MemcacheText && !**over_tls)
             .map(|(l, _)| l.local_addr())
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StartError::LocalAddr)?;
 
         let mut threads = Vec::new();
         let mut senders = Vec::new();
         let mut worker_wakers = Vec::new();
         for index in 0..shared.worker_count() {
-            let poll = Poll::new()?;
-            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let poll = Poll::new().map_err(StartError::Poll)?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
             let (tx, rx) = crossbeam_channel::unbounded();
             shared.wakers.lock().push(waker.clone());
             let worker = Worker {
@@ -167,11 +176,10 @@ impl Server {
                 pending_flush: Default::default(),
                 just_parked: Default::default(),
             };
-            threads.push(spawn_watched(
-                format!("worker-{index}"),
-                &shared,
-                move || worker.run(),
-            )?);
+            threads.push(
+                spawn_watched(format!("worker-{index}"), &shared, move || worker.run())
+                    .map_err(StartError::Thread)?,
+            );
             senders.push(tx);
             worker_wakers.push(waker);
         }
@@ -184,17 +192,20 @@ impl Server {
             wakers: worker_wakers.clone(),
         }));
 
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
+        let poll = Poll::new().map_err(StartError::Poll)?;
+        let waker =
+            Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER).map_err(StartError::Poll)?);
         shared.wakers.lock().push(waker);
         for (i, listener) in tcp.iter_mut().enumerate() {
             poll.registry()
-                .register(listener, Token(i), Interest::READABLE)?;
+                .register(listener, Token(i), Interest::READABLE)
+                .map_err(StartError::Poll)?;
         }
         let unix_token = Token(tcp.len());
         if let Some(listener) = unix.as_mut() {
             poll.registry()
-                .register(listener, unix_token, Interest::READABLE)?;
+                .register(listener, unix_token, Interest::READABLE)
+                .map_err(StartError::Poll)?;
         }
         for ((listener, dialect), over_tls) in tcp.iter().zip(&dialects).zip(&tls) {
             let name = if *dialect == Dialect::Resp {
@@ -203,7 +214,8 @@ impl Server {
                 "memcached protocol"
             };
             let over = if *over_tls { " over TLS" } else { "" };
-            log::info!("{name}{over} on tcp {}", listener.local_addr()?);
+            let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
+            log::info!("{name}{over} on tcp {addr}");
         }
         let acceptor = Acceptor {
             poll,
@@ -217,27 +229,33 @@ impl Server {
             next: 0,
             shared: shared.clone(),
         };
-        threads.push(spawn_watched("acceptor".into(), &shared, move || {
-            acceptor.run()
-        })?);
+        threads.push(
+            spawn_watched("acceptor".into(), &shared, move || acceptor.run())
+                .map_err(StartError::Thread)?,
+        );
 
         if let Some(port) = http {
             let http_shared = shared.clone();
-            threads.push(spawn_watched("http".into(), &shared, move || {
-                port.run(http_shared)
-            })?);
+            threads.push(
+                spawn_watched("http".into(), &shared, move || port.run(http_shared))
+                    .map_err(StartError::Thread)?,
+            );
             if let Some(addr) = http_addr {
                 log::info!("HTTP on tcp {addr}");
             }
         }
         let maintenance_shared = shared.clone();
-        threads.push(spawn_watched("maintenance".into(), &shared, move || {
-            maintenance(&maintenance_shared)
-        })?);
+        threads.push(
+            spawn_watched("maintenance".into(), &shared, move || {
+                maintenance(&maintenance_shared)
+            })
+            .map_err(StartError::Thread)?,
+        );
         let saver_shared = shared.clone();
-        threads.push(spawn_watched("saver".into(), &shared, move || {
-            saver(&saver_shared)
-        })?);
+        threads.push(
+            spawn_watched("saver".into(), &shared, move || saver(&saver_shared))
+                .map_err(StartError::Thread)?,
+        );
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
         }
@@ -269,6 +287,47 @@ impl Server {
             None => Ok(()),
         }
     }
+}
+
+/// Why [`Server::start`] failed. The messages are the ones start-up has always logged.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The shared state (users, ACL file) could not be built from the config.
+    #[error(transparent)]
+    Shared(#[from] crate::shared::SharedError),
+    /// The TLS certificates or settings were refused.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// A TCP listener (memcached, RESP, or their TLS ports) could not be bound.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    /// The unix socket could not be bound.
+    #[error("cannot listen on unix socket {}: {error}", path.display())]
+    UnixSocket {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The unix socket's permissions (`unix_socket_mode`) could not be set.
+    #[error("cannot set permissions of {}: {error}", path.display())]
+    UnixSocketMode {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The HTTP port could not start.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    /// A bound listener could not tell its address.
+    #[error(transparent)]
+    LocalAddr(std::io::Error),
+    /// A poll, its waker or a registration with it failed.
+    #[error(transparent)]
+    Poll(std::io::Error),
+    /// A thread could not be started.
+    #[error(transparent)]
+    Thread(std::io::Error),
 }
 
 /// A server thread ended before shutdown (a panic outside a connection's turn, or a failed
