@@ -13,6 +13,7 @@
 
 mod buffer;
 mod conn;
+mod listener;
 mod transport;
 mod worker;
 
@@ -29,12 +30,12 @@ use crossbeam_channel::Sender;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::command::Dialect;
 use crate::config::Config;
 use ferrocache_protocol::memcache::reply;
 
 use crate::conn_info::ConnInfo;
 use crate::shared::{unix_millis, Shared};
+use listener::Listener;
 pub use transport::{TlsStream, Transport};
 use worker::{Worker, WorkerMsg, WAKER};
 
@@ -50,7 +51,7 @@ impl Shared {
     pub(super) fn connection_opened(
         &self,
         transport: &Transport,
-        resp: bool,
+        listener: Listener,
         now_ms: u64,
     ) -> Arc<ConnInfo> {
         let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
@@ -60,7 +61,7 @@ impl Shared {
             local: transport.local(),
             fd: transport.fd(),
             client: Default::default(),
-            resp,
+            resp: listener == Listener::Resp,
             opened_ms: now_ms,
             last_active_ms: std::sync::atomic::AtomicU64::new(now_ms),
             name: parking_lot::Mutex::new(Vec::new()),
@@ -101,13 +102,13 @@ impl Server {
         }
         let config = &shared.config;
         let mut tcp = Vec::new();
-        let mut dialects = Vec::new();
+        let mut listeners = Vec::new();
         let mut tls = Vec::new();
-        for (port, dialect, over_tls) in [
-            (config.server.port, Dialect::MemcacheText, false),
-            (config.server.resp_port, Dialect::Resp, false),
-            (config.tls.port, Dialect::MemcacheText, true),
-            (config.tls.resp_port, Dialect::Resp, true),
+        for (port, kind, over_tls) in [
+            (config.server.port, Listener::Memcache, false),
+            (config.server.resp_port, Listener::Resp, false),
+            (config.tls.port, Listener::Memcache, true),
+            (config.tls.resp_port, Listener::Resp, true),
         ] {
             if port == 0 {
                 continue;
@@ -117,7 +118,7 @@ impl Server {
                 let listener =
                     TcpListener::bind(addr).map_err(|error| StartError::Listen { addr, error })?;
                 tcp.push(listener);
-                dialects.push(dialect);
+                listeners.push(kind);
                 tls.push(over_tls);
             }
         }
@@ -153,8 +154,8 @@ impl Server {
             .map_err(StartError::LocalAddr)?;
         let tcp_addrs = tcp
             .iter()
-            .zip(dialects.iter().zip(&tls))
-            .filter(|(_, (d, over_tls))| **d == Dialect::MemcacheText && !**over_tls)
+            .zip(listeners.iter().zip(&tls))
+            .filter(|(_, (kind, over_tls))| **kind == Listener::Memcache && !**over_tls)
             .map(|(l, _)| l.local_addr())
             .collect::<Result<Vec<_>, _>>()
             .map_err(StartError::LocalAddr)?;
@@ -207,12 +208,8 @@ impl Server {
                 .register(listener, unix_token, Interest::READABLE)
                 .map_err(StartError::Poll)?;
         }
-        for ((listener, dialect), over_tls) in tcp.iter().zip(&dialects).zip(&tls) {
-            let name = if *dialect == Dialect::Resp {
-                "RESP"
-            } else {
-                "memcached protocol"
-            };
+        for ((listener, kind), over_tls) in tcp.iter().zip(&listeners).zip(&tls) {
+            let name = kind.name();
             let over = if *over_tls { " over TLS" } else { "" };
             let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
             log::info!("{name}{over} on tcp {addr}");
@@ -220,7 +217,7 @@ impl Server {
         let acceptor = Acceptor {
             poll,
             tcp,
-            dialects,
+            listeners,
             tls,
             unix,
             unix_token,
@@ -415,8 +412,8 @@ impl crate::blocking::Wake for WorkerSink {
 struct Acceptor {
     poll: Poll,
     tcp: Vec<TcpListener>,
-    /// The protocol of each listener in `tcp`.
-    dialects: Vec<Dialect>,
+    /// The kind of each listener in `tcp`.
+    listeners: Vec<Listener>,
     /// Whether each listener in `tcp` speaks TLS.
     tls: Vec<bool>,
     unix: Option<UnixListener>,
@@ -452,11 +449,11 @@ impl Acceptor {
 
     fn accept_all(&mut self, token: Token) {
         loop {
-            let dialect = self
-                .dialects
+            let listener = self
+                .listeners
                 .get(token.0)
                 .copied()
-                .unwrap_or(Dialect::MemcacheText);
+                .unwrap_or(Listener::Memcache);
             let accepted = if token == self.unix_token {
                 match self.unix.as_ref().map(|l| l.accept()) {
                     Some(Ok((stream, _))) => Transport::Unix(stream),
@@ -472,7 +469,7 @@ impl Acceptor {
                 match self.tcp[token.0].accept() {
                     Ok((mut stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        if self.refused_by_protected_mode(&mut stream, peer, dialect) {
+                        if self.refused_by_protected_mode(&mut stream, peer, listener) {
                             continue;
                         }
                         match (self.tls.get(token.0), &self.shared.tls) {
@@ -498,7 +495,7 @@ impl Acceptor {
                     }
                 }
             };
-            self.hand_over(accepted, dialect);
+            self.hand_over(accepted, listener);
         }
     }
 
@@ -511,18 +508,18 @@ impl Acceptor {
         &self,
         stream: &mut mio::net::TcpStream,
         peer: SocketAddr,
-        dialect: Dialect,
+        listener: Listener,
     ) -> bool {
         let shared = &self.shared;
         if !shared.protected_mode.load(Ordering::Relaxed) || is_loopback(peer.ip()) {
             return false;
         }
-        let (password_set, refusal): (bool, &[u8]) = match dialect {
-            Dialect::Resp => (
+        let (password_set, refusal): (bool, &[u8]) = match listener {
+            Listener::Resp => (
                 !shared.acl.default_opens_without_password(),
                 crate::command::resp::PROTECTED_MODE_DENIED,
             ),
-            _ => (shared.config.sasl.enabled, reply::PROTECTED_MODE_DENIED),
+            Listener::Memcache => (shared.config.sasl.enabled, reply::PROTECTED_MODE_DENIED),
         };
         if password_set {
             return false;
@@ -537,16 +534,16 @@ impl Acceptor {
         true
     }
 
-    fn hand_over(&mut self, mut transport: Transport, dialect: Dialect) {
+    fn hand_over(&mut self, mut transport: Transport, listener: Listener) {
         let connections = &self.shared.connections;
         let current = connections.curr_connections.load(Ordering::Relaxed);
         if current >= self.shared.config.server.max_connections as u64 {
             connections
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
-            let refusal: &[u8] = match dialect {
-                Dialect::Resp => b"-ERR max number of clients reached\r\n",
-                _ => reply::TOO_MANY_CONNECTIONS,
+            let refusal: &[u8] = match listener {
+                Listener::Resp => b"-ERR max number of clients reached\r\n",
+                Listener::Memcache => reply::TOO_MANY_CONNECTIONS,
             };
             let _ = transport.write(refusal);
             log::info!("rejected {}: too many open connections", transport.peer());
@@ -559,7 +556,7 @@ impl Acceptor {
         let worker = self.next % self.senders.len();
         self.next = self.next.wrapping_add(1);
         if self.senders[worker]
-            .send(WorkerMsg::NewConn(transport, dialect))
+            .send(WorkerMsg::NewConn(transport, listener))
             .is_ok()
         {
             let _ = self.wakers[worker].wake();
