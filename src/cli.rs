@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
-use crate::config::{ByteSize, Config, ConfigError};
+use crate::config::{ByteSize, Config, ConfigError, EvictionPolicySetting};
+use crate::store::EvictionPolicy;
 
 /// ferrocache: a memcached- and Redis-compatible cache server.
 #[derive(Debug, Clone, Parser)]
@@ -193,7 +194,7 @@ impl Flags {
             config.store.memory_limit = ByteSize(mb.saturating_mul(1024 * 1024));
         }
         if self.disable_evictions {
-            config.store.eviction_policy = "noeviction".into();
+            config.store.eviction_policy = EvictionPolicySetting(EvictionPolicy::NoEviction);
         }
         if let Some(size) = self.max_item_size {
             config.store.item_size_max = size;

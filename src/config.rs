@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::store::EvictionPolicy;
+
 /// A size in bytes; reads `1048576`, `"1m"`, `"1MB"`, `"1MiB"`, `"64k"` (powers of 1024).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
@@ -170,6 +172,73 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[store] eviction_policy`: the store's [`EvictionPolicy`], written by its name
+/// ("allkeys-lru", any case). An unknown name is refused while the file is parsed, with a
+/// message that names the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EvictionPolicySetting(pub EvictionPolicy);
+
+impl TryFrom<String> for EvictionPolicySetting {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        EvictionPolicy::from_name(&name)
+            .map(EvictionPolicySetting)
+            .ok_or_else(|| {
+                format!(
+                    "store.eviction_policy: {name:?} is not one of allkeys-lru, allkeys-lfu, \
+                     volatile-lru, volatile-lfu, volatile-ttl, noeviction"
+                )
+            })
+    }
+}
+
+impl From<EvictionPolicySetting> for String {
+    fn from(setting: EvictionPolicySetting) -> String {
+        setting.0.name().to_owned()
+    }
+}
+
+/// `[resp] notify_keyspace_events`: Redis's event-class letters ("" = off, "KEA" = all),
+/// kept as the flags [`crate::pubsub::notify`] reads. A letter that is not a class is refused
+/// while the file is parsed, with a message that names the key; written back in the
+/// canonical order CONFIG GET shows ("KEA" becomes "AKE", the same classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyspaceEvents(u32);
+
+impl KeyspaceEvents {
+    /// No notifications.
+    pub const NONE: KeyspaceEvents = KeyspaceEvents(0);
+
+    /// The [`crate::pubsub::notify`] flags.
+    pub fn flags(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<String> for KeyspaceEvents {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        crate::pubsub::notify::parse(&text)
+            .map(KeyspaceEvents)
+            .ok_or_else(|| {
+                format!(
+                    "resp.notify_keyspace_events: {text:?} has a character that is not an event \
+                     class"
+                )
+            })
+    }
+}
+
+impl From<KeyspaceEvents> for String {
+    fn from(events: KeyspaceEvents) -> String {
+        crate::pubsub::notify::to_string(events.0)
+    }
+}
+
 /// The cache itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -181,7 +250,7 @@ pub struct StoreSection {
     /// What a write that does not fit does: "allkeys-lru" (default), "allkeys-lfu",
     /// "volatile-lru", "volatile-lfu", "volatile-ttl", or "noeviction" (`-M`: writes that do
     /// not fit fail). Live via `CONFIG SET maxmemory-policy`.
-    pub eviction_policy: String,
+    pub eviction_policy: EvictionPolicySetting,
     /// Size of the segments items are appended into, 64 KiB to 1 MiB (a power of two; made
     /// smaller when the memory limit is under 8 segments). Restart-only.
     pub segment_size: ByteSize,
@@ -211,7 +280,7 @@ impl Default for StoreSection {
         StoreSection {
             memory_limit: ByteSize::mib(64),
             item_size_max: ByteSize::mib(1),
-            eviction_policy: "allkeys-lru".into(),
+            eviction_policy: EvictionPolicySetting(EvictionPolicy::AllKeysLru),
             segment_size: ByteSize::mib(1),
             compression_threshold: ByteSize::kib(4),
             compression_level: 1,
@@ -235,7 +304,7 @@ pub struct RespSection {
     pub pubsub_output_soft_seconds: u64,
     /// Keyspace notifications, as Redis's `notify-keyspace-events` ("" = off, "KEA" = all).
     /// Live: `CONFIG SET notify-keyspace-events`.
-    pub notify_keyspace_events: String,
+    pub notify_keyspace_events: KeyspaceEvents,
     /// Only keys starting with one of these prefixes raise notifications (the pools to
     /// watch; empty = every key). Restart-only.
     pub notify_key_prefixes: Vec<String>,
@@ -257,7 +326,7 @@ impl Default for RespSection {
             pubsub_output_hard_limit: ByteSize::mib(32),
             pubsub_output_soft_limit: ByteSize::mib(8),
             pubsub_output_soft_seconds: 60,
-            notify_keyspace_events: String::new(),
+            notify_keyspace_events: KeyspaceEvents::NONE,
             notify_key_prefixes: Vec::new(),
             proto_max_bulk_len: ByteSize::mib(512),
             client_query_buffer_limit: ByteSize::mib(1024),
@@ -475,17 +544,14 @@ pub enum ConfigError {
 pub const ITEM_SIZE_MAX_RANGE: (u64, u64) = (1024, 128 * 1024 * 1024);
 
 impl Config {
-    /// The eviction policy the store starts with (allkeys-lru if the name is unknown, which
-    /// `validate` refuses).
-    pub fn eviction_policy(&self) -> crate::store::EvictionPolicy {
-        crate::store::EvictionPolicy::from_name(&self.store.eviction_policy)
-            .unwrap_or(crate::store::EvictionPolicy::AllKeysLru)
+    /// The eviction policy the store starts with.
+    pub fn eviction_policy(&self) -> EvictionPolicy {
+        self.store.eviction_policy.0
     }
 
-    /// The keyspace-notification flags the server starts with (none if the classes are
-    /// unknown, which `validate` refuses).
+    /// The keyspace-notification flags the server starts with.
     pub fn notify_flags(&self) -> u32 {
-        crate::pubsub::notify::parse(&self.resp.notify_keyspace_events).unwrap_or(0)
+        self.resp.notify_keyspace_events.flags()
     }
 
     /// Reads a TOML file on top of the defaults.
@@ -573,16 +639,6 @@ impl Config {
                     .into(),
             });
         }
-        if crate::store::EvictionPolicy::from_name(&self.store.eviction_policy).is_none() {
-            return Err(ConfigError::Invalid {
-                setting: "store.eviction_policy",
-                message: format!(
-                    "{:?} is not one of allkeys-lru, allkeys-lfu, volatile-lru, volatile-lfu, \
-                     volatile-ttl, noeviction",
-                    self.store.eviction_policy
-                ),
-            });
-        }
         let segment = self.store.segment_size.bytes();
         if !(64 * 1024..=1024 * 1024).contains(&segment) || !segment.is_power_of_two() {
             return Err(ConfigError::Invalid {
@@ -619,15 +675,6 @@ impl Config {
                     message: format!("pool {:?} has an empty prefix", pool.name),
                 });
             }
-        }
-        if crate::pubsub::notify::parse(&self.resp.notify_keyspace_events).is_none() {
-            return Err(ConfigError::Invalid {
-                setting: "resp.notify_keyspace_events",
-                message: format!(
-                    "{:?} has a character that is not an event class",
-                    self.resp.notify_keyspace_events
-                ),
-            });
         }
         if !self.acl.users.is_empty() && !self.acl.file.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {

@@ -13,6 +13,7 @@
 
 mod buffer;
 mod conn;
+mod listener;
 mod transport;
 mod worker;
 
@@ -29,12 +30,12 @@ use crossbeam_channel::Sender;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::command::Dialect;
 use crate::config::Config;
 use ferrocache_protocol::memcache::reply;
 
 use crate::conn_info::ConnInfo;
 use crate::shared::{unix_millis, Shared};
+use listener::Listener;
 pub use transport::{TlsStream, Transport};
 use worker::{Worker, WorkerMsg, WAKER};
 
@@ -50,7 +51,7 @@ impl Shared {
     pub(super) fn connection_opened(
         &self,
         transport: &Transport,
-        resp: bool,
+        listener: Listener,
         now_ms: u64,
     ) -> Arc<ConnInfo> {
         let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
@@ -60,7 +61,7 @@ impl Shared {
             local: transport.local(),
             fd: transport.fd(),
         };
-        let info = Arc::new(ConnInfo::new(endpoint, resp, now_ms));
+        let info = Arc::new(ConnInfo::new(endpoint, listener == Listener::Resp, now_ms));
         self.connection_table.lock().insert(id, info.clone());
         info
     }
@@ -85,7 +86,7 @@ const ACCEPTOR_WAKER: Token = Token(usize::MAX);
 
 impl Server {
     /// Binds the listeners and starts every thread.
-    pub fn start(config: Config) -> anyhow::Result<Server> {
+    pub fn start(config: Config) -> Result<Server, StartError> {
         raise_fd_limit(config.server.max_connections as u64 + 64);
         let mut shared = Shared::new(config, crate::command::catalogue())?;
         shared.tls =
@@ -96,23 +97,23 @@ impl Server {
         }
         let config = &shared.config;
         let mut tcp = Vec::new();
-        let mut dialects = Vec::new();
+        let mut listeners = Vec::new();
         let mut tls = Vec::new();
-        for (port, dialect, over_tls) in [
-            (config.server.port, Dialect::MemcacheText, false),
-            (config.server.resp_port, Dialect::Resp, false),
-            (config.tls.port, Dialect::MemcacheText, true),
-            (config.tls.resp_port, Dialect::Resp, true),
+        for (port, kind, over_tls) in [
+            (config.server.port, Listener::Memcache, false),
+            (config.server.resp_port, Listener::Resp, false),
+            (config.tls.port, Listener::Memcache, true),
+            (config.tls.resp_port, Listener::Resp, true),
         ] {
             if port == 0 {
                 continue;
             }
             for ip in &config.server.listen {
                 let addr = SocketAddr::new(*ip, port);
-                let listener = TcpListener::bind(addr)
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+                let listener =
+                    TcpListener::bind(addr).map_err(|error| StartError::Listen { addr, error })?;
                 tcp.push(listener);
-                dialects.push(dialect);
+                listeners.push(kind);
                 tls.push(over_tls);
             }
         }
@@ -121,14 +122,18 @@ impl Server {
         if !config.server.unix_socket.as_os_str().is_empty() {
             let path = config.server.unix_socket.clone();
             let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path).map_err(|e| {
-                anyhow::anyhow!("cannot listen on unix socket {}: {e}", path.display())
+            let listener = UnixListener::bind(&path).map_err(|error| StartError::UnixSocket {
+                path: path.clone(),
+                error,
             })?;
             std::fs::set_permissions(
                 &path,
                 std::fs::Permissions::from_mode(config.server.unix_socket_mode),
             )
-            .map_err(|e| anyhow::anyhow!("cannot set permissions of {}: {e}", path.display()))?;
+            .map_err(|error| StartError::UnixSocketMode {
+                path: path.clone(),
+                error,
+            })?;
             unix = Some(listener);
             unix_path = Some(path);
         }
@@ -137,20 +142,25 @@ impl Server {
         } else {
             Some(crate::http::HttpPort::bind(&config.http)?)
         };
-        let http_addr = http.as_ref().map(|port| port.local_addr()).transpose()?;
+        let http_addr = http
+            .as_ref()
+            .map(|port| port.local_addr())
+            .transpose()
+            .map_err(StartError::LocalAddr)?;
         let tcp_addrs = tcp
             .iter()
-            .zip(dialects.iter().zip(&tls))
-            .filter(|(_, (d, over_tls))| **d == Dialect::MemcacheText && !**over_tls)
+            .zip(listeners.iter().zip(&tls))
+            .filter(|(_, (kind, over_tls))| **kind == Listener::Memcache && !**over_tls)
             .map(|(l, _)| l.local_addr())
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StartError::LocalAddr)?;
 
         let mut threads = Vec::new();
         let mut senders = Vec::new();
         let mut worker_wakers = Vec::new();
         for index in 0..shared.worker_count() {
-            let poll = Poll::new()?;
-            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let poll = Poll::new().map_err(StartError::Poll)?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartError::Poll)?);
             let (tx, rx) = crossbeam_channel::unbounded();
             shared.wakers.lock().push(waker.clone());
             let worker = Worker {
@@ -162,11 +172,10 @@ impl Server {
                 pending_flush: Default::default(),
                 just_parked: Default::default(),
             };
-            threads.push(spawn_watched(
-                format!("worker-{index}"),
-                &shared,
-                move || worker.run(),
-            )?);
+            threads.push(
+                spawn_watched(format!("worker-{index}"), &shared, move || worker.run())
+                    .map_err(StartError::Thread)?,
+            );
             senders.push(tx);
             worker_wakers.push(waker);
         }
@@ -179,31 +188,31 @@ impl Server {
             wakers: worker_wakers.clone(),
         }));
 
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER)?);
+        let poll = Poll::new().map_err(StartError::Poll)?;
+        let waker =
+            Arc::new(Waker::new(poll.registry(), ACCEPTOR_WAKER).map_err(StartError::Poll)?);
         shared.wakers.lock().push(waker);
         for (i, listener) in tcp.iter_mut().enumerate() {
             poll.registry()
-                .register(listener, Token(i), Interest::READABLE)?;
+                .register(listener, Token(i), Interest::READABLE)
+                .map_err(StartError::Poll)?;
         }
         let unix_token = Token(tcp.len());
         if let Some(listener) = unix.as_mut() {
             poll.registry()
-                .register(listener, unix_token, Interest::READABLE)?;
+                .register(listener, unix_token, Interest::READABLE)
+                .map_err(StartError::Poll)?;
         }
-        for ((listener, dialect), over_tls) in tcp.iter().zip(&dialects).zip(&tls) {
-            let name = if *dialect == Dialect::Resp {
-                "RESP"
-            } else {
-                "memcached protocol"
-            };
+        for ((listener, kind), over_tls) in tcp.iter().zip(&listeners).zip(&tls) {
+            let name = kind.name();
             let over = if *over_tls { " over TLS" } else { "" };
-            log::info!("{name}{over} on tcp {}", listener.local_addr()?);
+            let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
+            log::info!("{name}{over} on tcp {addr}");
         }
         let acceptor = Acceptor {
             poll,
             tcp,
-            dialects,
+            listeners,
             tls,
             unix,
             unix_token,
@@ -212,27 +221,33 @@ impl Server {
             next: 0,
             shared: shared.clone(),
         };
-        threads.push(spawn_watched("acceptor".into(), &shared, move || {
-            acceptor.run()
-        })?);
+        threads.push(
+            spawn_watched("acceptor".into(), &shared, move || acceptor.run())
+                .map_err(StartError::Thread)?,
+        );
 
         if let Some(port) = http {
             let http_shared = shared.clone();
-            threads.push(spawn_watched("http".into(), &shared, move || {
-                port.run(http_shared)
-            })?);
+            threads.push(
+                spawn_watched("http".into(), &shared, move || port.run(http_shared))
+                    .map_err(StartError::Thread)?,
+            );
             if let Some(addr) = http_addr {
                 log::info!("HTTP on tcp {addr}");
             }
         }
         let maintenance_shared = shared.clone();
-        threads.push(spawn_watched("maintenance".into(), &shared, move || {
-            maintenance(&maintenance_shared)
-        })?);
+        threads.push(
+            spawn_watched("maintenance".into(), &shared, move || {
+                maintenance(&maintenance_shared)
+            })
+            .map_err(StartError::Thread)?,
+        );
         let saver_shared = shared.clone();
-        threads.push(spawn_watched("saver".into(), &shared, move || {
-            saver(&saver_shared)
-        })?);
+        threads.push(
+            spawn_watched("saver".into(), &shared, move || saver(&saver_shared))
+                .map_err(StartError::Thread)?,
+        );
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
         }
@@ -264,6 +279,47 @@ impl Server {
             None => Ok(()),
         }
     }
+}
+
+/// Why [`Server::start`] failed. The messages are the ones start-up has always logged.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The shared state (users, ACL file) could not be built from the config.
+    #[error(transparent)]
+    Shared(#[from] crate::shared::SharedError),
+    /// The TLS certificates or settings were refused.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// A TCP listener (memcached, RESP, or their TLS ports) could not be bound.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    /// The unix socket could not be bound.
+    #[error("cannot listen on unix socket {}: {error}", path.display())]
+    UnixSocket {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The unix socket's permissions (`unix_socket_mode`) could not be set.
+    #[error("cannot set permissions of {}: {error}", path.display())]
+    UnixSocketMode {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The HTTP port could not start.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    /// A bound listener could not tell its address.
+    #[error(transparent)]
+    LocalAddr(std::io::Error),
+    /// A poll, its waker or a registration with it failed.
+    #[error(transparent)]
+    Poll(std::io::Error),
+    /// A thread could not be started.
+    #[error(transparent)]
+    Thread(std::io::Error),
 }
 
 /// A server thread ended before shutdown (a panic outside a connection's turn, or a failed
@@ -351,8 +407,8 @@ impl crate::blocking::Wake for WorkerSink {
 struct Acceptor {
     poll: Poll,
     tcp: Vec<TcpListener>,
-    /// The protocol of each listener in `tcp`.
-    dialects: Vec<Dialect>,
+    /// The kind of each listener in `tcp`.
+    listeners: Vec<Listener>,
     /// Whether each listener in `tcp` speaks TLS.
     tls: Vec<bool>,
     unix: Option<UnixListener>,
@@ -388,11 +444,11 @@ impl Acceptor {
 
     fn accept_all(&mut self, token: Token) {
         loop {
-            let dialect = self
-                .dialects
+            let listener = self
+                .listeners
                 .get(token.0)
                 .copied()
-                .unwrap_or(Dialect::MemcacheText);
+                .unwrap_or(Listener::Memcache);
             let accepted = if token == self.unix_token {
                 match self.unix.as_ref().map(|l| l.accept()) {
                     Some(Ok((stream, _))) => Transport::Unix(stream),
@@ -408,7 +464,7 @@ impl Acceptor {
                 match self.tcp[token.0].accept() {
                     Ok((mut stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        if self.refused_by_protected_mode(&mut stream, peer, dialect) {
+                        if self.refused_by_protected_mode(&mut stream, peer, listener) {
                             continue;
                         }
                         match (self.tls.get(token.0), &self.shared.tls) {
@@ -434,7 +490,7 @@ impl Acceptor {
                     }
                 }
             };
-            self.hand_over(accepted, dialect);
+            self.hand_over(accepted, listener);
         }
     }
 
@@ -447,18 +503,18 @@ impl Acceptor {
         &self,
         stream: &mut mio::net::TcpStream,
         peer: SocketAddr,
-        dialect: Dialect,
+        listener: Listener,
     ) -> bool {
         let shared = &self.shared;
         if !shared.protected_mode.load(Ordering::Relaxed) || is_loopback(peer.ip()) {
             return false;
         }
-        let (password_set, refusal): (bool, &[u8]) = match dialect {
-            Dialect::Resp => (
+        let (password_set, refusal): (bool, &[u8]) = match listener {
+            Listener::Resp => (
                 !shared.acl.default_opens_without_password(),
                 crate::command::resp::PROTECTED_MODE_DENIED,
             ),
-            _ => (shared.config.sasl.enabled, reply::PROTECTED_MODE_DENIED),
+            Listener::Memcache => (shared.config.sasl.enabled, reply::PROTECTED_MODE_DENIED),
         };
         if password_set {
             return false;
@@ -473,16 +529,16 @@ impl Acceptor {
         true
     }
 
-    fn hand_over(&mut self, mut transport: Transport, dialect: Dialect) {
+    fn hand_over(&mut self, mut transport: Transport, listener: Listener) {
         let connections = &self.shared.connections;
         let current = connections.curr_connections.load(Ordering::Relaxed);
         if current >= self.shared.config.server.max_connections as u64 {
             connections
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
-            let refusal: &[u8] = match dialect {
-                Dialect::Resp => b"-ERR max number of clients reached\r\n",
-                _ => reply::TOO_MANY_CONNECTIONS,
+            let refusal: &[u8] = match listener {
+                Listener::Resp => b"-ERR max number of clients reached\r\n",
+                Listener::Memcache => reply::TOO_MANY_CONNECTIONS,
             };
             let _ = transport.write(refusal);
             log::info!("rejected {}: too many open connections", transport.peer());
@@ -495,7 +551,7 @@ impl Acceptor {
         let worker = self.next % self.senders.len();
         self.next = self.next.wrapping_add(1);
         if self.senders[worker]
-            .send(WorkerMsg::NewConn(transport, dialect))
+            .send(WorkerMsg::NewConn(transport, listener))
             .is_ok()
         {
             let _ = self.wakers[worker].wake();

@@ -19,10 +19,11 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::command::{Context, Dialect, Session};
+use crate::command::{Context, Session};
 use crate::metrics::WorkerStats;
 use crate::pubsub::outbox;
 use crate::server::conn::{Conn, Next};
+use crate::server::listener::Listener;
 use crate::server::transport::Transport;
 use crate::shared::{unix_millis, Shared};
 
@@ -31,7 +32,8 @@ pub const WAKER: Token = Token(usize::MAX);
 
 /// A message from the acceptor (or the shutdown path) to a worker.
 pub enum WorkerMsg {
-    NewConn(Transport, Dialect),
+    /// An accepted connection and the kind of port it came in on.
+    NewConn(Transport, Listener),
     /// Pub/sub messages for this worker's connections: `(conn_id, frame)` pairs.
     Deliver(crate::pubsub::Batch),
     /// The reply of a parked connection's blocking pop, served by a push.
@@ -101,19 +103,20 @@ impl Worker {
                 if event.token() == WAKER {
                     while let Ok(msg) = self.inbox.try_recv() {
                         match msg {
-                            WorkerMsg::NewConn(transport, dialect) => {
+                            WorkerMsg::NewConn(transport, listener) => {
                                 let entry = conns.vacant_entry();
                                 let token = Token(entry.key());
-                                let resp = dialect == Dialect::Resp;
-                                let info =
-                                    self.shared
-                                        .connection_opened(&transport, resp, unix_millis());
-                                let session = match dialect {
-                                    Dialect::Resp => Session::resp(
+                                let info = self.shared.connection_opened(
+                                    &transport,
+                                    listener,
+                                    unix_millis(),
+                                );
+                                let session = match listener {
+                                    Listener::Resp => Session::resp(
                                         info.clone(),
                                         !self.shared.acl.default_opens_without_password(),
                                     ),
-                                    _ => Session::memcache(),
+                                    Listener::Memcache => Session::memcache(),
                                 };
                                 let mut conn = Conn::new(transport, info, session);
                                 if let Err(e) = self.poll.registry().register(

@@ -4,6 +4,7 @@
 //!
 //! Each takes one shard at a time and restores the memory bound with no shard held.
 
+use super::records::ReadState;
 use super::*;
 
 impl Store {
@@ -106,11 +107,13 @@ impl Store {
             item,
             now_ms,
             &mut scratch,
-            fetched_before,
-            access_before,
-            won,
-            already,
-            counter,
+            ReadState {
+                fetched_before,
+                access_before_s: access_before,
+                won,
+                win_already_sent: already,
+                counter,
+            },
             Some(found.entry.segment()),
         );
         let result = read(Some(view));

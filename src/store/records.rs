@@ -8,6 +8,35 @@
 
 use super::*;
 
+/// What a read knew of its item before it touched it, and what it won, as
+/// [`Store::view`] hands them on to the [`ItemView`] (meta `h`, `l`, `W`, `Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ReadState {
+    /// The item had been fetched before this read.
+    pub fetched_before: bool,
+    /// When the item was last accessed before this read, in seconds.
+    pub access_before_s: u32,
+    /// This read won the right to recache the item (meta `W`).
+    pub won: bool,
+    /// Someone else already holds the win token (meta `Z`).
+    pub win_already_sent: bool,
+    /// The item's frequency counter.
+    pub counter: u8,
+}
+
+impl ReadState {
+    /// A look that neither touches the item nor takes part in a recache race (a scan).
+    pub(super) fn untouched(item: ItemRef<'_>, counter: u8) -> ReadState {
+        ReadState {
+            fetched_before: item.info() & info::FETCHED != 0,
+            access_before_s: item.access_s(),
+            won: false,
+            win_already_sent: false,
+            counter,
+        }
+    }
+}
+
 impl Store {
     /// The record an index entry of `shard` points at, borrowed while the shard is.
     ///
@@ -126,18 +155,13 @@ impl Store {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn view<'s>(
         &'s self,
         shard: &'s Shard,
         item: ItemRef<'s>,
         now_ms: u64,
         scratch: &'s mut Vec<u8>,
-        fetched_before: bool,
-        access_before_s: u32,
-        won: bool,
-        win_already_sent: bool,
-        counter: u8,
+        read: ReadState,
         segment: Option<u32>,
     ) -> ItemView<'s> {
         let info_bits = item.info();
@@ -159,11 +183,11 @@ impl Store {
             expiry_ms: item.expiry_ms(),
             stale: info_bits & info::STALE != 0,
             now_ms,
-            fetched_before,
-            last_access_before_ms: access_before_s as u64 * 1000,
-            won,
-            win_already_sent,
-            counter,
+            fetched_before: read.fetched_before,
+            last_access_before_ms: read.access_before_s as u64 * 1000,
+            won: read.won,
+            win_already_sent: read.win_already_sent,
+            counter: read.counter,
             pin,
         }
     }

@@ -4,6 +4,7 @@
 //! Read-only: each takes the shards one at a time and changes nothing but the lazily
 //! noticed expiries a walk skips.
 
+use super::records::ReadState;
 use super::*;
 
 impl Store {
@@ -39,19 +40,8 @@ impl Store {
                         continue;
                     }
                     let mut scratch = Vec::new();
-                    let fetched = item.info() & info::FETCHED != 0;
-                    let view = self.view(
-                        shard,
-                        item,
-                        now_ms,
-                        &mut scratch,
-                        fetched,
-                        item.access_s(),
-                        false,
-                        false,
-                        entry.counter(),
-                        None,
-                    );
+                    let read = ReadState::untouched(item, entry.counter());
+                    let view = self.view(shard, item, now_ms, &mut scratch, read, None);
                     visit(&view);
                     visited += 1;
                 }
