@@ -11,6 +11,7 @@
 mod acl;
 mod blocking;
 mod client;
+mod connection;
 mod hash;
 mod keys;
 mod list;
@@ -21,6 +22,7 @@ mod pubsub;
 mod random;
 mod server;
 mod set;
+mod settings;
 mod strings;
 pub mod table;
 mod tx;

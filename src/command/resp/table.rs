@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    acl, blocking, client, hash, keys, list, observe, persist, pubsub, server, set, strings, tx,
-    zset, zset_ops, Call,
+    acl, blocking, client, connection, hash, keys, list, observe, persist, pubsub, server, set,
+    settings, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -110,13 +110,13 @@ macro_rules! commands {
 
 commands! {
     // connection
-    "ping", -1, Flags::FAST, (0, 0, 0), "connection", "Returns the server's liveliness response.", server::ping;
-    "echo", 2, Flags::FAST, (0, 0, 0), "connection", "Returns the given string.", server::echo;
-    "hello", -1, CONN, (0, 0, 0), "connection", "Handshakes with the server.", server::hello;
-    "auth", -2, CONN, (0, 0, 0), "connection", "Authenticates the connection.", server::auth;
-    "select", 2, Flags::FAST, (0, 0, 0), "connection", "Changes the selected database.", server::select;
-    "quit", -1, CONN.with(Flags::NOT_QUEUED), (0, 0, 0), "connection", "Closes the connection.", server::quit;
-    "reset", 1, CONN.with(Flags::NOT_QUEUED), (0, 0, 0), "connection", "Resets the connection.", server::reset;
+    "ping", -1, Flags::FAST, (0, 0, 0), "connection", "Returns the server's liveliness response.", connection::ping;
+    "echo", 2, Flags::FAST, (0, 0, 0), "connection", "Returns the given string.", connection::echo;
+    "hello", -1, CONN, (0, 0, 0), "connection", "Handshakes with the server.", connection::hello;
+    "auth", -2, CONN, (0, 0, 0), "connection", "Authenticates the connection.", connection::auth;
+    "select", 2, Flags::FAST, (0, 0, 0), "connection", "Changes the selected database.", connection::select;
+    "quit", -1, CONN.with(Flags::NOT_QUEUED), (0, 0, 0), "connection", "Closes the connection.", connection::quit;
+    "reset", 1, CONN.with(Flags::NOT_QUEUED), (0, 0, 0), "connection", "Resets the connection.", connection::reset;
     "client", -2, Flags::NONE, (0, 0, 0), "connection", "A container for client connection commands.", client::client;
     // strings
     "get", 2, RF, (1, 1, 1), "string", "Returns the string value of a key.", strings::get;
@@ -281,7 +281,7 @@ commands! {
     "unwatch", 1, Flags::FAST, (0, 0, 0), "transactions", "Forgets about watched keys of a transaction.", tx::unwatch;
     // server
     "info", -1, Flags::NONE, (0, 0, 0), "server", "Returns information and statistics about the server.", server::info;
-    "config", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for server configuration commands.", server::config;
+    "config", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for server configuration commands.", settings::config;
     "command", -1, Flags::NONE, (0, 0, 0), "server", "Returns detailed information about all commands.", server::command;
     "time", 1, Flags::FAST, (0, 0, 0), "server", "Returns the server time.", server::time;
     "save", 1, Flags::ADMIN, (0, 0, 0), "server", "Synchronously saves the database(s) to disk.", persist::save;

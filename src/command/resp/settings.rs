@@ -1,0 +1,360 @@
+//! CONFIG GET, SET, RESETSTAT and HELP: the settings that exist here, under Redis's names.
+//! A setting that does not exist here is refused with Redis's error, never pretended to apply.
+//!
+//! Changes go to the live structure each setting lives in (the store, the client limits, the
+//! TLS state, the slow log); nothing here writes the config file.
+
+use super::{parse_i64, Call};
+use crate::clients::ClientMemoryBound;
+use crate::command::Flow;
+use crate::config::ByteSize;
+use crate::glob;
+use ferrocache_protocol::resp::Encoder;
+use std::sync::atomic::Ordering;
+
+/// The settings CONFIG GET shows: (name, value).
+fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
+    let config = &call.ctx.shared.config;
+    let listen: Vec<String> = config
+        .server
+        .listen
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let tls = call
+        .ctx
+        .shared
+        .tls
+        .as_ref()
+        .map_or_else(|| config.tls.clone(), crate::tls::TlsState::settings);
+    let path = |path: &std::path::Path| path.display().to_string();
+    vec![
+        (
+            "protected-mode",
+            if call.ctx.shared.protected_mode.load(Ordering::Relaxed) {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ),
+        ("tls-port", config.tls.resp_port.to_string()),
+        ("tls-cert-file", path(&tls.cert_file)),
+        ("tls-key-file", path(&tls.key_file)),
+        ("tls-ca-cert-file", path(&tls.ca_cert_file)),
+        ("tls-auth-clients", tls.auth_clients.to_ascii_lowercase()),
+        ("tls-protocols", tls.protocols.clone()),
+        ("tls-auth-clients-user", tls.auth_clients_user.clone()),
+        (
+            "maxmemory",
+            call.ctx.shared.store.memory_limit().to_string(),
+        ),
+        (
+            "maxmemory-policy",
+            call.ctx.shared.store.eviction_policy().name().into(),
+        ),
+        ("maxclients", config.server.max_connections.to_string()),
+        ("port", config.server.resp_port.to_string()),
+        ("bind", listen.join(" ")),
+        ("databases", "1".into()),
+        ("save", String::new()),
+        ("appendonly", "no".into()),
+        ("timeout", "0".into()),
+        (
+            "proto-max-bulk-len",
+            call.ctx.shared.clients.proto_max_bulk_len().to_string(),
+        ),
+        (
+            "client-query-buffer-limit",
+            call.ctx.shared.clients.query_buffer_limit().to_string(),
+        ),
+        (
+            "maxmemory-clients",
+            call.ctx.shared.clients.maxmemory_clients().to_string(),
+        ),
+        (
+            "hash-max-listpack-entries",
+            crate::store::hash::COMPACT_MAX_FIELDS.to_string(),
+        ),
+        (
+            "zset-max-listpack-entries",
+            crate::store::zset::COMPACT_MAX_ENTRIES.to_string(),
+        ),
+        (
+            "zset-max-listpack-value",
+            crate::store::zset::COMPACT_MAX_MEMBER_LEN.to_string(),
+        ),
+        ("requirepass", config.resp.requirepass.clone()),
+        (
+            "slowlog-log-slower-than",
+            call.ctx.shared.slowlog.threshold_us().to_string(),
+        ),
+        (
+            "slowlog-max-len",
+            call.ctx.shared.slowlog.max_len().to_string(),
+        ),
+        ("latency-tracking", "yes".into()),
+        (
+            "latency-tracking-info-percentiles",
+            super::observe::INFO_PERCENTILES
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        ("latency-monitor-threshold", "0".into()),
+        (
+            "notify-keyspace-events",
+            crate::pubsub::notify::to_string(call.ctx.shared.pubsub.notify_flags()),
+        ),
+    ]
+}
+
+/// The smallest `proto-max-bulk-len` and `client-query-buffer-limit` Redis accepts (1 MiB).
+const MIN_BUFFER_LIMIT: u64 = 1024 * 1024;
+
+/// `maxmemory-clients`: a memory value, or `N%` of maxmemory (N up to 100), as Redis takes it.
+fn parse_client_memory_bound(value: &[u8]) -> Result<ClientMemoryBound, &'static str> {
+    if let Some(percent) = value.strip_suffix(b"%") {
+        let percent: u64 = std::str::from_utf8(percent)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .ok_or("argument must be a memory or percent value")?;
+        if percent > 100 {
+            return Err("percentage argument must be less or equal to 100");
+        }
+        return Ok(ClientMemoryBound::PercentOfMaxmemory(percent));
+    }
+    ByteSize::parse_redis(value)
+        .map(|size| ClientMemoryBound::Bytes(size.bytes()))
+        .ok_or("argument must be a memory or percent value")
+}
+
+/// The TLS settings CONFIG SET changes (Redis's names), as a whole: rustls is handed the
+/// edited settings only when they make a valid configuration together.
+const TLS_SETTINGS: &[&str] = &[
+    "tls-auth-clients-user",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+    "tls-protocols",
+];
+
+/// CONFIG SET of TLS settings, one pair or several (Redis applies several together, so a
+/// certificate and its key can be swapped in one command). Connections accepted afterwards
+/// get the new certificate; open ones keep theirs.
+fn config_set_tls(call: &Call<'_, '_>, enc: &mut Encoder<'_>) {
+    let pairs: Vec<(String, String)> = call.args[2..]
+        .chunks(2)
+        .map(|pair| {
+            (
+                String::from_utf8_lossy(&pair[0]).to_ascii_lowercase(),
+                String::from_utf8_lossy(&pair[1]).into_owned(),
+            )
+        })
+        .collect();
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(name, _)| !TLS_SETTINGS.contains(&name.as_str()))
+    {
+        enc.error(&format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+        ));
+        return;
+    }
+    if let Some((name, value)) = pairs.iter().find(|(name, value)| {
+        (name == "tls-auth-clients" && crate::tls::ClientAuth::parse(value).is_none())
+            || (name == "tls-auth-clients-user"
+                && crate::tls::CertificateUser::parse(value).is_none())
+            || (name == "tls-protocols" && crate::tls::protocol_versions(value).is_err())
+    }) {
+        let reason = if name == "tls-auth-clients" {
+            "argument(s) must be one of the following: no, yes, optional".to_string()
+        } else if name == "tls-auth-clients-user" {
+            "argument(s) must be one of the following: off, CN".to_string()
+        } else {
+            format!("Invalid tls-protocols value {value:?}")
+        };
+        enc.error(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+        ));
+        return;
+    }
+    let applied = match &call.ctx.shared.tls {
+        Some(tls) => tls.update(|section| {
+            for (name, value) in &pairs {
+                match name.as_str() {
+                    "tls-cert-file" => section.cert_file = value.into(),
+                    "tls-key-file" => section.key_file = value.into(),
+                    "tls-ca-cert-file" => section.ca_cert_file = value.into(),
+                    "tls-auth-clients" => section.auth_clients = value.clone(),
+                    "tls-auth-clients-user" => section.auth_clients_user = value.clone(),
+                    _ => section.protocols = value.clone(),
+                }
+            }
+        }),
+        None => Err(crate::tls::TlsError::Setting {
+            setting: "tls",
+            message: "no TLS port is configured (restart-only: tls.port, tls.resp_port)".into(),
+        }),
+    };
+    match applied {
+        Ok(()) => enc.ok(),
+        Err(e) => {
+            log::warn!("CONFIG SET {}: {e}", pairs[0].0);
+            enc.error(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - Unable to update TLS configuration. Check server logs.",
+                pairs[0].0
+            ));
+        }
+    }
+}
+
+/// CONFIG GET pattern ... | SET name value | RESETSTAT
+pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let sub = call.arg(1).to_ascii_uppercase();
+    match sub.as_slice() {
+        b"SET"
+            if call.args.len() >= 4
+                && call.args.len().is_multiple_of(2)
+                && call.arg(2).to_ascii_lowercase().starts_with(b"tls-") =>
+        {
+            config_set_tls(call, enc);
+        }
+        b"GET" if call.args.len() >= 3 => {
+            let values = config_values(call);
+            let chosen: Vec<&(&str, String)> = values
+                .iter()
+                .filter(|(name, _)| {
+                    call.args[2..]
+                        .iter()
+                        .any(|p| glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
+                })
+                .collect();
+            enc.map(chosen.len());
+            for (name, value) in chosen {
+                enc.bulk(name.as_bytes());
+                enc.bulk(value.as_bytes());
+            }
+        }
+        b"SET" if call.args.len() == 4 => {
+            let (name, value) = (call.arg(2).to_ascii_lowercase(), call.arg(3));
+            let text = String::from_utf8_lossy(value).into_owned();
+            match name.as_slice() {
+                b"maxmemory" => match ByteSize::parse_redis(value) {
+                    Some(size) => {
+                        // Redis reads 0 as "no limit"; the store is always bounded, so 0
+                        // goes back to the limit the server started with (`-m`).
+                        let limit = match size.bytes() {
+                            0 => call.ctx.shared.config.store.memory_limit.bytes(),
+                            bytes => bytes,
+                        };
+                        call.ctx.shared.store.set_memory_limit(limit as usize, call.ctx.now_ms);
+                        enc.ok();
+                    }
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value",
+                    ),
+                },
+                b"proto-max-bulk-len" | b"client-query-buffer-limit" => {
+                    let name = if name.as_slice() == b"proto-max-bulk-len" {
+                        "proto-max-bulk-len"
+                    } else {
+                        "client-query-buffer-limit"
+                    };
+                    match ByteSize::parse_redis(value).map(ByteSize::bytes) {
+                        Some(bytes) if bytes >= MIN_BUFFER_LIMIT && bytes <= i64::MAX as u64 => {
+                            let clients = &call.ctx.shared.clients;
+                            if name == "proto-max-bulk-len" {
+                                clients.set_proto_max_bulk_len(bytes);
+                            } else {
+                                clients.set_query_buffer_limit(bytes);
+                            }
+                            enc.ok();
+                        }
+                        Some(_) => enc.error(&format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be between {MIN_BUFFER_LIMIT} and 9223372036854775807 inclusive"
+                        )),
+                        None => enc.error(&format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be a memory value"
+                        )),
+                    }
+                }
+                b"protected-mode" => match value.to_ascii_lowercase().as_slice() {
+                    b"yes" | b"no" => {
+                        let on = value.eq_ignore_ascii_case(b"yes");
+                        call.ctx.shared.protected_mode.store(on, Ordering::Relaxed);
+                        enc.ok();
+                    }
+                    _ => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'protected-mode') - argument must be 'yes' or 'no'",
+                    ),
+                },
+                b"slowlog-log-slower-than" => match parse_i64(value) {
+                    Some(us) => {
+                        call.ctx.shared.slowlog.set_threshold_us(us);
+                        enc.ok();
+                    }
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'slowlog-log-slower-than') - argument couldn't be parsed into an integer",
+                    ),
+                },
+                b"slowlog-max-len" => match parse_i64(value) {
+                    Some(len) if len >= 0 => {
+                        call.ctx.shared.slowlog.set_max_len(len as usize);
+                        enc.ok();
+                    }
+                    _ => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'slowlog-max-len') - argument must be between 0 and 9223372036854775807 inclusive",
+                    ),
+                },
+                b"maxmemory-clients" => match parse_client_memory_bound(value) {
+                    Ok(bound) => {
+                        call.ctx.shared.clients.set_maxmemory_clients(bound);
+                        enc.ok();
+                    }
+                    Err(reason) => enc.error(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - {reason}"
+                    )),
+                },
+                b"maxmemory-policy" => match crate::store::EvictionPolicy::from_name(&text) {
+                    Some(policy) => {
+                        call.ctx.shared.store.set_eviction_policy(policy);
+                        enc.ok();
+                    }
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: allkeys-lru, allkeys-lfu, volatile-lru, volatile-lfu, volatile-ttl, noeviction",
+                    ),
+                },
+                b"notify-keyspace-events" => match crate::pubsub::notify::parse(&text) {
+                    Some(flags) => {
+                        call.ctx.shared.pubsub.set_notify_flags(flags);
+                        enc.ok();
+                    }
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                    ),
+                },
+                _ => enc.error(&format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                    String::from_utf8_lossy(&name)
+                )),
+            }
+        }
+        b"RESETSTAT" if call.args.len() == 2 => {
+            for worker in call.ctx.shared.worker_stats.iter() {
+                worker.reset();
+            }
+            for table in call.ctx.shared.latency.iter() {
+                table.reset();
+            }
+            enc.ok();
+        }
+        _ => enc.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+            String::from_utf8_lossy(call.arg(1))
+        )),
+    }
+    Flow::Continue
+}
