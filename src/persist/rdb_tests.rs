@@ -7,12 +7,8 @@ use std::collections::BTreeMap;
 use super::format::{Block, RecordValue};
 use super::rdb::*;
 use super::save;
-use crate::store::{
-    EvictionPolicy, Expiry, IfMissing, Mutation, Outcome, StaleCas, Store, StoreConfig, Write,
-    WriteMode,
-};
-
-const NOW: u64 = 1_700_000_000_000;
+use super::tests::{set, store, NOW};
+use crate::store::{Expiry, IfMissing, Store};
 
 #[test]
 fn crc64_is_redis_jones_crc() {
@@ -39,32 +35,6 @@ fn lengths_use_the_shortest_of_redis_four_encodings() {
         let mut reader = Reader { bytes: &out, at: 0 };
         assert_eq!(reader.len(), Some(len));
     }
-}
-
-fn store() -> Store {
-    Store::new(StoreConfig {
-        memory_limit_bytes: 64 << 20,
-        item_size_max: 8 << 20,
-        eviction: EvictionPolicy::AllKeysLru,
-        ..StoreConfig::default()
-    })
-}
-
-fn set(store: &Store, key: &[u8], value: &[u8], flags: u32, expiry_ms: u64) {
-    let write = Write {
-        key,
-        value,
-        flags,
-        expiry: Expiry::from_ms(expiry_ms),
-        mode: WriteMode::Set,
-        compare_cas: None,
-        new_cas: None,
-        stale_cas: StaleCas::Refuse,
-    };
-    assert!(matches!(
-        store.apply(Mutation::Write(write), NOW),
-        Outcome::Stored { .. }
-    ));
 }
 
 fn snapshot(store: &Store) -> Vec<u8> {

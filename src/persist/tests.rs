@@ -7,9 +7,9 @@ use crate::store::{
     WriteMode,
 };
 
-const NOW: u64 = 1_700_000_000_000;
+pub(super) const NOW: u64 = 1_700_000_000_000;
 
-fn store() -> Store {
+pub(super) fn store() -> Store {
     Store::new(StoreConfig {
         memory_limit_bytes: 256 << 20,
         item_size_max: 8 << 20,
@@ -18,7 +18,7 @@ fn store() -> Store {
     })
 }
 
-fn set(store: &Store, key: &[u8], value: &[u8], flags: u32, expiry_ms: u64) {
+pub(super) fn set(store: &Store, key: &[u8], value: &[u8], flags: u32, expiry_ms: u64) {
     let write = Write {
         key,
         value,
