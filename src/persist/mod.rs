@@ -324,7 +324,12 @@ pub fn load(
     };
     format::read_header(&file).map_err(refuse)?;
     let blocks = format::blocks(&file).map_err(refuse)?;
-    let (records, expected) = validate(&blocks, threads).map_err(refuse)?;
+    let (decoded, expected) = decode_all(&blocks, threads).map_err(refuse)?;
+    let records: u64 = decoded
+        .iter()
+        .flatten()
+        .map(|block| block.len() as u64)
+        .sum();
     if records != expected {
         return Err(refuse(FormatError::CountMismatch {
             expected,
@@ -334,16 +339,13 @@ pub fn load(
     let loaded = AtomicU64::new(0);
     let expired = AtomicU64::new(0);
     let refused = AtomicU64::new(0);
-    let threads = threads.clamp(1, blocks.len().max(1));
     std::thread::scope(|scope| {
-        for first in 0..threads {
-            let (blocks, loaded, expired, refused) = (&blocks, &loaded, &expired, &refused);
+        // Each thread loads the blocks it decoded: nothing is decoded twice.
+        for share in decoded {
+            let (loaded, expired, refused) = (&loaded, &expired, &refused);
             scope.spawn(move || {
-                for &(offset, payload) in blocks.iter().skip(first).step_by(threads) {
-                    let Ok(Block::Records(records)) = format::decode_block(offset, payload) else {
-                        continue; // the end block; every block was validated above
-                    };
-                    for record in records {
+                for block in share {
+                    for record in block {
                         if record.expiry_ms != 0 && record.expiry_ms <= now_ms {
                             expired.fetch_add(1, Ordering::Relaxed);
                             continue;
@@ -391,22 +393,30 @@ fn log_refused(key: &[u8], error: RestoreError) {
     );
 }
 
-/// Decodes every block (in parallel) without loading anything: the records found and the
-/// count the end block promises.
-fn validate(blocks: &[(usize, &[u8])], threads: usize) -> Result<(u64, u64), FormatError> {
+/// Decoded records: per thread, per block.
+type Decoded<'a> = Vec<Vec<Vec<format::Record<'a>>>>;
+
+/// Decodes every block with `threads` threads (block i on thread i % threads) before
+/// anything is loaded: each thread's records, block by block, for it to load next, and the
+/// count the end block promises. Any malformed block refuses the whole file.
+fn decode_all<'a>(
+    blocks: &[(usize, &'a [u8])],
+    threads: usize,
+) -> Result<(Decoded<'a>, u64), FormatError> {
     let threads = threads.clamp(1, blocks.len().max(1));
-    let results: Vec<Result<(u64, Option<u64>), FormatError>> = std::thread::scope(|scope| {
+    type Share<'a> = (Vec<Vec<format::Record<'a>>>, Option<u64>);
+    let results: Vec<Result<Share<'a>, FormatError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|first| {
                 scope.spawn(move || {
-                    let (mut records, mut end) = (0u64, None);
+                    let (mut share, mut end) = (Vec::new(), None);
                     for &(offset, payload) in blocks.iter().skip(first).step_by(threads) {
                         match format::decode_block(offset, payload)? {
-                            Block::Records(found) => records += found.len() as u64,
+                            Block::Records(records) => share.push(records),
                             Block::End { records } => end = Some(records),
                         }
                     }
-                    Ok((records, end))
+                    Ok((share, end))
                 })
             })
             .collect();
@@ -415,13 +425,14 @@ fn validate(blocks: &[(usize, &[u8])], threads: usize) -> Result<(u64, u64), For
             .map(|h| h.join().unwrap_or(Err(FormatError::Malformed(0))))
             .collect()
     });
-    let (mut records, mut expected) = (0, 0);
+    let mut decoded = Vec::with_capacity(threads);
+    let mut expected = 0;
     for result in results {
-        let (found, end) = result?;
-        records += found;
+        let (share, end) = result?;
+        decoded.push(share);
         expected += end.unwrap_or(0);
     }
-    Ok((records, expected))
+    Ok((decoded, expected))
 }
 
 /// Why `--export-rdb` failed.
