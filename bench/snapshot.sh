@@ -42,20 +42,16 @@ for bin in "$FERRO" "$BENCH"; do
     [ -x "$bin" ] || { echo "snapshot.sh: $bin not found; cargo build --release -p ferrocache -p ferrocache-bench" >&2; exit 1; }
 done
 
+SCRIPT=snapshot.sh
+# free_port and median (its EXIT trap is replaced below).
+. "$ROOT/bench/common.sh"
+
 PID=""
 WORK=$(mktemp -d)
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-free_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "snapshot.sh: no free port" >&2; exit 1
-}
-wait_port() {
+wait_long() {
     for _ in $(seq 1 6000); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.01; done
     return 1
 }
@@ -74,7 +70,7 @@ start() {
                 --save '' --appendonly no --maxmemory 0 --logfile "$log" >/dev/null 2>&1 & ;;
     esac
     PID=$!
-    wait_port "$PORT" || { echo "snapshot.sh: $server did not start: $(tail -2 "$log")" >&2; exit 1; }
+    wait_long "$PORT" || { echo "snapshot.sh: $server did not start: $(tail -2 "$log")" >&2; exit 1; }
 }
 
 # The load time the server itself logged, in seconds.
@@ -133,7 +129,7 @@ echo "|---|---|---:|---:|---:|---:|---:|"
 for dataset in $DATASETS; do
     items=${dataset%x*}; size=${dataset#*x}
     for server in redis ferrocache; do
-        med() { awk -v s="$server" -v n="$items" -v v="$size" -v c="$1" '$1 == s && $2 == n && $3 == v {print $c}' "$ROWS" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+        med() { awk -v s="$server" -v n="$items" -v v="$size" -v c="$1" '$1 == s && $2 == n && $3 == v {print $c}' "$ROWS" | median; }
         printf '| %s | %s × %s B | %s | %s | %s | %s | %s |\n' "$server" "$items" "$size" "$(med 4)" "$(med 5)" "$(med 6)" "$(med 7)" "$(med 8)"
     done
 done
