@@ -369,6 +369,20 @@ pub struct PersistenceSection {
     pub save: String,
     /// Load `dir/dbfilename` at start when it exists.
     pub load_on_start: bool,
+    /// What start-up does when that file is refused (truncated, corrupt, a future
+    /// version): start empty (the default), or exit non-zero so an operator looks first.
+    pub on_load_error: LoadErrorAction,
+}
+
+/// What start-up does with a snapshot it refuses (`[persistence] on_load_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadErrorAction {
+    /// Log the reason in one line and serve an empty cache.
+    #[default]
+    StartEmpty,
+    /// Log the reason and exit non-zero.
+    Exit,
 }
 
 impl Default for PersistenceSection {
@@ -378,6 +392,7 @@ impl Default for PersistenceSection {
             dbfilename: "dump.fcs".into(),
             save: String::new(),
             load_on_start: true,
+            on_load_error: LoadErrorAction::StartEmpty,
         }
     }
 }

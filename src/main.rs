@@ -1,7 +1,8 @@
 //! The `ferrocache` binary: flags and config in, a running server out, exit 0 on SIGTERM/SIGINT.
 //!
 //! It tells systemd (when `NOTIFY_SOCKET` is set, via `sd-notify`) `READY=1` only once
-//! [`Server::start`] has returned, that is once every listener is bound; `RELOADING=1` and
+//! [`Server::start`] has returned, that is once every listener is bound and the snapshot, if
+//! any, is loaded (clients meanwhile are told the server is loading); `RELOADING=1` and
 //! `READY=1` around a SIGHUP reload ([`ferrocache::reload`]) and `STOPPING=1` on SIGTERM/SIGINT.
 //! `--check-config FILE` validates and exits without binding anything; `--export-rdb SNAPSHOT
 //! OUT` converts a snapshot into a Redis RDB file and exits.
@@ -117,7 +118,8 @@ fn run(flags: Flags, config: Config) -> anyhow::Result<()> {
     let mut reloader = Reloader::new(flags.clone(), &config);
     let config_file = flags.config.clone();
     let server = Server::start(config)?;
-    // Every listener is bound now: Server::start binds them all before it returns.
+    // Every listener is bound and the snapshot loaded: Server::start does both before it
+    // returns.
     notify(&[
         NotifyState::Ready,
         NotifyState::Status("accepting connections"),

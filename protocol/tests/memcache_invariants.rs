@@ -86,6 +86,8 @@ fn generated_input_keeps_the_invariants() {
         b"version",
         b"verbosity",
         b"shutdown",
+        b"save",
+        b"bgsave",
         b"cache_memlimit",
         b"mg",
         b"ms",

@@ -47,6 +47,14 @@ pub fn serve_one(
             if let Some(refusal) = unauthenticated(&request.header, ctx, sasl, out) {
                 return Some(refusal);
             }
+            if ctx.shared.persistence.is_loading() && !runs_while_loading(&request.command) {
+                write_error(out, &request.header, Status::TemporaryFailure);
+                return Some(Served {
+                    consumed,
+                    swallow: 0,
+                    flow: Flow::Continue,
+                });
+            }
             if acl_denies(&request.command, ctx, sasl) {
                 write_error(out, &request.header, Status::AuthError);
                 return Some(Served {
@@ -253,6 +261,21 @@ fn rejected(
         swallow: error.swallow(),
         flow: Flow::Continue,
     }
+}
+
+/// What runs while the snapshot loads: the connection's own commands, `stat` and SASL; the
+/// rest get [`Status::TemporaryFailure`].
+fn runs_while_loading(command: &Command<'_>) -> bool {
+    matches!(
+        command,
+        Command::Quit { .. }
+            | Command::Noop
+            | Command::Version
+            | Command::Stat { .. }
+            | Command::SaslListMechs
+            | Command::SaslAuth { .. }
+            | Command::SaslStep { .. }
+    )
 }
 
 /// Executes one parsed request, appending its response (if any) to `out`.

@@ -17,6 +17,10 @@ use crate::zerocopy;
 /// Executes one request, appending its reply to `out`.
 pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
     let stats = ctx.stats;
+    if ctx.shared.persistence.is_loading() && !runs_while_loading(&request) {
+        out.extend_from_slice(reply::LOADING);
+        return Flow::Continue;
+    }
     match request {
         Request::Get { keys, cas, touch } => {
             for key in keys.iter() {
@@ -155,6 +159,10 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
                 Flow::Continue
             }
         }
+        Request::Save { background } => {
+            out.extend_from_slice(&save(background, ctx));
+            Flow::Continue
+        }
         Request::Stats(group) => {
             stats::render(group, ctx, out);
             Flow::Continue
@@ -186,6 +194,38 @@ pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Fl
             out.extend_from_slice(reply::META_NOOP);
             Flow::Continue
         }
+    }
+}
+
+/// What runs while the snapshot loads: the connection's own commands and `stats`; the rest
+/// answer [`reply::LOADING`] (Redis's `-LOADING`, in memcached's words).
+fn runs_while_loading(request: &Request<'_>) -> bool {
+    matches!(
+        request,
+        Request::Version
+            | Request::Verbosity { .. }
+            | Request::Quit
+            | Request::Shutdown { .. }
+            | Request::Stats(_)
+            | Request::MetaNoop
+    )
+}
+
+/// `save` / `bgsave`: the snapshot commands, Redis's SAVE and BGSAVE for memcached clients.
+fn save(background: bool, ctx: &Context<'_>) -> Vec<u8> {
+    let shared = ctx.shared;
+    let result = if background {
+        shared.persistence.request_save(false)
+    } else {
+        let path = shared.config.persistence.path();
+        shared
+            .persistence
+            .save_now(&shared.store, &path, ctx.now_ms)
+            .map(|_| ())
+    };
+    match result {
+        Ok(()) => reply::OK.to_vec(),
+        Err(error) => format!("SERVER_ERROR {error}\r\n").into_bytes(),
     }
 }
 
@@ -297,6 +337,8 @@ pub(super) const COMMAND_NAMES: &[&str] = &[
     "verbosity",
     "quit",
     "shutdown",
+    "save",
+    "bgsave",
     "stats",
     "cache_memlimit",
     "mg",
@@ -336,6 +378,13 @@ fn command_name(request: &Request<'_>) -> &'static str {
         Request::Verbosity { .. } => "verbosity",
         Request::Quit => "quit",
         Request::Shutdown { .. } => "shutdown",
+        Request::Save { background } => {
+            if *background {
+                "bgsave"
+            } else {
+                "save"
+            }
+        }
         Request::Stats(_) => "stats",
         Request::CacheMemlimit { .. } => "cache_memlimit",
         Request::MetaGet(_) => "mg",

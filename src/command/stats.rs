@@ -190,6 +190,20 @@ fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
     num(out, "compress_cold_segments", store.compress_cold_segments);
     num(out, "decompressions", store.decompressions);
     num(out, "decompress_time_us", store.decompress_time_us);
+    // Snapshots (`save`/`bgsave`; Redis's INFO persistence figures).
+    let snapshot = shared.persistence.figures(&shared.store, ctx.now_ms);
+    num(out, "snapshot_loading", u64::from(snapshot.loading));
+    num(out, "snapshot_in_progress", u64::from(snapshot.in_progress));
+    num(out, "snapshot_saves", snapshot.saves);
+    num(out, "snapshot_last_save_time", snapshot.last_save_s);
+    let status = if snapshot.last_ok { "ok" } else { "failed" };
+    text(out, "snapshot_last_status", status);
+    num(
+        out,
+        "snapshot_changes_since_save",
+        snapshot.changes_since_last_save,
+    );
+    num(out, "snapshot_last_load_items", snapshot.last_load_loaded);
 }
 
 /// `stats pools`: per pool, `pool:<name>:<counter>`, the hit ratio, and the calls and

@@ -100,6 +100,63 @@ pub struct Persistence {
     /// BGSAVE asked the saver thread for a save it has not started yet.
     requested: parking_lot::Mutex<bool>,
     wake_saver: parking_lot::Condvar,
+    /// How far the running load is.
+    pub progress: LoadProgress,
+    /// SHUTDOWN already saved (or was told NOSAVE): the saver thread does not save again.
+    shutdown_save_done: AtomicBool,
+}
+
+/// How far a load is, for `INFO persistence`'s `loading_*` fields. Updated by [`load`].
+#[derive(Debug, Default)]
+pub struct LoadProgress {
+    /// Unix seconds the load started.
+    pub started_s: AtomicU64,
+    /// The file's size.
+    pub total_bytes: AtomicU64,
+    /// Records in the file (known once every block is checked; 0 before).
+    pub total_records: AtomicU64,
+    /// Records handled so far (loaded, expired or refused).
+    pub done_records: AtomicU64,
+}
+
+/// A copy of a running load's progress.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadFigures {
+    pub started_s: u64,
+    pub total_bytes: u64,
+    /// Bytes of the file put back so far (in proportion to the records done).
+    pub loaded_bytes: u64,
+    /// Percent done.
+    pub percent: f64,
+    /// Seconds left at the rate so far (0 while unknown).
+    pub eta_s: u64,
+}
+
+impl LoadProgress {
+    pub fn figures(&self, now_ms: u64) -> LoadFigures {
+        let total_bytes = self.total_bytes.load(Ordering::Relaxed);
+        let total = self.total_records.load(Ordering::Relaxed);
+        let done = self.done_records.load(Ordering::Relaxed).min(total);
+        let started_s = self.started_s.load(Ordering::Relaxed);
+        let fraction = if total == 0 {
+            0.0
+        } else {
+            done as f64 / total as f64
+        };
+        let elapsed_s = (now_ms / 1000).saturating_sub(started_s);
+        let eta_s = if done == 0 {
+            0
+        } else {
+            (elapsed_s as f64 * (total - done) as f64 / done as f64) as u64
+        };
+        LoadFigures {
+            started_s,
+            total_bytes,
+            loaded_bytes: (total_bytes as f64 * fraction) as u64,
+            percent: fraction * 100.0,
+            eta_s,
+        }
+    }
 }
 
 /// A copy of the save state, for rendering.
@@ -186,6 +243,15 @@ impl Persistence {
         self.loading.store(loading, Ordering::Release);
     }
 
+    /// SHUTDOWN has saved, or was told not to: the saver thread's save at shutdown is skipped.
+    pub fn shutdown_save_settled(&self) {
+        self.shutdown_save_done.store(true, Ordering::Release);
+    }
+
+    pub fn shutdown_save_is_settled(&self) -> bool {
+        self.shutdown_save_done.load(Ordering::Acquire)
+    }
+
     /// Claims the one save slot; `InProgress` if a save runs.
     pub fn begin(&self, store: &Store, now_ms: u64) -> Result<SaveGuard<'_>, SaveError> {
         if self.in_progress.swap(true, Ordering::AcqRel) {
@@ -196,6 +262,30 @@ impl Persistence {
             state: self,
             changes_at_start: store.changes(),
         })
+    }
+
+    /// SAVE: writes the snapshot of `store` to `path` on the calling thread, claiming the
+    /// save slot (`InProgress` if a save runs), and records and logs the outcome.
+    pub fn save_now(
+        &self,
+        store: &Store,
+        path: &Path,
+        now_ms: u64,
+    ) -> Result<SaveReport, SaveError> {
+        let guard = self.begin(store, now_ms)?;
+        let started = Instant::now();
+        let result = save(store, path, now_ms);
+        guard.finish(&result, now_ms + started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(report) => log::info!(
+                "DB saved on disk: {} items, {} bytes in {:?}",
+                report.items,
+                report.bytes,
+                report.elapsed
+            ),
+            Err(error) => log::warn!("save failed: {error}"),
+        }
+        result
     }
 
     /// Whether a `save` rule (seconds, changes) is due.
@@ -306,18 +396,25 @@ pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveE
 }
 
 /// Loads the snapshot at `path` into `store` with `threads` threads: refused whole, with
-/// nothing loaded, unless every block checks out.
+/// nothing loaded, unless every block checks out. `progress` follows it.
 pub fn load(
     store: &Store,
     path: &Path,
     now_ms: u64,
     threads: usize,
+    progress: &LoadProgress,
 ) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
+    progress.started_s.store(now_ms / 1000, Ordering::Relaxed);
+    progress.total_records.store(0, Ordering::Relaxed);
+    progress.done_records.store(0, Ordering::Relaxed);
     let file = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
     })?;
+    progress
+        .total_bytes
+        .store(file.len() as u64, Ordering::Relaxed);
     let refuse = |source| LoadError::Format {
         path: path.to_owned(),
         source,
@@ -336,6 +433,7 @@ pub fn load(
             found: records,
         }));
     }
+    progress.total_records.store(records, Ordering::Relaxed);
     let loaded = AtomicU64::new(0);
     let expired = AtomicU64::new(0);
     let refused = AtomicU64::new(0);
@@ -345,6 +443,7 @@ pub fn load(
             let (loaded, expired, refused) = (&loaded, &expired, &refused);
             scope.spawn(move || {
                 for block in share {
+                    let block_len = block.len() as u64;
                     for record in block {
                         if record.expiry_ms != 0 && record.expiry_ms <= now_ms {
                             expired.fetch_add(1, Ordering::Relaxed);
@@ -373,6 +472,9 @@ pub fn load(
                         };
                     }
                     store.restore_memory_bound(now_ms);
+                    progress
+                        .done_records
+                        .fetch_add(block_len, Ordering::Relaxed);
                 }
             });
         }

@@ -134,8 +134,17 @@ fn every_kind_of_item_round_trips_through_a_snapshot() {
     let report = save(&original, &path, NOW).unwrap();
     assert_eq!(report.items, 8);
     let copy = store();
-    let loaded = load(&copy, &path, NOW, 3).unwrap();
+    let progress = LoadProgress::default();
+    assert_eq!(progress.figures(NOW).percent, 0.0);
+    let loaded = load(&copy, &path, NOW, 3, &progress).unwrap();
     assert_eq!((loaded.records, loaded.loaded), (8, 8));
+    let figures = progress.figures(NOW);
+    assert_eq!(figures.percent, 100.0);
+    assert_eq!(
+        figures.loaded_bytes,
+        std::fs::metadata(&path).unwrap().len()
+    );
+    assert_eq!(figures.started_s, NOW / 1000);
     let before = dump(&original);
     assert_eq!(before.len(), 8);
     assert_eq!(dump(&copy), before);
@@ -153,7 +162,7 @@ fn items_expired_by_load_time_are_skipped() {
     set(&original, b"later", b"v", 0, NOW + 100_000);
     save(&original, &path, NOW).unwrap();
     let copy = store();
-    let report = load(&copy, &path, NOW + 2_000, 1).unwrap();
+    let report = load(&copy, &path, NOW + 2_000, 1, &LoadProgress::default()).unwrap();
     assert_eq!((report.loaded, report.expired), (1, 1));
 }
 
@@ -162,7 +171,8 @@ fn refused(bytes: &[u8]) -> LoadError {
     let path = dir.path().join("dump.fcs");
     std::fs::write(&path, bytes).unwrap();
     let copy = store();
-    let error = load(&copy, &path, NOW, 2).expect_err("a damaged file is refused");
+    let error = load(&copy, &path, NOW, 2, &LoadProgress::default())
+        .expect_err("a damaged file is refused");
     assert_eq!(
         copy.stats().curr_items,
         0,

@@ -30,7 +30,7 @@ use crossbeam_channel::Sender;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::config::Config;
+use crate::config::{Config, LoadErrorAction};
 use ferrocache_protocol::memcache::reply;
 
 use crate::conn_info::ConnInfo;
@@ -92,8 +92,13 @@ impl Server {
         shared.tls =
             crate::tls::TlsState::for_ports(&shared.config.tls, shared.config.tls.enabled())?;
         let shared = Arc::new(shared);
-        if shared.config.persistence.load_on_start {
-            load_snapshot(&shared);
+        // The snapshot loads once every thread runs, so clients meanwhile get a "loading"
+        // answer instead of a refused connection (as Redis's -LOADING).
+        let snapshot = shared.config.persistence.path();
+        let snapshot =
+            (shared.config.persistence.load_on_start && snapshot.exists()).then_some(snapshot);
+        if snapshot.is_some() {
+            shared.persistence.set_loading(true);
         }
         let config = &shared.config;
         let mut tcp = Vec::new();
@@ -251,14 +256,26 @@ impl Server {
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
         }
-        shared.serving.store(true, Ordering::Release);
-        Ok(Server {
+        let server = Server {
             shared,
             tcp_addrs,
             http_addr,
             threads,
             unix_path,
-        })
+        };
+        if let Some(path) = snapshot {
+            let loaded = load_snapshot(&server.shared, &path);
+            if let Err(error) = loaded {
+                if server.shared.config.persistence.on_load_error == LoadErrorAction::Exit {
+                    server.shared.begin_shutdown();
+                    let _ = server.join();
+                    return Err(StartError::Snapshot(error));
+                }
+                log::error!("snapshot not loaded, starting empty: {error}");
+            }
+        }
+        server.shared.serving.store(true, Ordering::Release);
+        Ok(server)
     }
 
     /// Waits until every thread has stopped (after a shutdown). An error when a thread
@@ -320,6 +337,9 @@ pub enum StartError {
     /// A thread could not be started.
     #[error(transparent)]
     Thread(std::io::Error),
+    /// The snapshot was refused and `on_load_error` is `exit`.
+    #[error("snapshot not loaded: {0}")]
+    Snapshot(crate::persist::LoadError),
 }
 
 /// A server thread ended before shutdown (a panic outside a connection's turn, or a failed
@@ -579,30 +599,26 @@ fn raise_fd_limit(wanted: u64) {
     }
 }
 
-/// Loads the snapshot file at start, when there is one: a refused file is logged in one line
-/// and the server starts empty.
-fn load_snapshot(shared: &Shared) {
-    let path = shared.config.persistence.path();
-    if !path.exists() {
-        return;
-    }
-    shared.persistence.set_loading(true);
+/// Loads the snapshot file at start (the caller set the loading flag); clears the loading
+/// flag whatever the outcome.
+fn load_snapshot(shared: &Shared, path: &std::path::Path) -> Result<(), crate::persist::LoadError> {
+    crate::test_hooks::delay_snapshot_load();
     let threads = shared.worker_stats.len().max(1);
-    match crate::persist::load(&shared.store, &path, unix_millis(), threads) {
-        Ok(report) => {
-            shared.persistence.loaded(&report);
-            log::info!(
-                "snapshot {} loaded: {} items ({} expired, {} refused) in {:?}",
-                path.display(),
-                report.loaded,
-                report.expired,
-                report.refused,
-                report.elapsed
-            );
-        }
-        Err(error) => log::error!("snapshot not loaded, starting empty: {error}"),
+    let progress = &shared.persistence.progress;
+    let result = crate::persist::load(&shared.store, path, unix_millis(), threads, progress);
+    if let Ok(report) = &result {
+        shared.persistence.loaded(report);
+        log::info!(
+            "snapshot {} loaded: {} items ({} expired, {} refused) in {:?}",
+            path.display(),
+            report.loaded,
+            report.expired,
+            report.refused,
+            report.elapsed
+        );
     }
     shared.persistence.set_loading(false);
+    result.map(|_| ())
 }
 
 /// Runs BGSAVE's saves and the `save` rules until shutdown; with rules set it saves once
@@ -610,6 +626,11 @@ fn load_snapshot(shared: &Shared) {
 fn saver(shared: &Shared) {
     let rules = shared.config.persistence.save_rules();
     let save = |why: &str| {
+        if shared.persistence.is_loading() {
+            // Saving a half-loaded store would replace the full snapshot on disk.
+            log::warn!("not saving ({why}): the snapshot is still loading");
+            return;
+        }
         let Ok(guard) = shared.persistence.begin(&shared.store, unix_millis()) else {
             return; // a SAVE runs on a worker right now
         };
@@ -641,7 +662,7 @@ fn saver(shared: &Shared) {
             save("save rule");
         }
     }
-    if !rules.is_empty() {
+    if !rules.is_empty() && !shared.persistence.shutdown_save_is_settled() {
         save("shutdown");
     }
 }

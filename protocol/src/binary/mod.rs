@@ -169,6 +169,9 @@ pub enum Status {
     AuthContinue = 0x0021,
     UnknownCommand = 0x0081,
     OutOfMemory = 0x0082,
+    /// `PROTOCOL_BINARY_RESPONSE_ETMPFAIL`: try again later (ferrocache: while the snapshot
+    /// loads).
+    TemporaryFailure = 0x0086,
 }
 
 impl Status {
@@ -186,6 +189,7 @@ impl Status {
             Status::AuthError => b"Auth failure.",
             Status::UnknownCommand => b"Unknown command",
             Status::OutOfMemory => b"Out of memory",
+            Status::TemporaryFailure => b"Temporary failure",
         }
     }
 }

@@ -22,6 +22,8 @@ pub mod reply {
     pub const TOO_MANY_CONNECTIONS: &[u8] = b"SERVER_ERROR Too many open connections\r\n";
     pub const FLUSH_DISABLED: &[u8] = b"CLIENT_ERROR flush_all not allowed\r\n";
     pub const SHUTDOWN_DISABLED: &[u8] = b"ERROR: shutdown not enabled\r\n";
+    /// A request while the snapshot loads (ferrocache; Redis says `-LOADING`).
+    pub const LOADING: &[u8] = b"SERVER_ERROR loading\r\n";
     pub const BAD_FORMAT: &[u8] = b"CLIENT_ERROR bad command line format\r\n";
     /// ferrocache's protected mode (memcached has none; this follows Redis's DENIED in the
     /// form of memcached's other refusals at accept time, such as TOO_MANY_CONNECTIONS).

@@ -123,6 +123,12 @@ fn dispatch<'a>(t: &Tokens<'a>, buf: &'a [u8], line_len: usize, limits: &Limits)
         }
         b"stats" => simple(text::stats(t)),
         b"shutdown" => text::shutdown(t, line_len),
+        b"save" | b"bgsave" => {
+            want(nt == 2)?;
+            simple(Request::Save {
+                background: cmd == b"bgsave",
+            })
+        }
         b"cache_memlimit" => {
             want(nt == 3 || nt == 4)?;
             text::cache_memlimit(t, line_len)

@@ -126,6 +126,11 @@ pub enum Request<'a> {
     Shutdown {
         graceful: bool,
     },
+    /// `save` (on the connection's thread) or `bgsave` (in the background): write a
+    /// snapshot. ferrocache's own admin commands; memcached has none.
+    Save {
+        background: bool,
+    },
     Stats(StatsGroup<'a>),
     /// `cache_memlimit <megabytes> [noreply]`.
     CacheMemlimit {

@@ -46,6 +46,7 @@ fn respond(req: &Request<'_>, out: &mut Vec<u8>) -> bool {
         Request::Stats(StatsGroup::Reset) => out.extend_from_slice(reply::RESET),
         Request::Stats(other) => panic!("model has no stats {other:?}"),
         Request::Shutdown { .. } => panic!("model does not shut down"),
+        Request::Save { .. } => panic!("model does not save"),
         Request::MetaNoop => out.extend_from_slice(reply::META_NOOP),
         Request::MetaDebug(_) => out.extend_from_slice(reply::META_MISS),
         Request::MetaSet { meta, .. } => {

@@ -159,6 +159,7 @@ pub mod err {
     pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
     pub const NOAUTH: &str = "NOAUTH Authentication required.";
     pub const TOO_LARGE: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 }
 
 /// What a client from beyond loopback reads, then the connection closes, while protected
@@ -323,6 +324,13 @@ fn dispatch(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         ));
+        return (Flow::Continue, Ran::Rejected(spec.name));
+    }
+    if ctx.shared.persistence.is_loading() && !persist::allowed_while_loading(spec.name) {
+        if session.queued.is_some() {
+            session.queue_failed = true;
+        }
+        enc.error(err::LOADING);
         return (Flow::Continue, Ran::Rejected(spec.name));
     }
     if let (Some(queue), false) = (

@@ -1,5 +1,6 @@
-//! The snapshot commands: SAVE, BGSAVE [SCHEDULE], LASTSAVE, and INFO's `# Persistence`
-//! section, with Redis's replies and field names.
+//! The snapshot commands: SAVE, BGSAVE [SCHEDULE], LASTSAVE, SHUTDOWN [NOSAVE|SAVE], INFO's
+//! `# Persistence` section, and which commands run while the snapshot loads, with Redis's
+//! replies and field names.
 //!
 //! SAVE writes the snapshot on this worker (as Redis's SAVE blocks its server); BGSAVE hands
 //! the save to the saver thread and answers at once. Nothing here touches a file: `persist`
@@ -16,36 +17,116 @@ use crate::shared::Shared;
 
 const IN_PROGRESS: &str = "ERR Background save already in progress";
 
+/// Whether a command runs while the snapshot loads; the others get `-LOADING`. Redis 7.0's
+/// commands flagged `loading` (the connection, server-introspection and pub/sub ones; PING
+/// is not among them).
+pub fn allowed_while_loading(name: &str) -> bool {
+    matches!(
+        name,
+        "acl"
+            | "auth"
+            | "client"
+            | "command"
+            | "config"
+            | "discard"
+            | "echo"
+            | "exec"
+            | "hello"
+            | "info"
+            | "lastsave"
+            | "latency"
+            | "monitor"
+            | "multi"
+            | "psubscribe"
+            | "publish"
+            | "pubsub"
+            | "punsubscribe"
+            | "quit"
+            | "readonly"
+            | "readwrite"
+            | "replconf"
+            | "reset"
+            | "role"
+            | "select"
+            | "shutdown"
+            | "slowlog"
+            | "spublish"
+            | "ssubscribe"
+            | "subscribe"
+            | "sunsubscribe"
+            | "time"
+            | "unsubscribe"
+            | "unwatch"
+            | "watch"
+    )
+}
+
+/// Runs SAVE's save on this worker.
+fn save_here(shared: &Shared, now_ms: u64) -> Result<persist::SaveReport, SaveError> {
+    let path = shared.config.persistence.path();
+    shared.persistence.save_now(&shared.store, &path, now_ms)
+}
+
 /// SAVE
 pub fn save(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let shared = call.ctx.shared;
-    let now = call.ctx.now_ms;
-    let guard = match shared.persistence.begin(&shared.store, now) {
-        Ok(guard) => guard,
-        Err(_) => {
-            enc.error(IN_PROGRESS);
-            return Flow::Continue;
-        }
-    };
-    let path = shared.config.persistence.path();
-    let result = persist::save(&shared.store, &path, now);
-    guard.finish(&result, crate::shared::unix_millis());
-    match result {
-        Ok(report) => {
-            log::info!(
-                "DB saved on disk: {} items, {} bytes in {:?}",
-                report.items,
-                report.bytes,
-                report.elapsed
-            );
-            enc.ok();
-        }
-        Err(error) => {
-            log::warn!("SAVE failed: {error}");
-            enc.error("ERR");
-        }
+    match save_here(call.ctx.shared, call.ctx.now_ms) {
+        Ok(_) => enc.ok(),
+        Err(SaveError::InProgress) => enc.error(IN_PROGRESS),
+        Err(_) => enc.error("ERR"),
     }
     Flow::Continue
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: saves first when asked to (SAVE) or when
+/// `save` rules are set (unless NOSAVE), then stops the server; the connection closes
+/// without a reply, as Redis's does. A failed save stops nothing unless FORCE. There is no
+/// wait for replicas here, so NOW changes nothing and ABORT finds nothing to abort. While
+/// the snapshot loads nothing is saved (a half-loaded store would replace the file).
+pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.session.queued.is_some() {
+        call.session.queue_failed = true;
+        enc.error("ERR Command not allowed inside a transaction");
+        return Flow::Continue;
+    }
+    let (mut save, mut nosave, mut force, mut abort) = (false, false, false, false);
+    for arg in &call.args[1..] {
+        if is(arg, "SAVE") {
+            save = true;
+        } else if is(arg, "NOSAVE") {
+            nosave = true;
+        } else if is(arg, "FORCE") {
+            force = true;
+        } else if is(arg, "ABORT") {
+            abort = true;
+        } else if !is(arg, "NOW") {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+    }
+    if (save && nosave) || (abort && (call.args.len() > 2)) {
+        enc.error(err::SYNTAX);
+        return Flow::Continue;
+    }
+    if abort {
+        enc.error("ERR No shutdown in progress.");
+        return Flow::Continue;
+    }
+    let shared = call.ctx.shared;
+    let loading = shared.persistence.is_loading();
+    let rules = !shared.config.persistence.save_rules().is_empty();
+    if (save || rules) && !nosave && !loading {
+        if let Err(error) = save_here(shared, call.ctx.now_ms) {
+            if !force {
+                log::warn!("SHUTDOWN: the save failed ({error}); not shutting down");
+                enc.error("ERR Errors trying to SHUTDOWN. Check logs.");
+                return Flow::Continue;
+            }
+        }
+    }
+    shared.persistence.shutdown_save_settled();
+    log::info!("SHUTDOWN asked by a client: shutting down");
+    shared.begin_shutdown();
+    Flow::Close
 }
 
 /// BGSAVE [SCHEDULE]
@@ -85,6 +166,15 @@ pub fn lastsave(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// INFO's `# Persistence` section (the fields that have a meaning here; no AOF, no fork).
 pub fn info_section(shared: &Shared, now_ms: u64, text: &mut String) {
     let f = shared.persistence.figures(&shared.store, now_ms);
+    let mut loading = String::new();
+    if f.loading {
+        let p = shared.persistence.progress.figures(now_ms);
+        let _ = write!(
+            loading,
+            "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",
+            p.started_s, p.total_bytes, p.loaded_bytes, p.percent, p.eta_s
+        );
+    }
     let last_time = if f.saves == 0 {
         -1
     } else {
@@ -92,7 +182,7 @@ pub fn info_section(shared: &Shared, now_ms: u64, text: &mut String) {
     };
     let _ = write!(
         text,
-        "# Persistence\r\nloading:{}\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{last_time}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\n\r\n",
+        "# Persistence\r\nloading:{}\r\nasync_loading:0\r\n{loading}rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{last_time}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\n\r\n",
         u8::from(f.loading),
         f.changes_since_last_save,
         u8::from(f.in_progress),

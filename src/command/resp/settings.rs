@@ -57,7 +57,22 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         ("port", config.server.resp_port.to_string()),
         ("bind", listen.join(" ")),
         ("databases", "1".into()),
-        ("save", String::new()),
+        (
+            "save",
+            config
+                .persistence
+                .save_rules()
+                .iter()
+                .map(|(seconds, changes)| format!("{seconds} {changes}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        (
+            "dir",
+            std::path::absolute(&config.persistence.dir)
+                .map_or_else(|_| path(&config.persistence.dir), |dir| path(&dir)),
+        ),
+        ("dbfilename", config.persistence.dbfilename.clone()),
         ("appendonly", "no".into()),
         ("timeout", "0".into()),
         (

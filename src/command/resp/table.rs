@@ -286,6 +286,7 @@ commands! {
     "time", 1, Flags::FAST, (0, 0, 0), "server", "Returns the server time.", server::time;
     "save", 1, Flags::ADMIN, (0, 0, 0), "server", "Synchronously saves the database(s) to disk.", persist::save;
     "bgsave", -1, Flags::ADMIN, (0, 0, 0), "server", "Asynchronously saves the database(s) to disk.", persist::bgsave;
+    "shutdown", -1, Flags::ADMIN.with(Flags::NOT_QUEUED).with(Flags::NO_GATE), (0, 0, 0), "server", "Synchronously saves the database to disk and then shuts down the server.", persist::shutdown;
     "lastsave", 1, Flags::FAST, (0, 0, 0), "server", "Returns the Unix timestamp of the last successful save to disk.", persist::lastsave;
     "acl", -2, Flags::NONE, (0, 0, 0), "server", "A container for Access List Control commands.", acl::acl;
     "latency", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for latency diagnostics commands.", observe::latency;
