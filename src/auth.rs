@@ -32,12 +32,12 @@ pub struct Users {
 /// Why the password file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
-    #[error("cannot read the SASL password file {path}: {source}")]
+    #[error("cannot read the password file {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the SASL password file {path} holds no user (expected user:password lines)")]
+    #[error("the password file {path} holds no user (expected user:password lines)")]
     Empty { path: PathBuf },
 }
 

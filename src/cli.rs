@@ -90,6 +90,10 @@ pub struct Flags {
     /// SASL users, one "user:password" per line (default: $MEMCACHED_SASL_PWDB).
     #[arg(long = "sasl-pwdb", value_name = "FILE")]
     pub sasl_pwdb: Option<PathBuf>,
+    /// Text-protocol authentication (memcached's -Y): users as "user:password" lines; a
+    /// client logs in with a "set" whose data is "user password". Text and meta only.
+    #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
     /// Refuse clients from beyond loopback while no password is set (Redis's protected-mode).
     #[arg(long = "protected-mode", value_name = "yes|no", value_parser = parse_yes_no)]
     pub protected_mode: Option<bool>,
@@ -212,6 +216,9 @@ impl Flags {
             if let Some(path) = std::env::var_os("MEMCACHED_SASL_PWDB") {
                 config.sasl.password_file = PathBuf::from(path);
             }
+        }
+        if let Some(path) = self.auth_file {
+            config.sasl.auth_file = path;
         }
         let tls = &mut config.tls;
         if let Some(port) = self.tls_port {

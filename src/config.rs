@@ -343,7 +343,8 @@ pub struct LogSection {
     pub verbosity: u8,
 }
 
-/// SASL authentication of the binary protocol (`-S`). Restart-only.
+/// Authentication on the memcached port: SASL on the binary protocol (`-S`), or memcached
+/// 1.6's text-protocol tokens (`-Y`). Restart-only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SaslSection {
@@ -353,6 +354,11 @@ pub struct SaslSection {
     /// Users, in memcached's password-database format: `user:password` per line
     /// (`--sasl-pwdb`, or the `MEMCACHED_SASL_PWDB` environment variable as in memcached).
     pub password_file: PathBuf,
+    /// memcached's `-Y` (`--auth-file`): users as `user:password` lines; the memcached port
+    /// then speaks only the text and meta protocols, and a connection authenticates with a
+    /// `set` whose data is `user password`. ACL users with a password may log in too, and
+    /// their rules apply. Not with `enabled`.
+    pub auth_file: PathBuf,
 }
 
 /// Snapshots for warm restart (Redis's names). Restart-only.
@@ -654,6 +660,14 @@ impl Config {
                     .into(),
             });
         }
+        if self.sasl.enabled && !self.sasl.auth_file.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                setting: "sasl.auth_file (-Y)",
+                message: "text-protocol authentication cannot be used with SASL (-S), which \
+                          makes the port binary only"
+                    .into(),
+            });
+        }
         let segment = self.store.segment_size.bytes();
         if !(64 * 1024..=1024 * 1024).contains(&segment) || !segment.is_power_of_two() {
             return Err(ConfigError::Invalid {
@@ -841,6 +855,11 @@ mod tests {
         config.sasl.enabled = true;
         assert!(config.validate().is_err());
         config.sasl.password_file = PathBuf::from("/etc/ferrocache/users");
+        assert!(config.validate().is_ok());
+        // memcached refuses the binary protocol with text-protocol authentication.
+        config.sasl.auth_file = PathBuf::from("/etc/ferrocache/auth");
+        assert!(config.validate().is_err());
+        config.sasl.enabled = false;
         assert!(config.validate().is_ok());
     }
 

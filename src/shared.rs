@@ -79,12 +79,14 @@ pub struct Shared {
 
 impl Shared {
     /// The shared state for `config`, with its users (read from the SASL password file when
-    /// SASL is enabled).
+    /// SASL is enabled, or from the text-protocol auth file, `-Y`).
     ///
     /// `commands` is what the command layer says of itself (`command::catalogue()`), handed
     /// in by the caller so that this module, which the commands import, never imports them.
     pub fn new(config: Config, commands: CommandCatalogue) -> Result<Shared, SharedError> {
-        let users = if config.sasl.enabled && !config.sasl.password_file.as_os_str().is_empty() {
+        let users = if !config.sasl.auth_file.as_os_str().is_empty() {
+            Users::from_password_file(&config.sasl.auth_file)?
+        } else if config.sasl.enabled && !config.sasl.password_file.as_os_str().is_empty() {
             Users::from_password_file(&config.sasl.password_file)?
         } else {
             Users::default()

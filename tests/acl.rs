@@ -454,3 +454,85 @@ fn exec_checks_queued_commands_again() {
         "-EXECABORT Transaction discarded because of previous errors.\r\n",
     );
 }
+
+#[test]
+fn memcached_text_auth_takes_file_and_acl_users_and_applies_acl_rules_to_text_and_meta() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth_file = dir.path().join("auth");
+    std::fs::write(&auth_file, "fileuser:filepass\n").unwrap();
+    let path = dir.path().join("ferrocache.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[sasl]\nauth_file = {:?}\n[acl]\nusers = [{APP1:?}, \"user reader on >pw ~* +@read\", \
+             \"user open on nopass ~* +@all\"]\n",
+            auth_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(&["--config", path.to_str().unwrap()]);
+
+    // Before logging in, memcached 1.6's refusals; the connection stays open.
+    let mut c = server.connect();
+    c.roundtrip(b"get key\r\n", b"CLIENT_ERROR unauthenticated\r\n");
+    c.roundtrip(
+        b"set k 0 0 4\r\nuser\r\n",
+        b"CLIENT_ERROR bad authentication token format\r\n",
+    );
+    c.roundtrip(
+        b"set k 0 0 16385\r\n",
+        b"CLIENT_ERROR auth token too long\r\n",
+    );
+    c.roundtrip(
+        b"set k 0 0 14\r\nfileuser wrong\r\n",
+        b"CLIENT_ERROR authentication failure\r\n",
+    );
+    // A nopass ACL user would let any password in: not accepted.
+    c.roundtrip(
+        b"set k 0 0 6\r\nopen x\r\n",
+        b"CLIENT_ERROR authentication failure\r\n",
+    );
+    c.roundtrip(b"set k 0 0 17\r\nfileuser filepass\r\n", b"STORED\r\n");
+    // A password-file user may do everything.
+    c.roundtrip(b"set other:k 0 0 1\r\nv\r\n", b"STORED\r\n");
+    c.roundtrip(b"flush_all\r\n", b"OK\r\n");
+    assert_eq!(c.stat("auth_cmds"), 3);
+    assert_eq!(c.stat("auth_errors"), 2);
+
+    // An ACL user: their key patterns and categories apply to text and meta commands.
+    let mut app = server.connect();
+    app.roundtrip(b"set x 0 0 11\r\napp1 secret\r\n", b"STORED\r\n");
+    app.roundtrip(b"set app1:k 3 0 1\r\nv\r\n", b"STORED\r\n");
+    app.roundtrip(b"get app1:k\r\n", b"VALUE app1:k 3 1\r\nv\r\nEND\r\n");
+    app.roundtrip(
+        b"set app2:k 0 0 1\r\nv\r\n",
+        b"CLIENT_ERROR permission denied\r\n",
+    );
+    app.roundtrip(
+        b"get app1:k app2:k\r\n",
+        b"CLIENT_ERROR permission denied\r\n",
+    );
+    app.roundtrip(b"mg app2:k v\r\n", b"CLIENT_ERROR permission denied\r\n");
+    // The same key, base64-encoded in a meta command, is the same key.
+    app.roundtrip(
+        b"mg YXBwMjpr b v\r\n",
+        b"CLIENT_ERROR permission denied\r\n",
+    );
+    app.roundtrip(b"mg YXBwMTpr b v\r\n", b"VA 1\r\nv\r\n");
+    app.roundtrip(b"delete app1:k\r\n", b"DELETED\r\n");
+
+    let mut reader = server.connect();
+    reader.roundtrip(b"set x 0 0 9\r\nreader pw\r\n", b"STORED\r\n");
+    reader.roundtrip(b"get any\r\n", b"END\r\n");
+    reader.roundtrip(
+        b"set any 0 0 1\r\nv\r\n",
+        b"CLIENT_ERROR permission denied\r\n",
+    );
+    reader.roundtrip(b"flush_all\r\n", b"CLIENT_ERROR permission denied\r\n");
+    reader.roundtrip(b"ms any 1\r\nv\r\n", b"CLIENT_ERROR permission denied\r\n");
+
+    // The port is text only: a binary frame is an unauthenticated text line, not served.
+    let mut binary = server.connect();
+    binary.send(&binary_frame(0x0b, &[], &[], &[]));
+    binary.roundtrip(b"\r\n", b"CLIENT_ERROR unauthenticated\r\n");
+}

@@ -26,9 +26,9 @@ use ferrocache_protocol::memcache::StoreMode;
 
 use super::compat::MEMCACHED_VERSION;
 use super::stats::{self, Group, StatSink};
-use super::{kv, Context, Flow, Served};
+use super::{kv, mc_acl, Context, Flow, Served};
 use crate::acl::Access;
-use crate::auth::{Credentials, SaslConn, SaslReply, Users};
+use crate::auth::{Credentials, SaslConn, SaslReply};
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use crate::store::Outcome;
@@ -90,36 +90,9 @@ pub fn serve_one(
     }
 }
 
-/// The password file's users, and the ACL users with a password (a `nopass` user would let
-/// any password in, which SASL must not).
-struct AnyUser<'a> {
-    file: &'a Users,
-    acl: &'a crate::acl::SharedAcl,
-}
-
-impl Credentials for AnyUser<'_> {
-    fn verify(&self, name: &[u8], password: &[u8]) -> bool {
-        self.file.verify(name, password)
-            || self
-                .acl
-                .user(&String::from_utf8_lossy(name))
-                .is_some_and(|user| !user.nopass && user.password_ok(password))
-    }
-}
-
 /// Whether the connection's ACL user may not run `command` (the password file's users may
 /// run everything, as before ACLs).
 fn acl_denies(command: &Command<'_>, ctx: &Context<'_>, sasl: &SaslConn) -> bool {
-    let name = sasl.user();
-    if name.is_empty() {
-        return false;
-    }
-    let Some(user) = ctx.shared.acl.user(&String::from_utf8_lossy(name)) else {
-        return false;
-    };
-    if user.unrestricted() {
-        return false;
-    }
     let (command_name, key, access) = match command {
         Command::Get {
             key, touch: None, ..
@@ -133,14 +106,14 @@ fn acl_denies(command: &Command<'_>, ctx: &Context<'_>, sasl: &SaslConn) -> bool
         Command::Stat { .. } => ("info", None, Access::Read),
         _ => return false,
     };
-    let may_run = ctx
-        .shared
-        .acl
-        .read()
-        .catalogue
-        .find(command_name)
-        .is_some_and(|index| user.may_run(index));
-    !may_run || key.is_some_and(|key| !user.may_access_key(key, access))
+    mc_acl::denies(
+        &ctx.shared.acl,
+        sasl.user(),
+        false,
+        command_name,
+        key,
+        access,
+    )
 }
 
 /// Every name [`opcode_name`] gives (the latency registry's binary part).
@@ -463,7 +436,7 @@ fn sasl_exchange(
         write_error(out, header, Status::InvalidArguments);
         return;
     }
-    let users = AnyUser {
+    let users = mc_acl::AnyUser {
         file: &ctx.shared.users,
         acl: &ctx.shared.acl,
     };

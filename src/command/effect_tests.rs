@@ -141,7 +141,7 @@ impl Node {
             Req::Resp(line) => format!("{line}\r\n").into_bytes(),
         };
         let served = match request {
-            Req::Text(_) => memcache::serve_one(&input, &ctx, &mut out),
+            Req::Text(_) => memcache::serve_one(&input, &ctx, None, &mut out),
             Req::Bin(..) => binary::serve_one(&input, &ctx, &mut self.sasl, &mut out),
             Req::Resp(_) => resp::serve_one(&mut self.resp, &input, &ctx, &mut out),
         }

@@ -5,9 +5,11 @@
 //! protocol; this module maps their outcomes to text replies, which follow `doc/protocol.txt`
 //! and what memcached 1.6 answers on the wire.
 
-use ferrocache_protocol::memcache::{self as proto, reply, ParseError, Request};
+use ferrocache_protocol::memcache::auth::{self, AuthRequest};
+use ferrocache_protocol::memcache::{self as proto, reply, ParseError, Request, MAX_KEY_LEN};
 
 use super::compat::MEMCACHED_VERSION;
+use super::mc_acl::{self, Login};
 use super::{kv, meta, stats, Context, Flow, Served};
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
@@ -267,9 +269,23 @@ fn memlimit_bytes(megabytes: u64) -> Result<usize, MemlimitRefusal> {
 }
 
 /// Parses and executes the request at the front of `input`; `None` until one is complete.
-pub fn serve_one(input: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<Served> {
+/// `login` is who the connection authenticated as (with `-Y`): their ACL rules apply.
+pub fn serve_one(
+    input: &[u8],
+    ctx: &Context<'_>,
+    login: Option<&Login>,
+    out: &mut Vec<u8>,
+) -> Option<Served> {
     match proto::parse(input, &ctx.shared.limits) {
         Ok(Some((request, consumed))) => {
+            if login.is_some_and(|login| acl_denies(&request, ctx, login)) {
+                out.extend_from_slice(PERMISSION_DENIED);
+                return Some(Served {
+                    consumed,
+                    swallow: 0,
+                    flow: Flow::Continue,
+                });
+            }
             let timer = Timer::start();
             let start = out.len();
             let name = command_name(&request);
@@ -314,6 +330,88 @@ pub fn serve_one(input: &[u8], ctx: &Context<'_>, out: &mut Vec<u8>) -> Option<S
             })
         }
     }
+}
+
+/// A command the login's ACL rules refuse (ferrocache's: memcached has no ACL).
+const PERMISSION_DENIED: &[u8] = b"CLIENT_ERROR permission denied\r\n";
+
+/// Whether `login`'s ACL rules refuse `request` (see [`mc_acl`] for the RESP twins).
+fn acl_denies(request: &Request<'_>, ctx: &Context<'_>, login: &Login) -> bool {
+    use crate::acl::Access::{Read, Write};
+    let mut scratch = [0u8; MAX_KEY_LEN];
+    let mut meta_key = |meta: &proto::MetaKeyed<'_>| meta.decode_key(&mut scratch).to_vec();
+    let (command, keys, access): (&str, Vec<Vec<u8>>, _) = match request {
+        Request::Get { keys, touch, .. } => {
+            let keys = keys.iter().map(<[u8]>::to_vec).collect();
+            match touch {
+                None => ("get", keys, Read),
+                Some(_) => ("getex", keys, Write),
+            }
+        }
+        Request::Store { key, .. } => ("set", vec![key.to_vec()], Write),
+        Request::Delete { key, .. } => ("del", vec![key.to_vec()], Write),
+        Request::Arith { key, .. } => ("incrby", vec![key.to_vec()], Write),
+        Request::Touch { key, .. } => ("expire", vec![key.to_vec()], Write),
+        Request::FlushAll { .. } => ("flushall", Vec::new(), Write),
+        Request::Stats(_) => ("info", Vec::new(), Read),
+        Request::Verbosity { .. } | Request::CacheMemlimit { .. } => ("config", Vec::new(), Write),
+        Request::Shutdown { .. } => ("shutdown", Vec::new(), Write),
+        Request::Save { background: false } => ("save", Vec::new(), Write),
+        Request::Save { background: true } => ("bgsave", Vec::new(), Write),
+        Request::MetaGet(m) => ("get", vec![meta_key(m)], Read),
+        Request::MetaSet { meta, .. } => ("set", vec![meta_key(meta)], Write),
+        Request::MetaDelete(m) => ("del", vec![meta_key(m)], Write),
+        Request::MetaArith(m) => ("incrby", vec![meta_key(m)], Write),
+        Request::MetaDebug(m) => ("object", vec![meta_key(m)], Read),
+        Request::Version | Request::Quit | Request::MetaNoop => return false,
+    };
+    mc_acl::denies(
+        &ctx.shared.acl,
+        &login.name,
+        login.acl_user,
+        command,
+        keys.iter().map(Vec::as_slice),
+        access,
+    )
+}
+
+/// Serves an unauthenticated text connection (`-Y`): only the authenticating `set` of
+/// `user password` is answered (`STORED`, the connection is then `login`'s), everything else
+/// gets memcached's refusals.
+pub fn serve_login(
+    input: &[u8],
+    ctx: &Context<'_>,
+    login: &mut Option<Login>,
+    out: &mut Vec<u8>,
+) -> Option<Served> {
+    let (request, consumed) = auth::parse_auth(input)?;
+    let flow = match request {
+        AuthRequest::Credentials { user, password } => {
+            WorkerStats::incr(&ctx.stats.auth_cmds);
+            let users = mc_acl::AnyUser {
+                file: &ctx.shared.users,
+                acl: &ctx.shared.acl,
+            };
+            *login = users.login(user, password);
+            if login.is_some() {
+                out.extend_from_slice(reply::STORED);
+            } else {
+                WorkerStats::incr(&ctx.stats.auth_errors);
+                out.extend_from_slice(auth::AUTH_FAILURE);
+            }
+            Flow::Continue
+        }
+        AuthRequest::Refused(refusal) => {
+            out.extend_from_slice(refusal);
+            Flow::Continue
+        }
+        AuthRequest::Close => Flow::Close,
+    };
+    Some(Served {
+        consumed,
+        swallow: 0,
+        flow,
+    })
 }
 
 /// Every name [`command_name`] gives (the latency registry's memcached part).

@@ -12,6 +12,7 @@ mod effect_tests;
 pub mod http;
 pub mod kv;
 pub use catalogue::{catalogue, timed_commands};
+mod mc_acl;
 pub mod memcache;
 mod meta;
 pub mod report;

@@ -5,13 +5,15 @@
 //! RESP from the start (its listener decides). A memcached connection picks its dialect from
 //! its first byte, as memcached's default `-B auto` does: 0x80 (the binary request magic)
 //! means binary, anything else text and meta. With SASL enabled the connection is binary
-//! whatever it sends, as memcached refuses the text protocol then. Per-connection protocol
-//! state (the dialect, SASL authentication, RESP settings) lives here.
+//! whatever it sends, as memcached refuses the text protocol then; with text-protocol
+//! authentication (`-Y`) it is text whatever it sends, and must log in first. Per-connection
+//! protocol state (the dialect, SASL and text logins, RESP settings) lives here.
 
 use std::sync::Arc;
 
 use ferrocache_protocol::binary::REQUEST_MAGIC;
 
+use super::mc_acl::Login;
 use super::resp::RespSession;
 use super::{binary, memcache, resp, Context, Flow};
 use crate::auth::SaslConn;
@@ -46,6 +48,8 @@ pub struct Session {
     dialect: Dialect,
     /// SASL state of a binary connection (unused unless SASL is enabled).
     sasl: SaslConn,
+    /// Who a text connection logged in as, with text-protocol authentication (`-Y`).
+    text_login: Option<Login>,
     /// RESP state, present on RESP connections.
     resp: Option<Box<RespSession>>,
 }
@@ -56,6 +60,7 @@ impl Session {
         Session {
             dialect: Dialect::MemcacheUndecided,
             sasl: SaslConn::default(),
+            text_login: None,
             resp: None,
         }
     }
@@ -67,6 +72,7 @@ impl Session {
         Session {
             dialect: Dialect::Resp,
             sasl: SaslConn::default(),
+            text_login: None,
             resp: Some(Box::new(state)),
         }
     }
@@ -134,7 +140,10 @@ impl Session {
     ) -> Option<Served> {
         if self.dialect == Dialect::MemcacheUndecided {
             let first = *input.first()?;
-            self.dialect = if ctx.shared.config.sasl.enabled || first == REQUEST_MAGIC {
+            let sasl = &ctx.shared.config.sasl;
+            self.dialect = if !sasl.auth_file.as_os_str().is_empty() {
+                Dialect::MemcacheText
+            } else if sasl.enabled || first == REQUEST_MAGIC {
                 Dialect::MemcacheBinary
             } else {
                 Dialect::MemcacheText
@@ -143,7 +152,11 @@ impl Session {
         match self.dialect {
             Dialect::MemcacheText | Dialect::MemcacheUndecided => {
                 let _gate = ctx.shared.gates.shared(ctx.worker);
-                memcache::serve_one(input, ctx, out)
+                let auth_file = &ctx.shared.config.sasl.auth_file;
+                if self.text_login.is_none() && !auth_file.as_os_str().is_empty() {
+                    return memcache::serve_login(input, ctx, &mut self.text_login, out);
+                }
+                memcache::serve_one(input, ctx, self.text_login.as_ref(), out)
             }
             Dialect::MemcacheBinary => {
                 let _gate = ctx.shared.gates.shared(ctx.worker);

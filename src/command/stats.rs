@@ -303,14 +303,24 @@ fn settings(ctx: &Context<'_>, out: &mut dyn StatSink) {
     );
     num(out, "num_threads", ctx.shared.worker_count() as u64);
     text(out, "cas_enabled", "yes");
-    // memcached: auto-negotiate by default; binary only once SASL is on.
+    // memcached: auto-negotiate by default; binary only once SASL is on; ascii only with
+    // text-protocol authentication.
     let sasl = config.sasl.enabled;
+    let auth_file = &config.sasl.auth_file;
+    let ascii_auth = !auth_file.as_os_str().is_empty();
+    let protocol = match (sasl, ascii_auth) {
+        (true, _) => "binary",
+        (false, true) => "ascii",
+        (false, false) => "auto-negotiate",
+    };
+    text(out, "binding_protocol", protocol);
+    text(out, "auth_enabled_sasl", if sasl { "yes" } else { "no" });
+    let ascii_file = auth_file.display().to_string();
     text(
         out,
-        "binding_protocol",
-        if sasl { "binary" } else { "auto-negotiate" },
+        "auth_enabled_ascii",
+        if ascii_auth { &ascii_file } else { "no" },
     );
-    text(out, "auth_enabled_sasl", if sasl { "yes" } else { "no" });
     num(
         out,
         "item_size_max",
