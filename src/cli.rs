@@ -115,6 +115,57 @@ pub struct Flags {
     /// Client certificates: yes (required), no, or optional.
     #[arg(long = "tls-auth-clients", value_name = "yes|no|optional")]
     pub tls_auth_clients: Option<String>,
+    /// memcached's -Z: the memcached port (-p) speaks TLS instead of plain text.
+    #[arg(short = 'Z', long = "enable-ssl")]
+    pub enable_ssl: bool,
+    /// memcached's -o, for its TLS options: ssl_chain_cert=FILE, ssl_key=FILE,
+    /// ssl_ca_cert=FILE, ssl_verify_mode=0-3 (comma-separated; repeatable).
+    #[arg(short = 'o', long = "extended", value_name = "KEY=VALUE,...", value_parser = parse_extended)]
+    pub extended: Vec<Vec<ExtendedOption>>,
+}
+
+/// One of memcached's `-o` options that ferrocache knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtendedOption {
+    SslChainCert(PathBuf),
+    SslKey(PathBuf),
+    SslCaCert(PathBuf),
+    /// memcached's client-certificate mode: 0 none, 1 request, 2 require, 3 once.
+    SslVerifyMode(u8),
+}
+
+/// `-o a=b,c=d`: only memcached's TLS options; any other is refused by name, as memcached
+/// refuses an option it does not know ("Illegal suboption").
+fn parse_extended(text: &str) -> Result<Vec<ExtendedOption>, String> {
+    text.split(',')
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let (key, value) = item.split_once('=').unwrap_or((item, ""));
+            let path = || {
+                if value.is_empty() {
+                    Err(format!("-o {key} needs a file (\"{key}=FILE\")"))
+                } else {
+                    Ok(PathBuf::from(value))
+                }
+            };
+            match key {
+                "ssl_chain_cert" => path().map(ExtendedOption::SslChainCert),
+                "ssl_key" => path().map(ExtendedOption::SslKey),
+                "ssl_ca_cert" => path().map(ExtendedOption::SslCaCert),
+                "ssl_verify_mode" => match value {
+                    "0" | "1" | "2" | "3" => Ok(ExtendedOption::SslVerifyMode(
+                        value.as_bytes()[0] - b'0',
+                    )),
+                    _ => Err(format!("-o ssl_verify_mode={value}: must be 0, 1, 2 or 3")),
+                },
+                _ => Err(format!(
+                    "-o {key}: not an option ferrocache has (it knows ssl_chain_cert, ssl_key, \
+                     ssl_ca_cert, ssl_verify_mode; the rest of memcached's -o options tune its slab allocator, \
+                     which ferrocache does not have)"
+                )),
+            }
+        })
+        .collect()
 }
 
 fn parse_yes_no(text: &str) -> Result<bool, String> {
@@ -236,8 +287,31 @@ impl Flags {
         if let Some(path) = self.tls_ca_cert_file {
             tls.ca_cert_file = path;
         }
+        // memcached -Z checks no client certificate unless -o ssl_verify_mode says so.
+        let mut verify_mode = self.enable_ssl.then_some(0);
+        for option in self.extended.into_iter().flatten() {
+            match option {
+                ExtendedOption::SslChainCert(path) => tls.cert_file = path,
+                ExtendedOption::SslKey(path) => tls.key_file = path,
+                ExtendedOption::SslCaCert(path) => tls.ca_cert_file = path,
+                ExtendedOption::SslVerifyMode(mode) => verify_mode = Some(mode),
+            }
+        }
+        if let Some(mode) = verify_mode {
+            tls.auth_clients = match mode {
+                0 => "no",
+                1 => "optional",
+                _ => "yes",
+            }
+            .into();
+        }
         if let Some(mode) = self.tls_auth_clients {
             tls.auth_clients = mode;
+        }
+        if self.enable_ssl && config.server.port != 0 {
+            // memcached -Z: the plain memcached port becomes a TLS one.
+            config.tls.port = config.server.port;
+            config.server.port = 0;
         }
         config.validate()?;
         Ok(config)
@@ -253,6 +327,36 @@ mod tests {
             Flags::try_parse_from(std::iter::once("ferrocache").chain(args.iter().copied()))
                 .map_err(|e| e.to_string())?;
         flags.into_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn memcached_dash_z_and_dash_o_ssl_options() {
+        let config = parse(&[
+            "-Z",
+            "-p",
+            "11311",
+            "-o",
+            "ssl_chain_cert=c.pem,ssl_key=k.pem",
+            "-o",
+            "ssl_ca_cert=ca.pem",
+        ])
+        .unwrap();
+        assert_eq!((config.server.port, config.tls.port), (0, 11311));
+        assert_eq!(config.tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(config.tls.key_file, PathBuf::from("k.pem"));
+        assert_eq!(config.tls.ca_cert_file, PathBuf::from("ca.pem"));
+        assert_eq!(config.tls.auth_clients, "no");
+        let required = parse(&[
+            "-Z",
+            "-o",
+            "ssl_verify_mode=2,ssl_ca_cert=a,ssl_chain_cert=c,ssl_key=k",
+        ])
+        .unwrap();
+        assert_eq!(required.tls.auth_clients, "yes");
+        assert!(parse(&["-o", "ssl_verify_mode=4"]).is_err());
+        let refused = parse(&["-o", "slab_reassign"]).unwrap_err();
+        assert!(refused.contains("slab_reassign"), "{refused}");
+        assert!(parse(&["-o", "ssl_key="]).is_err());
     }
 
     #[test]

@@ -758,10 +758,13 @@ impl Config {
                 message: "must be at least 512 bytes".into(),
             });
         }
-        if self.server.port == 0 && self.server.unix_socket.as_os_str().is_empty() {
+        if self.server.port == 0
+            && self.tls.port == 0
+            && self.server.unix_socket.as_os_str().is_empty()
+        {
             return Err(ConfigError::Invalid {
                 setting: "server.port (-p)",
-                message: "no TCP port and no unix socket: nothing to listen on".into(),
+                message: "no TCP port, no TLS port and no unix socket: nothing to listen on".into(),
             });
         }
         Ok(())

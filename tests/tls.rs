@@ -581,3 +581,31 @@ fn a_client_certificate_common_name_maps_to_its_acl_user() {
     let mut client = TlsClient::connect(tls.resp_tls_port, &setup).unwrap();
     client.roundtrip(&whoami, b"-NOAUTH Authentication required.\r\n");
 }
+
+#[test]
+fn memcached_spelling_dash_z_with_dash_o_ssl_options_puts_tls_on_the_memcached_port() {
+    let ca = Ca::new("test CA");
+    let files = Files::new(&ca, "server");
+    let options = format!(
+        "ssl_chain_cert={},ssl_key={}",
+        files.cert.to_str().unwrap(),
+        files.key.to_str().unwrap()
+    );
+    // memcached -Z -o ssl_chain_cert=...,ssl_key=...: -p's port speaks TLS.
+    let server = TestServer::start(&["-Z", "-o", &options]);
+    let port = server.addr.port();
+    let setup = ClientSetup::trusting(&ca);
+    let mut memcached = TlsClient::connect(port, &setup).expect("TLS handshake on -p's port");
+    memcached.roundtrip(b"set z 1 0 2\r\nok\r\n", b"STORED\r\n");
+    memcached.roundtrip(b"get z\r\n", b"VALUE z 1 2\r\nok\r\nEND\r\n");
+    // A plain-text client on that port gets no memcached reply.
+    let mut plain = server.connect();
+    plain.send(b"version\r\n");
+    let mut first = [0u8; 1];
+    use std::io::Read;
+    let got = plain.stream.read(&mut first);
+    assert!(
+        !matches!(got, Ok(1) if first[0] == b'V'),
+        "a plain client was served on a TLS port"
+    );
+}
