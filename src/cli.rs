@@ -118,8 +118,9 @@ pub struct Flags {
     /// memcached's -Z: the memcached port (-p) speaks TLS instead of plain text.
     #[arg(short = 'Z', long = "enable-ssl")]
     pub enable_ssl: bool,
-    /// memcached's -o, for its TLS options: ssl_chain_cert=FILE, ssl_key=FILE,
-    /// ssl_ca_cert=FILE, ssl_verify_mode=0-3 (comma-separated; repeatable).
+    /// memcached's -o, for its TLS options (ssl_chain_cert=FILE, ssl_key=FILE,
+    /// ssl_ca_cert=FILE, ssl_verify_mode=0-3) and idle_timeout=SECONDS (comma-separated;
+    /// repeatable).
     #[arg(short = 'o', long = "extended", value_name = "KEY=VALUE,...", value_parser = parse_extended)]
     pub extended: Vec<Vec<ExtendedOption>>,
 }
@@ -132,6 +133,8 @@ pub enum ExtendedOption {
     SslCaCert(PathBuf),
     /// memcached's client-certificate mode: 0 none, 1 request, 2 require, 3 once.
     SslVerifyMode(u8),
+    /// Seconds after which an idle connection is closed (0 = never).
+    IdleTimeout(u64),
 }
 
 /// `-o a=b,c=d`: only memcached's TLS options; any other is refused by name, as memcached
@@ -152,6 +155,10 @@ fn parse_extended(text: &str) -> Result<Vec<ExtendedOption>, String> {
                 "ssl_chain_cert" => path().map(ExtendedOption::SslChainCert),
                 "ssl_key" => path().map(ExtendedOption::SslKey),
                 "ssl_ca_cert" => path().map(ExtendedOption::SslCaCert),
+                "idle_timeout" => value
+                    .parse()
+                    .map(ExtendedOption::IdleTimeout)
+                    .map_err(|_| format!("-o idle_timeout={value}: not a number of seconds")),
                 "ssl_verify_mode" => match value {
                     "0" | "1" | "2" | "3" => Ok(ExtendedOption::SslVerifyMode(
                         value.as_bytes()[0] - b'0',
@@ -160,7 +167,7 @@ fn parse_extended(text: &str) -> Result<Vec<ExtendedOption>, String> {
                 },
                 _ => Err(format!(
                     "-o {key}: not an option ferrocache has (it knows ssl_chain_cert, ssl_key, \
-                     ssl_ca_cert, ssl_verify_mode; the rest of memcached's -o options tune its slab allocator, \
+                     ssl_ca_cert, ssl_verify_mode, idle_timeout; the rest of memcached's -o options tune its slab allocator, \
                      which ferrocache does not have)"
                 )),
             }
@@ -295,6 +302,7 @@ impl Flags {
                 ExtendedOption::SslKey(path) => tls.key_file = path,
                 ExtendedOption::SslCaCert(path) => tls.ca_cert_file = path,
                 ExtendedOption::SslVerifyMode(mode) => verify_mode = Some(mode),
+                ExtendedOption::IdleTimeout(seconds) => config.server.idle_timeout_secs = seconds,
             }
         }
         if let Some(mode) = verify_mode {
@@ -354,6 +362,8 @@ mod tests {
         .unwrap();
         assert_eq!(required.tls.auth_clients, "yes");
         assert!(parse(&["-o", "ssl_verify_mode=4"]).is_err());
+        let idle = parse(&["-o", "idle_timeout=30"]).unwrap();
+        assert_eq!(idle.server.idle_timeout_secs, 30);
         let refused = parse(&["-o", "slab_reassign"]).unwrap_err();
         assert!(refused.contains("slab_reassign"), "{refused}");
         assert!(parse(&["-o", "ssl_key="]).is_err());

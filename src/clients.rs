@@ -4,8 +4,9 @@
 //!
 //! The limits are Redis's, by its names: `proto-max-bulk-len` (largest RESP argument),
 //! `client-query-buffer-limit` (largest unparsed request), `maxmemory-clients` (all client
-//! buffers together; 0 = no bound), plus the server's output limit (`max_output_buffer`,
-//! Redis's `client-output-buffer-limit normal`). They live in atomics so `CONFIG SET` can
+//! buffers together; 0 = no bound), `timeout` (idle seconds before a close; 0 = never),
+//! plus the server's output limit (`max_output_buffer`, Redis's `client-output-buffer-limit
+//! normal`). They live in atomics so `CONFIG SET` can
 //! change them while workers read them; the buffer total moves only when a connection's
 //! buffers change size, never per request.
 //!
@@ -34,6 +35,10 @@ pub struct Clients {
     query_limit_disconnections: AtomicU64,
     /// Connections closed to bring the buffer total back under `maxmemory-clients`.
     evicted_clients: AtomicU64,
+    /// Seconds of silence after which a connection is closed (0 = never).
+    idle_timeout_s: AtomicU64,
+    /// Connections closed for being idle (memcached's `idle_kicks`).
+    idle_kicks: AtomicU64,
 }
 
 /// `maxmemory-clients`: bytes (0 = no bound) or a percentage of the store's limit, as
@@ -77,7 +82,27 @@ impl Clients {
             output_limit_disconnections: AtomicU64::new(0),
             query_limit_disconnections: AtomicU64::new(0),
             evicted_clients: AtomicU64::new(0),
+            idle_timeout_s: AtomicU64::new(config.server.idle_timeout_secs),
+            idle_kicks: AtomicU64::new(0),
         }
+    }
+
+    /// Seconds of silence after which a connection is closed; 0 = never (`timeout`).
+    pub fn idle_timeout_s(&self) -> u64 {
+        self.idle_timeout_s.load(Ordering::Relaxed)
+    }
+
+    pub fn set_idle_timeout_s(&self, seconds: u64) {
+        self.idle_timeout_s.store(seconds, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed for being idle.
+    pub fn idle_kicked(&self) {
+        self.idle_kicks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn idle_kicks(&self) -> u64 {
+        self.idle_kicks.load(Ordering::Relaxed)
     }
 
     pub fn proto_max_bulk_len(&self) -> usize {

@@ -147,6 +147,10 @@ pub struct ServerConfig {
     /// clients from beyond loopback are refused with an explanation. Live: `CONFIG SET
     /// protected-mode`.
     pub protected_mode: bool,
+    /// Close a client connection idle this many seconds (memcached's `-o idle_timeout`,
+    /// Redis's `timeout`); 0 = never. Blocked and subscribed RESP clients are not idle.
+    /// Live: `CONFIG SET timeout`.
+    pub idle_timeout_secs: u64,
     /// memcached text get, meta mg and binary get send values at least this long straight from segment
     /// memory (vectored writes, the segment pinned until sent) instead of copying them; "0B" =
     /// always copy.
@@ -167,6 +171,7 @@ impl Default for ServerConfig {
             enable_flush: true,
             max_output_buffer: ByteSize::mib(64),
             protected_mode: true,
+            idle_timeout_secs: 0,
             zero_copy_min: ByteSize::kib(16),
         }
     }

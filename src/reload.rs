@@ -41,6 +41,11 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
     ("resp.notify_keyspace_events", |config, shared| {
         shared.pubsub.set_notify_flags(config.notify_flags())
     }),
+    ("server.idle_timeout_secs", |config, shared| {
+        shared
+            .clients
+            .set_idle_timeout_s(config.server.idle_timeout_secs)
+    }),
     ("resp.proto_max_bulk_len", |config, shared| {
         shared
             .clients

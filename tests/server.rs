@@ -211,3 +211,52 @@ fn flush_all_can_be_disabled() {
         .connect()
         .roundtrip(b"flush_all\r\n", b"CLIENT_ERROR flush_all not allowed\r\n");
 }
+
+#[test]
+fn idle_connections_are_closed_after_the_timeout_but_blocked_ones_are_not() {
+    let server = TestServer::start_with_resp(&["-o", "idle_timeout=1"]);
+    let mut idle = server.connect();
+    let mut busy = server.connect();
+    let mut blocked = server.connect_resp();
+    blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$4\r\nlist\r\n$1\r\n0\r\n");
+    let mut redis = server.redis();
+    let timeout: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("timeout")
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(timeout, vec!["timeout".to_string(), "1".to_string()]);
+    // Keep `busy` and `redis` talking past the timeout; `idle` says nothing.
+    for _ in 0..6 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        busy.roundtrip(b"version\r\n", b"VERSION 1.6.21\r\n");
+        let _: String = redis::cmd("PING").query(&mut redis).unwrap();
+    }
+    assert!(idle.is_closed(), "an idle connection outlived the timeout");
+    assert!(busy.stat("idle_kicks") >= 1);
+    // The blocked client is still there and gets its element.
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("list")
+        .arg("x")
+        .query(&mut redis)
+        .unwrap();
+    let reply = blocked.read_until(b"x\r\n");
+    assert!(
+        reply.ends_with(b"$1\r\nx\r\n"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    // CONFIG SET timeout 0 turns it off.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("timeout")
+        .arg("0")
+        .query(&mut redis)
+        .unwrap();
+    let bad: redis::RedisResult<()> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("timeout")
+        .arg("-1")
+        .query(&mut redis);
+    assert!(bad.is_err());
+}

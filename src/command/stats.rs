@@ -150,6 +150,7 @@ fn general(ctx: &Context<'_>, out: &mut dyn StatSink) {
         "rejected_connections",
         conns.rejected_connections.load(Ordering::Relaxed),
     );
+    num(out, "idle_kicks", shared.clients.idle_kicks());
     for (name, value) in workers.pairs() {
         if name != "bytes_read" && name != "bytes_written" && name != "conn_yields" {
             num(out, name, value);
@@ -302,6 +303,7 @@ fn settings(ctx: &Context<'_>, out: &mut dyn StatSink) {
         },
     );
     num(out, "num_threads", ctx.shared.worker_count() as u64);
+    num(out, "idle_timeout", ctx.shared.clients.idle_timeout_s());
     text(out, "cas_enabled", "yes");
     // memcached: auto-negotiate by default; binary only once SASL is on; ascii only with
     // text-protocol authentication.

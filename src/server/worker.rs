@@ -69,6 +69,7 @@ impl Worker {
         let mut again: Vec<usize> = Vec::new();
         let mut again_next: Vec<usize> = Vec::new();
         let mut deadlines: Vec<Deadline> = Vec::new();
+        let mut next_idle_check_ms = 0;
         let stats: &WorkerStats = &self.shared.worker_stats[self.index];
         loop {
             let mut timeout = if again.is_empty() {
@@ -168,6 +169,10 @@ impl Worker {
             }
             self.track_parked(&conns, &mut deadlines);
             self.expire_parked(&mut conns, &mut deadlines, &mut again_next);
+            if ctx.now_ms >= next_idle_check_ms {
+                next_idle_check_ms = ctx.now_ms + 1000;
+                self.close_idle(&mut conns, ctx.now_ms);
+            }
             self.flush_deliveries(&mut conns, &ctx);
             #[cfg(debug_assertions)]
             if crate::test_hooks::take_panic_after_turn() {
@@ -361,6 +366,37 @@ impl Worker {
                     self.close(conns, key);
                 }
             }
+        }
+    }
+
+    /// Closes the connections silent for longer than `timeout` (Redis's rule: a blocked or
+    /// subscribed client is waiting, not idle).
+    fn close_idle(&self, conns: &mut Slab<Conn>, now_ms: u64) {
+        let timeout_s = self.shared.clients.idle_timeout_s();
+        if timeout_s == 0 {
+            return;
+        }
+        let limit_ms = timeout_s.saturating_mul(1000);
+        let idle: Vec<usize> = conns
+            .iter()
+            .filter(|(_, conn)| {
+                let last = conn
+                    .info
+                    .last_active_ms
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                now_ms.saturating_sub(last) > limit_ms
+                    && conn.session.parked().is_none()
+                    && !conn
+                        .session
+                        .resp_state()
+                        .is_some_and(|state| state.subscribed())
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in idle {
+            self.shared.clients.idle_kicked();
+            log::debug!("closing {}: idle over {timeout_s} s", conns[key].info.peer);
+            self.close(conns, key);
         }
     }
 

@@ -74,7 +74,10 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         ),
         ("dbfilename", config.persistence.dbfilename.clone()),
         ("appendonly", "no".into()),
-        ("timeout", "0".into()),
+        (
+            "timeout",
+            call.ctx.shared.clients.idle_timeout_s().to_string(),
+        ),
         (
             "proto-max-bulk-len",
             call.ctx.shared.clients.proto_max_bulk_len().to_string(),
@@ -322,6 +325,18 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     }
                     _ => enc.error(
                         "ERR CONFIG SET failed (possibly related to argument 'slowlog-max-len') - argument must be between 0 and 9223372036854775807 inclusive",
+                    ),
+                },
+                b"timeout" => match parse_i64(value) {
+                    Some(seconds) if (0..=i64::from(i32::MAX)).contains(&seconds) => {
+                        call.ctx.shared.clients.set_idle_timeout_s(seconds as u64);
+                        enc.ok();
+                    }
+                    Some(_) => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive",
+                    ),
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't be parsed into an integer",
                     ),
                 },
                 b"maxmemory-clients" => match parse_client_memory_bound(value) {
