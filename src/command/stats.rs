@@ -377,6 +377,21 @@ fn slabs(ctx: &Context<'_>, out: &mut dyn StatSink) {
     if store.curr_items > 0 {
         num(out, "1:used_chunks", store.curr_items);
         num(out, "1:mem_requested", store.bytes);
+        // Every item is in class 1, so its command counters are the server's (memcached
+        // counts these per class; memcached_exporter reads them).
+        let workers = WorkerStats::sum(ctx.shared.worker_stats.iter());
+        for (name, value) in [
+            ("get_hits", workers.get_hits),
+            ("cmd_set", workers.cmd_set),
+            ("delete_hits", workers.delete_hits),
+            ("incr_hits", workers.incr_hits),
+            ("decr_hits", workers.decr_hits),
+            ("cas_hits", workers.cas_hits),
+            ("cas_badval", workers.cas_badval),
+            ("touch_hits", workers.touch_hits),
+        ] {
+            num(out, &format!("1:{name}"), value);
+        }
     }
     num(out, "active_slabs", u64::from(store.curr_items > 0));
     num(out, "total_malloced", store.bytes);
