@@ -486,6 +486,9 @@ pub struct HttpSection {
     pub max_header_bytes: ByteSize,
     /// Largest request body; larger gets 413. Values are also bound by `item_size_max`.
     pub max_body_bytes: ByteSize,
+    /// A keep-alive connection that sends nothing for this many seconds is closed (a
+    /// half-sent request too); 0 = never.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for HttpSection {
@@ -496,6 +499,7 @@ impl Default for HttpSection {
             admin_token_file: PathBuf::new(),
             max_header_bytes: ByteSize::kib(8),
             max_body_bytes: ByteSize::mib(2),
+            idle_timeout_secs: 60,
         }
     }
 }

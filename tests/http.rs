@@ -498,3 +498,30 @@ fn the_grafana_dashboard_queries_only_metrics_we_serve() {
     }
     assert!(queried > 10);
 }
+
+#[test]
+fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&dir, "[http]\nidle_timeout_secs = 1\n");
+    let (server, http) = start(&["--config", &config]);
+    let mut talking = Client::connect(http);
+    let mut silent = Client::connect(http);
+    // Half a request, then nothing: a slow client does not hold the connection forever.
+    let mut half = Client::connect(http);
+    half.stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(talking.call("GET", "/healthz", &[], b"").status, 200);
+    }
+    assert!(
+        silent.read().is_none(),
+        "the silent connection is still open"
+    );
+    assert!(
+        half.read().is_none(),
+        "the half-sent request's connection is still open"
+    );
+    assert!(server.connect().stat("idle_kicks") >= 2);
+}

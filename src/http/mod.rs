@@ -7,7 +7,8 @@
 //! means is [`crate::command::http`]'s business; this module only moves bytes and frames.
 //!
 //! Never: interpret a route or touch the store, or grow a buffer past its limit (a head over
-//! `max_header_bytes` gets 431, a body over `max_body_bytes` 413, both then close).
+//! `max_header_bytes` gets 431, a body over `max_body_bytes` 413, both then close), or keep
+//! a connection silent for over `idle_timeout_secs` (closed, counted as `idle_kicks`).
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub struct HttpPort {
     token: AdminToken,
     max_header_bytes: usize,
     max_body_bytes: usize,
+    /// Silence after which a connection closes, in ms (0 = never).
+    idle_timeout_ms: u64,
 }
 
 impl HttpPort {
@@ -88,6 +91,7 @@ impl HttpPort {
             token: AdminToken(token),
             max_header_bytes: config.max_header_bytes.bytes() as usize,
             max_body_bytes: config.max_body_bytes.bytes() as usize,
+            idle_timeout_ms: config.idle_timeout_secs.saturating_mul(1000),
         })
     }
 
@@ -128,6 +132,24 @@ impl HttpPort {
                 worker: slot,
                 now_ms: unix_millis(),
             };
+            if self.idle_timeout_ms > 0 {
+                let idle: Vec<usize> = conns
+                    .iter()
+                    .filter(|(_, conn)| {
+                        ctx.now_ms.saturating_sub(conn.last_active_ms) > self.idle_timeout_ms
+                    })
+                    .map(|(key, _)| key)
+                    .collect();
+                for key in idle {
+                    let mut conn = conns.remove(key);
+                    let _ = poll.registry().deregister(&mut conn.stream);
+                    shared.clients.idle_kicked();
+                    shared
+                        .connections
+                        .curr_connections
+                        .fetch_sub(1, Ordering::Relaxed);
+                }
+            }
             for event in events.iter() {
                 if event.token() == LISTENER {
                     self.accept_all(&poll, &mut conns, &shared);
@@ -204,6 +226,7 @@ impl HttpPort {
                 close_after_output: false,
                 peer_closed: false,
                 continue_sent: false,
+                last_active_ms: unix_millis(),
             });
         }
     }
@@ -219,6 +242,8 @@ struct Conn {
     peer_closed: bool,
     /// A `100 Continue` went out for the request at the front of `input`.
     continue_sent: bool,
+    /// When it last sent or took bytes (for `idle_timeout_secs`).
+    last_active_ms: u64,
 }
 
 /// What the front of the input holds.
@@ -253,6 +278,7 @@ impl Conn {
                     return Ok(());
                 }
                 Ok(n) => {
+                    self.last_active_ms = ctx.now_ms;
                     ctx.stats.add(&ctx.stats.bytes_read, n as u64);
                     self.input.extend_from_slice(&chunk[..n]);
                     self.serve(port, ctx);
@@ -269,6 +295,7 @@ impl Conn {
             match self.stream.write(&self.output) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
+                    self.last_active_ms = ctx.now_ms;
                     ctx.stats.add(&ctx.stats.bytes_written, n as u64);
                     self.output.drain(..n);
                 }
