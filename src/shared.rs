@@ -39,6 +39,8 @@ pub struct Shared {
     pub worker_stats: Box<[WorkerStats]>,
     /// Per-command calls and latency histograms, indexed as `worker_stats`.
     pub latency: Box<[WorkerLatency]>,
+    /// Error replies by code, per worker (and one for the HTTP port), as `latency`.
+    pub errors: Box<[crate::metrics::errors::ErrorTally]>,
     /// Commands slower than `slowlog-log-slower-than` (SLOWLOG).
     pub slowlog: SlowLog,
     /// The pools of the store's keys (the same numbering as `Store::pool_stats`), for the
@@ -158,6 +160,7 @@ impl Shared {
             latency: (0..=workers)
                 .map(|_| WorkerLatency::new(registry.clone(), pools))
                 .collect(),
+            errors: (0..=workers).map(|_| Default::default()).collect(),
             slowlog,
             serving: AtomicBool::new(false),
             key_pools,

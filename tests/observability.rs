@@ -326,3 +326,47 @@ fn the_commands_redis_exporter_sends_are_answered() {
         .query(&mut r)
         .unwrap();
 }
+
+#[test]
+fn errorstats_count_error_replies_by_code_as_redis_does() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut con = server.redis();
+    let _: () = redis::cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    let _: redis::RedisResult<String> = redis::cmd("GET").arg("h").query(&mut con);
+    let _: redis::RedisResult<String> = redis::cmd("NOSUCH").query(&mut con);
+    let _: redis::RedisResult<String> = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg("-1")
+        .query(&mut con);
+    // A refused queued command, then EXECABORT; a WRONGTYPE inside EXEC.
+    let mut raw = server.connect_resp();
+    raw.send(b"MULTI\r\nSET a\r\nEXEC\r\nMULTI\r\nINCR h\r\nSET b 1\r\nEXEC\r\n");
+    raw.read_until(b"kind of value\r\n+OK\r\n");
+    let info: String = redis::cmd("INFO")
+        .arg("errorstats")
+        .query(&mut con)
+        .unwrap();
+    // What redis-server 7.0 answers after the same requests.
+    assert_eq!(
+        info.trim_end(),
+        "# Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_EXECABORT:count=1\r\nerrorstat_WRONGTYPE:count=2"
+    );
+    let stats: String = redis::cmd("INFO").arg("stats").query(&mut con).unwrap();
+    assert!(stats.contains("total_error_replies:6\r\n"), "{stats}");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("errorstats")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(info.trim_end(), "# Errorstats");
+}

@@ -5,10 +5,12 @@
 //! with [`WorkerStats::sum`]. Connection-level gauges that the acceptor also touches live in
 //! [`ConnectionStats`]. Names follow memcached's `stats` names.
 //!
-//! Per-command latency histograms are in [`latency`], the slow log in [`slowlog`]; a whole
+//! Per-command latency histograms are in [`latency`], error replies by code in [`errors`],
+//! the slow log in [`slowlog`]; a whole
 //! snapshot ([`report::Report`]) renders as Prometheus text in [`prometheus`].
 //! Never: take a lock shared between workers on the hot path, or know a socket.
 
+pub mod errors;
 pub mod latency;
 pub mod prometheus;
 pub mod report;

@@ -241,6 +241,7 @@ fn run(
     let timer = Timer::start();
     let start = out.len();
     let (flow, ran) = dispatch(session, command, ctx, out);
+    count_error(ctx, &out[start..]);
     let table = &ctx.shared.latency[ctx.worker];
     match ran {
         Ran::Executed(spec) => {
@@ -360,6 +361,20 @@ fn dispatch(
     (flow, Ran::Executed(spec))
 }
 
+/// Counts `reply` in `INFO errorstats` when it is an error (`-CODE text`, or RESP3's
+/// `!len` blob error).
+fn count_error(ctx: &Context<'_>, reply: &[u8]) {
+    let text = match reply.first() {
+        Some(b'-') => &reply[1..],
+        Some(b'!') => match reply.iter().position(|&b| b == b'\n') {
+            Some(newline) => &reply[newline + 1..],
+            None => return,
+        },
+        _ => return,
+    };
+    ctx.shared.errors[ctx.worker].count(text);
+}
+
 /// The pool of the command's first key, for commands that name one.
 fn key_pool(spec: &table::CommandSpec, args: &[Cow<'_, [u8]>], ctx: &Context<'_>) -> Option<usize> {
     if !cfg!(feature = "latency") {
@@ -384,6 +399,7 @@ fn run_queued(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             let timer = Timer::start();
             let start = enc.out.len();
             let flow = (spec.handler)(call, enc);
+            count_error(call.ctx, &enc.out[start..]);
             let ending = match enc.out.get(start) {
                 Some(b'-' | b'!') => Ending::Failed,
                 _ => Ending::Answered,

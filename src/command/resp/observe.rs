@@ -1,5 +1,5 @@
-//! What Redis shows of its own behaviour: the INFO sections `cpu`, `commandstats` and
-//! `latencystats`, `LATENCY HISTOGRAM` (and `LATENCY LATEST`/`HELP`), `SLOWLOG`.
+//! What Redis shows of its own behaviour: the INFO sections `cpu`, `commandstats`,
+//! `errorstats` and `latencystats`, `LATENCY HISTOGRAM` (and `LATENCY LATEST`/`HELP`), `SLOWLOG`.
 //!
 //! Field names and formats are Redis 7's (`server.c` `genRedisInfoString`, `latency.c`,
 //! `slowlog.c`), so `redis_exporter` and redis-cli read them unchanged. Figures come from the
@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+use crate::metrics::errors::ErrorTally;
 
 use ferrocache_protocol::resp::Encoder;
 
@@ -40,7 +42,8 @@ fn cpu_times() -> [String; 4] {
     ]
 }
 
-/// Appends the `cpu`, `commandstats` and `latencystats` sections that `show` asks for.
+/// Appends the `cpu`, `commandstats`, `errorstats` and `latencystats` sections that `show`
+/// asks for, in Redis 7's order.
 pub fn info_sections(call: &Call<'_, '_>, show: &dyn Fn(&str) -> bool, text: &mut String) {
     if show("cpu") {
         let [user, sys, child_user, child_sys] = cpu_times();
@@ -51,10 +54,11 @@ pub fn info_sections(call: &Call<'_, '_>, show: &dyn Fn(&str) -> bool, text: &mu
     }
     let wants_commands = show("commandstats");
     let wants_latency = show("latencystats");
-    if !wants_commands && !wants_latency {
-        return;
-    }
-    let commands = resp_commands(call);
+    let commands = if wants_commands || wants_latency {
+        resp_commands(call)
+    } else {
+        Default::default()
+    };
     if wants_commands {
         text.push_str("# Commandstats\r\n");
         for ((_, name), t) in &commands {
@@ -69,6 +73,14 @@ pub fn info_sections(call: &Call<'_, '_>, show: &dyn Fn(&str) -> bool, text: &mu
                 "cmdstat_{name}:calls={},usec={usec},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
                 t.calls, t.rejected, t.failed
             );
+        }
+        text.push_str("\r\n");
+    }
+    if show("errorstats") {
+        text.push_str("# Errorstats\r\n");
+        let errors = ErrorTally::merged(call.ctx.shared.errors.iter());
+        for (code, count) in &errors.by_code {
+            let _ = write!(text, "errorstat_{code}:count={count}\r\n");
         }
         text.push_str("\r\n");
     }

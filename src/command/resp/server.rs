@@ -101,7 +101,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if show("stats") {
         let _ = write!(
             text,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nworker_panics:{}\r\nevicted_clients:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nworker_panics:{}\r\nevicted_clients:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\n\r\n",
             shared.connections.total_connections.load(Ordering::Relaxed),
             workers.resp_commands,
             workers.bytes_read,
@@ -115,6 +115,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             shared.clients.disconnections(LimitBreach::ClientMemory),
             shared.clients.disconnections(LimitBreach::Query),
             shared.clients.disconnections(LimitBreach::Output),
+            crate::metrics::errors::ErrorTally::merged(shared.errors.iter()).total,
         );
     }
     if show("replication") {

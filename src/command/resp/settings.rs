@@ -379,6 +379,9 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             for table in call.ctx.shared.latency.iter() {
                 table.reset();
             }
+            for tally in call.ctx.shared.errors.iter() {
+                tally.reset();
+            }
             enc.ok();
         }
         _ => enc.error(&format!(
