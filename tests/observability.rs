@@ -370,3 +370,27 @@ fn errorstats_count_error_replies_by_code_as_redis_does() {
         .unwrap();
     assert_eq!(info.trim_end(), "# Errorstats");
 }
+
+#[test]
+fn binary_protocol_commands_count_in_their_pools_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = pool_config(&dir, "");
+    let server = TestServer::start(&["--config", &config]);
+    let mut b = server.connect();
+    // Binary GET (opcode 0x00) of sess:1 and of other:1: header, then the key.
+    for key in [&b"sess:1"[..], b"other:1"] {
+        let mut frame = vec![0x80, 0x00];
+        frame.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        frame.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&[0; 12]);
+        frame.extend_from_slice(key);
+        b.send(&frame);
+        let head = b.read_exact(24);
+        let body = u32::from_be_bytes(head[8..12].try_into().unwrap()) as usize;
+        b.read_exact(body);
+    }
+    let s = stats_map(&mut server.connect(), "pools");
+    assert_eq!(s["pool:sessions:calls"], "1", "{s:?}");
+    assert_eq!(s["pool:default:calls"], "1", "{s:?}");
+}

@@ -66,6 +66,11 @@ pub fn serve_one(
             let timer = Timer::start();
             let start = out.len();
             let name = opcode_name(request.header.opcode);
+            let pool = if cfg!(feature = "latency") {
+                command_key(&request.command).map(|key| ctx.shared.pool_of(key))
+            } else {
+                None
+            };
             let flow = execute(&request.header, request.command, ctx, sasl, out);
             // A response's status is bytes 6..8 of its header; anything but 0 (success), 1
             // (not found) and 2 (exists) is an error.
@@ -76,7 +81,7 @@ pub fn serve_one(
             ctx.shared.latency[ctx.worker].record(
                 Proto::Binary,
                 name,
-                None,
+                pool,
                 timer.elapsed(),
                 ending,
             );
@@ -87,6 +92,18 @@ pub fn serve_one(
             })
         }
         Err(error) => Some(rejected(&error, ctx, sasl, out)),
+    }
+}
+
+/// The key a request names, for its pool's latency.
+fn command_key<'a>(command: &Command<'a>) -> Option<&'a [u8]> {
+    match command {
+        Command::Get { key, .. }
+        | Command::Touch { key, .. }
+        | Command::Store { key, .. }
+        | Command::Delete { key, .. }
+        | Command::Arith { key, .. } => Some(key),
+        _ => None,
     }
 }
 
