@@ -207,6 +207,10 @@ impl Flags {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
+        config.source_file = self
+            .config
+            .as_ref()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
         let server = &mut config.server;
         if let Some(port) = self.port {
             server.port = port;

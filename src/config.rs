@@ -217,6 +217,11 @@ impl KeyspaceEvents {
     /// No notifications.
     pub const NONE: KeyspaceEvents = KeyspaceEvents(0);
 
+    /// The setting for these [`crate::pubsub::notify`] flags.
+    pub fn from_flags(flags: u32) -> KeyspaceEvents {
+        KeyspaceEvents(flags)
+    }
+
     /// The [`crate::pubsub::notify`] flags.
     pub fn flags(self) -> u32 {
         self.0
@@ -551,6 +556,9 @@ pub struct Config {
     pub http: HttpSection,
     /// Pools: `[[pool]] name = "sessions" prefix = "sess:"`.
     pub pool: Vec<PoolSection>,
+    /// The file this config was read from (`--config`), for CONFIG REWRITE; not a setting.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
 }
 
 /// Why a configuration was refused.

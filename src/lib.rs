@@ -75,6 +75,7 @@ pub mod cli;
 pub mod clients;
 pub mod command;
 pub mod config;
+pub mod config_rewrite;
 pub mod conn_info;
 pub mod effects;
 pub mod glob;

@@ -12,6 +12,10 @@
 //! certificate usually keeps its file name): connections accepted afterwards get them, open
 //! ones keep theirs. Files that do not make a valid TLS configuration fail the whole reload.
 //!
+//! The other way round, [`running_config`] reads the live settings back out of the running
+//! server, and [`rewrite_config_file`] (CONFIG REWRITE) writes those that differ from the
+//! config file into it, through [`crate::config_rewrite`].
+//!
 //! Never touches a socket or a thread: it changes settings that workers already read live
 //! (atomics in the store, the pub/sub registry, [`crate::clients::Clients`], the log level).
 
@@ -20,7 +24,7 @@ use std::sync::atomic::Ordering;
 
 use crate::cli::Flags;
 use crate::clients::ClientMemoryBound;
-use crate::config::{Config, ConfigError};
+use crate::config::{ByteSize, Config, ConfigError, EvictionPolicySetting, KeyspaceEvents};
 use crate::shared::{unix_millis, Shared};
 
 /// How one live setting reaches the running server, from the newly loaded config.
@@ -90,6 +94,79 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
         }
     }),
 ];
+
+/// The config as the server runs now: the start-up config with every [`LIVE_SETTINGS`] key
+/// read back from where it lives (a `maxmemory-clients` given as a percentage has no file
+/// form and stays as started).
+pub fn running_config(shared: &Shared) -> Config {
+    let mut config = shared.config.clone();
+    config.store.memory_limit = ByteSize(shared.store.memory_limit() as u64);
+    config.store.eviction_policy = EvictionPolicySetting(shared.store.eviction_policy());
+    config.resp.notify_keyspace_events = KeyspaceEvents::from_flags(shared.pubsub.notify_flags());
+    config.server.idle_timeout_secs = shared.clients.idle_timeout_s();
+    config.resp.proto_max_bulk_len = ByteSize(shared.clients.proto_max_bulk_len() as u64);
+    config.resp.client_query_buffer_limit = ByteSize(shared.clients.query_buffer_limit() as u64);
+    if let ClientMemoryBound::Bytes(bytes) = shared.clients.maxmemory_clients() {
+        config.resp.maxmemory_clients = ByteSize(bytes);
+    }
+    config.server.protected_mode = shared.protected_mode.load(Ordering::Relaxed);
+    if let Some(tls) = &shared.tls {
+        config.tls = tls.settings();
+    }
+    config.metrics.slowlog_log_slower_than_us = shared.slowlog.threshold_us();
+    config.metrics.slowlog_max_len = shared.slowlog.max_len();
+    config.log.verbosity =
+        u8::try_from(shared.verbosity.load(Ordering::Relaxed)).unwrap_or(u8::MAX);
+    config
+}
+
+/// Why CONFIG REWRITE did not rewrite.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteFailure {
+    /// Started without `--config`: there is no file to rewrite.
+    #[error("The server is running without a config file")]
+    NoConfigFile,
+    #[error(transparent)]
+    File(#[from] crate::config_rewrite::RewriteError),
+}
+
+/// CONFIG REWRITE: writes into the config file the server started with every live setting
+/// whose running value differs from what the file says; every other line stays. Returns the
+/// keys written.
+pub fn rewrite_config_file(shared: &Shared) -> Result<Vec<String>, RewriteFailure> {
+    let path = shared
+        .config
+        .source_file
+        .clone()
+        .ok_or(RewriteFailure::NoConfigFile)?;
+    let text = std::fs::read_to_string(&path).map_err(|source| {
+        crate::config_rewrite::RewriteError::Read {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    let in_file =
+        Config::from_toml(&text).map_err(|message| crate::config_rewrite::RewriteError::Parse {
+            path: path.clone(),
+            message,
+        })?;
+    let running =
+        toml::Value::try_from(running_config(shared)).unwrap_or(toml::Value::Boolean(false));
+    let in_file = toml::Value::try_from(in_file).unwrap_or(toml::Value::Boolean(false));
+    let at = |value: &toml::Value, key: &str| -> Option<toml::Value> {
+        let (section, name) = key.split_once('.')?;
+        value.get(section)?.get(name).cloned()
+    };
+    let changes: Vec<(String, toml::Value)> = LIVE_SETTINGS
+        .iter()
+        .filter_map(|(key, _)| {
+            let now = at(&running, key)?;
+            (at(&in_file, key).as_ref() != Some(&now)).then(|| (key.to_string(), now))
+        })
+        .collect();
+    crate::config_rewrite::rewrite(&path, &changes)?;
+    Ok(changes.into_iter().map(|(key, _)| key).collect())
+}
 
 /// The TLS settings reach the server as a whole, before any other setting, so that a bad
 /// certificate fails the reload while nothing has changed yet (see [`Reloader::reload`]).

@@ -288,3 +288,68 @@ fn ready_is_sent_only_once_every_listener_is_bound() {
         "READY sent although a listener could not bind: {heard:?}"
     );
 }
+
+#[test]
+fn config_rewrite_writes_changed_live_settings_into_the_file_keeping_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferrocache.toml");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/ferrocache.toml");
+    std::fs::copy(&shipped, &path).unwrap();
+    let config = path.to_str().unwrap();
+    {
+        let server = TestServer::start_with_resp(&["--config", config]);
+        let mut con = server.redis();
+        for (name, value) in [
+            ("maxmemory", "100mb"),
+            ("timeout", "30"),
+            ("notify-keyspace-events", "KEA"),
+            ("slowlog-max-len", "50"),
+        ] {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg(name)
+                .arg(value)
+                .query(&mut con)
+                .unwrap();
+        }
+        let _: () = redis::cmd("CONFIG").arg("REWRITE").query(&mut con).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let original = std::fs::read_to_string(&shipped).unwrap();
+    // Only the changed keys differ; every comment and other line is where it was.
+    let changed: Vec<(&str, &str)> = original
+        .lines()
+        .zip(text.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            ("idle_timeout_secs = 0", "idle_timeout_secs = 30"),
+            ("memory_limit = \"64MiB\"", "memory_limit = \"100MiB\""),
+            (
+                "notify_keyspace_events = \"\"",
+                "notify_keyspace_events = \"AKE\""
+            ),
+            ("slowlog_max_len = 128", "slowlog_max_len = 50"),
+        ]
+    );
+    assert_eq!(text.lines().count(), original.lines().count());
+    // A restart from the file comes back with the rewritten settings.
+    let server = TestServer::start_with_resp(&["--config", config]);
+    let mut con = server.redis();
+    let timeout: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("timeout")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(timeout[1], "30");
+    // Without a config file there is nothing to rewrite.
+    let bare = TestServer::start_with_resp(&[]);
+    let refused: redis::RedisResult<()> =
+        redis::cmd("CONFIG").arg("REWRITE").query(&mut bare.redis());
+    assert!(refused
+        .unwrap_err()
+        .to_string()
+        .contains("running without a config file"));
+}

@@ -1,8 +1,9 @@
-//! CONFIG GET, SET, RESETSTAT and HELP: the settings that exist here, under Redis's names.
+//! CONFIG GET, SET, REWRITE, RESETSTAT and HELP: the settings that exist here, under Redis's
+//! names.
 //! A setting that does not exist here is refused with Redis's error, never pretended to apply.
 //!
 //! Changes go to the live structure each setting lives in (the store, the client limits, the
-//! TLS state, the slow log); nothing here writes the config file.
+//! TLS state, the slow log); CONFIG REWRITE hands the config file to `reload`.
 
 use super::{parse_i64, Call};
 use crate::clients::ClientMemoryBound;
@@ -370,6 +371,21 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
                     String::from_utf8_lossy(&name)
                 )),
+            }
+        }
+        b"REWRITE" if call.args.len() == 2 => {
+            match crate::reload::rewrite_config_file(call.ctx.shared) {
+                Ok(keys) => {
+                    log::info!("CONFIG REWRITE wrote {} setting(s): {keys:?}", keys.len());
+                    enc.ok();
+                }
+                Err(crate::reload::RewriteFailure::NoConfigFile) => {
+                    enc.error("ERR The server is running without a config file");
+                }
+                Err(error) => {
+                    log::warn!("CONFIG REWRITE failed: {error}");
+                    enc.error(&format!("ERR Rewriting config file: {error}"));
+                }
             }
         }
         b"RESETSTAT" if call.args.len() == 2 => {
