@@ -28,6 +28,7 @@ pub mod table;
 mod tx;
 mod zset;
 mod zset_ops;
+mod zset_pop;
 mod zset_range;
 
 use std::borrow::Cow;

@@ -261,6 +261,10 @@ commands! {
     "zrevrank", -3, RF, (1, 1, 1), "sorted_set", "Returns the index of a member in a sorted set ordered by descending scores.", zset::zrank;
     "zpopmin", -2, WF, (1, 1, 1), "sorted_set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zset::zpop;
     "zpopmax", -2, WF, (1, 1, 1), "sorted_set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zset::zpop;
+    "zmpop", -4, WX, (0, 0, 0), "sorted_set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", zset::zmpop;
+    "bzpopmin", -3, W, (1, -2, 1), "sorted_set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", blocking::bzpop;
+    "bzpopmax", -3, W, (1, -2, 1), "sorted_set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", blocking::bzpop;
+    "bzmpop", -5, WX, (0, 0, 0), "sorted_set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", blocking::bzmpop;
     "zrandmember", -2, R, (1, 1, 1), "sorted_set", "Returns one or more random members from a sorted set.", zset::zrandmember;
     "zremrangebyscore", 4, W, (1, 1, 1), "sorted_set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zset::zremrange;
     "zremrangebyrank", 4, W, (1, 1, 1), "sorted_set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zset::zremrange;
@@ -402,8 +406,8 @@ pub fn command_keys<'a>(
         }
     }
     let numkeys_at = match spec.name {
-        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" => Some(1),
-        "zunionstore" | "zinterstore" | "zdiffstore" | "blmpop" => Some(2),
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => Some(1),
+        "zunionstore" | "zinterstore" | "zdiffstore" | "blmpop" | "bzmpop" => Some(2),
         _ => None,
     };
     if let Some(at) = numkeys_at {

@@ -14,6 +14,8 @@
 
 use ferrocache_protocol::resp::{format_score, Encoder};
 
+use super::blocking::serve_waiters;
+use super::zset_pop::{parse_zmpop, pop_first, reply_zmpop, take};
 use super::zset_range::{
     clamp_ranks, parse_int, parse_lex_range, parse_range, parse_score_range, zerr, RangeBy,
     RangeForm, ZError,
@@ -213,6 +215,7 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok((changed, _)) => enc.integer(changed as i64),
         Err(error) => error.answer(enc),
     }
+    serve_waiters(call.ctx, call.arg(1));
     Flow::Continue
 }
 
@@ -236,6 +239,7 @@ pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(score) => enc.double(score),
         Err(error) => error.answer(enc),
     }
+    serve_waiters(call.ctx, call.arg(1));
     Flow::Continue
 }
 
@@ -367,26 +371,7 @@ pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     };
     let popped = write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
-        let Some(zset) = zset else {
-            return Vec::new();
-        };
-        let n = count.unwrap_or(1).min(zset.len());
-        let ranks = if max {
-            zset.len() - n..zset.len()
-        } else {
-            0..n
-        };
-        let taken: Vec<(Vec<u8>, f64)> = if max {
-            zset.range_rev(ranks.clone())
-                .map(|(m, s)| (m.to_vec(), s))
-                .collect()
-        } else {
-            zset.range(ranks.clone())
-                .map(|(m, s)| (m.to_vec(), s))
-                .collect()
-        };
-        zset.remove_range(ranks);
-        taken
+        zset.map_or_else(Vec::new, |zset| take(zset, max, count.unwrap_or(1)))
     });
     match popped {
         Err(error) => error.answer(enc),
@@ -399,6 +384,23 @@ pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
         Ok(popped) => reply_members(enc, popped.iter().map(|(m, s)| (&m[..], *s)), true),
+    }
+    Flow::Continue
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn zmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let zmpop = match parse_zmpop(call.args, 1) {
+        Ok(zmpop) => zmpop,
+        Err(message) => {
+            enc.error(message);
+            return Flow::Continue;
+        }
+    };
+    match pop_first(call.ctx, zmpop.keys, zmpop.max, zmpop.count) {
+        Ok(Some((key, members))) => reply_zmpop(enc, &key, &members),
+        Ok(None) => enc.null_array(),
+        Err(outcome) => ZError::Store(outcome).answer(enc),
     }
     Flow::Continue
 }

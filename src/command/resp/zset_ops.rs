@@ -258,7 +258,10 @@ fn store_result(call: &Call<'_, '_>, key: &[u8], result: ZSet, enc: &mut Encoder
         .store
         .edit(key, call.ctx.now_ms, |entry| entry.put_zset(result))
     {
-        Ok(()) => enc.integer(len as i64),
+        Ok(()) => {
+            enc.integer(len as i64);
+            super::blocking::serve_waiters(call.ctx, key);
+        }
         Err(outcome) => ZError::Store(outcome).answer(enc),
     }
 }
