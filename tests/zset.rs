@@ -292,6 +292,17 @@ fn blocked_zset_pops_are_served_first_blocked_first_by_type_across_workers() {
     let _: i64 = r.zunionstore("u", &["src"]).unwrap();
     let expected = b"*2\r\n$1\r\nu\r\n*1\r\n*2\r\n$1\r\nn\r\n$1\r\n7\r\n";
     assert_eq!(waiter.read_exact(expected.len()), expected);
+    // COPY creates the key as any write does, and serves it too.
+    waiter.send(b"BZPOPMIN c 5\r\n");
+    settle();
+    let copied: i64 = redis::cmd("COPY")
+        .arg("src")
+        .arg("c")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(copied, 1);
+    let expected = b"*3\r\n$1\r\nc\r\n$1\r\nn\r\n$1\r\n7\r\n";
+    assert_eq!(waiter.read_exact(expected.len()), expected);
     waiter.send(b"BZPOPMIN none 0.1\r\n");
     assert_eq!(waiter.read_exact(5), b"*-1\r\n");
 }

@@ -522,6 +522,30 @@ fn table() -> Vec<(&'static str, Vec<Req>, Req, Vec<Want>)> {
             ],
         ),
         (
+            "COPY",
+            vec![Resp("SET k abc EX 100")],
+            Resp("COPY k n"),
+            vec![Want::Str("n", "abc", 0, IN_100S, Written)],
+        ),
+        (
+            "COPY REPLACE",
+            vec![Resp("SET k abc"), Resp("HSET n f v")],
+            Resp("COPY k n REPLACE"),
+            vec![Want::Str("n", "abc", 0, 0, Written)],
+        ),
+        (
+            "COPY typed",
+            k_typed("ZADD z 1 a 2 b"),
+            Resp("COPY z y"),
+            vec![Want::Typed("y", ZSet)],
+        ),
+        (
+            "COPY onto an existing key",
+            vec![Resp("SET k abc"), Resp("SET n x")],
+            Resp("COPY k n"),
+            vec![],
+        ),
+        (
             "FLUSHALL",
             k_is_abc(),
             Resp("FLUSHALL"),
@@ -568,6 +592,18 @@ fn table() -> Vec<(&'static str, Vec<Req>, Req, Vec<Want>)> {
             "ZREM last",
             k_typed("ZADD z 1 a"),
             Resp("ZREM z a"),
+            vec![Want::Removed("z", Removal::Deleted)],
+        ),
+        (
+            "ZMPOP",
+            k_typed("ZADD z 1 a 2 b"),
+            Resp("ZMPOP 2 nokey z MAX"),
+            vec![Want::Typed("z", ZSet)],
+        ),
+        (
+            "BZPOPMIN last",
+            k_typed("ZADD z 1 a"),
+            Resp("BZPOPMIN z 0"),
             vec![Want::Removed("z", Removal::Deleted)],
         ),
         (

@@ -367,6 +367,24 @@ impl Entry<'_> {
         })
     }
 
+    /// A copy of the value, its flags and its expiry, for another key (COPY); the key is left
+    /// as it is. `None` if absent.
+    pub fn copy_out(&self) -> Option<Moved> {
+        let found = self.found?;
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.store.item_at(self.shard, found.entry) };
+        let (flags, expiry_ms) = (item.flags(), item.expiry_ms());
+        let value = match self.value()? {
+            (_, Some(object)) => MovedValue::Object(object.duplicate()),
+            (bytes, None) => MovedValue::Bytes(bytes.to_vec()),
+        };
+        Some(Moved {
+            value,
+            flags,
+            expiry_ms,
+        })
+    }
+
     /// Puts a value taken from another key here, replacing whatever was here.
     pub fn put_moved(&mut self, moved: Moved) -> Result<(), StoreError> {
         let key = self.key;

@@ -56,6 +56,18 @@ impl HashObject {
         self.len
     }
 
+    /// A copy with the same fields, values and field expiries.
+    pub fn duplicate(&self) -> HashObject {
+        let mut copy = HashObject::new();
+        for field in self.iter() {
+            copy.set(&field.name, &field.value, false);
+            if field.expires_at_ms != 0 {
+                copy.set_field_expiry(&field.name, field.expires_at_ms);
+            }
+        }
+        copy
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -417,3 +417,56 @@ fn object_freq_and_idletime_follow_the_policy() {
         .run(&["OBJECT IDLETIME f"])
         .starts_with("-ERR An LRU maxmemory policy is not selected"));
 }
+
+/// Checked against redis-server 7.0.15 started with `--databases 1` (ferrocache has only
+/// database 0, so another DB index is out of range as there).
+#[test]
+fn copy_every_type_with_options_and_errors() {
+    let (two, three) = both(&[
+        "SET s hello",
+        "COPY s s2",
+        "GET s2",
+        "COPY s s2",
+        "SET s world PX 100000",
+        "COPY s s2 REPLACE",
+        "GET s2",
+        "PTTL s2",
+        "COPY s s",
+        "COPY s s DB 1",
+        "COPY s x DB 1",
+        "COPY s x DB 0",
+        "COPY s y DB x",
+        "COPY s y DB -1",
+        "COPY s y DB 99999999999",
+        "COPY s y DB",
+        "COPY s y FOO",
+        "COPY nokey y",
+        "COPY s y REPLACE REPLACE",
+        "RPUSH l a b c",
+        "COPY l l2",
+        "LRANGE l2 0 -1",
+        "HSET h f v g w",
+        "COPY h h2",
+        "HGETALL h2",
+        "SADD st 1 2 3",
+        "COPY st st2",
+        "SMEMBERS st2",
+        "OBJECT ENCODING st2",
+        "SADD st3 a b",
+        "COPY st3 st4",
+        "SCARD st4",
+        "ZADD z 1 a 2 b",
+        "COPY z z2",
+        "ZRANGE z2 0 -1 WITHSCORES",
+        "COPY z l REPLACE",
+        "TYPE l",
+        "LPUSH l2 new",
+        "LLEN l2",
+        "SET n 12",
+        "COPY n n2",
+        "INCR n2",
+        "GET n",
+    ]);
+    assert_eq!(two, "+OK\r\n:1\r\n$5\r\nhello\r\n:0\r\n+OK\r\n:1\r\n$5\r\nworld\r\n:100000\r\n-ERR source and destination objects are the same\r\n-ERR DB index is out of range\r\n-ERR DB index is out of range\r\n:1\r\n-ERR value is not an integer or out of range\r\n-ERR DB index is out of range\r\n-ERR value is out of range, value must between -2147483648 and 2147483647\r\n-ERR syntax error\r\n-ERR syntax error\r\n:0\r\n:1\r\n:3\r\n:1\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:2\r\n:1\r\n*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n:3\r\n:1\r\n*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$6\r\nintset\r\n:2\r\n:1\r\n:2\r\n:2\r\n:1\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n:1\r\n+zset\r\n:4\r\n:4\r\n+OK\r\n:1\r\n:13\r\n$2\r\n12\r\n");
+    assert_eq!(three, "+OK\r\n:1\r\n$5\r\nhello\r\n:0\r\n+OK\r\n:1\r\n$5\r\nworld\r\n:100000\r\n-ERR source and destination objects are the same\r\n-ERR DB index is out of range\r\n-ERR DB index is out of range\r\n:1\r\n-ERR value is not an integer or out of range\r\n-ERR DB index is out of range\r\n-ERR value is out of range, value must between -2147483648 and 2147483647\r\n-ERR syntax error\r\n-ERR syntax error\r\n:0\r\n:1\r\n:3\r\n:1\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:2\r\n:1\r\n%2\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n:3\r\n:1\r\n~3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$6\r\nintset\r\n:2\r\n:1\r\n:2\r\n:2\r\n:1\r\n*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n:1\r\n+zset\r\n:4\r\n:4\r\n+OK\r\n:1\r\n:13\r\n$2\r\n12\r\n");
+}

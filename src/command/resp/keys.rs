@@ -238,6 +238,69 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
+/// COPY's reply when source and destination are one key.
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+
+/// COPY source destination [DB destination-db] [REPLACE] (runs with every gate held)
+///
+/// Only database 0 exists: any other DB index is "out of range", as Redis answers for a
+/// database it does not have. The copy is taken under the source's shard lock and written in
+/// one edit of the destination (one effect for it, replacing what was there with REPLACE).
+/// A source dropped by the store between the two (expiry, eviction) copies nothing: 0.
+pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let mut replace = false;
+    let mut i = 3;
+    while i < call.args.len() {
+        if is(call.arg(i), "REPLACE") {
+            replace = true;
+        } else if is(call.arg(i), "DB") && i + 1 < call.args.len() {
+            let refusal = match parse_i64(call.arg(i + 1)) {
+                Some(0) => None,
+                Some(n) if i32::try_from(n).is_err() => {
+                    Some("ERR value is out of range, value must between -2147483648 and 2147483647")
+                }
+                Some(_) => Some("ERR DB index is out of range"),
+                None => Some(err::NOT_INTEGER),
+            };
+            if let Some(message) = refusal {
+                enc.error(message);
+                return Flow::Continue;
+            }
+            i += 1;
+        } else {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+        i += 1;
+    }
+    let (source, destination) = (call.arg(1), call.arg(2));
+    if source == destination {
+        enc.error(SAME_OBJECT);
+        return Flow::Continue;
+    }
+    let store = &call.ctx.shared.store;
+    let now = call.ctx.now_ms;
+    let Some(copied) = store.peek(source, now, |e| e.copy_out()) else {
+        enc.integer(0);
+        return Flow::Continue;
+    };
+    let written = store.edit(destination, now, |e| {
+        if e.exists() && !replace {
+            return Ok(false);
+        }
+        e.put_moved(copied).map(|()| true)
+    });
+    match written {
+        Ok(true) => {
+            enc.integer(1);
+            super::blocking::serve_waiters(call.ctx, destination);
+        }
+        Ok(false) => enc.integer(0),
+        Err(error) => super::reply_store_error(enc, error),
+    }
+    Flow::Continue
+}
+
 /// KEYS pattern
 pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let pattern = call.arg(1);

@@ -155,6 +155,7 @@ commands! {
     "pexpiretime", 2, RF, (1, 1, 1), "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::ttl;
     "persist", 2, WF, (1, 1, 1), "generic", "Removes the expiration time of a key.", keys::persist;
     "type", 2, RF, (1, 1, 1), "generic", "Determines the type of value stored at a key.", keys::type_of;
+    "copy", -3, WX, (1, 2, 1), "generic", "Copies the value of a key to a new key.", keys::copy;
     "rename", 3, WX, (1, 2, 1), "generic", "Renames a key and overwrites the destination.", keys::rename;
     "renamenx", 3, WX.with(Flags::FAST), (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", keys::rename;
     "keys", 2, R, (0, 0, 0), "generic", "Returns all key names that match a pattern.", keys::keys;
