@@ -78,6 +78,38 @@ pub struct RespSession {
     pub in_exec: bool,
     /// The blocking pop this connection is parked in, if any.
     pub parked: Option<crate::blocking::Parked>,
+    /// CLIENT REPLY: whether this command's reply is sent.
+    pub reply_mode: ReplyMode,
+}
+
+/// CLIENT REPLY's state, as Redis keeps it in its client flags (`networking.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    #[default]
+    On,
+    /// No reply is sent until CLIENT REPLY ON.
+    Off,
+    /// CLIENT REPLY SKIP just ran: the next command's reply is dropped.
+    SkipNext,
+    /// This command's reply is dropped; the one after is sent.
+    Skip,
+}
+
+impl ReplyMode {
+    /// Whether the reply of the command that just ran is dropped.
+    fn silences(self) -> bool {
+        matches!(self, ReplyMode::Off | ReplyMode::Skip)
+    }
+
+    /// The mode once a command has run (Redis's `resetClient`).
+    fn after_command(self) -> ReplyMode {
+        match self {
+            ReplyMode::Skip => ReplyMode::On,
+            ReplyMode::SkipNext => ReplyMode::Skip,
+            other => other,
+        }
+    }
 }
 
 impl RespSession {
@@ -101,6 +133,7 @@ impl RespSession {
             parse_progress: resp::Progress::default(),
             in_exec: false,
             parked: None,
+            reply_mode: ReplyMode::On,
         }
     }
 
@@ -203,6 +236,7 @@ pub fn serve_one(
             })
         }
         Ok(Some((command, consumed))) => {
+            let start = out.len();
             let flow = if command.is_empty() {
                 Flow::Continue
             } else {
@@ -210,6 +244,12 @@ pub fn serve_one(
                 session.publish_client_state(&command.args);
                 flow
             };
+            // CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped (pub/sub
+            // messages travel apart, in the outbox, and are still sent, as in Redis 7.0).
+            if session.reply_mode.silences() {
+                out.truncate(start);
+            }
+            session.reply_mode = session.reply_mode.after_command();
             Some(Served {
                 consumed,
                 swallow: 0,
