@@ -42,7 +42,7 @@ struct Recorder(Arc<Mutex<Vec<Seen>>>);
 impl Observer for Recorder {
     fn effect(&self, effect: &Effect<'_>) {
         let seen = match effect {
-            Effect::Put { item, cause } => {
+            Effect::Put { item, cause, .. } => {
                 let mut bytes = Vec::new();
                 let stored = item.copy_stored(&mut bytes).map(|c| (bytes, c));
                 Seen::Put {

@@ -13,7 +13,7 @@
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
-use super::list_ops::{mpop_first, parse_end, parse_mpop, pop_some, reply_mpop};
+use super::list_ops::{mpop_first, parse_end, parse_mpop, pop_event, pop_some, reply_mpop};
 use super::zset_pop::{self, parse_zmpop, pop_first, reply_bzpop, reply_zmpop};
 use super::{err, is, reply_store_error, Call};
 use crate::blocking::{GiveBack, Kind, Parked, Served, Taken, WaitFor, Waiter};
@@ -332,11 +332,14 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
     let give_back = match &waiter.wait_for {
         WaitFor::Pop { end, count } => {
             let wanted = count.unwrap_or(1);
-            let popped = store.edit(key, now, |entry| match entry.list_mut(IfMissing::Leave) {
-                Ok(Some(list)) => {
-                    pop_some(list, *end, wanted, ctx.shared.clients.output_buffer_limit())
+            let popped = store.edit(key, now, |entry| {
+                entry.label(pop_event(*end));
+                match entry.list_mut(IfMissing::Leave) {
+                    Ok(Some(list)) => {
+                        pop_some(list, *end, wanted, ctx.shared.clients.output_buffer_limit())
+                    }
+                    _ => Vec::new(),
                 }
-                _ => Vec::new(),
             });
             if popped.is_empty() {
                 return Serve::Nothing;

@@ -114,9 +114,11 @@ pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             {
                 return false;
             }
+            // A time already past deletes the key: Redis then tells only `del`.
             if at_ms <= now {
                 entry.remove();
             } else {
+                entry.label("expire");
                 entry.set_expiry(Expiry::AtMs(at_ms as u64));
             }
             true
@@ -155,7 +157,10 @@ pub fn persist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .shared
         .store
         .edit(call.arg(1), call.ctx.now_ms, |entry| match entry.expiry() {
-            Some(Expiry::AtMs(_)) => entry.set_expiry(Expiry::Never),
+            Some(Expiry::AtMs(_)) => {
+                entry.label("persist");
+                entry.set_expiry(Expiry::Never)
+            }
             _ => false,
         });
     enc.integer(i64::from(changed));
@@ -222,11 +227,18 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.integer(0);
         return Flow::Continue;
     }
-    let Some(moved) = store.edit(from, now, |e| e.take()) else {
+    let Some(moved) = store.edit(from, now, |e| {
+        e.label("rename_from");
+        e.take()
+    }) else {
         enc.error(NO_SUCH_KEY);
         return Flow::Continue;
     };
-    if store.edit(to, now, |e| e.put_moved(moved)).is_err() {
+    let put = store.edit(to, now, |e| {
+        e.label("rename_to");
+        e.put_moved(moved)
+    });
+    if put.is_err() {
         enc.error(err::OOM);
         return Flow::Continue;
     }
@@ -288,6 +300,7 @@ pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         if e.exists() && !replace {
             return Ok(false);
         }
+        e.label("copy_to");
         e.put_moved(copied).map(|()| true)
     });
     match written {

@@ -252,12 +252,13 @@ fn op_of(name: &[u8]) -> Op {
 /// Stores `result` at `key` (deleting it when empty); replies with the member count.
 fn store_result(call: &Call<'_, '_>, key: &[u8], result: ZSet, enc: &mut Encoder<'_>) {
     let len = result.len();
-    match call
-        .ctx
-        .shared
-        .store
-        .edit(key, call.ctx.now_ms, |entry| entry.put_zset(result))
-    {
+    match call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
+        // An empty result deletes the destination: only `del` is told.
+        if !result.is_empty() {
+            super::events::label(entry, call);
+        }
+        entry.put_zset(result)
+    }) {
         Ok(()) => {
             enc.integer(len as i64);
             super::blocking::serve_waiters(call.ctx, key);

@@ -50,6 +50,7 @@ pub(super) fn pop_key(
     count: usize,
 ) -> Result<Option<Members>, StoreError> {
     ctx.shared.store.edit(key, ctx.now_ms, |entry| {
+        entry.label(if max { "zpopmax" } else { "zpopmin" });
         Ok(entry
             .zset_mut(IfMissing::Leave)?
             .map(|zset| take(zset, max, count)))
