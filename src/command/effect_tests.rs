@@ -607,6 +607,12 @@ fn table() -> Vec<(&'static str, Vec<Req>, Req, Vec<Want>)> {
             vec![Want::Removed("z", Removal::Deleted)],
         ),
         (
+            "SORT STORE",
+            k_typed("RPUSH l 2 1"),
+            Resp("SORT l STORE d"),
+            vec![Want::Typed("d", List)],
+        ),
+        (
             "LPUSH",
             vec![],
             Resp("LPUSH l a b"),

@@ -470,3 +470,62 @@ fn copy_every_type_with_options_and_errors() {
     assert_eq!(two, "+OK\r\n:1\r\n$5\r\nhello\r\n:0\r\n+OK\r\n:1\r\n$5\r\nworld\r\n:100000\r\n-ERR source and destination objects are the same\r\n-ERR DB index is out of range\r\n-ERR DB index is out of range\r\n:1\r\n-ERR value is not an integer or out of range\r\n-ERR DB index is out of range\r\n-ERR value is out of range, value must between -2147483648 and 2147483647\r\n-ERR syntax error\r\n-ERR syntax error\r\n:0\r\n:1\r\n:3\r\n:1\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:2\r\n:1\r\n*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n:3\r\n:1\r\n*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$6\r\nintset\r\n:2\r\n:1\r\n:2\r\n:2\r\n:1\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n:1\r\n+zset\r\n:4\r\n:4\r\n+OK\r\n:1\r\n:13\r\n$2\r\n12\r\n");
     assert_eq!(three, "+OK\r\n:1\r\n$5\r\nhello\r\n:0\r\n+OK\r\n:1\r\n$5\r\nworld\r\n:100000\r\n-ERR source and destination objects are the same\r\n-ERR DB index is out of range\r\n-ERR DB index is out of range\r\n:1\r\n-ERR value is not an integer or out of range\r\n-ERR DB index is out of range\r\n-ERR value is out of range, value must between -2147483648 and 2147483647\r\n-ERR syntax error\r\n-ERR syntax error\r\n:0\r\n:1\r\n:3\r\n:1\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:2\r\n:1\r\n%2\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n:3\r\n:1\r\n~3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$6\r\nintset\r\n:2\r\n:1\r\n:2\r\n:2\r\n:1\r\n*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n:1\r\n+zset\r\n:4\r\n:4\r\n+OK\r\n:1\r\n:13\r\n$2\r\n12\r\n");
 }
+
+/// SORT and SORT_RO over lists, sets and sorted sets: BY (weights, hash fields, a constant
+/// pattern), GET (`#`, strings, hash fields), LIMIT, DESC, ALPHA, STORE and the errors, as
+/// redis-server 7.0.15 answered the same lines.
+#[test]
+fn sort_by_get_limit_alpha_store() {
+    let (two, three) = both(&[
+        "RPUSH l 3 1 2 10 2.5",
+        "SORT l",
+        "SORT l DESC",
+        "SORT l ALPHA",
+        "SORT l LIMIT 1 2",
+        "SORT l LIMIT -5 2",
+        "SORT l LIMIT 10 2",
+        "SORT l LIMIT 0 -1",
+        "SORT l LIMIT x 1",
+        "SORT l LIMIT 1",
+        "SORT l FOO",
+        "MSET w_3 30 w_1 10 w_2 -5 w_10 x o_3 three o_1 one",
+        "SORT l BY w_*",
+        "SORT l BY nosort",
+        "SORT l BY nosort DESC",
+        "SORT l BY nosort LIMIT 1 2 DESC",
+        "SORT l BY w_* ALPHA",
+        "SORT l GET o_* GET #",
+        "HSET h_1 f a",
+        "HSET h_2 f b",
+        "SORT l GET h_*->f GET # GET h_*->",
+        "SORT l BY h_*->f ALPHA DESC GET h_*->f",
+        "SORT l STORE dst",
+        "LRANGE dst 0 -1",
+        "SORT l GET o_* STORE dst",
+        "LRANGE dst 0 -1",
+        "SORT nokey STORE dst",
+        "EXISTS dst",
+        "SORT_RO l STORE dst",
+        "SORT_RO l DESC",
+        "SADD s b a c",
+        "SORT s ALPHA",
+        "SORT s BY nosort STORE d2",
+        "LRANGE d2 0 -1",
+        "ZADD z 3 a 1 b 2 c",
+        "SORT z ALPHA",
+        "SORT z BY nosort",
+        "SORT z BY nosort DESC LIMIT 0 2",
+        "SET str x",
+        "SORT str",
+        "RPUSH bad 1 x",
+        "SORT bad",
+        "SORT bad ALPHA",
+        "SORT bad STORE z2",
+        "EXISTS z2",
+        "RPUSH eq 1 01 1.0",
+        "SORT eq",
+        "SORT nokey",
+    ]);
+    assert_eq!(two, ":5\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n*5\r\n$2\r\n10\r\n$1\r\n3\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n*5\r\n$1\r\n1\r\n$2\r\n10\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n*2\r\n$1\r\n2\r\n$3\r\n2.5\r\n*2\r\n$1\r\n1\r\n$1\r\n2\r\n*0\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n-ERR syntax error\r\n+OK\r\n-ERR One or more scores can't be converted into double\r\n*5\r\n$1\r\n3\r\n$1\r\n1\r\n$1\r\n2\r\n$2\r\n10\r\n$3\r\n2.5\r\n*5\r\n$3\r\n2.5\r\n$2\r\n10\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n*2\r\n$2\r\n10\r\n$1\r\n2\r\n*5\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n$2\r\n10\r\n*10\r\n$3\r\none\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n$-1\r\n$3\r\n2.5\r\n$5\r\nthree\r\n$1\r\n3\r\n$-1\r\n$2\r\n10\r\n:1\r\n:1\r\n*15\r\n$1\r\na\r\n$1\r\n1\r\n$-1\r\n$1\r\nb\r\n$1\r\n2\r\n$-1\r\n$-1\r\n$3\r\n2.5\r\n$-1\r\n$-1\r\n$1\r\n3\r\n$-1\r\n$-1\r\n$2\r\n10\r\n$-1\r\n*5\r\n$1\r\nb\r\n$1\r\na\r\n$-1\r\n$-1\r\n$-1\r\n:5\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n:5\r\n*5\r\n$3\r\none\r\n$0\r\n\r\n$0\r\n\r\n$5\r\nthree\r\n$0\r\n\r\n:0\r\n:0\r\n-ERR syntax error\r\n*5\r\n$2\r\n10\r\n$1\r\n3\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n*2\r\n$1\r\na\r\n$1\r\nc\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:2\r\n-ERR One or more scores can't be converted into double\r\n*2\r\n$1\r\n1\r\n$1\r\nx\r\n-ERR One or more scores can't be converted into double\r\n:0\r\n:3\r\n*3\r\n$2\r\n01\r\n$1\r\n1\r\n$3\r\n1.0\r\n*0\r\n");
+    assert_eq!(three, ":5\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n*5\r\n$2\r\n10\r\n$1\r\n3\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n*5\r\n$1\r\n1\r\n$2\r\n10\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n*2\r\n$1\r\n2\r\n$3\r\n2.5\r\n*2\r\n$1\r\n1\r\n$1\r\n2\r\n*0\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n-ERR syntax error\r\n+OK\r\n-ERR One or more scores can't be converted into double\r\n*5\r\n$1\r\n3\r\n$1\r\n1\r\n$1\r\n2\r\n$2\r\n10\r\n$3\r\n2.5\r\n*5\r\n$3\r\n2.5\r\n$2\r\n10\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n*2\r\n$2\r\n10\r\n$1\r\n2\r\n*5\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n$2\r\n10\r\n*10\r\n$3\r\none\r\n$1\r\n1\r\n_\r\n$1\r\n2\r\n_\r\n$3\r\n2.5\r\n$5\r\nthree\r\n$1\r\n3\r\n_\r\n$2\r\n10\r\n:1\r\n:1\r\n*15\r\n$1\r\na\r\n$1\r\n1\r\n_\r\n$1\r\nb\r\n$1\r\n2\r\n_\r\n_\r\n$3\r\n2.5\r\n_\r\n_\r\n$1\r\n3\r\n_\r\n_\r\n$2\r\n10\r\n_\r\n*5\r\n$1\r\nb\r\n$1\r\na\r\n_\r\n_\r\n_\r\n:5\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n:5\r\n*5\r\n$3\r\none\r\n$0\r\n\r\n$0\r\n\r\n$5\r\nthree\r\n$0\r\n\r\n:0\r\n:0\r\n-ERR syntax error\r\n*5\r\n$2\r\n10\r\n$1\r\n3\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n*2\r\n$1\r\na\r\n$1\r\nc\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:2\r\n-ERR One or more scores can't be converted into double\r\n*2\r\n$1\r\n1\r\n$1\r\nx\r\n-ERR One or more scores can't be converted into double\r\n:0\r\n:3\r\n*3\r\n$2\r\n01\r\n$1\r\n1\r\n$3\r\n1.0\r\n*0\r\n");
+}

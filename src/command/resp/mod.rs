@@ -24,6 +24,7 @@ mod random;
 mod server;
 mod set;
 mod settings;
+mod sort;
 mod strings;
 pub mod table;
 mod tx;

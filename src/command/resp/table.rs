@@ -12,7 +12,7 @@ use ferrocache_protocol::resp::Encoder;
 
 use super::{
     acl, blocking, client, connection, hash, keys, list, observe, persist, pubsub, server, set,
-    settings, strings, tx, zset, zset_ops, Call,
+    settings, sort, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -155,6 +155,8 @@ commands! {
     "pexpiretime", 2, RF, (1, 1, 1), "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::ttl;
     "persist", 2, WF, (1, 1, 1), "generic", "Removes the expiration time of a key.", keys::persist;
     "type", 2, RF, (1, 1, 1), "generic", "Determines the type of value stored at a key.", keys::type_of;
+    "sort", -2, WX, (1, 1, 1), "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sort::sort;
+    "sort_ro", -2, RX, (1, 1, 1), "generic", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort;
     "copy", -3, WX, (1, 2, 1), "generic", "Copies the value of a key to a new key.", keys::copy;
     "rename", 3, WX, (1, 2, 1), "generic", "Renames a key and overwrites the destination.", keys::rename;
     "renamenx", 3, WX.with(Flags::FAST), (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", keys::rename;
