@@ -21,8 +21,10 @@
 //! This module owns the files and the save state; it never parses a protocol. `format.rs`
 //! owns the bytes.
 
+pub mod dump;
 pub mod format;
 pub mod rdb;
+pub mod rdb_read;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -165,6 +165,19 @@ impl Entry<'_> {
         self.labels.get_or_insert_with(Vec::new);
     }
 
+    /// Backdates the key's last access to `idle_secs` before now (RESTORE IDLETIME): OBJECT
+    /// IDLETIME and the eviction policy see it as idle that long.
+    pub fn set_idle(&mut self, idle_secs: u64) {
+        let Some(found) = self.found else {
+            return;
+        };
+        let now_s = u64::from(super::seconds(self.now_ms));
+        let at = now_s.saturating_sub(idle_secs) as u32;
+        self.store
+            .item_mut(self.shard, found.entry)
+            .set_access_s(at);
+    }
+
     /// Sets the names of this edit's change, replacing any given before.
     pub fn set_labels(&mut self, names: &[&'static str]) {
         self.labels = Some(names.to_vec());

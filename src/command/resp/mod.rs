@@ -12,6 +12,7 @@ mod acl;
 mod blocking;
 mod client;
 mod connection;
+mod dump;
 mod events;
 mod hash;
 mod keys;

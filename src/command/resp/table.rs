@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    acl, blocking, client, connection, hash, keys, list, observe, persist, pubsub, server, set,
-    settings, sort, strings, tx, zset, zset_ops, Call,
+    acl, blocking, client, connection, dump, hash, keys, list, observe, persist, pubsub, server,
+    set, settings, sort, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -157,6 +157,8 @@ commands! {
     "type", 2, RF, (1, 1, 1), "generic", "Determines the type of value stored at a key.", keys::type_of;
     "sort", -2, WX, (1, 1, 1), "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sort::sort;
     "sort_ro", -2, RX, (1, 1, 1), "generic", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort;
+    "dump", 2, R, (1, 1, 1), "generic", "Returns a serialized representation of the value stored at a key.", dump::dump;
+    "restore", -4, W, (1, 1, 1), "generic", "Creates a key from the serialized representation of a value.", dump::restore;
     "copy", -3, WX, (1, 2, 1), "generic", "Copies the value of a key to a new key.", keys::copy;
     "rename", 3, WX, (1, 2, 1), "generic", "Renames a key and overwrites the destination.", keys::rename;
     "renamenx", 3, WX.with(Flags::FAST), (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", keys::rename;
