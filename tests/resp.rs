@@ -731,3 +731,73 @@ fn dump_and_restore_every_type() {
     assert_eq!(fields.len(), 2);
     assert_eq!(fields["n"], "12");
 }
+
+/// CONFIG SET of the encoding thresholds, under both spellings, changes the encoding a value
+/// takes (replies as redis-server 7.0.15 gave them; lists answer `listpack` while one node
+/// holds them, as Redis 7.2 does).
+#[test]
+fn encoding_thresholds_change_the_encoding() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let mut config_set = |name: &str, value: &str| {
+        let ok: String = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(&mut r)
+            .unwrap();
+        assert_eq!(ok, "OK", "{name}");
+    };
+    config_set("set-max-intset-entries", "2");
+    config_set("zset-max-ziplist-entries", "2");
+    config_set("zset-max-listpack-value", "3");
+    config_set("hash-max-ziplist-entries", "1");
+    config_set("hash-max-listpack-value", "3");
+    config_set("list-max-ziplist-size", "2");
+    let mut r = server.redis();
+    let encoding = |r: &mut redis::Connection, key: &str| -> String {
+        redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key)
+            .query(r)
+            .unwrap()
+    };
+    let _: i64 = r.sadd("s", &[1, 2]).unwrap();
+    assert_eq!(encoding(&mut r, "s"), "intset");
+    let _: i64 = r.sadd("s", 3).unwrap();
+    assert_eq!(encoding(&mut r, "s"), "hashtable");
+    let _: i64 = r.zadd_multiple("z", &[(1, "a"), (2, "b")]).unwrap();
+    assert_eq!(encoding(&mut r, "z"), "listpack");
+    let _: i64 = r.zadd("z", "c", 3).unwrap();
+    assert_eq!(encoding(&mut r, "z"), "skiplist");
+    let _: i64 = r.zadd("z2", "abcd", 1).unwrap();
+    assert_eq!(encoding(&mut r, "z2"), "skiplist");
+    let _: i64 = r.hset("h", "a", "1").unwrap();
+    assert_eq!(encoding(&mut r, "h"), "listpack");
+    let _: i64 = r.hset("h", "b", "2").unwrap();
+    assert_eq!(encoding(&mut r, "h"), "hashtable");
+    let _: i64 = r.hset("h2", "a", "1234").unwrap();
+    assert_eq!(encoding(&mut r, "h2"), "hashtable");
+    let _: i64 = r.rpush("l", &["a", "b"]).unwrap();
+    assert_eq!(encoding(&mut r, "l"), "listpack");
+    let _: i64 = r.rpush("l", "c").unwrap();
+    assert_eq!(encoding(&mut r, "l"), "quicklist");
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("zset-max-ziplist-value")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(got, ["zset-max-ziplist-value", "3"]);
+    let refused = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("list-max-ziplist-size")
+        .arg("99999999999")
+        .query::<()>(&mut r)
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("argument must be between -2147483648 and 2147483647 inclusive"),
+        "{refused}"
+    );
+}

@@ -102,6 +102,8 @@ pub struct Persistence {
     /// BGSAVE asked the saver thread for a save it has not started yet.
     requested: parking_lot::Mutex<bool>,
     wake_saver: parking_lot::Condvar,
+    /// The `save` rules CONFIG SET put in force; `None`: the configuration's.
+    rules: parking_lot::Mutex<Option<Vec<(u64, u64)>>>,
 }
 
 /// A copy of the save state, for rendering.
@@ -198,6 +200,19 @@ impl Persistence {
             state: self,
             changes_at_start: store.changes(),
         })
+    }
+
+    /// The `save` rules in force: those CONFIG SET gave, else `configured`.
+    pub fn rules(&self, configured: &[(u64, u64)]) -> Vec<(u64, u64)> {
+        self.rules
+            .lock()
+            .clone()
+            .unwrap_or_else(|| configured.to_vec())
+    }
+
+    /// Puts `rules` in force (CONFIG SET save); the saver reads them each second.
+    pub fn set_rules(&self, rules: Vec<(u64, u64)>) {
+        *self.rules.lock() = Some(rules);
     }
 
     /// Whether a `save` rule (seconds, changes) is due.

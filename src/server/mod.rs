@@ -608,7 +608,7 @@ fn load_snapshot(shared: &Shared) {
 /// Runs BGSAVE's saves and the `save` rules until shutdown; with rules set it saves once
 /// more then, as Redis does when save points are configured.
 fn saver(shared: &Shared) {
-    let rules = shared.config.persistence.save_rules();
+    let configured = shared.config.persistence.save_rules();
     let save = |why: &str| {
         let Ok(guard) = shared.persistence.begin(&shared.store, unix_millis()) else {
             return; // a SAVE runs on a worker right now
@@ -634,14 +634,16 @@ fn saver(shared: &Shared) {
         }
         if asked {
             save("BGSAVE");
-        } else if shared
-            .persistence
-            .rule_due(&rules, &shared.store, unix_millis())
-        {
+        } else if shared.persistence.rule_due(
+            &shared.persistence.rules(&configured),
+            &shared.store,
+            unix_millis(),
+        ) {
             save("save rule");
         }
     }
-    if !rules.is_empty() {
+    // The rules in force now (CONFIG SET save may have changed them).
+    if !shared.persistence.rules(&configured).is_empty() {
         save("shutdown");
     }
 }

@@ -117,6 +117,9 @@ impl HashObject {
                 field.expires_at_ms = 0;
             }
             self.bytes += field.charge();
+            if self.index.is_none() && value.len() > super::encoding::LIMITS.hash_value() {
+                self.build_index();
+            }
             return false;
         }
         let field = Field {
@@ -142,8 +145,12 @@ impl HashObject {
             index.insert_unique(hasher.hash_one(name), pos, |&p| {
                 hasher.hash_one(&slots[p].as_ref().expect("indexed slot is live").name)
             });
-        } else if self.len > COMPACT_MAX_FIELDS {
-            self.build_index();
+        } else {
+            let limits = &super::encoding::LIMITS;
+            let long = |bytes: &[u8]| bytes.len() > limits.hash_value();
+            if self.len > limits.hash_entries() || long(name) || long(value) {
+                self.build_index();
+            }
         }
         true
     }

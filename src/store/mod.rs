@@ -32,6 +32,7 @@ mod chunks;
 mod cold;
 mod compress;
 mod effect;
+pub mod encoding;
 mod entry;
 pub mod hash;
 mod index;
