@@ -257,9 +257,13 @@ impl Registry {
             .map_or(0, Vec::len)
     }
 
-    /// Pattern subscriptions in total.
+    /// Distinct patterns subscribed to (PUBSUB NUMPAT: Redis counts a pattern once however
+    /// many clients hold it).
     pub fn numpat(&self) -> usize {
-        self.patterns.read().len()
+        let patterns = self.patterns.read();
+        let distinct: std::collections::HashSet<&[u8]> =
+            patterns.iter().map(|(pattern, _)| &pattern[..]).collect();
+        distinct.len()
     }
 }
 
@@ -297,6 +301,15 @@ mod tests {
             conn_id,
             version,
         }
+    }
+
+    #[test]
+    fn numpat_counts_each_pattern_once() {
+        let registry = Registry::new();
+        registry.psubscribe(b"foo*", sub(0, 1, RespVersion::Resp2));
+        registry.psubscribe(b"foo*", sub(0, 2, RespVersion::Resp2));
+        registry.psubscribe(b"bar*", sub(0, 1, RespVersion::Resp2));
+        assert_eq!(registry.numpat(), 2);
     }
 
     #[test]

@@ -659,4 +659,15 @@ mod tests {
              +QUEUED\r\n*1\r\n:2\r\n$1\r\n2\r\n"
         );
     }
+
+    /// Subscription confirmations are pushes: CLIENT REPLY OFF does not silence them
+    /// (redis-server 7.0.15's "PubSub messages with CLIENT REPLY OFF").
+    #[test]
+    fn client_reply_off_keeps_subscription_confirmations() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.run(&["CLIENT REPLY OFF", "SUBSCRIBE a", "PING"]),
+            "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
+        );
+    }
 }

@@ -247,9 +247,10 @@ pub fn serve_one(
                 session.publish_client_state(&command.args);
                 flow
             };
-            // CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped (pub/sub
-            // messages travel apart, in the outbox, and are still sent, as in Redis 7.0).
-            if session.reply_mode.silences() {
+            // CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped. Pub/sub
+            // messages travel apart, in the outbox, and (un)subscribe confirmations are pushes:
+            // both are still sent, as Redis 7.0 sends them (its CLIENT_PUSHING).
+            if session.reply_mode.silences() && !confirms_subscription(&command.args) {
                 out.truncate(start);
             }
             session.reply_mode = session.reply_mode.after_command();
@@ -260,6 +261,23 @@ pub fn serve_one(
             })
         }
     }
+}
+
+/// Whether the command's reply is a (un)subscribe confirmation, which CLIENT REPLY never
+/// silences.
+fn confirms_subscription(args: &[Cow<'_, [u8]>]) -> bool {
+    args.first().is_some_and(|name| {
+        [
+            "SUBSCRIBE",
+            "PSUBSCRIBE",
+            "SSUBSCRIBE",
+            "UNSUBSCRIBE",
+            "PUNSUBSCRIBE",
+            "SUNSUBSCRIBE",
+        ]
+        .iter()
+        .any(|word| is(name, word))
+    })
 }
 
 /// What became of a command, for its counters.

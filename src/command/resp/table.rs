@@ -415,6 +415,25 @@ pub fn command_keys<'a>(
         "zunionstore" | "zinterstore" | "zdiffstore" | "blmpop" | "bzmpop" => Some(2),
         _ => None,
     };
+    if spec.name == "sort" {
+        // SORT's destination: the last STORE's argument, skipping the options' own
+        // arguments as Redis's sortGetKeys does.
+        let mut store = None;
+        let mut i = 2;
+        while i < args.len() {
+            let skip = match args[i].to_ascii_lowercase().as_slice() {
+                b"limit" => 2,
+                b"get" | b"by" => 1,
+                b"store" => {
+                    store = args.get(i + 1).map(|a| &a[..]);
+                    1
+                }
+                _ => 0,
+            };
+            i += skip + 1;
+        }
+        keys.extend(store);
+    }
     if let Some(at) = numkeys_at {
         let count = args
             .get(at)
