@@ -276,7 +276,11 @@ pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let Some(present) = present else {
             return Ok(false);
         };
-        with_set(call, destination, |_| ())?;
+        // Redis checks the destination's type once the source exists, and leaves a
+        // destination that already holds the member untouched (WATCH sees no change).
+        let in_destination = with_set(call, destination, |set| {
+            set.is_some_and(|s| s.contains(member))
+        })?;
         if !present {
             return Ok(false);
         }
@@ -287,15 +291,17 @@ pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         write_set_as(call, source, IfMissing::Leave, Some("srem"), remove, |_| {
             true
         })?;
-        let add = |set: Option<&mut SetObject>| set.expect("created").insert(member);
-        write_set_as(
-            call,
-            destination,
-            IfMissing::Create,
-            Some("sadd"),
-            add,
-            |added| *added,
-        )?;
+        if !in_destination {
+            let add = |set: Option<&mut SetObject>| set.expect("created").insert(member);
+            write_set_as(
+                call,
+                destination,
+                IfMissing::Create,
+                Some("sadd"),
+                add,
+                |added| *added,
+            )?;
+        }
         Ok(true)
     })();
     match result {

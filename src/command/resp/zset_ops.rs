@@ -84,12 +84,28 @@ fn with_zset<R>(
     result
 }
 
-/// Copies the sorted set at `key` out of the store (empty if absent).
+/// Copies the sorted set at `key` out of the store (empty if absent). A plain set is a
+/// source too, each member scoring 1, as Redis's `zuiInitIterator` takes it.
 fn load(call: &Call<'_, '_>, key: &[u8]) -> Result<Members, ZError> {
-    with_zset(call, key, |zset| {
-        zset.map(|z| z.iter().map(|(m, s)| (m.into(), s)).collect())
-            .unwrap_or_default()
-    })
+    let ctx = call.ctx;
+    let (hit, result) =
+        ctx.shared
+            .store
+            .get(key, ctx.now_ms, call.read_options(), |view| match view {
+                None => (false, Ok(Members::default())),
+                Some(item) => match item.object() {
+                    Some(Object::ZSet(zset)) => {
+                        (true, Ok(zset.iter().map(|(m, s)| (m.into(), s)).collect()))
+                    }
+                    Some(Object::Set(set)) => (
+                        true,
+                        Ok(set.iter().map(|m| (m.as_ref().into(), 1.0)).collect()),
+                    ),
+                    _ => (true, Err(ZError::Store(StoreError::WrongType))),
+                },
+            });
+    super::strings::count_lookup(ctx, hit);
+    result
 }
 
 /// `numkeys key [key ...]` at `args[at]`: the loaded sources and the index after the keys.

@@ -457,3 +457,11 @@ fn a_blocking_zset_pop_with_nothing_to_take_parks_the_client() {
     assert!(h.session.parked.is_some());
     assert_eq!(h.shared.blocked.parked(), 1);
 }
+
+/// A plain set is a sorted-set algebra source, each member scoring 1 (as redis-server 7.0.15).
+#[test]
+fn zset_algebra_takes_plain_sets() {
+    check(&["SADD seta a b c", "ZADD zsetb 1 b 2 c 3 d", "ZUNIONSTORE dst 2 seta zsetb WEIGHTS 2 3", "ZRANGE dst 0 -1 WITHSCORES", "ZINTER 2 seta zsetb WITHSCORES", "ZDIFF 2 seta zsetb", "SET str x", "ZUNION 2 seta str"],
+        ":3\r\n:3\r\n:4\r\n*8\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n5\r\n$1\r\nc\r\n$1\r\n8\r\n$1\r\nd\r\n$1\r\n9\r\n*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n*1\r\n$1\r\na\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        ":3\r\n:3\r\n:4\r\n*4\r\n*2\r\n$1\r\na\r\n,2\r\n*2\r\n$1\r\nb\r\n,5\r\n*2\r\n$1\r\nc\r\n,8\r\n*2\r\n$1\r\nd\r\n,9\r\n*2\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\nc\r\n,3\r\n*1\r\n$1\r\na\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+}
