@@ -550,3 +550,25 @@ fn command_getkeys() {
     assert_eq!(two, "*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n*1\r\n$3\r\nabc\r\n*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n*1\r\n$3\r\nabc\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n-ERR Invalid command specified\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n-ERR The command has no key arguments\r\n-ERR Invalid number of arguments specified for command\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n*3\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n");
     assert_eq!(three, "*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n*1\r\n$3\r\nabc\r\n*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n*1\r\n$3\r\nabc\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n-ERR Invalid command specified\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n-ERR The command has no key arguments\r\n-ERR Invalid number of arguments specified for command\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n*3\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n");
 }
+
+/// MEMORY USAGE: the bytes a key is charged; errors as redis-server 7.0.15's.
+#[test]
+fn memory_usage() {
+    let (two, three) = both(&[
+        "MEMORY USAGE nokey",
+        "MEMORY FOO",
+        "MEMORY USAGE",
+        "SET k v",
+        "MEMORY USAGE k SAMPLES x",
+        "MEMORY USAGE k SAMPLES",
+        "MEMORY USAGE k FOO 1",
+    ]);
+    assert_eq!(two, "$-1\r\n-ERR unknown subcommand 'FOO'. Try MEMORY HELP.\r\n-ERR wrong number of arguments for 'memory|usage' command\r\n+OK\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n-ERR syntax error\r\n");
+    assert_eq!(three, "_\r\n-ERR unknown subcommand 'FOO'. Try MEMORY HELP.\r\n-ERR wrong number of arguments for 'memory|usage' command\r\n+OK\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n-ERR syntax error\r\n");
+    let mut h = Harness::new();
+    // Item header (13) + key (1) + value (1).
+    assert_eq!(h.run(&["SET k v", "MEMORY USAGE k"]), "+OK\r\n:15\r\n");
+    let listed = h.run(&["RPUSH l a b c", "MEMORY USAGE l"]);
+    let bytes: i64 = listed.rsplit(':').next().unwrap().trim().parse().unwrap();
+    assert!(bytes > 13 + 1 + 3, "{listed}");
+}

@@ -314,6 +314,47 @@ pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
+/// MEMORY USAGE key [SAMPLES count]: the bytes the key is charged (item header, key, and
+/// its string or typed value, as `-m` counts them), nil when it is absent. The only MEMORY
+/// subcommand.
+pub fn memory(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if !is(call.arg(1), "USAGE") {
+        enc.error(&format!(
+            "ERR unknown subcommand '{}'. Try MEMORY HELP.",
+            String::from_utf8_lossy(call.arg(1))
+        ));
+        return Flow::Continue;
+    }
+    if call.args.len() < 3 {
+        enc.error("ERR wrong number of arguments for 'memory|usage' command");
+        return Flow::Continue;
+    }
+    match &call.args[3..] {
+        [] => {}
+        [word, count] if is(word, "SAMPLES") => {
+            if parse_i64(count).is_none() {
+                enc.error(err::NOT_INTEGER);
+                return Flow::Continue;
+            }
+        }
+        _ => {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+    }
+    let ctx = call.ctx;
+    let usage = ctx.shared.store.peek(call.arg(2), ctx.now_ms, |entry| {
+        let view = entry.view()?;
+        let value = view.object().map_or(view.value().len(), Object::bytes);
+        Some(crate::store::ITEM_OVERHEAD + view.key().len() + value)
+    });
+    match usage {
+        Some(bytes) => enc.integer(bytes as i64),
+        None => enc.null(),
+    }
+    Flow::Continue
+}
+
 /// KEYS pattern
 pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let pattern = call.arg(1);

@@ -159,6 +159,7 @@ commands! {
     "sort_ro", -2, RX, (1, 1, 1), "generic", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort;
     "dump", 2, R, (1, 1, 1), "generic", "Returns a serialized representation of the value stored at a key.", dump::dump;
     "restore", -4, W, (1, 1, 1), "generic", "Creates a key from the serialized representation of a value.", dump::restore;
+    "memory", -2, R, (2, 2, 1), "server", "A container for memory diagnostics commands.", keys::memory;
     "copy", -3, WX, (1, 2, 1), "generic", "Copies the value of a key to a new key.", keys::copy;
     "rename", 3, WX, (1, 2, 1), "generic", "Renames a key and overwrites the destination.", keys::rename;
     "renamenx", 3, WX.with(Flags::FAST), (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", keys::rename;
