@@ -1,10 +1,11 @@
-//! Clients parked in a blocking list pop (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP), across
-//! workers: who waits on which key, in which order, and the hand-over of a served reply to
+//! Clients parked in a blocking pop (the lists' BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP and
+//! the sorted sets' BZPOPMIN, BZPOPMAX, BZMPOP), across workers: who waits on which key, in which order, and the hand-over of a served reply to
 //! the waiter's worker.
 //!
 //! A waiter is parked with a sequence number (the order it blocked in) on each of its keys.
-//! A command that pushes to a key then serves that key's waiters itself, first blocked first:
-//! it takes the waiter out of the registry ([`Registry::take_first`]), performs the waiter's
+//! A command that pushes to a key then serves that key's waiters itself, first blocked first
+//! among those waiting for the key's type (a list waiter is skipped while the key is a sorted
+//! set, as Redis does): it takes the waiter out of the registry ([`Registry::take_first`]), performs the waiter's
 //! pop on the store, encodes the waiter's reply and hands it to the waiter's worker through
 //! the [`Wake`] sink (a channel plus a `mio::Waker`, like pub/sub's delivery). Taking the
 //! waiter out is the one arbiter between a push serving it, its timeout and its connection
@@ -22,7 +23,14 @@ use parking_lot::Mutex;
 use crate::hashing::HashMap;
 use crate::store::{End, IfMissing, Store};
 
-/// What a parked client waits to do once one of its keys holds a list.
+/// The type of value a waiter waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    List,
+    ZSet,
+}
+
+/// What a parked client waits to do once one of its keys holds a list or a sorted set.
 #[derive(Debug, Clone)]
 pub enum WaitFor {
     /// BLPOP / BRPOP (`count` = None: reply `[key, element]`) and BLMPOP (`count` = Some:
@@ -34,6 +42,19 @@ pub enum WaitFor {
         from: End,
         to: End,
     },
+    /// BZPOPMIN / BZPOPMAX (`count` = None: reply `[key, member, score]`) and BZMPOP
+    /// (`count` = Some: reply `[key, [[member, score], ...]]`); `max` pops the highest scores.
+    ZPop { max: bool, count: Option<usize> },
+}
+
+impl WaitFor {
+    /// The type the waiter's key must hold to serve it.
+    pub fn kind(&self) -> Kind {
+        match self {
+            WaitFor::Pop { .. } | WaitFor::Move { .. } => Kind::List,
+            WaitFor::ZPop { .. } => Kind::ZSet,
+        }
+    }
 }
 
 /// A parked client.
@@ -48,24 +69,42 @@ pub struct Waiter {
     pub resp3: bool,
 }
 
-/// Elements popped for a waiter, to push back if its connection is gone by delivery.
+/// What was popped for a waiter, to put back if its connection is gone by delivery.
 #[derive(Debug)]
 pub struct GiveBack {
     pub key: Vec<u8>,
-    pub end: End,
-    /// In the order they were popped.
-    pub elements: Vec<Vec<u8>>,
+    pub taken: Taken,
+}
+
+/// The values a served waiter took.
+#[derive(Debug)]
+pub enum Taken {
+    /// List elements from `end`, in the order they were popped.
+    List { end: End, elements: Vec<Vec<u8>> },
+    /// Sorted-set members with their scores.
+    ZSet { members: Vec<(Vec<u8>, f64)> },
 }
 
 impl GiveBack {
-    /// Pushes the elements back where they were popped from, restoring their order. If the
-    /// key meanwhile came to hold another type (or memory ran out) they are dropped, as a
-    /// reply lost with its connection would be.
+    /// Puts the values back where they were taken from (list elements in their order, members
+    /// not re-added meanwhile with their score). If the key meanwhile came to hold another
+    /// type (or memory ran out) they are dropped, as a reply lost with its connection would be.
     pub fn apply(self, store: &Store, now_ms: u64) {
-        store.edit(&self.key, now_ms, |entry| {
-            if let Ok(Some(list)) = entry.list_mut(IfMissing::Create) {
-                for element in self.elements.iter().rev() {
-                    list.push(self.end, element);
+        store.edit(&self.key, now_ms, |entry| match self.taken {
+            Taken::List { end, elements } => {
+                if let Ok(Some(list)) = entry.list_mut(IfMissing::Create) {
+                    for element in elements.iter().rev() {
+                        list.push(end, element);
+                    }
+                }
+            }
+            Taken::ZSet { members } => {
+                if let Ok(Some(zset)) = entry.zset_mut(IfMissing::Create) {
+                    for (member, score) in &members {
+                        if zset.score(member).is_none() {
+                            zset.insert(member, *score);
+                        }
+                    }
                 }
             }
         });
@@ -173,18 +212,24 @@ impl Registry {
         true
     }
 
-    /// Takes the first waiter on `key` out of the registry, to be served.
-    pub fn take_first(&self, key: &[u8]) -> Option<Waiter> {
+    /// Takes the first waiter on `key` waiting for a `kind` value out of the registry, to be
+    /// served.
+    pub fn take_first(&self, key: &[u8], kind: Kind) -> Option<Waiter> {
         if self.parked() == 0 {
             return None;
         }
         let mut inner = self.inner.lock();
-        let seq = *inner.queues.get(key)?.front()?;
+        let inner = &mut *inner;
+        let seq = *inner
+            .queues
+            .get(key)?
+            .iter()
+            .find(|seq| inner.waiters[seq].wait_for.kind() == kind)?;
         let waiter = inner
             .waiters
             .remove(&seq)
             .expect("queued waiters are parked");
-        Self::unqueue(&mut inner, &waiter);
+        Self::unqueue(inner, &waiter);
         self.parked.fetch_sub(1, Ordering::Relaxed);
         Some(waiter)
     }
@@ -228,16 +273,31 @@ mod tests {
         let b = registry.park(waiter(2, &["k"]));
         let c = registry.park(waiter(3, &["j", "k"]));
         assert_eq!(registry.parked(), 3);
-        let first = registry.take_first(b"k").unwrap();
+        let first = registry.take_first(b"k", Kind::List).unwrap();
         assert_eq!(first.seq, a);
         // Taken from every key it waited on.
-        assert_eq!(registry.take_first(b"j").unwrap().seq, c);
+        assert_eq!(registry.take_first(b"j", Kind::List).unwrap().seq, c);
         registry.restore(first);
-        assert_eq!(registry.take_first(b"k").unwrap().conn_id, 1);
+        assert_eq!(registry.take_first(b"k", Kind::List).unwrap().conn_id, 1);
         assert!(registry.cancel(b));
         assert!(!registry.cancel(b), "cancelled once");
-        assert!(registry.take_first(b"k").is_none());
+        assert!(registry.take_first(b"k", Kind::List).is_none());
         assert_eq!(registry.parked(), 0);
         assert!(registry.inner.lock().queues.is_empty());
+    }
+
+    #[test]
+    fn a_key_serves_the_first_waiter_of_its_type() {
+        let registry = Registry::default();
+        let list = registry.park(waiter(1, &["k"]));
+        let mut zpop = waiter(2, &["k"]);
+        zpop.wait_for = WaitFor::ZPop {
+            max: false,
+            count: None,
+        };
+        let zset = registry.park(zpop);
+        assert_eq!(registry.take_first(b"k", Kind::ZSet).unwrap().seq, zset);
+        assert!(registry.take_first(b"k", Kind::ZSet).is_none());
+        assert_eq!(registry.take_first(b"k", Kind::List).unwrap().seq, list);
     }
 }

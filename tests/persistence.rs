@@ -378,3 +378,48 @@ fn kill_9_during_bgsave_leaves_the_previous_snapshot_loadable() {
     let keys: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(keys, 1, "the half-written save must not be the one loaded");
 }
+
+/// CONFIG SET save puts rules in force while the server runs (and CONFIG GET shows them): a
+/// rule of one change in one second saves in the background without any SAVE.
+#[test]
+fn config_set_save_rules_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let server = TestServer::start_with_resp(&["--dir", dir_arg]);
+    let mut con = server.redis();
+    let refused = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("save")
+        .arg("60")
+        .query::<()>(&mut con)
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("Invalid save parameters"),
+        "{refused}"
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("save")
+        .arg("1 1")
+        .query(&mut con)
+        .unwrap();
+    let shown: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("save")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(shown, ["save", "1 1"]);
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while info_field(&mut con, "rdb_saves") == "0" {
+        assert!(std::time::Instant::now() < deadline, "the rule never saved");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(dir.path().join("dump.fcs").exists());
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("save")
+        .arg("")
+        .query(&mut con)
+        .unwrap();
+}

@@ -323,3 +323,66 @@ fn a_connections_own_messages_follow_the_reply_of_the_command_that_published_the
          +PONG\r\n"
     );
 }
+
+/// Reads `count` `pmessage` frames and returns them as `event:key` (the event from a
+/// `__keyevent@0__:<event>` channel, the key from the payload).
+fn read_key_events(conn: &mut Conn, count: usize, deadline: Instant) -> Vec<String> {
+    let (mut buf, mut pos, mut events) = (Vec::new(), 0, Vec::new());
+    let mut chunk = vec![0u8; 64 * 1024];
+    while events.len() < count {
+        assert!(Instant::now() < deadline, "only {events:?} arrived");
+        let n = conn.stream.read(&mut chunk).expect("read events");
+        assert!(n > 0, "subscriber disconnected after {events:?}");
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some((used, parts)) = parse_array(&buf[pos..]) {
+            pos += used;
+            let channel = String::from_utf8_lossy(&parts[2]).into_owned();
+            let event = channel.trim_start_matches("__keyevent@0__:");
+            events.push(format!("{event}:{}", String::from_utf8_lossy(&parts[3])));
+        }
+    }
+    events
+}
+
+/// Each command's keyspace events, with the names and in the order redis-server 7.0.15
+/// published them for the same commands (`notify-keyspace-events KEA`, `PSUBSCRIBE
+/// __keyevent@0__:*`): command-specific names, none for a write that changed nothing, and
+/// `del` after the event that emptied a collection.
+#[test]
+fn keyspace_events_are_named_by_the_command_as_redis_names_them() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    let mut admin = server.connect_resp();
+    admin.roundtrip(b"CONFIG SET notify-keyspace-events KEA\r\n", b"+OK\r\n");
+    let mut sub = server.connect_resp();
+    sub.roundtrip(
+        b"PSUBSCRIBE __keyevent@0__:*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$16\r\n__keyevent@0__:*\r\n:1\r\n",
+    );
+    let mut r = server.redis();
+    let cases: &[(&[&str], &str)] = &[
+        (&["SET s v", "SET s2 v EX 100", "SETEX s3 100 v", "SET s4 v KEEPTTL", "APPEND s x", "SETRANGE s 1 y", "INCR n", "INCRBY n 3", "DECR n", "DECRBY n 2", "INCRBYFLOAT f 1.5", "EXPIRE s 100", "PERSIST s", "PERSIST s", "EXPIRE s -1", "GETSET s2 w", "GETDEL s2", "GETEX s3 PERSIST", "GETEX s3 EX 100", "MSET a 1 b 2", "SETNX a 1", "SETNX c 1", "DEL a b c", "RENAME s3 s5", "COPY s5 s6", "COPY s5 s6 REPLACE"],
+         "set:s set:s2 expire:s2 set:s3 expire:s3 set:s4 append:s setrange:s incrby:n incrby:n incrby:n incrby:n incrbyfloat:f expire:s persist:s del:s set:s2 del:s2 persist:s3 expire:s3 set:a set:b set:c del:a del:b del:c rename_from:s3 rename_to:s5 copy_to:s6 copy_to:s6"),
+        (&["RPUSH l a b c d", "LPUSH l z", "LPUSHX l y", "RPUSHX nol y", "LPOP l", "RPOP l 2", "LSET l 0 q", "LINSERT l BEFORE q w", "LINSERT l BEFORE nothere w", "LREM l 0 w", "LREM l 0 nothere", "LTRIM l 0 0", "RPUSH l3 a b", "LMOVE l3 l3 LEFT RIGHT", "LMPOP 1 l3 RIGHT COUNT 5", "RPUSH l4 a", "BLPOP l4 0"],
+         "rpush:l lpush:l lpush:l lpop:l rpop:l lset:l linsert:l lrem:l ltrim:l rpush:l3 rpush:l3 lpop:l3 rpop:l3 del:l3 rpush:l4 lpop:l4 del:l4"),
+        (&["SADD s a b", "SADD s a", "SREM s x", "SREM s a", "SPOP s", "SADD s1 a b c", "SADD s2 b c d", "SINTERSTORE d s1 s2", "SUNIONSTORE d s1 s2", "SDIFFSTORE d s1 s1", "SMOVE s1 s2 a", "SMOVE s1 s2 zz", "SPOP s2 10", "HSET h f v", "HSET h f v", "HMSET h g w", "HSETNX h f x", "HSETNX h n x", "HDEL h zz", "HDEL h f g n", "HINCRBY h2 f 1", "HINCRBYFLOAT h2 f 1.5"],
+         "sadd:s srem:s spop:s del:s sadd:s1 sadd:s2 sinterstore:d sunionstore:d del:d srem:s1 sadd:s2 spop:s2 del:s2 hset:h hset:h hset:h hset:h hdel:h del:h hincrby:h2 hincrbyfloat:h2"),
+        (&["ZADD z 1 a 2 b", "ZADD z 1 a", "ZADD z CH 1 a", "ZADD z INCR 1 a", "ZINCRBY z 1 b", "ZREM z x", "ZREM z a", "ZADD z 1 a 3 c 4 d 5 e", "ZREMRANGEBYSCORE z 100 200", "ZREMRANGEBYSCORE z 1 1", "ZREMRANGEBYRANK z 0 0", "ZREMRANGEBYLEX z - +", "ZADD z 1 a 2 b 3 c", "ZPOPMIN z", "ZPOPMAX z 5", "ZADD z1 1 a", "ZADD z2 1 b", "ZUNIONSTORE d 2 z1 z2", "ZINTERSTORE d 2 z1 z2", "ZDIFFSTORE d 1 z1", "ZRANGESTORE d2 z1 0 -1", "ZMPOP 1 z1 MIN", "BZPOPMAX z2 0"],
+         "zadd:z zincr:z zincr:z zrem:z zadd:z zremrangebyscore:z zremrangebyrank:z zremrangebylex:z del:z zadd:z zpopmin:z zpopmax:z del:z zadd:z1 zadd:z2 zunionstore:d del:d zdiffstore:d zrangestore:d2 zpopmin:z1 del:z1 zpopmax:z2 del:z2"),
+    ];
+    for (commands, expected) in cases {
+        let _: () = redis::cmd("FLUSHALL").query(&mut r).unwrap();
+        for line in commands.iter() {
+            let mut cmd = redis::Cmd::new();
+            for word in line.split(' ') {
+                cmd.arg(word);
+            }
+            let _: redis::Value = cmd.query(&mut r).unwrap_or(redis::Value::Nil);
+        }
+        let expected: Vec<&str> = expected.split(' ').collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert_eq!(
+            read_key_events(&mut sub, expected.len(), deadline),
+            expected
+        );
+    }
+}

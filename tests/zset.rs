@@ -242,3 +242,67 @@ fn zsets_count_against_the_memory_limit() {
     let dbsize: usize = redis::cmd("DBSIZE").query(&mut r).unwrap();
     assert_eq!(dbsize, alive);
 }
+
+/// Gives a command just sent time to reach the server and park (the order in which clients
+/// block is what the FIFO checks rely on).
+fn settle() {
+    thread::sleep(std::time::Duration::from_millis(100));
+}
+
+#[test]
+fn blocked_zset_pops_are_served_first_blocked_first_by_type_across_workers() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    let mut r = server.redis();
+    // Clients dealt round robin to the two workers block on k one after the other: a
+    // BZPOPMIN, a BLPOP (waits for a list: skipped while k is a sorted set), a BZMPOP.
+    let mut zmin = server.connect_resp();
+    zmin.send(b"BZPOPMIN k 5\r\n");
+    settle();
+    let mut list = server.connect_resp();
+    list.send(b"BLPOP k 5\r\n");
+    settle();
+    let mut zmpop = server.connect_resp();
+    zmpop.send(b"BZMPOP 5 2 other k MAX COUNT 2\r\n");
+    settle();
+    // Replies as redis-server 7.0.15 gives them for the same sequence.
+    let added: i64 = r
+        .zadd_multiple("k", &[(1, "a"), (2, "b"), (3, "c")])
+        .unwrap();
+    assert_eq!(added, 3);
+    let expected = b"*3\r\n$1\r\nk\r\n$1\r\na\r\n$1\r\n1\r\n";
+    assert_eq!(zmin.read_exact(expected.len()), expected);
+    let expected =
+        b"*2\r\n$1\r\nk\r\n*2\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n";
+    assert_eq!(zmpop.read_exact(expected.len()), expected);
+    assert!(!r.exists::<_, bool>("k").unwrap());
+    let _: i64 = r.rpush("k", "x").unwrap();
+    let expected = b"*2\r\n$1\r\nk\r\n$1\r\nx\r\n";
+    assert_eq!(list.read_exact(expected.len()), expected);
+    // ZINCRBY and ZUNIONSTORE create the key and serve a waiter too; a timeout answers a
+    // null array.
+    let mut waiter = server.connect_resp();
+    waiter.send(b"BZPOPMAX s 5\r\n");
+    settle();
+    let _: f64 = r.zincr("s", "m", 2.5).unwrap();
+    let expected = b"*3\r\n$1\r\ns\r\n$1\r\nm\r\n$3\r\n2.5\r\n";
+    assert_eq!(waiter.read_exact(expected.len()), expected);
+    waiter.send(b"BZMPOP 5 1 u MIN\r\n");
+    settle();
+    let _: i64 = r.zadd("src", "n", 7).unwrap();
+    let _: i64 = r.zunionstore("u", &["src"]).unwrap();
+    let expected = b"*2\r\n$1\r\nu\r\n*1\r\n*2\r\n$1\r\nn\r\n$1\r\n7\r\n";
+    assert_eq!(waiter.read_exact(expected.len()), expected);
+    // COPY creates the key as any write does, and serves it too.
+    waiter.send(b"BZPOPMIN c 5\r\n");
+    settle();
+    let copied: i64 = redis::cmd("COPY")
+        .arg("src")
+        .arg("c")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(copied, 1);
+    let expected = b"*3\r\n$1\r\nc\r\n$1\r\nn\r\n$1\r\n7\r\n";
+    assert_eq!(waiter.read_exact(expected.len()), expected);
+    waiter.send(b"BZPOPMIN none 0.1\r\n");
+    assert_eq!(waiter.read_exact(5), b"*-1\r\n");
+}

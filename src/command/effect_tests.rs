@@ -42,7 +42,7 @@ struct Recorder(Arc<Mutex<Vec<Seen>>>);
 impl Observer for Recorder {
     fn effect(&self, effect: &Effect<'_>) {
         let seen = match effect {
-            Effect::Put { item, cause } => {
+            Effect::Put { item, cause, .. } => {
                 let mut bytes = Vec::new();
                 let stored = item.copy_stored(&mut bytes).map(|c| (bytes, c));
                 Seen::Put {
@@ -522,6 +522,30 @@ fn table() -> Vec<(&'static str, Vec<Req>, Req, Vec<Want>)> {
             ],
         ),
         (
+            "COPY",
+            vec![Resp("SET k abc EX 100")],
+            Resp("COPY k n"),
+            vec![Want::Str("n", "abc", 0, IN_100S, Written)],
+        ),
+        (
+            "COPY REPLACE",
+            vec![Resp("SET k abc"), Resp("HSET n f v")],
+            Resp("COPY k n REPLACE"),
+            vec![Want::Str("n", "abc", 0, 0, Written)],
+        ),
+        (
+            "COPY typed",
+            k_typed("ZADD z 1 a 2 b"),
+            Resp("COPY z y"),
+            vec![Want::Typed("y", ZSet)],
+        ),
+        (
+            "COPY onto an existing key",
+            vec![Resp("SET k abc"), Resp("SET n x")],
+            Resp("COPY k n"),
+            vec![],
+        ),
+        (
             "FLUSHALL",
             k_is_abc(),
             Resp("FLUSHALL"),
@@ -569,6 +593,24 @@ fn table() -> Vec<(&'static str, Vec<Req>, Req, Vec<Want>)> {
             k_typed("ZADD z 1 a"),
             Resp("ZREM z a"),
             vec![Want::Removed("z", Removal::Deleted)],
+        ),
+        (
+            "ZMPOP",
+            k_typed("ZADD z 1 a 2 b"),
+            Resp("ZMPOP 2 nokey z MAX"),
+            vec![Want::Typed("z", ZSet)],
+        ),
+        (
+            "BZPOPMIN last",
+            k_typed("ZADD z 1 a"),
+            Resp("BZPOPMIN z 0"),
+            vec![Want::Removed("z", Removal::Deleted)],
+        ),
+        (
+            "SORT STORE",
+            k_typed("RPUSH l 2 1"),
+            Resp("SORT l STORE d"),
+            vec![Want::Typed("d", List)],
         ),
         (
             "LPUSH",

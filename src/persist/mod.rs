@@ -21,8 +21,10 @@
 //! This module owns the files and the save state; it never parses a protocol. `format.rs`
 //! owns the bytes.
 
+pub mod dump;
 pub mod format;
 pub mod rdb;
+pub mod rdb_read;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -100,6 +102,8 @@ pub struct Persistence {
     /// BGSAVE asked the saver thread for a save it has not started yet.
     requested: parking_lot::Mutex<bool>,
     wake_saver: parking_lot::Condvar,
+    /// The `save` rules CONFIG SET put in force; `None`: the configuration's.
+    rules: parking_lot::Mutex<Option<Vec<(u64, u64)>>>,
     /// How far the running load is.
     pub progress: LoadProgress,
     /// SHUTDOWN already saved (or was told NOSAVE): the saver thread does not save again.
@@ -286,6 +290,19 @@ impl Persistence {
             Err(error) => log::warn!("save failed: {error}"),
         }
         result
+    }
+
+    /// The `save` rules in force: those CONFIG SET gave, else `configured`.
+    pub fn rules(&self, configured: &[(u64, u64)]) -> Vec<(u64, u64)> {
+        self.rules
+            .lock()
+            .clone()
+            .unwrap_or_else(|| configured.to_vec())
+    }
+
+    /// Puts `rules` in force (CONFIG SET save); the saver reads them each second.
+    pub fn set_rules(&self, rules: Vec<(u64, u64)>) {
+        *self.rules.lock() = Some(rules);
     }
 
     /// Whether a `save` rule (seconds, changes) is due.

@@ -230,42 +230,59 @@ fn put_record(
                 put_string(out, bytes);
             }
         }
-        RecordValue::Object(Object::Hash(hash)) => {
-            out.push(TYPE_HASH);
+        RecordValue::Object(object) => {
+            out.push(object_type(object));
             put_string(out, record.key);
+            report.field_ttls_dropped += put_object(out, object, now_ms);
+        }
+    }
+    Ok(())
+}
+
+/// The RDB type byte `object` is written with by [`put_object`].
+pub fn object_type(object: &Object) -> u8 {
+    match object {
+        Object::Hash(_) => TYPE_HASH,
+        Object::ZSet(_) => TYPE_ZSET_2,
+        Object::List(_) => TYPE_LIST,
+        Object::Set(_) => TYPE_SET,
+    }
+}
+
+/// Appends the RDB value of `object` in its plain encoding (`rdbSaveObject`), as of `now_ms`:
+/// hash fields expired by then are left out and the others lose their TTL. Returns how many
+/// field TTLs were dropped.
+pub fn put_object(out: &mut Vec<u8>, object: &Object, now_ms: u64) -> u64 {
+    let mut field_ttls_dropped = 0;
+    match object {
+        Object::Hash(hash) => {
             let live = |f: &&crate::store::Field| f.expires_at_ms == 0 || f.expires_at_ms > now_ms;
             put_len(out, hash.iter().filter(live).count() as u64);
             for field in hash.iter().filter(live) {
-                report.field_ttls_dropped += u64::from(field.expires_at_ms != 0);
+                field_ttls_dropped += u64::from(field.expires_at_ms != 0);
                 put_string(out, &field.name);
                 put_string(out, &field.value);
             }
         }
-        RecordValue::Object(Object::ZSet(zset)) => {
-            out.push(TYPE_ZSET_2);
-            put_string(out, record.key);
+        Object::ZSet(zset) => {
             put_len(out, zset.len() as u64);
             for (member, score) in zset.iter() {
                 put_string(out, member);
                 out.extend_from_slice(&score.to_le_bytes());
             }
         }
-        RecordValue::Object(Object::List(list)) => {
-            out.push(TYPE_LIST);
-            put_string(out, record.key);
+        Object::List(list) => {
             put_len(out, list.len() as u64);
             for element in list.iter() {
                 put_string(out, element);
             }
         }
-        RecordValue::Object(Object::Set(set)) => {
-            out.push(TYPE_SET);
-            put_string(out, record.key);
+        Object::Set(set) => {
             put_len(out, set.len() as u64);
             for member in set.iter() {
                 put_string(out, &member);
             }
         }
     }
-    Ok(())
+    field_ttls_dropped
 }

@@ -257,9 +257,13 @@ impl Registry {
             .map_or(0, Vec::len)
     }
 
-    /// Pattern subscriptions in total.
+    /// Distinct patterns subscribed to (PUBSUB NUMPAT: Redis counts a pattern once however
+    /// many clients hold it).
     pub fn numpat(&self) -> usize {
-        self.patterns.read().len()
+        let patterns = self.patterns.read();
+        let distinct: std::collections::HashSet<&[u8]> =
+            patterns.iter().map(|(pattern, _)| &pattern[..]).collect();
+        distinct.len()
     }
 }
 
@@ -297,6 +301,15 @@ mod tests {
             conn_id,
             version,
         }
+    }
+
+    #[test]
+    fn numpat_counts_each_pattern_once() {
+        let registry = Registry::new();
+        registry.psubscribe(b"foo*", sub(0, 1, RespVersion::Resp2));
+        registry.psubscribe(b"foo*", sub(0, 2, RespVersion::Resp2));
+        registry.psubscribe(b"bar*", sub(0, 1, RespVersion::Resp2));
+        assert_eq!(registry.numpat(), 2);
     }
 
     #[test]
@@ -434,53 +447,106 @@ pub struct KeyspaceNotifier {
     pub prefixes: Vec<Vec<u8>>,
 }
 
+/// The `notify-keyspace-events` class of a Redis event name (`notify.c` callers): what a
+/// command labelled its change with. Names not listed (del, expire, persist, rename_from,
+/// rename_to, copy_to, restore...) are generic.
+fn class_of(event: &str) -> u32 {
+    match event {
+        "set" | "setrange" | "incrby" | "incrbyfloat" | "append" => notify::STRING,
+        "lpush" | "rpush" | "lpop" | "rpop" | "linsert" | "lset" | "lrem" | "ltrim"
+        | "sortstore" => notify::LIST,
+        "sadd" | "srem" | "spop" | "sinterstore" | "sunionstore" | "sdiffstore" => notify::SET,
+        "hset" | "hdel" | "hincrby" | "hincrbyfloat" | "hexpire" | "hpersist" | "hexpired" => {
+            notify::HASH
+        }
+        "zadd" | "zincr" | "zrem" | "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex"
+        | "zpopmin" | "zpopmax" | "zunionstore" | "zinterstore" | "zdiffstore" | "zrangestore" => {
+            notify::ZSET
+        }
+        "expired" => notify::EXPIRED,
+        "evicted" => notify::EVICTED,
+        _ => notify::GENERIC,
+    }
+}
+
+impl KeyspaceNotifier {
+    /// Publishes one event on `key` if its class is selected.
+    fn publish(&self, flags: u32, name: &str, key: &[u8]) {
+        if flags & class_of(name) == 0 {
+            return;
+        }
+        if flags & notify::KEYSPACE != 0 {
+            let channel = [b"__keyspace@0__:".as_slice(), key].concat();
+            self.registry
+                .publish(Space::Global, &channel, name.as_bytes());
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let channel = [b"__keyevent@0__:".as_slice(), name.as_bytes()].concat();
+            self.registry.publish(Space::Global, &channel, key);
+        }
+    }
+}
+
 impl crate::store::Observer for KeyspaceNotifier {
+    /// An effect's events are the names its command labelled it with, in order (a removal
+    /// by a client adds `del` after them, as Redis notifies an emptied collection); an
+    /// unlabelled write is named after the type it leaves (memcached writes notify `set`).
     fn effect(&self, effect: &crate::store::Effect<'_>) {
         use crate::store::{Effect, KeyKind, PutCause, Removal};
         let flags = self.registry.notify_flags();
         if flags & (notify::KEYSPACE | notify::KEYEVENT) == 0 {
             return;
         }
-        let (class, name, key): (u32, &[u8], &[u8]) = match effect {
-            Effect::Put {
-                item,
-                cause: PutCause::Written,
-            } => {
-                let (class, name): (u32, &[u8]) = match item.kind() {
-                    KeyKind::String => (notify::STRING, b"set"),
-                    KeyKind::Hash => (notify::HASH, b"hset"),
-                    KeyKind::ZSet => (notify::ZSET, b"zadd"),
-                    KeyKind::List => (notify::LIST, b"lpush"),
-                    KeyKind::Set => (notify::SET, b"sadd"),
-                };
-                (class, name, item.key())
-            }
-            Effect::Removed { key, cause, .. } => match cause {
-                Removal::Deleted => (notify::GENERIC, b"del", key),
-                Removal::Expired => (notify::EXPIRED, b"expired", key),
-                Removal::Evicted => (notify::EVICTED, b"evicted", key),
-                // RENAME's own events and FLUSHALL are not notified (yet).
-                Removal::Moved | Removal::Flushed => return,
-            },
-            Effect::Put {
-                cause: PutCause::Restamped,
-                ..
-            }
-            | Effect::Flushed => return,
+        let key = match effect {
+            Effect::Put { item, .. } => item.key(),
+            Effect::Removed { key, .. } => key,
+            Effect::Flushed => return,
         };
-        if flags & class == 0 {
-            return;
-        }
         if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| key.starts_with(p)) {
             return;
         }
-        if flags & notify::KEYSPACE != 0 {
-            let channel = [b"__keyspace@0__:".as_slice(), key].concat();
-            self.registry.publish(Space::Global, &channel, name);
-        }
-        if flags & notify::KEYEVENT != 0 {
-            let channel = [b"__keyevent@0__:".as_slice(), name].concat();
-            self.registry.publish(Space::Global, &channel, key);
+        match effect {
+            Effect::Put {
+                labels: Some(names),
+                ..
+            } => {
+                for name in names.iter() {
+                    self.publish(flags, name, key);
+                }
+            }
+            Effect::Put {
+                item,
+                cause: PutCause::Written,
+                labels: None,
+            } => {
+                let name = match item.kind() {
+                    KeyKind::String => "set",
+                    KeyKind::Hash => "hset",
+                    KeyKind::ZSet => "zadd",
+                    KeyKind::List => "lpush",
+                    KeyKind::Set => "sadd",
+                };
+                self.publish(flags, name, key);
+            }
+            Effect::Put {
+                cause: PutCause::Restamped,
+                labels: None,
+                ..
+            } => {}
+            Effect::Removed { cause, labels, .. } => {
+                let names = labels.unwrap_or(&[]);
+                for name in names.iter() {
+                    self.publish(flags, name, key);
+                }
+                match cause {
+                    Removal::Deleted if !names.contains(&"del") => self.publish(flags, "del", key),
+                    Removal::Expired => self.publish(flags, "expired", key),
+                    Removal::Evicted => self.publish(flags, "evicted", key),
+                    // A moved key is named by its command (RENAME's rename_from).
+                    Removal::Deleted | Removal::Moved | Removal::Flushed => {}
+                }
+            }
+            Effect::Flushed => {}
         }
     }
 }

@@ -624,7 +624,7 @@ fn load_snapshot(shared: &Shared, path: &std::path::Path) -> Result<(), crate::p
 /// Runs BGSAVE's saves and the `save` rules until shutdown; with rules set it saves once
 /// more then, as Redis does when save points are configured.
 fn saver(shared: &Shared) {
-    let rules = shared.config.persistence.save_rules();
+    let configured = shared.config.persistence.save_rules();
     let save = |why: &str| {
         if shared.persistence.is_loading() {
             // Saving a half-loaded store would replace the full snapshot on disk.
@@ -655,14 +655,18 @@ fn saver(shared: &Shared) {
         }
         if asked {
             save("BGSAVE");
-        } else if shared
-            .persistence
-            .rule_due(&rules, &shared.store, unix_millis())
-        {
+        } else if shared.persistence.rule_due(
+            &shared.persistence.rules(&configured),
+            &shared.store,
+            unix_millis(),
+        ) {
             save("save rule");
         }
     }
-    if !rules.is_empty() && !shared.persistence.shutdown_save_is_settled() {
+    // The rules in force now (CONFIG SET save may have changed them).
+    if !shared.persistence.rules(&configured).is_empty()
+        && !shared.persistence.shutdown_save_is_settled()
+    {
         save("shutdown");
     }
 }

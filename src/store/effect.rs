@@ -7,6 +7,11 @@
 //! replica would need to reproduce the item without running the command: the key, the value
 //! as stored (compressed if it is), memcached flags and CAS, and the absolute expiry.
 //!
+//! The caller of an edit may name its change with labels ([`Entry::label`]): short words the
+//! store carries, in order, into the effect and never reads. The command layer uses Redis's
+//! event names (`lpush`, `incrby`, `rename_from`...), which keyspace notifications publish;
+//! an edit nobody labelled carries `None` and the observer names it from the effect alone.
+//!
 //! One locked edit of a key reports at most one effect for it, describing the key's state when
 //! the edit ends; an item expired lazily on the way in, or an eviction made to find room, is a
 //! separate effect. Effects are reported with the key's shard lock held: an observer must be
@@ -43,12 +48,17 @@ pub enum PutCause {
     Restamped,
 }
 
+/// Names the caller gave an edit's change, in the order given (see the module documentation):
+/// `None` when it gave none, `Some(&[])` when it said the change names no event.
+pub type Labels<'a> = Option<&'a [&'static str]>;
+
 /// One change to the keyspace.
 pub enum Effect<'a> {
     /// The key now holds this item.
     Put {
         item: StoredItem<'a>,
         cause: PutCause,
+        labels: Labels<'a>,
     },
     /// The key no longer exists.
     Removed {
@@ -56,6 +66,7 @@ pub enum Effect<'a> {
         /// What it held when it went.
         kind: KeyKind,
         cause: Removal,
+        labels: Labels<'a>,
     },
     /// Every key is gone.
     Flushed,

@@ -72,6 +72,8 @@ pub struct Entry<'s> {
     decompressed: OnceCell<Vec<u8>>,
     /// What the edit has done to the key so far, reported once when the entry ends.
     change: Option<Change>,
+    /// The caller's names for the change (see [`label`](Self::label)).
+    labels: Option<Vec<&'static str>>,
 }
 
 /// The effect an entry will report.
@@ -123,6 +125,7 @@ impl Store {
             dirty_bytes: None,
             decompressed: OnceCell::new(),
             change: None,
+            labels: None,
         };
         // Dropping the entry settles it, also when `f` panics (see `impl Drop`).
         f(&mut entry)
@@ -148,6 +151,36 @@ impl Entry<'_> {
 
     pub fn exists(&self) -> bool {
         self.found.is_some()
+    }
+
+    /// Names this edit's change for the effect it reports, after any name given before (an
+    /// opaque word to the store; the command layer passes Redis's event names).
+    pub fn label(&mut self, name: &'static str) {
+        self.labels.get_or_insert_with(Vec::new).push(name);
+    }
+
+    /// Says the change names no event, unless a name was given (a write that changed
+    /// nothing a client would be told about, such as ZADD of a member at its score).
+    pub fn unlabelled(&mut self) {
+        self.labels.get_or_insert_with(Vec::new);
+    }
+
+    /// Backdates the key's last access to `idle_secs` before now (RESTORE IDLETIME): OBJECT
+    /// IDLETIME and the eviction policy see it as idle that long.
+    pub fn set_idle(&mut self, idle_secs: u64) {
+        let Some(found) = self.found else {
+            return;
+        };
+        let now_s = u64::from(super::seconds(self.now_ms));
+        let at = now_s.saturating_sub(idle_secs) as u32;
+        self.store
+            .item_mut(self.shard, found.entry)
+            .set_access_s(at);
+    }
+
+    /// Sets the names of this edit's change, replacing any given before.
+    pub fn set_labels(&mut self, names: &[&'static str]) {
+        self.labels = Some(names.to_vec());
     }
 
     /// The string value (decompressed) or the object, if the key exists.
@@ -367,6 +400,24 @@ impl Entry<'_> {
         })
     }
 
+    /// A copy of the value, its flags and its expiry, for another key (COPY); the key is left
+    /// as it is. `None` if absent.
+    pub fn copy_out(&self) -> Option<Moved> {
+        let found = self.found?;
+        // SAFETY: the entry was found in this shard's index while the shard is held, and has not been removed or replaced since.
+        let item = unsafe { self.store.item_at(self.shard, found.entry) };
+        let (flags, expiry_ms) = (item.flags(), item.expiry_ms());
+        let value = match self.value()? {
+            (_, Some(object)) => MovedValue::Object(object.duplicate()),
+            (bytes, None) => MovedValue::Bytes(bytes.to_vec()),
+        };
+        Some(Moved {
+            value,
+            flags,
+            expiry_ms,
+        })
+    }
+
     /// Puts a value taken from another key here, replacing whatever was here.
     pub fn put_moved(&mut self, moved: Moved) -> Result<(), StoreError> {
         let key = self.key;
@@ -557,13 +608,15 @@ impl Entry<'_> {
             None => {}
             Some(Change::Put(cause)) => {
                 if let Some(found) = self.found {
-                    self.store.report_put(self.shard, found, cause);
+                    let labels = self.labels.as_deref();
+                    self.store.report_put(self.shard, found, cause, labels);
                 }
             }
             Some(Change::Removed(kind, cause)) => self.store.report(&Effect::Removed {
                 key: self.key,
                 kind,
                 cause,
+                labels: self.labels.as_deref(),
             }),
         }
     }

@@ -56,6 +56,18 @@ impl HashObject {
         self.len
     }
 
+    /// A copy with the same fields, values and field expiries.
+    pub fn duplicate(&self) -> HashObject {
+        let mut copy = HashObject::new();
+        for field in self.iter() {
+            copy.set(&field.name, &field.value, false);
+            if field.expires_at_ms != 0 {
+                copy.set_field_expiry(&field.name, field.expires_at_ms);
+            }
+        }
+        copy
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -105,6 +117,9 @@ impl HashObject {
                 field.expires_at_ms = 0;
             }
             self.bytes += field.charge();
+            if self.index.is_none() && value.len() > super::encoding::LIMITS.hash_value() {
+                self.build_index();
+            }
             return false;
         }
         let field = Field {
@@ -130,8 +145,12 @@ impl HashObject {
             index.insert_unique(hasher.hash_one(name), pos, |&p| {
                 hasher.hash_one(&slots[p].as_ref().expect("indexed slot is live").name)
             });
-        } else if self.len > COMPACT_MAX_FIELDS {
-            self.build_index();
+        } else {
+            let limits = &super::encoding::LIMITS;
+            let long = |bytes: &[u8]| bytes.len() > limits.hash_value();
+            if self.len > limits.hash_entries() || long(name) || long(value) {
+                self.build_index();
+            }
         }
         true
     }

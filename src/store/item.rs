@@ -51,6 +51,35 @@ impl Object {
         }
     }
 
+    /// A deep copy (COPY): the same elements, rebuilt through each type's own inserts so the
+    /// copy picks its encoding as a new value would.
+    pub(crate) fn duplicate(&self) -> Object {
+        match self {
+            Object::Hash(hash) => Object::Hash(hash.duplicate()),
+            Object::ZSet(zset) => {
+                let mut copy = crate::store::zset::ZSet::new();
+                for (member, score) in zset.iter() {
+                    copy.insert(member, score);
+                }
+                Object::ZSet(copy)
+            }
+            Object::List(list) => {
+                let mut copy = crate::store::list::ListObject::new();
+                for element in list.iter() {
+                    copy.push(crate::store::list::End::Tail, element);
+                }
+                Object::List(copy)
+            }
+            Object::Set(set) => {
+                let mut copy = crate::store::set::SetObject::new();
+                for member in set.iter() {
+                    copy.insert(&member);
+                }
+                Object::Set(copy)
+            }
+        }
+    }
+
     /// An emptied collection is removed, as Redis removes empty collections.
     pub(crate) fn is_empty(&self) -> bool {
         match self {

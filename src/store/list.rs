@@ -243,7 +243,10 @@ impl ListObject {
     }
 
     pub fn push(&mut self, end: End, value: &[u8]) {
-        let fits = |node: &Packed| node.byte_len() + frame_len(value.len()) <= NODE_MAX_BYTES;
+        let limits = &super::encoding::LIMITS;
+        let fits = |node: &Packed| {
+            limits.list_node_takes(node.byte_len(), node.len(), frame_len(value.len()))
+        };
         match end {
             End::Head => match self.nodes.front_mut() {
                 Some(node) if fits(node) => node.push_front(value),
@@ -345,7 +348,7 @@ impl ListObject {
     /// Splits node `n` in two while it is over the node size and holds more than one element.
     fn split_if_big(&mut self, n: usize) {
         let node = &self.nodes[n];
-        if node.byte_len() <= NODE_MAX_BYTES || node.len() < 2 {
+        if !super::encoding::LIMITS.list_node_over(node.byte_len(), node.len()) || node.len() < 2 {
             return;
         }
         let half = node.len() / 2;

@@ -32,6 +32,7 @@ mod chunks;
 mod cold;
 mod compress;
 mod effect;
+pub mod encoding;
 mod entry;
 pub mod hash;
 mod index;
@@ -61,7 +62,7 @@ use parking_lot::Mutex;
 
 use chunks::ChunkTable;
 pub use compress::Compression;
-pub use effect::{Effect, Observer, PutCause, Removal, StoredForm, StoredItem};
+pub use effect::{Effect, Labels, Observer, PutCause, Removal, StoredForm, StoredItem};
 pub use entry::{Entry, IfMissing, ItemState, Moved, WrongType};
 pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};

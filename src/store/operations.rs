@@ -54,7 +54,7 @@ impl Store {
                         let found = self
                             .set_expiry(shard, shard_index, hash, found, expiry.as_ms(), now_ms)
                             .unwrap_or(found);
-                        self.report_put(shard, found, PutCause::Restamped);
+                        self.report_put(shard, found, PutCause::Restamped, None);
                         shard.counters.changes += 1;
                         found
                     }
@@ -73,7 +73,7 @@ impl Store {
                     Ok((found, _)) => {
                         shard.counters.total_items += 1;
                         won = true;
-                        self.report_put(shard, found, PutCause::Written);
+                        self.report_put(shard, found, PutCause::Written, None);
                         shard.counters.changes += 1;
                         found
                     }
@@ -127,28 +127,54 @@ impl Store {
     /// Applies one mutation through the same locked path as [`edit`](Self::edit): the
     /// change is made on the key's [`Entry`], which reports its one effect when it ends.
     pub fn apply(&self, mutation: Mutation<'_>, now_ms: u64) -> Outcome {
+        self.apply_labelled(mutation, now_ms, None)
+    }
+
+    /// [`apply`](Self::apply), naming the change for its effect (see [`Entry::label`]).
+    pub fn apply_labelled(
+        &self,
+        mutation: Mutation<'_>,
+        now_ms: u64,
+        labels: Labels<'_>,
+    ) -> Outcome {
         self.run_due_flush(now_ms);
-        let mut outcome = self.apply_once(mutation, now_ms);
+        let mut outcome = self.apply_once(mutation, now_ms, labels);
         let mut tries = 4;
         while outcome == Outcome::OutOfMemory && tries > 0 && self.reclaim_one(now_ms, true) {
             // Compaction or expiry made room in an open segment: try again.
             tries -= 1;
-            outcome = self.apply_once(mutation, now_ms);
+            outcome = self.apply_once(mutation, now_ms, labels);
         }
         self.make_room(now_ms);
         outcome
     }
 
-    pub(super) fn apply_once(&self, mutation: Mutation<'_>, now_ms: u64) -> Outcome {
+    pub(super) fn apply_once(
+        &self,
+        mutation: Mutation<'_>,
+        now_ms: u64,
+        labels: Labels<'_>,
+    ) -> Outcome {
+        let labelled = |entry: &mut Entry<'_>| {
+            if let Some(names) = labels {
+                entry.set_labels(names);
+            }
+        };
         match mutation {
-            Mutation::Write(write) => self.locked(write.key, now_ms, |entry| entry.write(write)),
-            Mutation::Delete(delete) => {
-                self.locked(delete.key, now_ms, |entry| entry.delete(delete))
-            }
-            Mutation::Touch { key, expiry } => {
-                self.locked(key, now_ms, |entry| entry.touch(expiry))
-            }
+            Mutation::Write(write) => self.locked(write.key, now_ms, |entry| {
+                labelled(entry);
+                entry.write(write)
+            }),
+            Mutation::Delete(delete) => self.locked(delete.key, now_ms, |entry| {
+                labelled(entry);
+                entry.delete(delete)
+            }),
+            Mutation::Touch { key, expiry } => self.locked(key, now_ms, |entry| {
+                labelled(entry);
+                entry.touch(expiry)
+            }),
             Mutation::Unlink { key } => self.locked(key, now_ms, |entry| {
+                labelled(entry);
                 if entry.remove() {
                     Outcome::Deleted
                 } else {

@@ -246,6 +246,7 @@ impl Store {
             } else {
                 Removal::Evicted
             },
+            labels: None,
         });
         shard.counters.changes += 1;
         if expired {

@@ -175,7 +175,7 @@ impl SetObject {
             if let Some(n) = as_integer(member) {
                 match ints.binary_search(&n) {
                     Ok(_) => return false,
-                    Err(at) if ints.len() < INTSET_MAX_ENTRIES => {
+                    Err(at) if ints.len() < super::encoding::LIMITS.set_intset_entries() => {
                         ints.insert(at, n);
                         return true;
                     }

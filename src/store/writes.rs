@@ -255,7 +255,13 @@ impl Store {
     }
 
     /// Reports that the key of `found` now holds its record.
-    pub(super) fn report_put(&self, shard: &Shard, found: Found, cause: PutCause) {
+    pub(super) fn report_put(
+        &self,
+        shard: &Shard,
+        found: Found,
+        cause: PutCause,
+        labels: Labels<'_>,
+    ) {
         if self.observer.get().is_none() {
             return;
         }
@@ -264,6 +270,7 @@ impl Store {
         self.report(&Effect::Put {
             item: StoredItem::new(self, shard, item),
             cause,
+            labels,
         });
     }
 

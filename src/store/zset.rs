@@ -184,7 +184,8 @@ impl ZSet {
                 }
                 return Some(old);
             }
-            if c.entries.len() < COMPACT_MAX_ENTRIES && member.len() <= COMPACT_MAX_MEMBER_LEN {
+            let limits = &super::encoding::LIMITS;
+            if c.entries.len() < limits.zset_entries() && member.len() <= limits.zset_value() {
                 c.insert_sorted(member.into(), score);
                 return None;
             }

@@ -1,20 +1,22 @@
-//! The blocking list pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) and the serving of
-//! parked clients after a push.
+//! The blocking pops of lists (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) and sorted sets
+//! (BZPOPMIN, BZPOPMAX, BZMPOP) and the serving of parked clients after a push.
 //!
 //! A blocking pop first tries at once, as its non-blocking twin does. With nothing to take it
 //! parks the client in the shared [`crate::blocking::Registry`] and answers
 //! [`Flow::Block`]: the connection stops serving its input until a push serves it or its
 //! timeout passes (both handled by its worker). Inside MULTI/EXEC it never blocks: it answers
-//! the timeout reply at once, as Redis does. After every push, [`serve_waiters`] hands the
-//! new elements to the key's waiters, first blocked first served.
+//! the timeout reply at once, as Redis does. After every push (or ZADD, ZINCRBY, Z*STORE),
+//! [`serve_waiters`] hands the new elements to the key's waiters of that type, first blocked
+//! first served.
 //! This module never touches a socket: replies for other clients are encoded here and
 //! handed to their workers through the registry.
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
-use super::list_ops::{mpop_first, parse_end, parse_mpop, pop_some, reply_mpop};
+use super::list_ops::{mpop_first, parse_end, parse_mpop, pop_event, pop_some, reply_mpop};
+use super::zset_pop::{self, parse_zmpop, pop_first, reply_bzpop, reply_zmpop};
 use super::{err, is, reply_store_error, Call};
-use crate::blocking::{GiveBack, Parked, Served, WaitFor, Waiter};
+use crate::blocking::{GiveBack, Kind, Parked, Served, Taken, WaitFor, Waiter};
 use crate::command::{Context, Flow};
 use crate::store::{End, IfMissing, StoreError};
 
@@ -58,7 +60,7 @@ fn park_or_answer(
         // (a timeout answers a null array for all of them).
         match wait_for {
             WaitFor::Move { .. } => enc.null(),
-            WaitFor::Pop { .. } => enc.null_array(),
+            WaitFor::Pop { .. } | WaitFor::ZPop { .. } => enc.null_array(),
         }
         return Flow::Continue;
     }
@@ -207,6 +209,67 @@ pub fn blmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }
 }
 
+/// BZPOPMIN / BZPOPMAX key [key ...] timeout
+pub fn bzpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let max = is(call.arg(0), "BZPOPMAX");
+    let timeout_ms = match parse_timeout(call.arg(call.args.len() - 1)) {
+        Ok(ms) => ms,
+        Err(message) => {
+            enc.error(message);
+            return Flow::Continue;
+        }
+    };
+    let keys = &call.args[1..call.args.len() - 1];
+    match pop_first(call.ctx, keys, max, 1) {
+        Ok(Some((key, members))) => {
+            let (member, score) = &members[0];
+            reply_bzpop(enc, &key, member, *score);
+            Flow::Continue
+        }
+        Ok(None) => {
+            let keys = keys.iter().map(|k| k.to_vec()).collect();
+            let wait_for = WaitFor::ZPop { max, count: None };
+            park_or_answer(call, enc, keys, wait_for, timeout_ms)
+        }
+        Err(outcome) => {
+            reply_store_error(enc, outcome);
+            Flow::Continue
+        }
+    }
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn bzmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    // Redis parses the keys and options before the timeout here (unlike BLMPOP).
+    let parsed = parse_zmpop(call.args, 2)
+        .and_then(|zmpop| parse_timeout(call.arg(1)).map(|timeout_ms| (zmpop, timeout_ms)));
+    let (zmpop, timeout_ms) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            enc.error(message);
+            return Flow::Continue;
+        }
+    };
+    match pop_first(call.ctx, zmpop.keys, zmpop.max, zmpop.count) {
+        Ok(Some((key, members))) => {
+            reply_zmpop(enc, &key, &members);
+            Flow::Continue
+        }
+        Ok(None) => {
+            let keys = zmpop.keys.iter().map(|k| k.to_vec()).collect();
+            let wait_for = WaitFor::ZPop {
+                max: zmpop.max,
+                count: Some(zmpop.count),
+            };
+            park_or_answer(call, enc, keys, wait_for, timeout_ms)
+        }
+        Err(outcome) => {
+            reply_store_error(enc, outcome);
+            Flow::Continue
+        }
+    }
+}
+
 /// What serving one waiter did.
 enum Serve {
     /// Its reply is on the way to its worker.
@@ -215,14 +278,34 @@ enum Serve {
     Nothing,
 }
 
-/// Hands what `key` now holds to the clients blocked on it, first blocked first served, until
-/// the list is empty or nobody waits. Called after every push.
+/// The type of waiter `key`'s value can serve, if any.
+fn kind_at(ctx: &Context<'_>, key: &[u8]) -> Option<Kind> {
+    ctx.shared.store.peek(key, ctx.now_ms, |entry| {
+        if matches!(entry.list(), Ok(Some(_))) {
+            Some(Kind::List)
+        } else if matches!(entry.zset(), Ok(Some(_))) {
+            Some(Kind::ZSet)
+        } else {
+            None
+        }
+    })
+}
+
+/// Hands what `key` now holds to the clients blocked on it for that type, first blocked first
+/// served, until the value is empty or nobody waits. Called after every write that can
+/// create or grow a list or a sorted set.
 pub fn serve_waiters(ctx: &Context<'_>, key: &[u8]) {
     let registry = &ctx.shared.blocked;
+    if registry.parked() == 0 {
+        return;
+    }
+    let Some(kind) = kind_at(ctx, key) else {
+        return;
+    };
     // Each round serves one waiter or stops; moves may feed other keys' waiters (bounded:
     // each serve takes one waiter out of the registry for good).
     let mut fed = Vec::new();
-    while let Some(waiter) = registry.take_first(key) {
+    while let Some(waiter) = registry.take_first(key, kind) {
         match serve_one(ctx, key, &waiter, &mut fed) {
             Serve::Done => {}
             Serve::Nothing => {
@@ -249,11 +332,14 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
     let give_back = match &waiter.wait_for {
         WaitFor::Pop { end, count } => {
             let wanted = count.unwrap_or(1);
-            let popped = store.edit(key, now, |entry| match entry.list_mut(IfMissing::Leave) {
-                Ok(Some(list)) => {
-                    pop_some(list, *end, wanted, ctx.shared.clients.output_buffer_limit())
+            let popped = store.edit(key, now, |entry| {
+                entry.label(pop_event(*end));
+                match entry.list_mut(IfMissing::Leave) {
+                    Ok(Some(list)) => {
+                        pop_some(list, *end, wanted, ctx.shared.clients.output_buffer_limit())
+                    }
+                    _ => Vec::new(),
                 }
-                _ => Vec::new(),
             });
             if popped.is_empty() {
                 return Serve::Nothing;
@@ -270,8 +356,10 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
             }
             Some(GiveBack {
                 key: key.to_vec(),
-                end: *end,
-                elements: popped,
+                taken: Taken::List {
+                    end: *end,
+                    elements: popped,
+                },
             })
         }
         WaitFor::Move {
@@ -289,6 +377,20 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
             enc.bulk(&element);
             fed.push(destination.clone());
             None
+        }
+        WaitFor::ZPop { max, count } => {
+            let popped = zset_pop::pop_key(ctx, key, *max, count.unwrap_or(1));
+            let Ok(Some(members)) = popped else {
+                return Serve::Nothing;
+            };
+            match count {
+                None => reply_bzpop(&mut enc, key, &members[0].0, members[0].1),
+                Some(_) => reply_zmpop(&mut enc, key, &members),
+            }
+            Some(GiveBack {
+                key: key.to_vec(),
+                taken: Taken::ZSet { members },
+            })
         }
     };
     let served = Served {

@@ -1,5 +1,5 @@
 //! The CLIENT command family (ID, SETNAME, GETNAME, LIST, INFO, KILL, SETINFO, NO-EVICT,
-//! NO-TOUCH), and keeping [`ClientShown`](crate::conn_info::ClientShown), what other
+//! NO-TOUCH, REPLY), and keeping [`ClientShown`](crate::conn_info::ClientShown), what other
 //! connections can see of a RESP session, current.
 //!
 //! A session publishes its state (protocol, MULTI queue, subscriptions, flags, last command)
@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
-use super::{err, is, parse_i64, Call, RespSession};
+use super::{err, is, parse_i64, Call, ReplyMode, RespSession};
 use crate::command::Flow;
 use crate::conn_info::{ConnInfo, ReadsTouch};
 use crate::store::{ReadOptions, Recency};
@@ -83,7 +83,7 @@ pub(super) fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|b| (b'!'..=b'~').contains(b))
 }
 
-/// CLIENT ID|SETNAME|GETNAME|LIST|INFO|KILL|SETINFO|NO-EVICT|NO-TOUCH
+/// CLIENT ID|SETNAME|GETNAME|LIST|INFO|KILL|SETINFO|NO-EVICT|NO-TOUCH|REPLY
 pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let sub = call.arg(1).to_ascii_uppercase();
     match (sub.as_slice(), call.args.len()) {
@@ -115,6 +115,24 @@ pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         (b"LIST", _) => return list(call, enc),
         (b"KILL", n) if n >= 3 => return kill(call, enc),
         (b"SETINFO", 4) => setinfo(call, enc),
+        // The dispatcher drops the replies the mode silences (`serve_one`).
+        (b"REPLY", 3) => {
+            let mode: &[u8] = &call.args[2];
+            let session = &mut *call.session;
+            if is(mode, "ON") {
+                session.reply_mode = ReplyMode::On;
+                enc.ok();
+            } else if is(mode, "OFF") {
+                session.reply_mode = ReplyMode::Off;
+            } else if is(mode, "SKIP") {
+                if session.reply_mode != ReplyMode::Off {
+                    session.reply_mode = ReplyMode::SkipNext;
+                }
+            } else {
+                enc.error(err::SYNTAX);
+            }
+        }
+        (b"REPLY", _) => enc.error("ERR wrong number of arguments for 'client|reply' command"),
         (b"NO-EVICT" | b"NO-TOUCH", 3) => {
             let on = if is(call.arg(2), "ON") {
                 true
@@ -600,6 +618,56 @@ mod tests {
                 "CLIENT LIST ID"
             ]),
             "-ERR Unknown client type 'bogus'\r\n-ERR Invalid client ID\r\n-ERR syntax error\r\n"
+        );
+    }
+
+    /// Replies as redis-server 7.0.15 sent them for the same lines on one connection.
+    #[test]
+    fn client_reply_off_and_skip_drop_replies_but_run_the_commands() {
+        let mut h = Harness::new();
+        let lines = [
+            "SET a 1",
+            "CLIENT REPLY OFF",
+            "SET b 2",
+            "GET a",
+            "FOO",
+            "CLIENT REPLY SKIP",
+            "CLIENT REPLY ON",
+            "GET b",
+            "CLIENT REPLY SKIP",
+            "GET a",
+            "GET b",
+            "CLIENT REPLY SKIP",
+            "CLIENT REPLY SKIP",
+            "GET a",
+            "GET b",
+            "CLIENT REPLY FOO",
+            "CLIENT REPLY",
+            "CLIENT REPLY SKIP",
+            "",
+            "GET a",
+            "CLIENT REPLY SKIP",
+            "MULTI",
+            "INCR a",
+            "EXEC",
+            "GET a",
+        ];
+        assert_eq!(
+            h.run(&lines),
+            "+OK\r\n+OK\r\n$1\r\n2\r\n$1\r\n2\r\n$1\r\n2\r\n-ERR syntax error\r\n\
+             -ERR wrong number of arguments for 'client|reply' command\r\n$1\r\n1\r\n\
+             +QUEUED\r\n*1\r\n:2\r\n$1\r\n2\r\n"
+        );
+    }
+
+    /// Subscription confirmations are pushes: CLIENT REPLY OFF does not silence them
+    /// (redis-server 7.0.15's "PubSub messages with CLIENT REPLY OFF").
+    #[test]
+    fn client_reply_off_keeps_subscription_confirmations() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.run(&["CLIENT REPLY OFF", "SUBSCRIBE a", "PING"]),
+            "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
         );
     }
 }

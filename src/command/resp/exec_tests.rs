@@ -417,3 +417,158 @@ fn object_freq_and_idletime_follow_the_policy() {
         .run(&["OBJECT IDLETIME f"])
         .starts_with("-ERR An LRU maxmemory policy is not selected"));
 }
+
+/// Checked against redis-server 7.0.15 started with `--databases 1` (ferrocache has only
+/// database 0, so another DB index is out of range as there).
+#[test]
+fn copy_every_type_with_options_and_errors() {
+    let (two, three) = both(&[
+        "SET s hello",
+        "COPY s s2",
+        "GET s2",
+        "COPY s s2",
+        "SET s world PX 100000",
+        "COPY s s2 REPLACE",
+        "GET s2",
+        "PTTL s2",
+        "COPY s s",
+        "COPY s s DB 1",
+        "COPY s x DB 1",
+        "COPY s x DB 0",
+        "COPY s y DB x",
+        "COPY s y DB -1",
+        "COPY s y DB 99999999999",
+        "COPY s y DB",
+        "COPY s y FOO",
+        "COPY nokey y",
+        "COPY s y REPLACE REPLACE",
+        "RPUSH l a b c",
+        "COPY l l2",
+        "LRANGE l2 0 -1",
+        "HSET h f v g w",
+        "COPY h h2",
+        "HGETALL h2",
+        "SADD st 1 2 3",
+        "COPY st st2",
+        "SMEMBERS st2",
+        "OBJECT ENCODING st2",
+        "SADD st3 a b",
+        "COPY st3 st4",
+        "SCARD st4",
+        "ZADD z 1 a 2 b",
+        "COPY z z2",
+        "ZRANGE z2 0 -1 WITHSCORES",
+        "COPY z l REPLACE",
+        "TYPE l",
+        "LPUSH l2 new",
+        "LLEN l2",
+        "SET n 12",
+        "COPY n n2",
+        "INCR n2",
+        "GET n",
+    ]);
+    assert_eq!(two, "+OK\r\n:1\r\n$5\r\nhello\r\n:0\r\n+OK\r\n:1\r\n$5\r\nworld\r\n:100000\r\n-ERR source and destination objects are the same\r\n-ERR DB index is out of range\r\n-ERR DB index is out of range\r\n:1\r\n-ERR value is not an integer or out of range\r\n-ERR DB index is out of range\r\n-ERR value is out of range, value must between -2147483648 and 2147483647\r\n-ERR syntax error\r\n-ERR syntax error\r\n:0\r\n:1\r\n:3\r\n:1\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:2\r\n:1\r\n*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n:3\r\n:1\r\n*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$6\r\nintset\r\n:2\r\n:1\r\n:2\r\n:2\r\n:1\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n:1\r\n+zset\r\n:4\r\n:4\r\n+OK\r\n:1\r\n:13\r\n$2\r\n12\r\n");
+    assert_eq!(three, "+OK\r\n:1\r\n$5\r\nhello\r\n:0\r\n+OK\r\n:1\r\n$5\r\nworld\r\n:100000\r\n-ERR source and destination objects are the same\r\n-ERR DB index is out of range\r\n-ERR DB index is out of range\r\n:1\r\n-ERR value is not an integer or out of range\r\n-ERR DB index is out of range\r\n-ERR value is out of range, value must between -2147483648 and 2147483647\r\n-ERR syntax error\r\n-ERR syntax error\r\n:0\r\n:1\r\n:3\r\n:1\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:2\r\n:1\r\n%2\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n:3\r\n:1\r\n~3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$6\r\nintset\r\n:2\r\n:1\r\n:2\r\n:2\r\n:1\r\n*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n:1\r\n+zset\r\n:4\r\n:4\r\n+OK\r\n:1\r\n:13\r\n$2\r\n12\r\n");
+}
+
+/// SORT and SORT_RO over lists, sets and sorted sets: BY (weights, hash fields, a constant
+/// pattern), GET (`#`, strings, hash fields), LIMIT, DESC, ALPHA, STORE and the errors, as
+/// redis-server 7.0.15 answered the same lines.
+#[test]
+fn sort_by_get_limit_alpha_store() {
+    let (two, three) = both(&[
+        "RPUSH l 3 1 2 10 2.5",
+        "SORT l",
+        "SORT l DESC",
+        "SORT l ALPHA",
+        "SORT l LIMIT 1 2",
+        "SORT l LIMIT -5 2",
+        "SORT l LIMIT 10 2",
+        "SORT l LIMIT 0 -1",
+        "SORT l LIMIT x 1",
+        "SORT l LIMIT 1",
+        "SORT l FOO",
+        "MSET w_3 30 w_1 10 w_2 -5 w_10 x o_3 three o_1 one",
+        "SORT l BY w_*",
+        "SORT l BY nosort",
+        "SORT l BY nosort DESC",
+        "SORT l BY nosort LIMIT 1 2 DESC",
+        "SORT l BY w_* ALPHA",
+        "SORT l GET o_* GET #",
+        "HSET h_1 f a",
+        "HSET h_2 f b",
+        "SORT l GET h_*->f GET # GET h_*->",
+        "SORT l BY h_*->f ALPHA DESC GET h_*->f",
+        "SORT l STORE dst",
+        "LRANGE dst 0 -1",
+        "SORT l GET o_* STORE dst",
+        "LRANGE dst 0 -1",
+        "SORT nokey STORE dst",
+        "EXISTS dst",
+        "SORT_RO l STORE dst",
+        "SORT_RO l DESC",
+        "SADD s b a c",
+        "SORT s ALPHA",
+        "SORT s BY nosort STORE d2",
+        "LRANGE d2 0 -1",
+        "ZADD z 3 a 1 b 2 c",
+        "SORT z ALPHA",
+        "SORT z BY nosort",
+        "SORT z BY nosort DESC LIMIT 0 2",
+        "SET str x",
+        "SORT str",
+        "RPUSH bad 1 x",
+        "SORT bad",
+        "SORT bad ALPHA",
+        "SORT bad STORE z2",
+        "EXISTS z2",
+        "RPUSH eq 1 01 1.0",
+        "SORT eq",
+        "SORT nokey",
+    ]);
+    assert_eq!(two, ":5\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n*5\r\n$2\r\n10\r\n$1\r\n3\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n*5\r\n$1\r\n1\r\n$2\r\n10\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n*2\r\n$1\r\n2\r\n$3\r\n2.5\r\n*2\r\n$1\r\n1\r\n$1\r\n2\r\n*0\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n-ERR syntax error\r\n+OK\r\n-ERR One or more scores can't be converted into double\r\n*5\r\n$1\r\n3\r\n$1\r\n1\r\n$1\r\n2\r\n$2\r\n10\r\n$3\r\n2.5\r\n*5\r\n$3\r\n2.5\r\n$2\r\n10\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n*2\r\n$2\r\n10\r\n$1\r\n2\r\n*5\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n$2\r\n10\r\n*10\r\n$3\r\none\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n$-1\r\n$3\r\n2.5\r\n$5\r\nthree\r\n$1\r\n3\r\n$-1\r\n$2\r\n10\r\n:1\r\n:1\r\n*15\r\n$1\r\na\r\n$1\r\n1\r\n$-1\r\n$1\r\nb\r\n$1\r\n2\r\n$-1\r\n$-1\r\n$3\r\n2.5\r\n$-1\r\n$-1\r\n$1\r\n3\r\n$-1\r\n$-1\r\n$2\r\n10\r\n$-1\r\n*5\r\n$1\r\nb\r\n$1\r\na\r\n$-1\r\n$-1\r\n$-1\r\n:5\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n:5\r\n*5\r\n$3\r\none\r\n$0\r\n\r\n$0\r\n\r\n$5\r\nthree\r\n$0\r\n\r\n:0\r\n:0\r\n-ERR syntax error\r\n*5\r\n$2\r\n10\r\n$1\r\n3\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n*2\r\n$1\r\na\r\n$1\r\nc\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:2\r\n-ERR One or more scores can't be converted into double\r\n*2\r\n$1\r\n1\r\n$1\r\nx\r\n-ERR One or more scores can't be converted into double\r\n:0\r\n:3\r\n*3\r\n$2\r\n01\r\n$1\r\n1\r\n$3\r\n1.0\r\n*0\r\n");
+    assert_eq!(three, ":5\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n*5\r\n$2\r\n10\r\n$1\r\n3\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n*5\r\n$1\r\n1\r\n$2\r\n10\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n*2\r\n$1\r\n2\r\n$3\r\n2.5\r\n*2\r\n$1\r\n1\r\n$1\r\n2\r\n*0\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n-ERR syntax error\r\n+OK\r\n-ERR One or more scores can't be converted into double\r\n*5\r\n$1\r\n3\r\n$1\r\n1\r\n$1\r\n2\r\n$2\r\n10\r\n$3\r\n2.5\r\n*5\r\n$3\r\n2.5\r\n$2\r\n10\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n*2\r\n$2\r\n10\r\n$1\r\n2\r\n*5\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n$2\r\n10\r\n*10\r\n$3\r\none\r\n$1\r\n1\r\n_\r\n$1\r\n2\r\n_\r\n$3\r\n2.5\r\n$5\r\nthree\r\n$1\r\n3\r\n_\r\n$2\r\n10\r\n:1\r\n:1\r\n*15\r\n$1\r\na\r\n$1\r\n1\r\n_\r\n$1\r\nb\r\n$1\r\n2\r\n_\r\n_\r\n$3\r\n2.5\r\n_\r\n_\r\n$1\r\n3\r\n_\r\n_\r\n$2\r\n10\r\n_\r\n*5\r\n$1\r\nb\r\n$1\r\na\r\n_\r\n_\r\n_\r\n:5\r\n*5\r\n$1\r\n1\r\n$1\r\n2\r\n$3\r\n2.5\r\n$1\r\n3\r\n$2\r\n10\r\n:5\r\n*5\r\n$3\r\none\r\n$0\r\n\r\n$0\r\n\r\n$5\r\nthree\r\n$0\r\n\r\n:0\r\n:0\r\n-ERR syntax error\r\n*5\r\n$2\r\n10\r\n$1\r\n3\r\n$3\r\n2.5\r\n$1\r\n2\r\n$1\r\n1\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n:3\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n*2\r\n$1\r\na\r\n$1\r\nc\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:2\r\n-ERR One or more scores can't be converted into double\r\n*2\r\n$1\r\n1\r\n$1\r\nx\r\n-ERR One or more scores can't be converted into double\r\n:0\r\n:3\r\n*3\r\n$2\r\n01\r\n$1\r\n1\r\n$3\r\n1.0\r\n*0\r\n");
+}
+
+/// COMMAND GETKEYS, SORT's STORE destination included, as redis-server 7.0.15 answered.
+#[test]
+fn command_getkeys() {
+    let (two, three) = both(&[
+        "COMMAND GETKEYS sort abc store def",
+        "COMMAND GETKEYS sort_ro abc",
+        "COMMAND GETKEYS sort abc store invalid store stillbad store def",
+        "COMMAND GETKEYS sort abc LIMIT 0 1 GET store BY store",
+        "COMMAND GETKEYS get",
+        "COMMAND GETKEYS nosuch a",
+        "COMMAND GETKEYS ping",
+        "COMMAND GETKEYS ping x",
+        "COMMAND GETKEYS get a b",
+        "COMMAND GETKEYS mset a 1 b 2",
+        "COMMAND GETKEYS zunionstore d 2 a b",
+        "COMMAND GETKEYS lmove a b LEFT RIGHT",
+    ]);
+    assert_eq!(two, "*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n*1\r\n$3\r\nabc\r\n*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n*1\r\n$3\r\nabc\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n-ERR Invalid command specified\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n-ERR The command has no key arguments\r\n-ERR Invalid number of arguments specified for command\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n*3\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    assert_eq!(three, "*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n*1\r\n$3\r\nabc\r\n*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n*1\r\n$3\r\nabc\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n-ERR Invalid command specified\r\n-ERR wrong number of arguments for 'command|getkeys' command\r\n-ERR The command has no key arguments\r\n-ERR Invalid number of arguments specified for command\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n*3\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+}
+
+/// MEMORY USAGE: the bytes a key is charged; errors as redis-server 7.0.15's.
+#[test]
+fn memory_usage() {
+    let (two, three) = both(&[
+        "MEMORY USAGE nokey",
+        "MEMORY FOO",
+        "MEMORY USAGE",
+        "SET k v",
+        "MEMORY USAGE k SAMPLES x",
+        "MEMORY USAGE k SAMPLES",
+        "MEMORY USAGE k FOO 1",
+    ]);
+    assert_eq!(two, "$-1\r\n-ERR unknown subcommand 'FOO'. Try MEMORY HELP.\r\n-ERR wrong number of arguments for 'memory|usage' command\r\n+OK\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n-ERR syntax error\r\n");
+    assert_eq!(three, "_\r\n-ERR unknown subcommand 'FOO'. Try MEMORY HELP.\r\n-ERR wrong number of arguments for 'memory|usage' command\r\n+OK\r\n-ERR value is not an integer or out of range\r\n-ERR syntax error\r\n-ERR syntax error\r\n");
+    let mut h = Harness::new();
+    // Item header (13) + key (1) + value (1).
+    assert_eq!(h.run(&["SET k v", "MEMORY USAGE k"]), "+OK\r\n:15\r\n");
+    let listed = h.run(&["RPUSH l a b c", "MEMORY USAGE l"]);
+    let bytes: i64 = listed.rsplit(':').next().unwrap().trim().parse().unwrap();
+    assert!(bytes > 13 + 1 + 3, "{listed}");
+}

@@ -5,7 +5,7 @@
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
-use super::{err, is, parse_f64, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
+use super::{err, events, is, parse_f64, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
 use crate::glob;
 use crate::store::{Field, HashObject, IfMissing, Object, StoreError};
@@ -46,22 +46,37 @@ fn read_hash(
     super::strings::count_lookup(ctx, hit);
 }
 
-/// Runs `write` on the hash at `key` (created if `create`), after purging expired fields.
+/// Runs `write` on the hash at `key` (created if `create`), after purging expired fields;
+/// the change is named by the command's event.
 fn write_hash<R>(
     call: &Call<'_, '_>,
     missing: IfMissing,
     write: impl FnOnce(Option<&mut HashObject>, u64) -> R,
 ) -> Result<R, StoreError> {
+    write_hash_as(call, missing, events::of(call.arg(0)), write, |_| true)
+}
+
+/// [`write_hash`] naming the change `event`, or no event when `changed` says the result
+/// changed nothing.
+fn write_hash_as<R>(
+    call: &Call<'_, '_>,
+    missing: IfMissing,
+    event: Option<&'static str>,
+    write: impl FnOnce(Option<&mut HashObject>, u64) -> R,
+    changed: impl FnOnce(&R) -> bool,
+) -> Result<R, StoreError> {
     let now = call.ctx.now_ms;
     call.ctx.shared.store.edit(call.arg(1), now, |entry| {
         let hash = entry.hash_mut(missing)?;
-        Ok(match hash {
+        let result = match hash {
             Some(hash) => {
                 hash.purge_expired(now);
                 write(Some(hash), now)
             }
             None => write(None, now),
-        })
+        };
+        events::label_if(entry, event, changed(&result));
+        Ok(result)
     })
 }
 
@@ -93,14 +108,15 @@ pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// HSETNX key field value
 pub fn hsetnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let (field, value) = (call.arg(2).to_vec(), call.arg(3).to_vec());
-    match write_hash(call, IfMissing::Create, |hash, _| {
+    let write = |hash: Option<&mut HashObject>, _| {
         let hash = hash.expect("created");
         if hash.get(&field).is_some() {
             false
         } else {
             hash.set(&field, &value, false)
         }
-    }) {
+    };
+    match write_hash_as(call, IfMissing::Create, Some("hset"), write, |added| *added) {
         Ok(added) => enc.integer(i64::from(added)),
         Err(outcome) => reply_store_error(enc, outcome),
     }
@@ -182,9 +198,10 @@ pub fn hgetall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// HDEL key field [field ...]
 pub fn hdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let fields = &call.args[2..];
-    match write_hash(call, IfMissing::Leave, |hash, _| {
+    let write = |hash: Option<&mut HashObject>, _| {
         hash.map_or(0, |h| fields.iter().filter(|f| h.remove(f)).count())
-    }) {
+    };
+    match write_hash_as(call, IfMissing::Leave, Some("hdel"), write, |n| *n > 0) {
         Ok(n) => enc.integer(n as i64),
         Err(outcome) => reply_store_error(enc, outcome),
     }

@@ -114,9 +114,11 @@ pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             {
                 return false;
             }
+            // A time already past deletes the key: Redis then tells only `del`.
             if at_ms <= now {
                 entry.remove();
             } else {
+                entry.label("expire");
                 entry.set_expiry(Expiry::AtMs(at_ms as u64));
             }
             true
@@ -155,7 +157,10 @@ pub fn persist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .shared
         .store
         .edit(call.arg(1), call.ctx.now_ms, |entry| match entry.expiry() {
-            Some(Expiry::AtMs(_)) => entry.set_expiry(Expiry::Never),
+            Some(Expiry::AtMs(_)) => {
+                entry.label("persist");
+                entry.set_expiry(Expiry::Never)
+            }
             _ => false,
         });
     enc.integer(i64::from(changed));
@@ -222,11 +227,18 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.integer(0);
         return Flow::Continue;
     }
-    let Some(moved) = store.edit(from, now, |e| e.take()) else {
+    let Some(moved) = store.edit(from, now, |e| {
+        e.label("rename_from");
+        e.take()
+    }) else {
         enc.error(NO_SUCH_KEY);
         return Flow::Continue;
     };
-    if store.edit(to, now, |e| e.put_moved(moved)).is_err() {
+    let put = store.edit(to, now, |e| {
+        e.label("rename_to");
+        e.put_moved(moved)
+    });
+    if put.is_err() {
         enc.error(err::OOM);
         return Flow::Continue;
     }
@@ -234,6 +246,111 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.integer(1);
     } else {
         enc.ok();
+    }
+    Flow::Continue
+}
+
+/// COPY's reply when source and destination are one key.
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+
+/// COPY source destination [DB destination-db] [REPLACE] (runs with every gate held)
+///
+/// Only database 0 exists: any other DB index is "out of range", as Redis answers for a
+/// database it does not have. The copy is taken under the source's shard lock and written in
+/// one edit of the destination (one effect for it, replacing what was there with REPLACE).
+/// A source dropped by the store between the two (expiry, eviction) copies nothing: 0.
+pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let mut replace = false;
+    let mut i = 3;
+    while i < call.args.len() {
+        if is(call.arg(i), "REPLACE") {
+            replace = true;
+        } else if is(call.arg(i), "DB") && i + 1 < call.args.len() {
+            let refusal = match parse_i64(call.arg(i + 1)) {
+                Some(0) => None,
+                Some(n) if i32::try_from(n).is_err() => {
+                    Some("ERR value is out of range, value must between -2147483648 and 2147483647")
+                }
+                Some(_) => Some("ERR DB index is out of range"),
+                None => Some(err::NOT_INTEGER),
+            };
+            if let Some(message) = refusal {
+                enc.error(message);
+                return Flow::Continue;
+            }
+            i += 1;
+        } else {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+        i += 1;
+    }
+    let (source, destination) = (call.arg(1), call.arg(2));
+    if source == destination {
+        enc.error(SAME_OBJECT);
+        return Flow::Continue;
+    }
+    let store = &call.ctx.shared.store;
+    let now = call.ctx.now_ms;
+    let Some(copied) = store.peek(source, now, |e| e.copy_out()) else {
+        enc.integer(0);
+        return Flow::Continue;
+    };
+    let written = store.edit(destination, now, |e| {
+        if e.exists() && !replace {
+            return Ok(false);
+        }
+        e.label("copy_to");
+        e.put_moved(copied).map(|()| true)
+    });
+    match written {
+        Ok(true) => {
+            enc.integer(1);
+            super::blocking::serve_waiters(call.ctx, destination);
+        }
+        Ok(false) => enc.integer(0),
+        Err(error) => super::reply_store_error(enc, error),
+    }
+    Flow::Continue
+}
+
+/// MEMORY USAGE key [SAMPLES count]: the bytes the key is charged (item header, key, and
+/// its string or typed value, as `-m` counts them), nil when it is absent. The only MEMORY
+/// subcommand.
+pub fn memory(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if !is(call.arg(1), "USAGE") {
+        enc.error(&format!(
+            "ERR unknown subcommand '{}'. Try MEMORY HELP.",
+            String::from_utf8_lossy(call.arg(1))
+        ));
+        return Flow::Continue;
+    }
+    if call.args.len() < 3 {
+        enc.error("ERR wrong number of arguments for 'memory|usage' command");
+        return Flow::Continue;
+    }
+    match &call.args[3..] {
+        [] => {}
+        [word, count] if is(word, "SAMPLES") => {
+            if parse_i64(count).is_none() {
+                enc.error(err::NOT_INTEGER);
+                return Flow::Continue;
+            }
+        }
+        _ => {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+    }
+    let ctx = call.ctx;
+    let usage = ctx.shared.store.peek(call.arg(2), ctx.now_ms, |entry| {
+        let view = entry.view()?;
+        let value = view.object().map_or(view.value().len(), Object::bytes);
+        Some(crate::store::ITEM_OVERHEAD + view.key().len() + value)
+    });
+    match usage {
+        Some(bytes) => enc.integer(bytes as i64),
+        None => enc.null(),
     }
     Flow::Continue
 }

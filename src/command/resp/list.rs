@@ -13,7 +13,7 @@ use ferrocache_protocol::resp::Encoder;
 
 use super::list_ops::{
     move_in_store, mpop_first, parse_end, parse_mpop, pop_some, reply_mpop, reply_popped,
-    write_list,
+    write_list, write_list_if,
 };
 use super::{err, is, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
@@ -222,7 +222,7 @@ pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     };
     let (pivot, element) = (call.arg(3), call.arg(4));
-    match write_list(call, call.arg(1), IfMissing::Leave, |list| {
+    let write = |list: Option<&mut ListObject>| {
         let Some(list) = list else {
             return 0;
         };
@@ -233,7 +233,8 @@ pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
             None => -1,
         }
-    }) {
+    };
+    match write_list_if(call, call.arg(1), IfMissing::Leave, write, |len| *len > 0) {
         Ok(reply) => enc.integer(reply),
         Err(outcome) => reply_store_error(enc, outcome),
     }
@@ -252,9 +253,9 @@ pub fn lrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         n if n > 0 => (End::Head, Some(n as usize)),
         n => (End::Tail, Some(n.unsigned_abs() as usize)),
     };
-    match write_list(call, call.arg(1), IfMissing::Leave, |list| {
-        list.map_or(0, |l| l.remove_matching(element, from, limit))
-    }) {
+    let write =
+        |list: Option<&mut ListObject>| list.map_or(0, |l| l.remove_matching(element, from, limit));
+    match write_list_if(call, call.arg(1), IfMissing::Leave, write, |n| *n > 0) {
         Ok(removed) => enc.integer(removed as i64),
         Err(outcome) => reply_store_error(enc, outcome),
     }

@@ -5,7 +5,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{err, is, parse_i64, Call};
+use super::{err, events, is, parse_i64, Call};
 use crate::command::{Context, Flow};
 use crate::store::{End, IfMissing, ListObject, StoreError};
 
@@ -13,26 +13,65 @@ pub(super) const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 pub(super) const COUNT_ZERO: &str = "ERR count should be greater than 0";
 
 /// Runs `write` on the list at `key` (created if `create`). An emptied list is removed when
-/// the edit ends.
+/// the edit ends. The change is named by the command's event.
 pub(super) fn write_list<R>(
     call: &Call<'_, '_>,
     key: &[u8],
     missing: IfMissing,
     write: impl FnOnce(Option<&mut ListObject>) -> R,
 ) -> Result<R, StoreError> {
-    edit_list(call.ctx, key, missing, write)
+    edit_list(call.ctx, key, missing, events::of(call.arg(0)), write)
 }
 
-/// [`write_list`] for callers without a [`Call`] (serving a parked client).
+/// [`write_list`] naming the change by the command's event only when `changed` says the
+/// result changed something (LINSERT without its pivot, LREM of nothing: no event).
+pub(super) fn write_list_if<R>(
+    call: &Call<'_, '_>,
+    key: &[u8],
+    missing: IfMissing,
+    write: impl FnOnce(Option<&mut ListObject>) -> R,
+    changed: impl FnOnce(&R) -> bool,
+) -> Result<R, StoreError> {
+    let event = events::of(call.arg(0));
+    call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
+        let result = write(entry.list_mut(missing)?);
+        events::label_if(entry, event, changed(&result));
+        Ok(result)
+    })
+}
+
+/// [`write_list`] naming the change `event` (`None`: unnamed), for callers without a
+/// [`Call`] (serving a parked client) or whose keys take different events.
 pub(super) fn edit_list<R>(
     ctx: &Context<'_>,
     key: &[u8],
     missing: IfMissing,
+    event: Option<&'static str>,
     write: impl FnOnce(Option<&mut ListObject>) -> R,
 ) -> Result<R, StoreError> {
-    ctx.shared
-        .store
-        .edit(key, ctx.now_ms, |entry| Ok(write(entry.list_mut(missing)?)))
+    ctx.shared.store.edit(key, ctx.now_ms, |entry| {
+        let result = write(entry.list_mut(missing)?);
+        if let Some(event) = event {
+            entry.label(event);
+        }
+        Ok(result)
+    })
+}
+
+/// The event of a pop from `end`.
+pub(super) fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpop",
+        End::Tail => "rpop",
+    }
+}
+
+/// The event of a push to `end`.
+pub(super) fn push_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpush",
+        End::Tail => "rpush",
+    }
 }
 
 /// `LEFT` / `RIGHT` as a list end.
@@ -90,12 +129,16 @@ pub(super) fn move_in_store(
     to: End,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     if source == destination {
-        return edit_list(ctx, source, IfMissing::Leave, |list| {
-            list.map(|list| {
+        // Redis names the push, then the pop, on the one key.
+        let (pop, push) = (pop_event(from), push_event(to));
+        return ctx.shared.store.edit(source, ctx.now_ms, |entry| {
+            entry.label(push);
+            entry.label(pop);
+            Ok(entry.list_mut(IfMissing::Leave)?.map(|list| {
                 let element = list.pop(from).expect("a stored list is never empty");
                 list.push(to, &element);
                 element
-            })
+            }))
         });
     }
     let (store, now) = (&ctx.shared.store, ctx.now_ms);
@@ -108,17 +151,25 @@ pub(super) fn move_in_store(
     if store.peek(destination, now, |entry| entry.list().is_err()) {
         return Err(StoreError::WrongType);
     }
-    let Some(element) = edit_list(ctx, source, IfMissing::Leave, |list| {
-        list.and_then(|l| l.pop(from))
-    })?
+    let Some(element) = edit_list(
+        ctx,
+        source,
+        IfMissing::Leave,
+        Some(pop_event(from)),
+        |list| list.and_then(|l| l.pop(from)),
+    )?
     else {
         return Ok(None);
     };
-    let pushed = edit_list(ctx, destination, IfMissing::Create, |list| {
-        list.expect("created").push(to, &element)
-    });
+    let pushed = edit_list(
+        ctx,
+        destination,
+        IfMissing::Create,
+        Some(push_event(to)),
+        |list| list.expect("created").push(to, &element),
+    );
     if let Err(outcome) = pushed {
-        let _ = edit_list(ctx, source, IfMissing::Create, |list| {
+        let _ = edit_list(ctx, source, IfMissing::Create, None, |list| {
             list.expect("created").push(from, &element)
         });
         return Err(outcome);
@@ -172,7 +223,8 @@ pub(super) fn mpop_first(
     byte_budget: usize,
 ) -> Result<Option<Popped>, StoreError> {
     for key in mpop.keys {
-        let popped = write_list(call, key, IfMissing::Leave, |list| {
+        let event = Some(pop_event(mpop.end));
+        let popped = edit_list(call.ctx, key, IfMissing::Leave, event, |list| {
             list.map(|l| pop_some(l, mpop.end, mpop.count, byte_budget))
         })?;
         if let Some(elements) = popped {

@@ -12,6 +12,8 @@ mod acl;
 mod blocking;
 mod client;
 mod connection;
+mod dump;
+mod events;
 mod hash;
 mod keys;
 mod list;
@@ -23,11 +25,13 @@ mod random;
 mod server;
 mod set;
 mod settings;
+mod sort;
 mod strings;
 pub mod table;
 mod tx;
 mod zset;
 mod zset_ops;
+mod zset_pop;
 mod zset_range;
 
 use std::borrow::Cow;
@@ -77,6 +81,38 @@ pub struct RespSession {
     pub in_exec: bool,
     /// The blocking pop this connection is parked in, if any.
     pub parked: Option<crate::blocking::Parked>,
+    /// CLIENT REPLY: whether this command's reply is sent.
+    pub reply_mode: ReplyMode,
+}
+
+/// CLIENT REPLY's state, as Redis keeps it in its client flags (`networking.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    #[default]
+    On,
+    /// No reply is sent until CLIENT REPLY ON.
+    Off,
+    /// CLIENT REPLY SKIP just ran: the next command's reply is dropped.
+    SkipNext,
+    /// This command's reply is dropped; the one after is sent.
+    Skip,
+}
+
+impl ReplyMode {
+    /// Whether the reply of the command that just ran is dropped.
+    fn silences(self) -> bool {
+        matches!(self, ReplyMode::Off | ReplyMode::Skip)
+    }
+
+    /// The mode once a command has run (Redis's `resetClient`).
+    fn after_command(self) -> ReplyMode {
+        match self {
+            ReplyMode::Skip => ReplyMode::On,
+            ReplyMode::SkipNext => ReplyMode::Skip,
+            other => other,
+        }
+    }
 }
 
 impl RespSession {
@@ -100,6 +136,7 @@ impl RespSession {
             parse_progress: resp::Progress::default(),
             in_exec: false,
             parked: None,
+            reply_mode: ReplyMode::On,
         }
     }
 
@@ -203,6 +240,7 @@ pub fn serve_one(
             })
         }
         Ok(Some((command, consumed))) => {
+            let start = out.len();
             let flow = if command.is_empty() {
                 Flow::Continue
             } else {
@@ -210,6 +248,13 @@ pub fn serve_one(
                 session.publish_client_state(&command.args);
                 flow
             };
+            // CLIENT REPLY OFF / SKIP: the command ran, its reply is dropped. Pub/sub
+            // messages travel apart, in the outbox, and (un)subscribe confirmations are pushes:
+            // both are still sent, as Redis 7.0 sends them (its CLIENT_PUSHING).
+            if session.reply_mode.silences() && !confirms_subscription(&command.args) {
+                out.truncate(start);
+            }
+            session.reply_mode = session.reply_mode.after_command();
             Some(Served {
                 consumed,
                 swallow: 0,
@@ -217,6 +262,23 @@ pub fn serve_one(
             })
         }
     }
+}
+
+/// Whether the command's reply is a (un)subscribe confirmation, which CLIENT REPLY never
+/// silences.
+fn confirms_subscription(args: &[Cow<'_, [u8]>]) -> bool {
+    args.first().is_some_and(|name| {
+        [
+            "SUBSCRIBE",
+            "PSUBSCRIBE",
+            "SSUBSCRIBE",
+            "UNSUBSCRIBE",
+            "PUNSUBSCRIBE",
+            "SUNSUBSCRIBE",
+        ]
+        .iter()
+        .any(|word| is(name, word))
+    })
 }
 
 /// What became of a command, for its counters.

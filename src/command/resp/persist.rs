@@ -113,7 +113,10 @@ pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }
     let shared = call.ctx.shared;
     let loading = shared.persistence.is_loading();
-    let rules = !shared.config.persistence.save_rules().is_empty();
+    let rules = !shared
+        .persistence
+        .rules(&shared.config.persistence.save_rules())
+        .is_empty();
     if (save || rules) && !nosave && !loading {
         if let Err(error) = save_here(shared, call.ctx.now_ms) {
             if !force {

@@ -218,6 +218,30 @@ pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 enc.bulk(spec.group.as_bytes());
             }
         }
+        // Redis 7.0's subcommand arity is -4: a command and at least one argument.
+        Some(b"GETKEYS") if call.args.len() < 4 => {
+            enc.error("ERR wrong number of arguments for 'command|getkeys' command")
+        }
+        Some(b"GETKEYS") => {
+            let args = &call.args[2..];
+            match table::lookup(&args[0].to_ascii_lowercase()) {
+                None => enc.error("ERR Invalid command specified"),
+                Some(spec) if !spec.arity_ok(args.len()) => {
+                    enc.error("ERR Invalid number of arguments specified for command")
+                }
+                Some(spec) => {
+                    let keys = table::command_keys(spec, args);
+                    if keys.is_empty() {
+                        enc.error("ERR The command has no key arguments");
+                    } else {
+                        enc.array(keys.len());
+                        for key in keys {
+                            enc.bulk(key);
+                        }
+                    }
+                }
+            }
+        }
         Some(_) => enc.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
             String::from_utf8_lossy(call.arg(1))

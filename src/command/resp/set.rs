@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::{err, is, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
+use super::{err, events, is, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
 use crate::glob;
 use crate::hashing::HashSet;
@@ -41,15 +41,31 @@ fn with_set<R>(
     result
 }
 
-/// Runs `write` on the set at `key` (created if `create`); an emptied set is removed.
+/// Runs `write` on the set at `key` (created if `create`); an emptied set is removed. The
+/// change is named by the command's event.
 fn write_set<R>(
     call: &Call<'_, '_>,
     key: &[u8],
     missing: IfMissing,
     write: impl FnOnce(Option<&mut SetObject>) -> R,
 ) -> Result<R, StoreError> {
+    write_set_as(call, key, missing, events::of(call.arg(0)), write, |_| true)
+}
+
+/// [`write_set`] naming the change `event`, or no event when `changed` says the result
+/// changed nothing.
+fn write_set_as<R>(
+    call: &Call<'_, '_>,
+    key: &[u8],
+    missing: IfMissing,
+    event: Option<&'static str>,
+    write: impl FnOnce(Option<&mut SetObject>) -> R,
+    changed: impl FnOnce(&R) -> bool,
+) -> Result<R, StoreError> {
     call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
-        Ok(write(entry.set_mut(missing)?))
+        let result = write(entry.set_mut(missing)?);
+        events::label_if(entry, event, changed(&result));
+        Ok(result)
     })
 }
 
@@ -67,10 +83,18 @@ fn reply_members<'m>(enc: &mut Encoder<'_>, members: impl ExactSizeIterator<Item
 /// SADD key member [member ...]
 pub fn sadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let members = &call.args[2..];
-    match write_set(call, call.arg(1), IfMissing::Create, |set| {
+    let write = |set: Option<&mut SetObject>| {
         let set = set.expect("created");
         members.iter().filter(|m| set.insert(m)).count()
-    }) {
+    };
+    match write_set_as(
+        call,
+        call.arg(1),
+        IfMissing::Create,
+        Some("sadd"),
+        write,
+        |n| *n > 0,
+    ) {
         Ok(added) => enc.integer(added as i64),
         Err(error) => reply_store_error(enc, error),
     }
@@ -80,9 +104,17 @@ pub fn sadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// SREM key member [member ...]
 pub fn srem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let members = &call.args[2..];
-    match write_set(call, call.arg(1), IfMissing::Leave, |set| {
+    let write = |set: Option<&mut SetObject>| {
         set.map_or(0, |s| members.iter().filter(|m| s.remove(m)).count())
-    }) {
+    };
+    match write_set_as(
+        call,
+        call.arg(1),
+        IfMissing::Leave,
+        Some("srem"),
+        write,
+        |n| *n > 0,
+    ) {
         Ok(removed) => enc.integer(removed as i64),
         Err(error) => reply_store_error(enc, error),
     }
@@ -244,19 +276,32 @@ pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let Some(present) = present else {
             return Ok(false);
         };
-        with_set(call, destination, |_| ())?;
+        // Redis checks the destination's type once the source exists, and leaves a
+        // destination that already holds the member untouched (WATCH sees no change).
+        let in_destination = with_set(call, destination, |set| {
+            set.is_some_and(|s| s.contains(member))
+        })?;
         if !present {
             return Ok(false);
         }
         if source == destination {
             return Ok(true);
         }
-        write_set(call, source, IfMissing::Leave, |set| {
-            set.map(|s| s.remove(member))
+        let remove = |set: Option<&mut SetObject>| set.map(|s| s.remove(member));
+        write_set_as(call, source, IfMissing::Leave, Some("srem"), remove, |_| {
+            true
         })?;
-        write_set(call, destination, IfMissing::Create, |set| {
-            set.expect("created").insert(member);
-        })?;
+        if !in_destination {
+            let add = |set: Option<&mut SetObject>| set.expect("created").insert(member);
+            write_set_as(
+                call,
+                destination,
+                IfMissing::Create,
+                Some("sadd"),
+                add,
+                |added| *added,
+            )?;
+        }
         Ok(true)
     })();
     match result {
@@ -374,7 +419,13 @@ pub fn sstore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         call.ctx
             .shared
             .store
-            .edit(call.arg(1), call.ctx.now_ms, |entry| entry.put_set(set))?;
+            .edit(call.arg(1), call.ctx.now_ms, |entry| {
+                // An empty result deletes the destination: only `del` is told.
+                if !set.is_empty() {
+                    events::label(entry, call);
+                }
+                entry.put_set(set)
+            })?;
         Ok(len)
     });
     match result {

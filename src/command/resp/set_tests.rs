@@ -95,3 +95,23 @@ fn spop_with_a_count_takes_distinct_members_and_removes_them() {
         assert_eq!(h.run(&[&format!("SISMEMBER s {member}")]), ":0\r\n");
     }
 }
+
+/// SMOVE of a member the destination already holds leaves the destination untouched: a
+/// WATCH on it does not abort (Redis's "SMOVE only notify dstset when the addition is
+/// successful").
+#[test]
+fn smove_onto_a_member_already_there_does_not_touch_the_destination() {
+    let mut h = Harness::new();
+    h.run(&[
+        "SADD src a b",
+        "SADD dst a",
+        "WATCH dst",
+        "MULTI",
+        "SADD dst c",
+    ]);
+    // Another client (a fresh session on the same store) moves `a`.
+    let watcher = std::mem::replace(&mut h.session, Harness::new().session);
+    assert_eq!(h.run(&["SMOVE src dst a"]), ":1\r\n");
+    h.session = watcher;
+    assert_eq!(h.run(&["EXEC", "SCARD dst"]), "*1\r\n:1\r\n:2\r\n");
+}

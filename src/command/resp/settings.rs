@@ -10,6 +10,7 @@ use crate::clients::ClientMemoryBound;
 use crate::command::Flow;
 use crate::config::ByteSize;
 use crate::glob;
+use crate::store::encoding::{Limit, LIMITS};
 use ferrocache_protocol::resp::Encoder;
 use std::sync::atomic::Ordering;
 
@@ -60,9 +61,10 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         ("databases", "1".into()),
         (
             "save",
-            config
+            call.ctx
+                .shared
                 .persistence
-                .save_rules()
+                .rules(&config.persistence.save_rules())
                 .iter()
                 .map(|(seconds, changes)| format!("{seconds} {changes}"))
                 .collect::<Vec<_>>()
@@ -91,18 +93,6 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             "maxmemory-clients",
             call.ctx.shared.clients.maxmemory_clients().to_string(),
         ),
-        (
-            "hash-max-listpack-entries",
-            crate::store::hash::COMPACT_MAX_FIELDS.to_string(),
-        ),
-        (
-            "zset-max-listpack-entries",
-            crate::store::zset::COMPACT_MAX_ENTRIES.to_string(),
-        ),
-        (
-            "zset-max-listpack-value",
-            crate::store::zset::COMPACT_MAX_MEMBER_LEN.to_string(),
-        ),
         ("requirepass", config.resp.requirepass.clone()),
         (
             "slowlog-log-slower-than",
@@ -127,6 +117,39 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             crate::pubsub::notify::to_string(call.ctx.shared.pubsub.notify_flags()),
         ),
     ]
+    .into_iter()
+    .chain(encoding_values())
+    .collect()
+}
+
+/// The encoding thresholds under both their names (Redis answers CONFIG GET for either).
+fn encoding_values() -> Vec<(&'static str, String)> {
+    let mut values = Vec::new();
+    for (limit, name, alias) in Limit::ALL {
+        let value = LIMITS.get(limit).to_string();
+        if alias != name {
+            values.push((alias, value.clone()));
+        }
+        values.push((name, value));
+    }
+    values
+}
+
+/// CONFIG SET of an encoding threshold: an integer in the threshold's range.
+fn set_encoding_limit(limit: Limit, name: &str, value: &[u8], enc: &mut Encoder<'_>) {
+    let (low, high) = limit.range();
+    match parse_i64(value) {
+        Some(n) if (low..=high).contains(&n) => {
+            LIMITS.set(limit, n);
+            enc.ok();
+        }
+        Some(_) => enc.error(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be between {low} and {high} inclusive"
+        )),
+        None => enc.error(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"
+        )),
+    }
 }
 
 /// The smallest `proto-max-bulk-len` and `client-query-buffer-limit` Redis accepts (1 MiB).
@@ -367,6 +390,21 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
                     ),
                 },
+                b"save" => match crate::persist::parse_save_rules(&text) {
+                    Some(rules) => {
+                        call.ctx.shared.persistence.set_rules(rules);
+                        enc.ok();
+                    }
+                    None => enc.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters",
+                    ),
+                },
+                other if Limit::named(other).is_some() => {
+                    let (limit, _) = Limit::named(other).expect("checked");
+                    // Errors name the setting as the client spelled it, as Redis's do.
+                    let asked = String::from_utf8_lossy(other);
+                    set_encoding_limit(limit, &asked, value, enc);
+                }
                 _ => enc.error(&format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
                     String::from_utf8_lossy(&name)

@@ -6,7 +6,7 @@
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
-use super::{err, is, parse_f64, parse_i64, reply_store_error, Call};
+use super::{err, events, is, parse_f64, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
 use crate::metrics::WorkerStats;
 use crate::store::{Expiry, StoreError};
@@ -144,6 +144,10 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 Some(TtlOption::At(at)) => at,
                 _ => Expiry::Never,
             };
+            events::label(entry, call);
+            if matches!(ttl, Some(TtlOption::At(_))) {
+                entry.label("expire");
+            }
             entry.put_string(value, 0, expiry)?;
             Ok((true, old))
         });
@@ -170,6 +174,7 @@ pub fn setnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             if entry.exists() {
                 return Ok(false);
             }
+            events::label(entry, call);
             entry.put_string(value, 0, Expiry::Never).map(|_| true)
         });
     match result {
@@ -205,6 +210,8 @@ pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .shared
         .store
         .edit(call.arg(1), call.ctx.now_ms, |entry| {
+            events::label(entry, call);
+            entry.label("expire");
             entry.put_string(value, 0, Expiry::AtMs(at as u64))
         });
     match result {
@@ -226,6 +233,7 @@ pub fn getset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 .string()
                 .map_err(|_| StoreError::WrongType)?
                 .map(<[u8]>::to_vec);
+            events::label(entry, call);
             entry.put_string(value, 0, Expiry::Never)?;
             Ok(old)
         });
@@ -290,9 +298,11 @@ pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             if value.is_some() {
                 match ttl {
                     Some(TtlOption::Persist) if entry.expiry() != Some(Expiry::Never) => {
+                        entry.label("persist");
                         entry.set_expiry(Expiry::Never);
                     }
                     Some(TtlOption::At(at)) => {
+                        entry.label("expire");
                         entry.set_expiry(at);
                     }
                     _ => {}
@@ -356,6 +366,7 @@ pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }
     for pair in call.args[1..].chunks(2) {
         if let Err(outcome) = store.edit(&pair[0], now, |entry| {
+            events::label(entry, call);
             entry.put_string(&pair[1], 0, Expiry::Never)
         }) {
             reply_store_error(enc, outcome);
@@ -398,6 +409,7 @@ pub fn incr(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 .ok_or("ERR increment or decrement would overflow")?;
             let flags = entry.flags().unwrap_or(0);
             let expiry = entry.expiry().unwrap_or(Expiry::Never);
+            events::label(entry, call);
             entry
                 .put_string(next.to_string().as_bytes(), flags, expiry)
                 .map_err(|_| err::OOM)?;
@@ -433,6 +445,7 @@ pub fn incrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             let text = format_double(next);
             let flags = entry.flags().unwrap_or(0);
             let expiry = entry.expiry().unwrap_or(Expiry::Never);
+            events::label(entry, call);
             entry
                 .put_string(text.as_bytes(), flags, expiry)
                 .map_err(|_| err::OOM)?;
@@ -465,6 +478,7 @@ pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             value.extend_from_slice(tail);
             let flags = entry.flags().unwrap_or(0);
             let expiry = entry.expiry().unwrap_or(Expiry::Never);
+            events::label(entry, call);
             entry.put_string(&value, flags, expiry)?;
             Ok(value.len())
         });
@@ -564,6 +578,7 @@ pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             value[offset as usize..end].copy_from_slice(patch);
             let flags = entry.flags().unwrap_or(0);
             let expiry = entry.expiry().unwrap_or(Expiry::Never);
+            events::label(entry, call);
             entry.put_string(&value, flags, expiry)?;
             Ok(value.len())
         });

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    acl, blocking, client, connection, hash, keys, list, observe, persist, pubsub, server, set,
-    settings, strings, tx, zset, zset_ops, Call,
+    acl, blocking, client, connection, dump, hash, keys, list, observe, persist, pubsub, server,
+    set, settings, sort, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -155,6 +155,12 @@ commands! {
     "pexpiretime", 2, RF, (1, 1, 1), "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::ttl;
     "persist", 2, WF, (1, 1, 1), "generic", "Removes the expiration time of a key.", keys::persist;
     "type", 2, RF, (1, 1, 1), "generic", "Determines the type of value stored at a key.", keys::type_of;
+    "sort", -2, WX, (1, 1, 1), "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sort::sort;
+    "sort_ro", -2, RX, (1, 1, 1), "generic", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort;
+    "dump", 2, R, (1, 1, 1), "generic", "Returns a serialized representation of the value stored at a key.", dump::dump;
+    "restore", -4, W, (1, 1, 1), "generic", "Creates a key from the serialized representation of a value.", dump::restore;
+    "memory", -2, R, (2, 2, 1), "server", "A container for memory diagnostics commands.", keys::memory;
+    "copy", -3, WX, (1, 2, 1), "generic", "Copies the value of a key to a new key.", keys::copy;
     "rename", 3, WX, (1, 2, 1), "generic", "Renames a key and overwrites the destination.", keys::rename;
     "renamenx", 3, WX.with(Flags::FAST), (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", keys::rename;
     "keys", 2, R, (0, 0, 0), "generic", "Returns all key names that match a pattern.", keys::keys;
@@ -261,6 +267,10 @@ commands! {
     "zrevrank", -3, RF, (1, 1, 1), "sorted_set", "Returns the index of a member in a sorted set ordered by descending scores.", zset::zrank;
     "zpopmin", -2, WF, (1, 1, 1), "sorted_set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zset::zpop;
     "zpopmax", -2, WF, (1, 1, 1), "sorted_set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zset::zpop;
+    "zmpop", -4, WX, (0, 0, 0), "sorted_set", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", zset::zmpop;
+    "bzpopmin", -3, W, (1, -2, 1), "sorted_set", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", blocking::bzpop;
+    "bzpopmax", -3, W, (1, -2, 1), "sorted_set", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", blocking::bzpop;
+    "bzmpop", -5, WX, (0, 0, 0), "sorted_set", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", blocking::bzmpop;
     "zrandmember", -2, R, (1, 1, 1), "sorted_set", "Returns one or more random members from a sorted set.", zset::zrandmember;
     "zremrangebyscore", 4, W, (1, 1, 1), "sorted_set", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zset::zremrange;
     "zremrangebyrank", 4, W, (1, 1, 1), "sorted_set", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zset::zremrange;
@@ -403,10 +413,29 @@ pub fn command_keys<'a>(
         }
     }
     let numkeys_at = match spec.name {
-        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" => Some(1),
-        "zunionstore" | "zinterstore" | "zdiffstore" | "blmpop" => Some(2),
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => Some(1),
+        "zunionstore" | "zinterstore" | "zdiffstore" | "blmpop" | "bzmpop" => Some(2),
         _ => None,
     };
+    if spec.name == "sort" {
+        // SORT's destination: the last STORE's argument, skipping the options' own
+        // arguments as Redis's sortGetKeys does.
+        let mut store = None;
+        let mut i = 2;
+        while i < args.len() {
+            let skip = match args[i].to_ascii_lowercase().as_slice() {
+                b"limit" => 2,
+                b"get" | b"by" => 1,
+                b"store" => {
+                    store = args.get(i + 1).map(|a| &a[..]);
+                    1
+                }
+                _ => 0,
+            };
+            i += skip + 1;
+        }
+        keys.extend(store);
+    }
     if let Some(at) = numkeys_at {
         let count = args
             .get(at)

@@ -14,11 +14,13 @@
 
 use ferrocache_protocol::resp::{format_score, Encoder};
 
+use super::blocking::serve_waiters;
+use super::zset_pop::{parse_zmpop, pop_first, reply_zmpop, take};
 use super::zset_range::{
     clamp_ranks, parse_int, parse_lex_range, parse_range, parse_score_range, zerr, RangeBy,
     RangeForm, ZError,
 };
-use super::{err, is, parse_f64, parse_scan, Call, ScanArgs};
+use super::{err, events, is, parse_f64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
 use crate::glob;
 use crate::store::{IfMissing, Object, ZSet};
@@ -50,15 +52,31 @@ pub(super) fn read_zset(
     super::strings::count_lookup(ctx, hit);
 }
 
-/// Runs `write` on the sorted set at `key`, created empty first if `create`.
+/// Runs `write` on the sorted set at `key`, created empty first if `create`; the change is
+/// named by the command's event.
 fn write_zset<R>(
     call: &Call<'_, '_>,
     key: &[u8],
     missing: IfMissing,
     write: impl FnOnce(Option<&mut ZSet>) -> R,
 ) -> Result<R, ZError> {
+    write_zset_as(call, key, missing, events::of(call.arg(0)), write, |_| true)
+}
+
+/// [`write_zset`] naming the change `event`, or no event when `changed` says the result
+/// changed nothing.
+fn write_zset_as<R>(
+    call: &Call<'_, '_>,
+    key: &[u8],
+    missing: IfMissing,
+    event: Option<&'static str>,
+    write: impl FnOnce(Option<&mut ZSet>) -> R,
+    changed: impl FnOnce(&R) -> bool,
+) -> Result<R, ZError> {
     call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
-        Ok(write(entry.zset_mut(missing)?))
+        let result = write(entry.zset_mut(missing)?);
+        events::label_if(entry, event, changed(&result));
+        Ok(result)
     })
 }
 
@@ -163,7 +181,8 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         };
         scored.push((score, &pair[1][..]));
     }
-    let result = write_zset(
+    let event = Some(if incr { "zincr" } else { "zadd" });
+    let result = write_zset_as(
         call,
         call.arg(1),
         if xx {
@@ -171,11 +190,13 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         } else {
             IfMissing::Create
         },
+        event,
         |zset| {
             let Some(zset) = zset else {
-                return Ok((0, None));
+                return Ok((0, None, false));
             };
-            let (mut changed, mut last) = (0usize, None);
+            // `touched`: a member was added or its score updated (Redis notifies only then).
+            let (mut changed, mut last, mut touched) = (0usize, None, false);
             for &(score, member) in &scored {
                 last = None;
                 match zset.score(member) {
@@ -192,6 +213,7 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         if next != current {
                             zset.insert(member, next);
                             changed += usize::from(ch);
+                            touched = true;
                         }
                     }
                     None if xx => {}
@@ -199,20 +221,23 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         zset.insert(member, score);
                         last = Some(score);
                         changed += 1;
+                        touched = true;
                     }
                 }
             }
-            Ok((changed, last))
+            Ok((changed, last, touched))
         },
+        |result| matches!(result, Ok((_, _, true))),
     );
     match result.and_then(|inner| inner) {
-        Ok((_, last)) if incr => match last {
+        Ok((_, last, _)) if incr => match last {
             Some(score) => enc.double(score),
             None => enc.null(),
         },
-        Ok((changed, _)) => enc.integer(changed as i64),
+        Ok((changed, _, _)) => enc.integer(changed as i64),
         Err(error) => error.answer(enc),
     }
+    serve_waiters(call.ctx, call.arg(1));
     Flow::Continue
 }
 
@@ -236,17 +261,26 @@ pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(score) => enc.double(score),
         Err(error) => error.answer(enc),
     }
+    serve_waiters(call.ctx, call.arg(1));
     Flow::Continue
 }
 
 /// ZREM key member [member ...]
 pub fn zrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let members = &call.args[2..];
-    match write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
+    let write = |zset: Option<&mut ZSet>| {
         zset.map_or(0, |z| {
             members.iter().filter(|m| z.remove(m).is_some()).count()
         })
-    }) {
+    };
+    match write_zset_as(
+        call,
+        call.arg(1),
+        IfMissing::Leave,
+        Some("zrem"),
+        write,
+        |n| *n > 0,
+    ) {
         Ok(n) => enc.integer(n as i64),
         Err(error) => error.answer(enc),
     }
@@ -367,26 +401,7 @@ pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     };
     let popped = write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
-        let Some(zset) = zset else {
-            return Vec::new();
-        };
-        let n = count.unwrap_or(1).min(zset.len());
-        let ranks = if max {
-            zset.len() - n..zset.len()
-        } else {
-            0..n
-        };
-        let taken: Vec<(Vec<u8>, f64)> = if max {
-            zset.range_rev(ranks.clone())
-                .map(|(m, s)| (m.to_vec(), s))
-                .collect()
-        } else {
-            zset.range(ranks.clone())
-                .map(|(m, s)| (m.to_vec(), s))
-                .collect()
-        };
-        zset.remove_range(ranks);
-        taken
+        zset.map_or_else(Vec::new, |zset| take(zset, max, count.unwrap_or(1)))
     });
     match popped {
         Err(error) => error.answer(enc),
@@ -399,6 +414,23 @@ pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
         Ok(popped) => reply_members(enc, popped.iter().map(|(m, s)| (&m[..], *s)), true),
+    }
+    Flow::Continue
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn zmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let zmpop = match parse_zmpop(call.args, 1) {
+        Ok(zmpop) => zmpop,
+        Err(message) => {
+            enc.error(message);
+            return Flow::Continue;
+        }
+    };
+    match pop_first(call.ctx, zmpop.keys, zmpop.max, zmpop.count) {
+        Ok(Some((key, members))) => reply_zmpop(enc, &key, &members),
+        Ok(None) => enc.null_array(),
+        Err(outcome) => ZError::Store(outcome).answer(enc),
     }
     Flow::Continue
 }
@@ -464,7 +496,7 @@ pub fn zremrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    match write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
+    let write = |zset: Option<&mut ZSet>| {
         let Some(zset) = zset else { return 0 };
         let ranks = match &by {
             RangeBy::Rank(start, stop) => clamp_ranks(*start, *stop, zset.len()),
@@ -472,6 +504,10 @@ pub fn zremrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             RangeBy::Lex(range) => zset.lex_ranks(range),
         };
         zset.remove_range(ranks)
+    };
+    let event = events::of(call.arg(0));
+    match write_zset_as(call, call.arg(1), IfMissing::Leave, event, write, |n| {
+        *n > 0
     }) {
         Ok(n) => enc.integer(n as i64),
         Err(error) => error.answer(enc),

@@ -84,12 +84,28 @@ fn with_zset<R>(
     result
 }
 
-/// Copies the sorted set at `key` out of the store (empty if absent).
+/// Copies the sorted set at `key` out of the store (empty if absent). A plain set is a
+/// source too, each member scoring 1, as Redis's `zuiInitIterator` takes it.
 fn load(call: &Call<'_, '_>, key: &[u8]) -> Result<Members, ZError> {
-    with_zset(call, key, |zset| {
-        zset.map(|z| z.iter().map(|(m, s)| (m.into(), s)).collect())
-            .unwrap_or_default()
-    })
+    let ctx = call.ctx;
+    let (hit, result) =
+        ctx.shared
+            .store
+            .get(key, ctx.now_ms, call.read_options(), |view| match view {
+                None => (false, Ok(Members::default())),
+                Some(item) => match item.object() {
+                    Some(Object::ZSet(zset)) => {
+                        (true, Ok(zset.iter().map(|(m, s)| (m.into(), s)).collect()))
+                    }
+                    Some(Object::Set(set)) => (
+                        true,
+                        Ok(set.iter().map(|m| (m.as_ref().into(), 1.0)).collect()),
+                    ),
+                    _ => (true, Err(ZError::Store(StoreError::WrongType))),
+                },
+            });
+    super::strings::count_lookup(ctx, hit);
+    result
 }
 
 /// `numkeys key [key ...]` at `args[at]`: the loaded sources and the index after the keys.
@@ -252,13 +268,17 @@ fn op_of(name: &[u8]) -> Op {
 /// Stores `result` at `key` (deleting it when empty); replies with the member count.
 fn store_result(call: &Call<'_, '_>, key: &[u8], result: ZSet, enc: &mut Encoder<'_>) {
     let len = result.len();
-    match call
-        .ctx
-        .shared
-        .store
-        .edit(key, call.ctx.now_ms, |entry| entry.put_zset(result))
-    {
-        Ok(()) => enc.integer(len as i64),
+    match call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
+        // An empty result deletes the destination: only `del` is told.
+        if !result.is_empty() {
+            super::events::label(entry, call);
+        }
+        entry.put_zset(result)
+    }) {
+        Ok(()) => {
+            enc.integer(len as i64);
+            super::blocking::serve_waiters(call.ctx, key);
+        }
         Err(outcome) => ZError::Store(outcome).answer(enc),
     }
 }

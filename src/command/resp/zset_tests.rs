@@ -428,3 +428,40 @@ fn zsets_expire_and_are_watched() {
     let shared_change = watcher.run(&["ZADD w 2 a", "MULTI", "ZCARD w", "EXEC"]);
     assert_eq!(shared_change, ":0\r\n+OK\r\n+QUEUED\r\n*-1\r\n");
 }
+
+#[test]
+fn zmpop_pops_from_the_first_existing_key() {
+    check(&["ZADD z 1 a 2 b 3 c", "ZADD y 5 x", "ZMPOP 1 z MIN", "ZMPOP 2 nokey z MAX COUNT 5", "ZMPOP 1 z MIN", "ZMPOP 0 z MIN", "ZMPOP x z MIN", "ZMPOP 1 z MID", "ZMPOP 1 y MIN COUNT 0", "ZMPOP 1 y MIN COUNT x", "ZMPOP 1 y MIN COUNT 1 COUNT 1", "ZMPOP 1 y MIN FOO", "SET s v", "ZMPOP 2 s y MIN", "ZMPOP 2 y s MAX COUNT 10", "EXISTS y", "ZMPOP 2 nokey s MIN"],
+        ":3\r\n:1\r\n*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\nz\r\n*2\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n*-1\r\n-ERR numkeys should be greater than 0\r\n-ERR numkeys should be greater than 0\r\n-ERR syntax error\r\n-ERR count should be greater than 0\r\n-ERR count should be greater than 0\r\n-ERR syntax error\r\n-ERR syntax error\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n*2\r\n$1\r\ny\r\n*1\r\n*2\r\n$1\r\nx\r\n$1\r\n5\r\n:0\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        ":3\r\n:1\r\n*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nz\r\n*2\r\n*2\r\n$1\r\nc\r\n,3\r\n*2\r\n$1\r\nb\r\n,2\r\n_\r\n-ERR numkeys should be greater than 0\r\n-ERR numkeys should be greater than 0\r\n-ERR syntax error\r\n-ERR count should be greater than 0\r\n-ERR count should be greater than 0\r\n-ERR syntax error\r\n-ERR syntax error\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n*2\r\n$1\r\ny\r\n*1\r\n*2\r\n$1\r\nx\r\n,5\r\n:0\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+}
+
+#[test]
+fn blocking_zset_pops_take_at_once_and_check_arguments() {
+    check(&["ZADD z 1 a 2 b 3 c", "ZADD y 5 x", "BZPOPMIN nokey z 0", "BZPOPMAX z y 0", "BZPOPMIN z x", "BZPOPMIN z -1", "BZPOPMAX z inf", "BZMPOP 0 1 z MIN", "BZMPOP 0 2 nokey y MAX COUNT 3", "BZMPOP x 1 z MIN", "BZMPOP x 0 z MIN", "BZMPOP -1 1 z MID", "BZMPOP 0 1 z MIN COUNT 0", "SET s v", "BZPOPMIN s 0", "BZMPOP 0 1 s MIN"],
+        ":3\r\n:1\r\n*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n*3\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\n3\r\n-ERR timeout is not a float or out of range\r\n-ERR timeout is negative\r\n-ERR timeout is negative\r\n*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n*2\r\n$1\r\ny\r\n*1\r\n*2\r\n$1\r\nx\r\n$1\r\n5\r\n-ERR timeout is not a float or out of range\r\n-ERR numkeys should be greater than 0\r\n-ERR syntax error\r\n-ERR count should be greater than 0\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        ":3\r\n:1\r\n*3\r\n$1\r\nz\r\n$1\r\na\r\n,1\r\n*3\r\n$1\r\nz\r\n$1\r\nc\r\n,3\r\n-ERR timeout is not a float or out of range\r\n-ERR timeout is negative\r\n-ERR timeout is negative\r\n*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\ny\r\n*1\r\n*2\r\n$1\r\nx\r\n,5\r\n-ERR timeout is not a float or out of range\r\n-ERR numkeys should be greater than 0\r\n-ERR syntax error\r\n-ERR count should be greater than 0\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+}
+
+#[test]
+fn blocking_zset_pops_inside_multi_answer_at_once() {
+    check(&["MULTI", "BZPOPMIN nothing 0", "BZPOPMAX nothing 1", "BZMPOP 0 1 nothing MIN", "ZADD w 1 q", "BZPOPMAX w 0", "EXEC"],
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*5\r\n*-1\r\n*-1\r\n*-1\r\n:1\r\n*3\r\n$1\r\nw\r\n$1\r\nq\r\n$1\r\n1\r\n",
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*5\r\n_\r\n_\r\n_\r\n:1\r\n*3\r\n$1\r\nw\r\n$1\r\nq\r\n,1\r\n");
+}
+
+#[test]
+fn a_blocking_zset_pop_with_nothing_to_take_parks_the_client() {
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["BZMPOP 0 2 q r MIN"]), "");
+    assert!(h.session.parked.is_some());
+    assert_eq!(h.shared.blocked.parked(), 1);
+}
+
+/// A plain set is a sorted-set algebra source, each member scoring 1 (as redis-server 7.0.15).
+#[test]
+fn zset_algebra_takes_plain_sets() {
+    check(&["SADD seta a b c", "ZADD zsetb 1 b 2 c 3 d", "ZUNIONSTORE dst 2 seta zsetb WEIGHTS 2 3", "ZRANGE dst 0 -1 WITHSCORES", "ZINTER 2 seta zsetb WITHSCORES", "ZDIFF 2 seta zsetb", "SET str x", "ZUNION 2 seta str"],
+        ":3\r\n:3\r\n:4\r\n*8\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n5\r\n$1\r\nc\r\n$1\r\n8\r\n$1\r\nd\r\n$1\r\n9\r\n*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n*1\r\n$1\r\na\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        ":3\r\n:3\r\n:4\r\n*4\r\n*2\r\n$1\r\na\r\n,2\r\n*2\r\n$1\r\nb\r\n,5\r\n*2\r\n$1\r\nc\r\n,8\r\n*2\r\n$1\r\nd\r\n,9\r\n*2\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\nc\r\n,3\r\n*1\r\n$1\r\na\r\n+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+}
