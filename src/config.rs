@@ -151,7 +151,7 @@ pub struct ServerConfig {
     /// Redis's `timeout`); 0 = never. Blocked and subscribed RESP clients are not idle.
     /// Live: `CONFIG SET timeout`.
     pub idle_timeout_secs: u64,
-    /// memcached text get, meta mg and binary get send values at least this long straight from segment
+    /// memcached text get, meta mg, binary get and RESP GET send values at least this long straight from segment
     /// memory (vectored writes, the segment pinned until sent) instead of copying them; "0B" =
     /// always copy.
     pub zero_copy_min: ByteSize,

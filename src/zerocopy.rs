@@ -2,7 +2,8 @@
 //! reference, and sent from segment memory with vectored writes.
 //!
 //! While a connection serves requests ([`serving`]), a command encoding a value of at least
-//! `server.zero_copy_min` bytes (memcached text get/gets/gat, meta mg, binary get/getk/gat) may [`defer`] it: it writes the reply's header into the
+//! `server.zero_copy_min` bytes (memcached text get/gets/gat, meta mg, binary get/getk/gat,
+//! RESP GET) may [`defer`] it: it writes the reply's header into the
 //! output buffer, defers the value (pinned in its segment, see `store::PinnedValue`) at the
 //! buffer's current length, and writes the rest of the reply after it. The connection then
 //! sends the buffer with each deferred value spliced in at its offset, and drops each pin once
@@ -36,6 +37,10 @@ impl Splice {
 thread_local! {
     /// The smallest value to defer while a connection is being served; 0 = not serving.
     static MIN_LEN: Cell<usize> = const { Cell::new(0) };
+    /// The address of the connection's output buffer this turn: a value is deferred only
+    /// into that buffer (a command encoding into a scratch buffer, as a script capturing a
+    /// reply does, gets a copy).
+    static TARGET: Cell<usize> = const { Cell::new(0) };
     static PENDING: RefCell<Vec<Splice>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -46,16 +51,24 @@ struct Turn;
 impl Drop for Turn {
     fn drop(&mut self) {
         MIN_LEN.with(|min| min.set(0));
+        TARGET.with(|target| target.set(0));
         PENDING.with(|pending| pending.borrow_mut().clear());
     }
 }
 
-/// Runs `serve` (which encodes into a connection's output buffer) letting commands defer
-/// values of `min_len` bytes or more (0 = never), and appends what they deferred to `splices`.
-pub fn serving<R>(min_len: usize, splices: &mut VecDeque<Splice>, serve: impl FnOnce() -> R) -> R {
+/// Runs `serve` (which encodes into the connection's output buffer `out`) letting commands
+/// defer values of `min_len` bytes or more (0 = never) into `out`, and appends what they
+/// deferred to `splices`.
+pub fn serving<R>(
+    min_len: usize,
+    splices: &mut VecDeque<Splice>,
+    out: &mut Vec<u8>,
+    serve: impl FnOnce(&mut Vec<u8>) -> R,
+) -> R {
     let turn = Turn;
     MIN_LEN.with(|min| min.set(min_len));
-    let result = serve();
+    TARGET.with(|target| target.set(out as *const Vec<u8> as usize));
+    let result = serve(out);
     PENDING.with(|pending| splices.extend(pending.borrow_mut().drain(..)));
     drop(turn);
     result
@@ -76,10 +89,12 @@ pub fn wants(len: usize) -> bool {
 }
 
 /// Defers `value` at the end of `out` (see the module documentation). The caller has checked
-/// [`wants`]; if the value cannot be pinned it is copied into `out` instead.
+/// [`wants`]; if the value cannot be pinned, or `out` is not the connection's output buffer,
+/// it is copied into `out` instead.
 pub fn defer(out: &mut Vec<u8>, value: Option<PinnedValue>, bytes: &[u8]) {
+    let into_connection = TARGET.with(|target| target.get() == out as *const Vec<u8> as usize);
     match value {
-        Some(value) if wants(value.len()) => PENDING.with(|pending| {
+        Some(value) if into_connection && wants(value.len()) => PENDING.with(|pending| {
             pending.borrow_mut().push(Splice {
                 at: out.len(),
                 value,
@@ -88,4 +103,10 @@ pub fn defer(out: &mut Vec<u8>, value: Option<PinnedValue>, bytes: &[u8]) {
         }),
         _ => out.extend_from_slice(bytes),
     }
+}
+
+/// Drops the values deferred at or after byte `offset` of the output buffer this turn: the
+/// buffer is cut back to `offset` (a reply CLIENT REPLY silences), so they must not be sent.
+pub fn discard_from(offset: usize) {
+    PENDING.with(|pending| pending.borrow_mut().retain(|splice| splice.at < offset));
 }

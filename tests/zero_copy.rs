@@ -253,3 +253,132 @@ fn values_below_the_zero_copy_size_and_above_it_read_the_same() {
         assert_eq!(noop[1], 0x0a);
     }
 }
+
+fn resp_command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+#[test]
+fn resp_get_sends_large_values_from_pinned_segments_whole_under_eviction() {
+    let server = TestServer::start_with_resp(&["-m", "8", "-t", "2"]);
+    let addr = server.resp_addr.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let checked = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..2u64)
+        .map(|w| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                let mut version = w;
+                while !stop.load(Ordering::Relaxed) {
+                    version += 2;
+                    let key = (version * 13 + w) % KEYS;
+                    let k = format!("k{key}");
+                    let request = resp_command(&[b"SET", k.as_bytes(), &value(key, version)]);
+                    stream.write_all(&request).unwrap();
+                    std::thread::sleep(Duration::from_millis(2));
+                    let reply = read_line(&mut stream);
+                    assert!(reply == "+OK\r\n" || reply.starts_with("-OOM"), "{reply}");
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..3u64)
+        .map(|r| {
+            let (stop, checked) = (stop.clone(), checked.clone());
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                small_receive_buffer(&stream);
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                let mut round = r;
+                while !stop.load(Ordering::Relaxed) {
+                    round += 1;
+                    // A pipeline of GETs of every key, twice: far more than socket buffers.
+                    let mut request = Vec::new();
+                    for i in 0..2 * KEYS {
+                        let k = format!("k{}", (round * 5 + i) % KEYS);
+                        request.extend_from_slice(&resp_command(&[b"GET", k.as_bytes()]));
+                    }
+                    stream.write_all(&request).unwrap();
+                    std::thread::sleep(Duration::from_millis(100));
+                    for _ in 0..2 * KEYS {
+                        let header = read_line(&mut stream);
+                        if header == "$-1\r\n" {
+                            continue;
+                        }
+                        let len: usize = header[1..header.len() - 2].parse().expect(&header);
+                        let got = read_slowly(&mut stream, len + 2, Duration::from_millis(2));
+                        let key: u64 = std::str::from_utf8(&got[..5]).unwrap().parse().unwrap();
+                        let version: u64 =
+                            std::str::from_utf8(&got[6..16]).unwrap().parse().unwrap();
+                        assert!(
+                            got[..len] == value(key, version)[..],
+                            "k{key} v{version} torn"
+                        );
+                        assert_eq!(&got[len..], b"\r\n");
+                        checked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut admin = server.connect();
+    std::thread::sleep(Duration::from_secs(5));
+    let retired_seen = admin.stat("segments_retired_total");
+    stop.store(true, Ordering::Relaxed);
+    for thread in writers.into_iter().chain(readers) {
+        thread.join().expect("no torn value");
+    }
+    assert!(
+        checked.load(Ordering::Relaxed) > 30,
+        "values checked: {checked:?}"
+    );
+    // Only a pinned value keeps a reclaimed segment: RESP GET sent from the store's memory.
+    assert!(
+        retired_seen > 0,
+        "no segment was held for a RESP reply being sent"
+    );
+}
+
+#[test]
+fn resp_large_values_under_client_reply_off_and_in_exec_come_out_right() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut c = server.connect_resp();
+    let big = value(1, 1);
+    c.send(&resp_command(&[b"SET", b"big", &big]));
+    c.read_until(b"+OK\r\n");
+    // A silenced reply leaves nothing behind, not even the value sent by reference.
+    c.send(&resp_command(&[b"CLIENT", b"REPLY", b"OFF"]));
+    c.send(&resp_command(&[b"GET", b"big"]));
+    c.send(&resp_command(&[b"CLIENT", b"REPLY", b"ON"]));
+    c.send(&resp_command(&[b"GET", b"big"]));
+    let mut expected = b"+OK\r\n".to_vec();
+    expected.extend_from_slice(format!("${}\r\n", big.len()).as_bytes());
+    expected.extend_from_slice(&big);
+    expected.extend_from_slice(b"\r\n");
+    assert!(
+        c.read_exact(expected.len()) == expected,
+        "silenced GET leaked"
+    );
+    // Inside EXEC the value goes out in its place in the array.
+    c.send(b"MULTI\r\n");
+    c.read_until(b"+OK\r\n");
+    c.send(&resp_command(&[b"GET", b"big"]));
+    c.read_until(b"+QUEUED\r\n");
+    c.send(b"EXEC\r\nPING\r\n");
+    let mut expected = format!("*1\r\n${}\r\n", big.len()).into_bytes();
+    expected.extend_from_slice(&big);
+    expected.extend_from_slice(b"\r\n+PONG\r\n");
+    assert!(
+        c.read_exact(expected.len()) == expected,
+        "EXEC reply out of order"
+    );
+}

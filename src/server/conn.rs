@@ -325,10 +325,10 @@ impl Conn {
                 return Flow::Continue;
             }
             let deferred = self.splices.len();
-            let served = zerocopy::serving(zero_copy_min, &mut self.splices, || {
-                self.session
-                    .serve_one(self.rbuf.data(), ctx, &mut self.wbuf)
-            });
+            let served =
+                zerocopy::serving(zero_copy_min, &mut self.splices, &mut self.wbuf, |out| {
+                    self.session.serve_one(self.rbuf.data(), ctx, out)
+                });
             self.spliced_unsent += self
                 .splices
                 .iter()

@@ -117,6 +117,14 @@ impl<'o> Encoder<'o> {
     }
 
     /// `$len\r\nbytes\r\n`.
+    /// `$len\r\n`: a bulk string's header, for a caller that appends the `len` bytes and the
+    /// closing `\r\n` itself.
+    pub fn bulk_header(&mut self, len: usize) {
+        self.out.push(b'$');
+        push_int(self.out, len as i64);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
     pub fn bulk(&mut self, bytes: &[u8]) {
         self.out.reserve(bytes.len() + 16);
         self.out.push(b'$');

@@ -253,6 +253,7 @@ pub fn serve_one(
             // both are still sent, as Redis 7.0 sends them (its CLIENT_PUSHING).
             if session.reply_mode.silences() && !confirms_subscription(&command.args) {
                 out.truncate(start);
+                crate::zerocopy::discard_from(start);
             }
             session.reply_mode = session.reply_mode.after_command();
             Some(Served {

@@ -28,7 +28,15 @@ pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 true
             }
             Some(item) => {
-                enc.bulk(item.value());
+                let value = item.value();
+                if crate::zerocopy::wants(value.len()) {
+                    // Sent from the segment while the socket drains (crate::zerocopy).
+                    enc.bulk_header(value.len());
+                    crate::zerocopy::defer(enc.out, item.pin_value(), value);
+                    enc.out.extend_from_slice(b"\r\n");
+                } else {
+                    enc.bulk(value);
+                }
                 true
             }
         },
