@@ -487,6 +487,9 @@ pub struct HttpSection {
     pub admin_token: String,
     /// A file holding the token (first line), read at start; used when `admin_token` is "".
     pub admin_token_file: PathBuf,
+    /// The ACL user a request with the admin token runs as (its rules apply to the cache API
+    /// and it must be allowed `info` for the admin routes).
+    pub admin_token_user: String,
     /// Largest request head (request line and headers) read; larger gets 431.
     pub max_header_bytes: ByteSize,
     /// Largest request body; larger gets 413. Values are also bound by `item_size_max`.
@@ -502,6 +505,7 @@ impl Default for HttpSection {
             listen: String::new(),
             admin_token: String::new(),
             admin_token_file: PathBuf::new(),
+            admin_token_user: "default".into(),
             max_header_bytes: ByteSize::kib(8),
             max_body_bytes: ByteSize::mib(2),
             idle_timeout_secs: 60,

@@ -525,3 +525,76 @@ fn a_silent_connection_is_closed_after_the_idle_timeout() {
     );
     assert!(server.connect().stat("idle_kicks") >= 2);
 }
+
+#[test]
+fn requests_run_as_acl_users_by_basic_credentials_or_the_admin_tokens_user() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        &dir,
+        "[acl]\nusers = [\"user app1 on >secret ~app1:* +@read +@write -@admin\", \
+         \"user metrics on >m ~* +info\"]\n\
+         [http]\nadmin_token = \"tok\"\nadmin_token_user = \"metrics\"\n",
+    );
+    let (_server, http) = start(&["--config", &config]);
+    let mut h = Client::connect(http);
+    let basic = |user: &str, password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    let app1 = basic("app1", "secret");
+    let auth = |value: &str| vec![("Authorization", value.to_string())];
+    let call =
+        |h: &mut Client, method: &str, target: &str, headers: Vec<(&str, String)>, body: &[u8]| {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            h.call(method, target, &headers, body).status
+        };
+    // An ACL user's key patterns apply to the cache API.
+    assert_eq!(
+        call(&mut h, "PUT", "/v1/cache/app1:k", auth(&app1), b"v"),
+        204
+    );
+    assert_eq!(
+        call(&mut h, "GET", "/v1/cache/app1:k", auth(&app1), b""),
+        200
+    );
+    assert_eq!(
+        call(&mut h, "PUT", "/v1/cache/app2:k", auth(&app1), b"v"),
+        403
+    );
+    assert_eq!(
+        call(&mut h, "DELETE", "/v1/cache/app2:k", auth(&app1), b""),
+        403
+    );
+    assert_eq!(
+        call(
+            &mut h,
+            "GET",
+            "/v1/cache/app1:k",
+            auth(&basic("app1", "wrong")),
+            b""
+        ),
+        403
+    );
+    // app1 may not run INFO: no metrics for it.
+    assert_eq!(call(&mut h, "GET", "/metrics", auth(&app1), b""), 403);
+    // The admin token runs as `metrics`: figures yes, writes no.
+    assert_eq!(
+        call(&mut h, "GET", "/metrics", auth("Bearer tok"), b""),
+        200
+    );
+    assert_eq!(
+        call(&mut h, "PUT", "/v1/cache/x", auth("Bearer tok"), b"v"),
+        403
+    );
+    assert_eq!(
+        call(&mut h, "GET", "/metrics", auth("Bearer nope"), b""),
+        403
+    );
+    assert_eq!(call(&mut h, "GET", "/metrics", vec![], b""), 401);
+    // Without credentials the cache API runs as `default` (nopass, everything).
+    assert_eq!(call(&mut h, "PUT", "/v1/cache/free", vec![], b"v"), 204);
+}

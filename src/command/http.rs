@@ -97,6 +97,73 @@ impl AdminToken {
     }
 }
 
+/// Who a request runs as, for the ACL: the ACL user of `Authorization: Basic` credentials,
+/// the user the admin token maps to (`[http] admin_token_user`), or nobody (the `default`
+/// user's rules then apply to the cache API).
+enum Who {
+    Anonymous,
+    User(Vec<u8>),
+}
+
+/// Reads the request's credentials: `Err` is the refusal (403) for wrong ones. A bearer
+/// token is the admin token (when one is set); Basic is an ACL user's name and password (a
+/// `nopass` or switched-off user is not accepted, as on the memcached port).
+fn identify(
+    ctx: &Context<'_>,
+    request: &HttpRequest<'_>,
+    token: &AdminToken,
+) -> Result<Who, HttpResponse> {
+    let Some(header) = request.authorization else {
+        return Ok(Who::Anonymous);
+    };
+    if let Some(encoded) = header.strip_prefix(b"Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim_ascii())
+            .map_err(|_| HttpResponse::error(400, "malformed basic credentials"))?;
+        let colon = decoded.iter().position(|&b| b == b':');
+        let Some(colon) = colon else {
+            return Err(HttpResponse::error(400, "malformed basic credentials"));
+        };
+        let (user, password) = (&decoded[..colon], &decoded[colon + 1..]);
+        let known = ctx
+            .shared
+            .acl
+            .user(&String::from_utf8_lossy(user))
+            .is_some_and(|u| u.enabled && !u.nopass && u.password_ok(password));
+        return if known {
+            Ok(Who::User(user.to_vec()))
+        } else {
+            Err(HttpResponse::error(403, "wrong user or password"))
+        };
+    }
+    if header.starts_with(b"Bearer ") && token.0.is_some() {
+        if let Some(refusal) = token.refuse(Some(header)) {
+            return Err(refusal);
+        }
+        let user = &ctx.shared.config.http.admin_token_user;
+        return Ok(Who::User(user.as_bytes().to_vec()));
+    }
+    Ok(Who::Anonymous)
+}
+
+/// Whether the ACL lets `who` run the RESP twin `command` on `key` (`None` when it does, else
+/// the refusal). Anonymous requests run as `default`, and need it to open without a password.
+fn acl_refusal(
+    ctx: &Context<'_>,
+    who: &Who,
+    command: &str,
+    key: Option<&[u8]>,
+    access: crate::acl::Access,
+) -> Option<HttpResponse> {
+    let user: &[u8] = match who {
+        Who::User(name) => name,
+        Who::Anonymous if ctx.shared.acl.default_opens_without_password() => b"default",
+        Who::Anonymous => return Some(HttpResponse::error(401, "authentication required")),
+    };
+    super::mc_acl::denies(&ctx.shared.acl, user, true, command, key, access)
+        .then(|| HttpResponse::error(403, "permission denied"))
+}
+
 /// Answers one request, counting it under the HTTP protocol (latency from here to the
 /// response built).
 pub fn handle(request: &HttpRequest<'_>, ctx: &Context<'_>, token: &AdminToken) -> HttpResponse {
@@ -126,13 +193,31 @@ fn route(
         .target
         .split_once('?')
         .unwrap_or((request.target, ""));
-    if let Some(key) = path.strip_prefix("/v1/cache/") {
-        return match request.method {
-            "GET" => ("get", cache_get(ctx, request, key)),
-            "PUT" => ("put", cache_put(ctx, request, key, query)),
-            "DELETE" => ("delete", cache_delete(ctx, request, key)),
-            _ => ("cache", HttpResponse::error(405, "method not allowed")),
+    let who = match identify(ctx, request, token) {
+        Ok(who) => who,
+        Err(refusal) => return ("auth", refusal),
+    };
+    if let Some(raw) = path.strip_prefix("/v1/cache/") {
+        use crate::acl::Access::{Read, Write};
+        let (name, command, access) = match request.method {
+            "GET" => ("get", "get", Read),
+            "PUT" => ("put", "set", Write),
+            "DELETE" => ("delete", "del", Write),
+            _ => return ("cache", HttpResponse::error(405, "method not allowed")),
         };
+        let key = match store_key(ctx, request, raw) {
+            Ok(key) => key,
+            Err(refusal) => return (name, refusal),
+        };
+        if let Some(refusal) = acl_refusal(ctx, &who, command, Some(&key), access) {
+            return (name, refusal);
+        }
+        let response = match request.method {
+            "GET" => cache_get(ctx, &key),
+            "PUT" => cache_put(ctx, request, &key, query),
+            _ => cache_delete(ctx, &key),
+        };
+        return (name, response);
     }
     let (name, admin) = match path {
         "/" => ("dashboard", false),
@@ -145,8 +230,15 @@ fn route(
         return (name, HttpResponse::error(405, "method not allowed"));
     }
     if admin {
-        if let Some(refusal) = token.refuse(request.authorization) {
-            return (name, refusal);
+        // With a token set, an admin route needs credentials (the token or an ACL user's);
+        // whoever they name must be allowed INFO, the RESP twin of reading the figures.
+        if token.0.is_some() && matches!(who, Who::Anonymous) {
+            return (name, HttpResponse::error(401, "a bearer token is required"));
+        }
+        if let Who::User(_) = who {
+            if let Some(refusal) = acl_refusal(ctx, &who, "info", None, crate::acl::Access::Read) {
+                return (name, refusal);
+            }
         }
     }
     let response = match path {
@@ -215,13 +307,9 @@ fn store_key(
     Ok(key)
 }
 
-fn cache_get(ctx: &Context<'_>, request: &HttpRequest<'_>, raw: &str) -> HttpResponse {
-    let key = match store_key(ctx, request, raw) {
-        Ok(key) => key,
-        Err(refusal) => return refusal,
-    };
+fn cache_get(ctx: &Context<'_>, key: &[u8]) -> HttpResponse {
     let _gate = ctx.shared.gates.shared(ctx.worker);
-    let value = kv::get(ctx, &key, None, |view| {
+    let value = kv::get(ctx, key, None, |view| {
         view.map(|item| item.value().to_vec())
     });
     match value {
@@ -253,11 +341,12 @@ fn ttl_secs(query: &str) -> Result<u64, HttpResponse> {
     Ok(ttl)
 }
 
-fn cache_put(ctx: &Context<'_>, request: &HttpRequest<'_>, raw: &str, query: &str) -> HttpResponse {
-    let key = match store_key(ctx, request, raw) {
-        Ok(key) => key,
-        Err(refusal) => return refusal,
-    };
+fn cache_put(
+    ctx: &Context<'_>,
+    request: &HttpRequest<'_>,
+    key: &[u8],
+    query: &str,
+) -> HttpResponse {
     let ttl = match ttl_secs(query) {
         Ok(ttl) => ttl,
         Err(refusal) => return refusal,
@@ -274,7 +363,7 @@ fn cache_put(ctx: &Context<'_>, request: &HttpRequest<'_>, raw: &str, query: &st
     };
     let args = kv::StoreArgs {
         mode: StoreMode::Set,
-        key: &key,
+        key,
         flags: 0,
         exptime: Exptime(i64::try_from(exptime).unwrap_or(i64::MAX)),
         value: request.body,
@@ -291,13 +380,9 @@ fn cache_put(ctx: &Context<'_>, request: &HttpRequest<'_>, raw: &str, query: &st
     }
 }
 
-fn cache_delete(ctx: &Context<'_>, request: &HttpRequest<'_>, raw: &str) -> HttpResponse {
-    let key = match store_key(ctx, request, raw) {
-        Ok(key) => key,
-        Err(refusal) => return refusal,
-    };
+fn cache_delete(ctx: &Context<'_>, key: &[u8]) -> HttpResponse {
     let _gate = ctx.shared.gates.shared(ctx.worker);
-    kv::delete(ctx, &key, None);
+    kv::delete(ctx, key, None);
     HttpResponse::no_content()
 }
 
