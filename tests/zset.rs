@@ -306,3 +306,43 @@ fn blocked_zset_pops_are_served_first_blocked_first_by_type_across_workers() {
     waiter.send(b"BZPOPMIN none 0.1\r\n");
     assert_eq!(waiter.read_exact(5), b"*-1\r\n");
 }
+
+/// Blocked clients are served after a whole EXEC, as Redis serves them after the command: a
+/// ZADD (or LPUSH) undone by a DEL in the same transaction wakes no one, and the next write
+/// serves the waiter (Redis's "ZADD + DEL should not awake blocked client").
+#[test]
+fn a_push_undone_inside_exec_wakes_no_one() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    let mut r = server.redis();
+    for (block, undo, push, expected) in [
+        (
+            &b"BZPOPMIN z 5\r\n"[..],
+            ["ZADD", "z", "0", "foo"],
+            ["ZADD", "z", "1", "bar"],
+            &b"*3\r\n$1\r\nz\r\n$3\r\nbar\r\n$1\r\n1\r\n"[..],
+        ),
+        (
+            &b"BLPOP l 5\r\n"[..],
+            ["RPUSH", "l", "foo", "foo"],
+            ["RPUSH", "l", "bar", "bar"],
+            &b"*2\r\n$1\r\nl\r\n$3\r\nbar\r\n"[..],
+        ),
+    ] {
+        let mut waiter = server.connect_resp();
+        waiter.send(block);
+        settle();
+        let key = undo[1];
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd(undo[0])
+            .arg(&undo[1..])
+            .ignore()
+            .cmd("DEL")
+            .arg(key)
+            .ignore()
+            .query(&mut r)
+            .unwrap();
+        let _: () = redis::cmd(push[0]).arg(&push[1..]).query(&mut r).unwrap();
+        assert_eq!(waiter.read_exact(expected.len()), expected);
+    }
+}

@@ -155,7 +155,7 @@ pub fn blmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match super::list_ops::move_in_store(call.ctx, &source, &destination, from, to) {
         Ok(Some(element)) => {
             enc.bulk(&element);
-            serve_waiters(call.ctx, &destination);
+            signal_ready(call, &destination);
             Flow::Continue
         }
         Ok(None) => park_or_answer(
@@ -276,6 +276,17 @@ enum Serve {
     Done,
     /// The key had nothing for it (or held another type): it stays parked.
     Nothing,
+}
+
+/// A write made `key` hold a list or a sorted set (or more of one): its blocked clients are
+/// served now, or inside EXEC once the transaction ends, as Redis serves them after the whole
+/// command (a ZADD undone by a DEL in the same EXEC wakes no one).
+pub fn signal_ready(call: &Call<'_, '_>, key: &[u8]) {
+    if call.session.in_exec {
+        call.session.ready_keys.borrow_mut().push(key.to_vec());
+    } else {
+        serve_waiters(call.ctx, key);
+    }
 }
 
 /// The type of waiter `key`'s value can serve, if any.

@@ -139,7 +139,7 @@ pub fn restore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match written {
         Ok(true) => {
             enc.ok();
-            super::blocking::serve_waiters(call.ctx, key);
+            super::blocking::signal_ready(call, key);
         }
         Ok(false) => enc.error(BUSYKEY),
         Err(error) => reply_store_error(enc, error),

@@ -572,3 +572,14 @@ fn memory_usage() {
     let bytes: i64 = listed.rsplit(':').next().unwrap().trim().parse().unwrap();
     assert!(bytes > 13 + 1 + 3, "{listed}");
 }
+
+/// An infinite HINCRBYFLOAT increment is refused before the key is touched, in redis-server
+/// 7.0.15's words (INCRBYFLOAT reports the result instead).
+#[test]
+fn hincrbyfloat_refuses_an_infinite_increment() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.run(&["HINCRBYFLOAT h f +inf", "EXISTS h", "SET s 1", "INCRBYFLOAT s +inf"]),
+        "-ERR value is NaN or Infinity\r\n:0\r\n+OK\r\n-ERR increment would produce NaN or Infinity\r\n"
+    );
+}

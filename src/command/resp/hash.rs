@@ -275,6 +275,12 @@ pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.error(err::NOT_FLOAT);
         return Flow::Continue;
     };
+    // Redis 7.0 refuses an infinite increment itself, before the key is touched (unlike
+    // INCRBYFLOAT, which reports the result).
+    if !delta.is_finite() {
+        enc.error("ERR value is NaN or Infinity");
+        return Flow::Continue;
+    }
     let field = call.arg(2).to_vec();
     let result = write_hash(call, IfMissing::Create, |hash, _| {
         let hash = hash.expect("created");

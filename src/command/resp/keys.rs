@@ -306,7 +306,7 @@ pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match written {
         Ok(true) => {
             enc.integer(1);
-            super::blocking::serve_waiters(call.ctx, destination);
+            super::blocking::signal_ready(call, destination);
         }
         Ok(false) => enc.integer(0),
         Err(error) => super::reply_store_error(enc, error),

@@ -110,7 +110,7 @@ pub fn push(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(len) => {
             enc.integer(len as i64);
             if len > 0 {
-                super::blocking::serve_waiters(call.ctx, call.arg(1));
+                super::blocking::signal_ready(call, call.arg(1));
             }
         }
         Err(outcome) => reply_store_error(enc, outcome),
@@ -404,7 +404,7 @@ pub fn lmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match move_in_store(call.ctx, call.arg(1), call.arg(2), from, to) {
         Ok(Some(element)) => {
             enc.bulk(&element);
-            super::blocking::serve_waiters(call.ctx, call.arg(2));
+            super::blocking::signal_ready(call, call.arg(2));
         }
         Ok(None) => enc.null(),
         Err(outcome) => reply_store_error(enc, outcome),

@@ -83,6 +83,8 @@ pub struct RespSession {
     pub parked: Option<crate::blocking::Parked>,
     /// CLIENT REPLY: whether this command's reply is sent.
     pub reply_mode: ReplyMode,
+    /// Keys written inside EXEC whose blocked clients are served once it ends.
+    pub ready_keys: std::cell::RefCell<Vec<Vec<u8>>>,
 }
 
 /// CLIENT REPLY's state, as Redis keeps it in its client flags (`networking.c`).
@@ -137,6 +139,7 @@ impl RespSession {
             in_exec: false,
             parked: None,
             reply_mode: ReplyMode::On,
+            ready_keys: std::cell::RefCell::new(Vec::new()),
         }
     }
 

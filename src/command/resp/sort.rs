@@ -313,7 +313,7 @@ fn store(
     match written {
         Ok(()) => {
             enc.integer(len as i64);
-            super::blocking::serve_waiters(ctx, destination);
+            super::blocking::signal_ready(call, destination);
         }
         Err(error) => reply_store_error(enc, error),
     }

@@ -84,6 +84,11 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     }
     call.session.in_exec = false;
+    // Blocked clients are served once the whole transaction has run.
+    let ready = std::mem::take(&mut *call.session.ready_keys.borrow_mut());
+    for key in ready {
+        super::blocking::serve_waiters(call.ctx, &key);
+    }
     flow
 }
 

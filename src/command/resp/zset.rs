@@ -14,7 +14,7 @@
 
 use ferrocache_protocol::resp::{format_score, Encoder};
 
-use super::blocking::serve_waiters;
+use super::blocking::signal_ready;
 use super::zset_pop::{parse_zmpop, pop_first, reply_zmpop, take};
 use super::zset_range::{
     clamp_ranks, parse_int, parse_lex_range, parse_range, parse_score_range, zerr, RangeBy,
@@ -237,7 +237,7 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok((changed, _, _)) => enc.integer(changed as i64),
         Err(error) => error.answer(enc),
     }
-    serve_waiters(call.ctx, call.arg(1));
+    signal_ready(call, call.arg(1));
     Flow::Continue
 }
 
@@ -261,7 +261,7 @@ pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(score) => enc.double(score),
         Err(error) => error.answer(enc),
     }
-    serve_waiters(call.ctx, call.arg(1));
+    signal_ready(call, call.arg(1));
     Flow::Continue
 }
 

@@ -277,7 +277,7 @@ fn store_result(call: &Call<'_, '_>, key: &[u8], result: ZSet, enc: &mut Encoder
     }) {
         Ok(()) => {
             enc.integer(len as i64);
-            super::blocking::serve_waiters(call.ctx, key);
+            super::blocking::signal_ready(call, key);
         }
         Err(outcome) => ZError::Store(outcome).answer(enc),
     }
