@@ -23,6 +23,7 @@
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
 //! - [`effects`]: where the store's one effect hook leads (keyspace notifications, a tap).
+//! - [`replication`]: the backlog, replica links in both directions, PSYNC (Redis's protocol).
 //! - [`tls`]: certificates and keys turned into rustls configurations, swapped on reload.
 //! - [`zerocopy`]: large values handed to the connection by reference (pinned segments).
 //!
@@ -85,6 +86,7 @@ pub mod metrics;
 pub mod persist;
 pub mod pubsub;
 pub mod reload;
+pub mod replication;
 pub mod server;
 pub mod shared;
 pub mod store;

@@ -251,6 +251,11 @@ impl Server {
         if let Some(path) = &unix_path {
             log::info!("memcached protocol on unix socket {}", path.display());
         }
+        shared.replication.bind(&shared);
+        if let Some((host, port)) = shared.config.replication.primary() {
+            log::info!("replica of {host}:{port}");
+            shared.replication.follow(host, port);
+        }
         shared.serving.store(true, Ordering::Release);
         Ok(Server {
             shared,

@@ -20,6 +20,7 @@ mod observe;
 mod persist;
 mod pubsub;
 mod random;
+mod replication;
 mod server;
 mod set;
 mod settings;
@@ -77,6 +78,10 @@ pub struct RespSession {
     pub in_exec: bool,
     /// The blocking pop this connection is parked in, if any.
     pub parked: Option<crate::blocking::Parked>,
+    /// What a replica said in `REPLCONF` before its `PSYNC`.
+    pub replica_hello: crate::replication::primary::Hello,
+    /// The `PSYNC` it sent: the connection becomes a replica link.
+    pub psync: Option<crate::replication::primary::Psync>,
 }
 
 impl RespSession {
@@ -100,6 +105,8 @@ impl RespSession {
             parse_progress: resp::Progress::default(),
             in_exec: false,
             parked: None,
+            replica_hello: Default::default(),
+            psync: None,
         }
     }
 
@@ -334,6 +341,13 @@ fn dispatch(
         session.queued_bytes += command.args.iter().map(|a| a.len() + 24).sum::<usize>() + 24;
         enc.simple("QUEUED");
         return (Flow::Continue, Ran::Uncounted);
+    }
+    if spec.flags.contains(Flags::WRITE) && ctx.shared.replication.refuses_writes() {
+        if session.queued.is_some() {
+            session.queue_failed = true;
+        }
+        enc.error(replication::READONLY);
+        return (Flow::Continue, Ran::Rejected(spec.name));
     }
     let mut call = Call {
         ctx,

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    acl, blocking, client, connection, hash, keys, list, observe, persist, pubsub, server, set,
-    settings, strings, tx, zset, zset_ops, Call,
+    acl, blocking, client, connection, hash, keys, list, observe, persist, pubsub, replication,
+    server, set, settings, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -284,6 +284,12 @@ commands! {
     "config", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for server configuration commands.", settings::config;
     "command", -1, Flags::NONE, (0, 0, 0), "server", "Returns detailed information about all commands.", server::command;
     "time", 1, Flags::FAST, (0, 0, 0), "server", "Returns the server time.", server::time;
+    "replconf", -1, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "An internal command for configuring the replication stream.", replication::replconf;
+    "psync", -3, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "An internal command used in replication.", replication::psync;
+    "sync", 1, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "An internal command used in replication.", replication::psync;
+    "replicaof", 3, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "Configures a server as replica of another, or promotes it to a master.", replication::replicaof;
+    "slaveof", 3, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "Sets a Redis server as a replica of another, or promotes it to being a master.", replication::replicaof;
+    "role", 1, Flags::NO_GATE.with(Flags::FAST), (0, 0, 0), "server", "Returns the replication role.", replication::role;
     "save", 1, Flags::ADMIN, (0, 0, 0), "server", "Synchronously saves the database(s) to disk.", persist::save;
     "bgsave", -1, Flags::ADMIN, (0, 0, 0), "server", "Asynchronously saves the database(s) to disk.", persist::bgsave;
     "lastsave", 1, Flags::FAST, (0, 0, 0), "server", "Returns the Unix timestamp of the last successful save to disk.", persist::lastsave;
