@@ -264,6 +264,24 @@ fn execute(
     out: &mut Vec<u8>,
 ) -> Flow {
     let ok = ResponseHead::to(header, Status::Success);
+    let writes = matches!(
+        command,
+        Command::Get { touch: Some(_), .. }
+            | Command::Touch { .. }
+            | Command::Store { .. }
+            | Command::Delete { .. }
+            | Command::Arith { .. }
+            | Command::Flush { .. }
+    );
+    if writes && ctx.shared.replication.refuses_writes() {
+        write_error_text(
+            out,
+            header,
+            Status::NotStored,
+            b"You can't write against a read only replica.",
+        );
+        return Flow::Continue;
+    }
     match command {
         Command::Get {
             key,

@@ -14,9 +14,34 @@ use crate::metrics::WorkerStats;
 use crate::store::Outcome;
 use crate::zerocopy;
 
+/// The answer to a write on a read-only replica.
+pub const READONLY_LINE: &[u8] = b"SERVER_ERROR You can't write against a read only replica.\r\n";
+
+/// Whether a request changes the store (refused on a read-only replica).
+fn is_write(request: &Request<'_>) -> bool {
+    matches!(
+        request,
+        Request::Get { touch: Some(_), .. }
+            | Request::Store { .. }
+            | Request::Delete { .. }
+            | Request::Arith { .. }
+            | Request::Touch { .. }
+            | Request::FlushAll { .. }
+            | Request::MetaSet { .. }
+            | Request::MetaDelete(_)
+            | Request::MetaArith(_)
+    )
+}
+
 /// Executes one request, appending its reply to `out`.
 pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
     let stats = ctx.stats;
+    if is_write(&request) && ctx.shared.replication.refuses_writes() {
+        // memcached has no read-only word: a server error (sent even with noreply, as
+        // memcached sends errors) with Redis's meaning.
+        out.extend_from_slice(READONLY_LINE);
+        return Flow::Continue;
+    }
     match request {
         Request::Get { keys, cas, touch } => {
             for key in keys.iter() {
