@@ -96,6 +96,11 @@ impl Backlog {
         self.grew.notify_all();
     }
 
+    /// When the last record was appended (unix ms; 0 = never).
+    pub fn last_append_ms(&self) -> u64 {
+        self.inner.lock().records.back().map_or(0, |r| r.at_ms)
+    }
+
     /// Offset after the last record.
     pub fn end(&self) -> u64 {
         self.inner.lock().end

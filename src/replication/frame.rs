@@ -11,6 +11,7 @@
 //! frame  = b'P' record          a put: a `.fcs` record (persist/format.rs), tags 1..6
 //!        | b'D' key             the key is gone (deleted, expired, evicted, moved away)
 //!        | b'F'                 every key is gone
+//!        | b'K'                 a keepalive (the primary's PING every 10 s of silence)
 //! wire   = frame_len u32 LE | resp_len u32 LE | frame      (ferrocache replicas only)
 //!
 //! RESP   put string:     SET key value [PXAT ms]
@@ -19,6 +20,7 @@
 //!        put list / set: DEL key, RPUSH / SADD key ..., [PEXPIREAT key ms]
 //!        removal:        DEL key
 //!        flush:          FLUSHALL
+//!        keepalive:      PING
 //! ```
 //! A hash field's own expiry has no RESP command a Redis 7.0 replica knows, so it is left out
 //! of the RESP rendering (as the RDB export leaves it out); the rich frame keeps it.
@@ -34,6 +36,10 @@ use crate::store::{stored_plain_len, Effect, Object, StoredForm, StoredItem};
 pub const KIND_PUT: u8 = b'P';
 pub const KIND_DEL: u8 = b'D';
 pub const KIND_FLUSH: u8 = b'F';
+pub const KIND_PING: u8 = b'K';
+/// The keepalive's frame and the length of its RESP rendering (`*1\r\n$4\r\nPING\r\n`).
+pub const PING_FRAME: &[u8] = b"K";
+pub const PING_RESP_LEN: u32 = 14;
 /// Bytes before a frame on the wire.
 pub const WIRE_HEADER_LEN: usize = 8;
 
@@ -51,6 +57,7 @@ pub enum Decoded<'a> {
     Put(Record<'a>),
     Del(&'a [u8]),
     Flush,
+    Ping,
 }
 
 /// Encodes `effect` as a rich frame into `out` (cleared first); returns the length of its
@@ -91,6 +98,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded<'_>, FrameError> {
         },
         KIND_DEL if !rest.is_empty() => Ok(Decoded::Del(rest)),
         KIND_FLUSH if rest.is_empty() => Ok(Decoded::Flush),
+        KIND_PING if rest.is_empty() => Ok(Decoded::Ping),
         _ => Err(FrameError::Malformed),
     }
 }
@@ -117,6 +125,7 @@ pub fn render_resp(frame: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
         }
         Decoded::Del(key) => command(&mut Bytes(out), &[b"DEL", key]),
         Decoded::Flush => command(&mut Bytes(out), &[b"FLUSHALL"]),
+        Decoded::Ping => command(&mut Bytes(out), &[b"PING"]),
     }
     Ok(())
 }
@@ -343,6 +352,9 @@ mod tests {
         assert_eq!(take_wire(&out, 100), Ok(Some((&b"F"[..], 14, 9))));
         assert_eq!(take_wire(&out, 0), Err(FrameError::Malformed));
         assert!(matches!(decode(b"F"), Ok(Decoded::Flush)));
+        let mut ping = Vec::new();
+        render_resp(PING_FRAME, &mut ping).unwrap();
+        assert_eq!(ping.len(), PING_RESP_LEN as usize);
         assert!(decode(b"X").is_err() && decode(b"D").is_err() && decode(b"").is_err());
     }
 }

@@ -150,6 +150,8 @@ pub struct Replication {
     pub upstream: Mutex<Upstream>,
     pub syncs: SyncCounters,
     read_only: AtomicBool,
+    /// When the last keepalive PING went into the stream (unix ms).
+    last_ping_ms: AtomicU64,
     /// The shared state, for the threads a command starts (set once the server holds it).
     shared: OnceLock<Weak<Shared>>,
 }
@@ -177,6 +179,7 @@ impl Replication {
             upstream: Mutex::new(Upstream::default()),
             syncs: SyncCounters::default(),
             read_only: AtomicBool::new(read_only),
+            last_ping_ms: AtomicU64::new(0),
             shared: OnceLock::new(),
         })
     }
@@ -321,6 +324,28 @@ impl Replication {
     /// The replicas attached now.
     pub fn attached(&self) -> Vec<Arc<Attached>> {
         self.attached.lock().clone()
+    }
+
+    /// Puts a PING in the stream when a primary has been silent for `period_ms` (Redis's
+    /// `repl-ping-replica-period`, 10 s), so replicas (a stock Redis one times out after
+    /// 60 s) know the link is alive. Called by every link; one of them wins each period.
+    pub(crate) fn keepalive(&self, now_ms: u64, period_ms: u64) {
+        if !self.tap_on.load(Ordering::Acquire) {
+            return; // only a primary pings; a replica forwards its primary's
+        }
+        let last = self.last_ping_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < period_ms
+            || self
+                .last_ping_ms
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if now_ms.saturating_sub(self.backlog.last_append_ms()) >= period_ms {
+            self.backlog
+                .append(frame::PING_FRAME, frame::PING_RESP_LEN, now_ms);
+        }
     }
 
     /// The offset this server stands at (Redis's `master_repl_offset`).

@@ -24,6 +24,8 @@ use crate::shared::{unix_millis, Shared};
 const BATCH_BYTES: usize = 1 << 20;
 /// How long a link waits for news before it checks whether it should stop.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// A silent primary puts a PING in the stream this often (Redis's `repl-ping-replica-period`).
+const PING_PERIOD_MS: u64 = 10_000;
 /// A replica that has not acked for this long is dropped (Redis's `repl-timeout`).
 const REPL_TIMEOUT_MS: u64 = 60_000;
 
@@ -153,6 +155,7 @@ fn serve(
             let _ = stream.shutdown(std::net::Shutdown::Both);
             return Err(LinkError::Timeout(silent));
         }
+        repl.keepalive(unix_millis(), PING_PERIOD_MS);
         out.clear();
         let read = repl
             .backlog

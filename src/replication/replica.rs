@@ -393,6 +393,7 @@ fn apply(shared: &Shared, frame: &[u8]) -> Result<(), UpstreamError> {
         Decoded::Flush => {
             store.apply(Mutation::FlushAll { at_ms: None }, now);
         }
+        Decoded::Ping => {}
     }
     Ok(())
 }
