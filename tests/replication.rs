@@ -609,3 +609,59 @@ fn a_replica_refuses_writes_over_every_protocol() {
     let role: redis::Value = redis::cmd("ROLE").query(&mut con).unwrap();
     assert!(format!("{role:?}").contains("slave"), "{role:?}");
 }
+
+#[test]
+fn writes_racing_a_flush_reach_the_replica_as_they_stand_on_the_primary() {
+    // memcached's flush_all runs beside other workers' writes (no gate excludes them): a
+    // write is either flushed or kept, on the replica as on the primary.
+    let primary = TestServer::start_with_resp(&["-t", "4"]);
+    let replica = start_replica_of(resp_port(&primary), &[]);
+    wait_caught_up(&primary, &[&replica]);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for writer in 0..2 {
+            let (primary, stop) = (&primary, &stop);
+            scope.spawn(move || {
+                let mut conn = primary.connect();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut batch = Vec::new();
+                    for _ in 0..50 {
+                        i += 1;
+                        batch.extend_from_slice(
+                            format!("set w{writer}:{} 0 0 2 noreply\r\nab\r\n", i % 5000)
+                                .as_bytes(),
+                        );
+                    }
+                    batch.extend_from_slice(b"mn\r\n");
+                    conn.send(&batch);
+                    conn.read_until(b"MN\r\n");
+                }
+            });
+        }
+        let mut flusher = primary.connect();
+        for _ in 0..40 {
+            flusher.roundtrip(b"flush_all\r\n", b"OK\r\n");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    wait_caught_up(&primary, &[&replica]);
+    let expected = dump(&primary);
+    let got = dump(&replica);
+    let extra: Vec<_> = got
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .take(5)
+        .collect();
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !got.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "extra {extra:?}, missing {missing:?}"
+    );
+    assert_eq!(got, expected);
+}
