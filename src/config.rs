@@ -400,6 +400,12 @@ pub struct ReplicationSection {
     pub masterauth: String,
     /// The ACL user a replica authenticates as ("" = the default user).
     pub masteruser: String,
+    /// A primary refuses writes unless this many replicas are attached with a lag of at
+    /// most `min_replicas_max_lag_secs` (`-NOREPLICAS`; Redis's `min-replicas-to-write`);
+    /// 0 = off.
+    pub min_replicas_to_write: usize,
+    /// The lag (seconds since a replica's last ack) that still counts as good.
+    pub min_replicas_max_lag_secs: u64,
 }
 
 impl Default for ReplicationSection {
@@ -411,6 +417,8 @@ impl Default for ReplicationSection {
             backlog_ttl_secs: 3600,
             masterauth: String::new(),
             masteruser: String::new(),
+            min_replicas_to_write: 0,
+            min_replicas_max_lag_secs: 10,
         }
     }
 }

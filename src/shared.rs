@@ -183,6 +183,16 @@ impl Shared {
         })
     }
 
+    /// Whether a client write is refused now (a read-only replica, or too few good replicas
+    /// for `min_replicas_to_write`).
+    pub fn write_refusal(&self) -> Option<crate::replication::WriteRefusal> {
+        let settings = &self.config.replication;
+        self.replication.write_refusal(
+            settings.min_replicas_to_write,
+            settings.min_replicas_max_lag_secs.saturating_mul(1000),
+        )
+    }
+
     /// The pool number of `key` (0 = default), as the store counts it.
     pub fn pool_of(&self, key: &[u8]) -> usize {
         self.key_pools.pool_of(key)

@@ -665,3 +665,38 @@ fn writes_racing_a_flush_reach_the_replica_as_they_stand_on_the_primary() {
     );
     assert_eq!(got, expected);
 }
+
+#[test]
+fn a_primary_with_min_replicas_to_write_refuses_writes_until_a_replica_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("primary.toml");
+    std::fs::write(
+        &config,
+        "[replication]\nmin_replicas_to_write = 1\nmin_replicas_max_lag_secs = 10\n",
+    )
+    .unwrap();
+    let primary = TestServer::start_with_resp(&["--config", config.to_str().unwrap()]);
+    let mut resp = primary.connect_resp();
+    resp.roundtrip(
+        &resp_command(&[b"SET", b"k", b"v"]),
+        b"-NOREPLICAS Not enough good replicas to write.\r\n",
+    );
+    let mut text = primary.connect();
+    text.roundtrip(
+        b"set k 0 0 1\r\nv\r\n",
+        b"SERVER_ERROR Not enough good replicas to write.\r\n",
+    );
+    resp.roundtrip(&resp_command(&[b"GET", b"k"]), b"$-1\r\n");
+    let replica = start_replica_of(resp_port(&primary), &[]);
+    wait_caught_up(&primary, &[&replica]);
+    wait_for(
+        "the replica to count as good",
+        Duration::from_secs(10),
+        || {
+            let mut resp = primary.connect_resp();
+            resp.send(&resp_command(&[b"SET", b"k", b"v"]));
+            resp.read_until(b"\r\n") == b"+OK\r\n"
+        },
+    );
+    text.roundtrip(b"set k2 0 0 1\r\nw\r\n", b"STORED\r\n");
+}

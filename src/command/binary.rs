@@ -31,6 +31,7 @@ use crate::acl::Access;
 use crate::auth::{Credentials, SaslConn, SaslReply, Users};
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
+use crate::replication::WriteRefusal;
 use crate::store::Outcome;
 use crate::zerocopy;
 
@@ -273,13 +274,12 @@ fn execute(
             | Command::Arith { .. }
             | Command::Flush { .. }
     );
-    if writes && ctx.shared.replication.refuses_writes() {
-        write_error_text(
-            out,
-            header,
-            Status::NotStored,
-            b"You can't write against a read only replica.",
-        );
+    if let Some(refusal) = writes.then(|| ctx.shared.write_refusal()).flatten() {
+        let text: &[u8] = match refusal {
+            WriteRefusal::ReadOnly => b"You can't write against a read only replica.",
+            WriteRefusal::NoReplicas => b"Not enough good replicas to write.",
+        };
+        write_error_text(out, header, Status::NotStored, text);
         return Flow::Continue;
     }
     match command {

@@ -126,6 +126,15 @@ pub struct Attached {
     pub closed: AtomicBool,
 }
 
+/// Why a client write is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteRefusal {
+    /// A read-only replica.
+    ReadOnly,
+    /// Too few good replicas (`min-replicas-to-write`).
+    NoReplicas,
+}
+
 /// Counters for `INFO stats`.
 #[derive(Debug, Default)]
 pub struct SyncCounters {
@@ -143,6 +152,8 @@ pub struct Replication {
     role: Mutex<Role>,
     /// The tap records effects: primary role and an active backlog.
     tap_on: AtomicBool,
+    /// The role is `Replica` (mirrors `role` for the write path's check).
+    is_replica: AtomicBool,
     /// Bumped at every role change: link threads of an older generation stop.
     generation: AtomicU64,
     attached: Mutex<Vec<Arc<Attached>>>,
@@ -173,6 +184,7 @@ impl Replication {
             }),
             role: Mutex::new(Role::Primary),
             tap_on: AtomicBool::new(false),
+            is_replica: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             attached: Mutex::new(Vec::new()),
             next_attached: AtomicU64::new(1),
@@ -205,9 +217,35 @@ impl Replication {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Whether client writes are refused (a read-only replica).
+    /// Whether client writes are refused, and why: a read-only replica, or a primary
+    /// with fewer than `min_good` replicas acked within `max_lag_ms`.
+    pub fn write_refusal(&self, min_good: usize, max_lag_ms: u64) -> Option<WriteRefusal> {
+        // Atomics only on the way of every write: the role's mutex is not taken here.
+        if self.is_replica.load(Ordering::Acquire) {
+            return self
+                .read_only
+                .load(Ordering::Relaxed)
+                .then_some(WriteRefusal::ReadOnly);
+        }
+        if min_good == 0 {
+            return None;
+        }
+        let now = unix_millis();
+        let good = self
+            .attached
+            .lock()
+            .iter()
+            .filter(|a| {
+                *a.state.lock() == "online"
+                    && now.saturating_sub(a.last_ack_ms.load(Ordering::Relaxed)) <= max_lag_ms
+            })
+            .count();
+        (good < min_good).then_some(WriteRefusal::NoReplicas)
+    }
+
+    /// Whether this is a replica that refuses client writes.
     pub fn refuses_writes(&self) -> bool {
-        self.read_only.load(Ordering::Relaxed) && matches!(*self.role.lock(), Role::Replica { .. })
+        self.write_refusal(0, 0).is_some()
     }
 
     pub fn set_read_only(&self, read_only: bool) {
@@ -235,6 +273,7 @@ impl Replication {
                 return false; // already following it: Redis answers OK and does nothing
             }
             *role = wanted;
+            self.is_replica.store(true, Ordering::Release);
             // From now on the stream comes from the primary, not from our own effects.
             self.tap_on.store(false, Ordering::Release);
         }
@@ -259,6 +298,7 @@ impl Replication {
                 return;
             }
             *role = Role::Primary;
+            self.is_replica.store(false, Ordering::Release);
             let end = self.backlog.end();
             let mut ids = self.ids.lock();
             ids.replid2 = std::mem::replace(&mut ids.replid, random_id());

@@ -41,6 +41,7 @@ use crate::conn_info::ConnInfo;
 use crate::hashing::HashSet;
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
+use crate::replication::WriteRefusal;
 use table::Flags;
 
 pub use acl::authenticate_by_certificate;
@@ -342,11 +343,19 @@ fn dispatch(
         enc.simple("QUEUED");
         return (Flow::Continue, Ran::Uncounted);
     }
-    if spec.flags.contains(Flags::WRITE) && ctx.shared.replication.refuses_writes() {
+    if let Some(refusal) = spec
+        .flags
+        .contains(Flags::WRITE)
+        .then(|| ctx.shared.write_refusal())
+        .flatten()
+    {
         if session.queued.is_some() {
             session.queue_failed = true;
         }
-        enc.error(replication::READONLY);
+        enc.error(match refusal {
+            WriteRefusal::ReadOnly => replication::READONLY,
+            WriteRefusal::NoReplicas => replication::NOREPLICAS,
+        });
         return (Flow::Continue, Ran::Rejected(spec.name));
     }
     let mut call = Call {

@@ -169,3 +169,5 @@ pub fn role(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 
 /// The refusal of a client write on a read-only replica.
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+/// The refusal of a write on a primary with too few good replicas (`min-replicas-to-write`).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
