@@ -40,6 +40,9 @@ pub struct Inner {
     pub ttl_ms: u64,
     /// Ever-growing count of records appended, so a waiting link can tell it has news.
     appended: u64,
+    /// Readers waiting on the condition variable: a write wakes them only when there are
+    /// some (no futex call per write while every link is busy sending).
+    waiting: usize,
 }
 
 /// The backlog and the wake-up of its readers.
@@ -68,6 +71,7 @@ impl Backlog {
                 limit_bytes,
                 ttl_ms,
                 appended: 0,
+                waiting: 0,
             }),
             grew: Condvar::new(),
         })
@@ -154,8 +158,11 @@ impl Backlog {
             inner.bytes -= len;
         }
         let end = inner.end;
+        let wake = inner.waiting > 0;
         drop(inner);
-        self.grew.notify_all();
+        if wake {
+            self.grew.notify_all();
+        }
         end
     }
 
@@ -178,7 +185,9 @@ impl Backlog {
     ) -> Result<u64, Position> {
         let mut inner = self.inner.lock();
         if inner.end == offset {
+            inner.waiting += 1;
             self.grew.wait_for(&mut inner, wait);
+            inner.waiting -= 1;
         }
         if position(&inner, offset) == Position::Lost {
             return Err(Position::Lost);

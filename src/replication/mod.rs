@@ -33,8 +33,9 @@
 //! record idempotent, which is what lets a full sync run with no stop: records replayed over
 //! a snapshot that already holds some of them converge to the primary's state. A delta form
 //! (the command's own arguments) would need the command layer to report deltas and ordering
-//! between the snapshot and the stream per key; not done. Measured cost: see
-//! `bench/RESULTS.md` (replication, collections), when recorded.
+//! between the snapshot and the stream per key; not done. Measured (`bench/replication.sh`,
+//! `bench/RESULTS.md`): HSET into a 1,000-field hash costs the primary 19.3 µs of CPU per
+//! write with a replica against 1.85 without (10 ×), where a string write costs +16 %.
 //!
 //! **Ordering without one hot lock per write.** Effects are reported under the key's shard
 //! lock; the tap encodes the frame there into a per-thread buffer (no shared state), then
@@ -42,8 +43,10 @@
 //! push (a few hundred nanoseconds). Because the append happens under the shard lock, each
 //! key's records are in the backlog in the order its changes became visible; records of
 //! different shards interleave in append order, which is a valid order. With no replica ever
-//! attached the backlog is inactive and the tap returns after one relaxed atomic load (as
-//! Redis creates its backlog on the first replica). The mutex is the one point every writing
+//! attached the backlog is inactive and the tap returns after one atomic load (as
+//! Redis creates its backlog on the first replica). A write wakes a link only when the link
+//! waits, and a link that sent a small batch lets 200 µs of records gather: measured, one
+//! replica costs +16 % CPU per write (1.60 → 1.85 µs/op, `bench/RESULTS.md`). The mutex is the one point every writing
 //! worker passes while replicas exist; on this 2-core machine it is not contended enough to
 //! matter (per-worker buffers merged by a shipper would remove it, at the price of a merge by
 //! sequence number).

@@ -22,6 +22,9 @@ use crate::shared::{unix_millis, Shared};
 
 /// Most frame bytes gathered into one write.
 const BATCH_BYTES: usize = 1 << 20;
+/// Below this many bytes a batch is small, and the link waits [`GATHER`] before the next.
+const SMALL_BATCH: usize = 16 * 1024;
+const GATHER: Duration = Duration::from_micros(200);
 /// How long a link waits for news before it checks whether it should stop.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// A silent primary puts a PING in the stream this often (Redis's `repl-ping-replica-period`).
@@ -180,6 +183,11 @@ fn serve(
         }
         if !out.is_empty() {
             stream.write_all(&out)?;
+            if out.len() < SMALL_BATCH {
+                // A small batch: let a few more records gather before the next write, one
+                // syscall for many (adds at most this much to the lag).
+                std::thread::sleep(GATHER);
+            }
         }
     }
 }
