@@ -34,6 +34,9 @@ pub enum WaitFor {
         from: End,
         to: End,
     },
+    /// WAIT: parked on no key; replication answers it when enough replicas acked
+    /// (`replication::Replication::serve_waits`).
+    Acks,
 }
 
 /// A parked client.
@@ -159,6 +162,11 @@ impl Registry {
                 }
             }
         }
+    }
+
+    /// Whether waiter `seq` is still parked.
+    pub fn is_parked(&self, seq: u64) -> bool {
+        self.inner.lock().waiters.contains_key(&seq)
     }
 
     /// Removes waiter `seq` (timeout, connection closed). False when it is no longer parked:

@@ -700,3 +700,32 @@ fn a_primary_with_min_replicas_to_write_refuses_writes_until_a_replica_acks() {
     );
     text.roundtrip(b"set k2 0 0 1\r\nw\r\n", b"STORED\r\n");
 }
+
+#[test]
+fn wait_counts_the_replicas_that_acked_the_writes_before_it() {
+    let primary = TestServer::start_with_resp(&[]);
+    let mut resp = primary.connect_resp();
+    // No replica: WAIT 0 answers at once, WAIT 1 when its timeout passes.
+    resp.roundtrip(&resp_command(&[b"WAIT", b"0", b"0"]), b":0\r\n");
+    let started = Instant::now();
+    resp.roundtrip(&resp_command(&[b"WAIT", b"1", b"200"]), b":0\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let replica = start_replica_of(resp_port(&primary), &[]);
+    wait_caught_up(&primary, &[&replica]);
+    // A write, then WAIT for one replica: answered when it acks, long before the timeout.
+    let started = Instant::now();
+    resp.send(&resp_command(&[b"SET", b"k", b"v"]));
+    resp.send(&resp_command(&[b"WAIT", b"1", b"10000"]));
+    resp.roundtrip(b"", b"+OK\r\n:1\r\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Two wanted, one there: the timeout answers with the one.
+    resp.roundtrip(&resp_command(&[b"WAIT", b"2", b"300"]), b":1\r\n");
+    resp.roundtrip(
+        &resp_command(&[b"WAIT", b"x", b"1"]),
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    let mut on_replica = replica.connect_resp();
+    on_replica.send(&resp_command(&[b"WAIT", b"1", b"0"]));
+    let reply = on_replica.read_until(b"\r\n");
+    assert!(reply.starts_with(b"-ERR WAIT cannot be used with replica instances"));
+}

@@ -129,6 +129,23 @@ pub struct Attached {
     pub closed: AtomicBool,
 }
 
+/// How often a silent primary puts a PING in the stream (Redis's
+/// `repl-ping-replica-period`).
+const KEEPALIVE_PERIOD_MS: u64 = 10_000;
+
+/// A client parked in `WAIT numreplicas timeout`.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    /// Its waiter in the blocked-clients registry.
+    pub seq: u64,
+    pub conn_id: u64,
+    pub worker: usize,
+    /// The offset the replicas must ack.
+    pub offset: u64,
+    pub needed: usize,
+    pub deadline_ms: Option<u64>,
+}
+
 /// Why a client write is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteRefusal {
@@ -164,6 +181,8 @@ pub struct Replication {
     pub upstream: Mutex<Upstream>,
     pub syncs: SyncCounters,
     read_only: AtomicBool,
+    /// Clients parked in WAIT.
+    waits: Mutex<Vec<Wait>>,
     /// When the last keepalive PING went into the stream (unix ms).
     last_ping_ms: AtomicU64,
     /// The shared state, for the threads a command starts (set once the server holds it).
@@ -195,13 +214,81 @@ impl Replication {
             syncs: SyncCounters::default(),
             read_only: AtomicBool::new(read_only),
             last_ping_ms: AtomicU64::new(0),
+            waits: Mutex::new(Vec::new()),
             shared: OnceLock::new(),
         })
     }
 
-    /// Hands the replication the shared state it lives in (for the threads it starts).
+    /// Hands the replication the shared state it lives in (for the threads it starts), and
+    /// starts its cron: WAIT timeouts and the keepalive PING, every 50 ms.
     pub fn bind(&self, shared: &Arc<Shared>) {
         let _ = self.shared.set(Arc::downgrade(shared));
+        let weak = Arc::downgrade(shared);
+        let _ = std::thread::Builder::new()
+            .name("replication-cron".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let Some(shared) = weak.upgrade() else { return };
+                if shared.is_shutting_down() {
+                    return;
+                }
+                let now = unix_millis();
+                shared.replication.keepalive(now, KEEPALIVE_PERIOD_MS);
+                shared.replication.serve_waits(&shared, now);
+            });
+    }
+
+    /// How many online replicas acked at least `offset`.
+    pub fn acked(&self, offset: u64) -> usize {
+        self.attached
+            .lock()
+            .iter()
+            .filter(|a| {
+                *a.state.lock() == "online" && a.ack_offset.load(Ordering::Relaxed) >= offset
+            })
+            .count()
+    }
+
+    /// Parks a WAIT until [`serve_waits`](Self::serve_waits) answers it.
+    pub fn add_wait(&self, wait: Wait) {
+        self.waits.lock().push(wait);
+    }
+
+    /// Answers every WAIT whose replicas acked its offset or whose time is up, with the
+    /// count of replicas that acked (Redis's reply either way). A WAIT whose connection went
+    /// away (its worker cancelled it) is dropped.
+    pub fn serve_waits(&self, shared: &Shared, now_ms: u64) {
+        let mut waits = self.waits.lock();
+        if waits.is_empty() {
+            return;
+        }
+        let mut answered = Vec::new();
+        waits.retain(|wait| {
+            let count = self.acked(wait.offset);
+            let due = count >= wait.needed || wait.deadline_ms.is_some_and(|at| at <= now_ms);
+            if !due && shared.blocked.is_parked(wait.seq) {
+                return true;
+            }
+            if due {
+                answered.push((wait.clone(), count));
+            }
+            false
+        });
+        drop(waits);
+        for (wait, count) in answered {
+            // Whoever takes the waiter out of the registry owns its reply (blocking.rs).
+            if shared.blocked.cancel(wait.seq) {
+                let served = crate::blocking::Served {
+                    conn_id: wait.conn_id,
+                    seq: wait.seq,
+                    reply: format!(":{count}\r\n").into_bytes(),
+                    give_back: None,
+                };
+                shared
+                    .blocked
+                    .wake(wait.worker, served, &shared.store, now_ms);
+            }
+        }
     }
 
     fn shared(&self) -> Option<Arc<Shared>> {

@@ -27,8 +27,6 @@ const SMALL_BATCH: usize = 16 * 1024;
 const GATHER: Duration = Duration::from_micros(200);
 /// How long a link waits for news before it checks whether it should stop.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
-/// A silent primary puts a PING in the stream this often (Redis's `repl-ping-replica-period`).
-const PING_PERIOD_MS: u64 = 10_000;
 /// A replica that has not acked for this long is dropped (Redis's `repl-timeout`).
 const REPL_TIMEOUT_MS: u64 = 60_000;
 
@@ -140,9 +138,10 @@ fn serve(
     attached.last_ack_ms.store(unix_millis(), Ordering::Relaxed);
     let reader = stream.try_clone()?;
     let acks = attached.clone();
+    let acks_shared = shared.clone();
     let _ = std::thread::Builder::new()
         .name(format!("replica-acks-{}", attached.id))
-        .spawn(move || read_acks(reader, &acks));
+        .spawn(move || read_acks(reader, &acks, &acks_shared));
     let mut out = Vec::with_capacity(BATCH_BYTES + 4096);
     let mut bad_frame = false;
     loop {
@@ -158,7 +157,6 @@ fn serve(
             let _ = stream.shutdown(std::net::Shutdown::Both);
             return Err(LinkError::Timeout(silent));
         }
-        repl.keepalive(unix_millis(), PING_PERIOD_MS);
         out.clear();
         let read = repl
             .backlog
@@ -193,7 +191,7 @@ fn serve(
 }
 
 /// Reads what the replica sends (`REPLCONF ACK <offset> [FACK <offset>]`), until it closes.
-fn read_acks(mut stream: TcpStream, attached: &Attached) {
+fn read_acks(mut stream: TcpStream, attached: &Attached, shared: &Shared) {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let limits = resp::Limits::default();
@@ -216,7 +214,10 @@ fn read_acks(mut stream: TcpStream, attached: &Attached) {
                         {
                             attached.ack_offset.store(offset, Ordering::Relaxed);
                         }
-                        attached.last_ack_ms.store(unix_millis(), Ordering::Relaxed);
+                        let now = unix_millis();
+                        attached.last_ack_ms.store(now, Ordering::Relaxed);
+                        // A WAIT this ack satisfies is answered now, not at the next cron.
+                        shared.replication.serve_waits(shared, now);
                     }
                     buf.drain(..used);
                 }

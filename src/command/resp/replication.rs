@@ -1,5 +1,5 @@
 //! The replication commands, with Redis's replies: REPLCONF and PSYNC/SYNC (what a replica
-//! sends its primary), REPLICAOF/SLAVEOF, ROLE, and INFO's `# Replication` lines.
+//! sends its primary), REPLICAOF/SLAVEOF, ROLE, WAIT.
 //!
 //! `PSYNC` only records the request and tells the server to hand the connection to a
 //! replication link ([`Flow::Replica`]); the link (`replication::primary`) sends every byte
@@ -8,9 +8,10 @@
 use ferrocache_protocol::resp::Encoder;
 
 use super::{err, is, Call};
+use crate::blocking::{Parked, WaitFor, Waiter};
 use crate::command::Flow;
 use crate::replication::primary::Psync;
-use crate::replication::Role;
+use crate::replication::{Role, Wait};
 
 /// REPLCONF option value ...
 pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
@@ -171,3 +172,51 @@ pub fn role(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
 /// The refusal of a write on a primary with too few good replicas (`min-replicas-to-write`).
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// WAIT numreplicas timeout
+pub fn wait(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let number = |arg: &[u8]| std::str::from_utf8(arg).ok()?.parse::<i64>().ok();
+    let (Some(needed), Some(timeout_ms)) = (number(call.arg(1)), number(call.arg(2))) else {
+        enc.error("ERR value is not an integer or out of range");
+        return Flow::Continue;
+    };
+    if timeout_ms < 0 {
+        enc.error("ERR timeout is negative");
+        return Flow::Continue;
+    }
+    let ctx = call.ctx;
+    let repl = &ctx.shared.replication;
+    if matches!(repl.role(), Role::Replica { .. }) {
+        enc.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+        return Flow::Continue;
+    }
+    let offset = repl.offset();
+    let acked = repl.acked(offset);
+    if acked as i64 >= needed || call.session.in_exec {
+        enc.integer(acked as i64);
+        return Flow::Continue;
+    }
+    let seq = ctx.shared.blocked.park(Waiter {
+        seq: 0,
+        conn_id: call.session.info.id,
+        worker: ctx.worker,
+        keys: Vec::new(),
+        wait_for: WaitFor::Acks,
+        resp3: enc.is_resp3(),
+    });
+    // No deadline for the worker: replication answers the timeout too, with the count.
+    call.session.parked = Some(Parked {
+        seq,
+        deadline_ms: None,
+        timeout_reply: Vec::new(),
+    });
+    repl.add_wait(Wait {
+        seq,
+        conn_id: call.session.info.id,
+        worker: ctx.worker,
+        offset,
+        needed: needed.max(0) as usize,
+        deadline_ms: (timeout_ms > 0).then(|| ctx.now_ms.saturating_add(timeout_ms as u64)),
+    });
+    Flow::Block
+}

@@ -289,6 +289,7 @@ commands! {
     "sync", 1, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "An internal command used in replication.", replication::psync;
     "replicaof", 3, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "Configures a server as replica of another, or promotes it to a master.", replication::replicaof;
     "slaveof", 3, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "Sets a Redis server as a replica of another, or promotes it to being a master.", replication::replicaof;
+    "wait", 3, Flags::NO_GATE, (0, 0, 0), "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", replication::wait;
     "role", 1, Flags::NO_GATE.with(Flags::FAST), (0, 0, 0), "server", "Returns the replication role.", replication::role;
     "save", 1, Flags::ADMIN, (0, 0, 0), "server", "Synchronously saves the database(s) to disk.", persist::save;
     "bgsave", -1, Flags::ADMIN, (0, 0, 0), "server", "Asynchronously saves the database(s) to disk.", persist::bgsave;
