@@ -729,3 +729,47 @@ fn wait_counts_the_replicas_that_acked_the_writes_before_it() {
     let reply = on_replica.read_until(b"\r\n");
     assert!(reply.starts_with(b"-ERR WAIT cannot be used with replica instances"));
 }
+
+#[test]
+fn a_replica_of_a_replica_follows_the_same_stream_at_the_same_offsets() {
+    let primary = TestServer::start_with_resp(&[]);
+    let middle = start_replica_of(resp_port(&primary), &[]);
+    wait_caught_up(&primary, &[&middle]);
+    let last = start_replica_of(resp_port(&middle), &[]);
+    set_many(&primary, 0, 500, 30);
+    mixed_writes(&primary, 4000, 3);
+    wait_caught_up(&primary, &[&middle]);
+    wait_caught_up(&middle, &[&last]);
+    assert_eq!(
+        field(&last, "replication", "master_repl_offset"),
+        field(&primary, "replication", "master_repl_offset")
+    );
+    assert_eq!(
+        field(&last, "replication", "master_replid"),
+        field(&primary, "replication", "master_replid")
+    );
+    assert_eq!(dump(&last), dump(&primary));
+}
+
+#[test]
+fn a_stopped_replica_shows_growing_lag_then_catches_up() {
+    let primary = TestServer::start_with_resp(&[]);
+    let replica = start_replica_of(resp_port(&primary), &[]);
+    set_many(&primary, 0, 100, 10);
+    wait_caught_up(&primary, &[&replica]);
+    let pid = replica.child.as_ref().unwrap().id() as i32;
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    set_many(&primary, 100, 100, 10);
+    let lag = || -> u64 {
+        let line = field(&primary, "replication", "slave0");
+        line.rsplit("lag=").next().unwrap().parse().unwrap()
+    };
+    wait_for("the lag to grow", Duration::from_secs(10), || lag() >= 2);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_caught_up(&primary, &[&replica]);
+    wait_for("the lag to fall", Duration::from_secs(5), || lag() <= 1);
+    assert_eq!(dump(&replica), dump(&primary));
+    assert_eq!(field(&primary, "stats", "sync_full"), "1");
+}
