@@ -115,8 +115,7 @@ fn serve(
         // The stream from here on is replayed over the snapshot taken after this point.
         cursor = repl.activate();
         let replid = repl.ids().replid;
-        stream.write_all(format!("+FULLRESYNC {replid} {cursor}{tail}\r\n").as_bytes())?;
-        *attached.state.lock() = "send_bulk";
+        *attached.state.lock() = "wait_bgsave";
         let now = unix_millis();
         let mut snapshot = Vec::new();
         let (items, _) = crate::persist::write_snapshot(&shared.store, now, &mut snapshot)?;
@@ -131,6 +130,11 @@ fn serve(
             "full sync: {items} items, {} bytes, from offset {cursor}",
             payload.len()
         );
+        // Only a sync that is whole in hand is announced: a snapshot that cannot be sent
+        // (an RDB export refused) drops the link before +FULLRESYNC, so the replica keeps
+        // its data (valkey#2588), and retries.
+        *attached.state.lock() = "send_bulk";
+        stream.write_all(format!("+FULLRESYNC {replid} {cursor}{tail}\r\n").as_bytes())?;
         stream.write_all(format!("${}\r\n", payload.len()).as_bytes())?;
         stream.write_all(&payload)?;
     }
