@@ -773,3 +773,50 @@ fn a_stopped_replica_shows_growing_lag_then_catches_up() {
     assert_eq!(dump(&replica), dump(&primary));
     assert_eq!(field(&primary, "stats", "sync_full"), "1");
 }
+
+#[test]
+fn a_replica_authenticates_with_masterauth() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary_config = dir.path().join("primary.toml");
+    std::fs::write(&primary_config, "[resp]\nrequirepass = \"sesame\"\n").unwrap();
+    let primary = TestServer::start_with_resp(&["--config", primary_config.to_str().unwrap()]);
+    let port = resp_port(&primary).to_string();
+    let authed = |con: &mut redis::Connection| {
+        let () = redis::cmd("AUTH").arg("sesame").query(con).unwrap();
+    };
+    let offset = || -> String {
+        let mut con = primary.redis();
+        authed(&mut con);
+        let text: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut con)
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("master_repl_offset:"))
+            .unwrap()
+            .to_string()
+    };
+    // Without the password the handshake is refused and the link stays down.
+    let refused = start_replica_of(resp_port(&primary), &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(field(&refused, "replication", "master_link_status"), "down");
+    let replica_config = dir.path().join("replica.toml");
+    std::fs::write(&replica_config, "[replication]\nmasterauth = \"sesame\"\n").unwrap();
+    let replica = TestServer::start_with_resp(&[
+        "--config",
+        replica_config.to_str().unwrap(),
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+    ]);
+    set_many(&primary, 0, 50, 5);
+    wait_for("the replica to catch up", Duration::from_secs(20), || {
+        let info = info(&replica, "replication");
+        info.get("master_link_status").map(String::as_str) == Some("up")
+            && info.get("master_repl_offset") == Some(&offset())
+    });
+    let mut con = replica.redis();
+    let dbsize: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(dbsize, 50);
+    assert_eq!(field(&refused, "replication", "master_link_status"), "down");
+}

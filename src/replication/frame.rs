@@ -12,6 +12,7 @@
 //!        | b'D' key             the key is gone (deleted, expired, evicted, moved away)
 //!        | b'F'                 every key is gone
 //!        | b'K'                 a keepalive (the primary's PING every 10 s of silence)
+//!        | b'G'                 ack now, please (a client waits in WAIT)
 //! wire   = frame_len u32 LE | resp_len u32 LE | frame      (ferrocache replicas only)
 //!
 //! RESP   put string:     SET key value [PXAT ms]
@@ -21,6 +22,7 @@
 //!        removal:        DEL key
 //!        flush:          FLUSHALL
 //!        keepalive:      PING
+//!        ack request:    REPLCONF GETACK *
 //! ```
 //! A hash field's own expiry has no RESP command a Redis 7.0 replica knows, so it is left out
 //! of the RESP rendering (as the RDB export leaves it out); the rich frame keeps it.
@@ -40,6 +42,11 @@ pub const KIND_PING: u8 = b'K';
 /// The keepalive's frame and the length of its RESP rendering (`*1\r\n$4\r\nPING\r\n`).
 pub const PING_FRAME: &[u8] = b"K";
 pub const PING_RESP_LEN: u32 = 14;
+pub const KIND_GETACK: u8 = b'G';
+/// The ack request's frame and the length of its RESP rendering
+/// (`*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n`).
+pub const GETACK_FRAME: &[u8] = b"G";
+pub const GETACK_RESP_LEN: u32 = 37;
 /// Bytes before a frame on the wire.
 pub const WIRE_HEADER_LEN: usize = 8;
 
@@ -58,6 +65,7 @@ pub enum Decoded<'a> {
     Del(&'a [u8]),
     Flush,
     Ping,
+    GetAck,
 }
 
 /// Encodes `effect` as a rich frame into `out` (cleared first); returns the length of its
@@ -99,6 +107,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded<'_>, FrameError> {
         KIND_DEL if !rest.is_empty() => Ok(Decoded::Del(rest)),
         KIND_FLUSH if rest.is_empty() => Ok(Decoded::Flush),
         KIND_PING if rest.is_empty() => Ok(Decoded::Ping),
+        KIND_GETACK if rest.is_empty() => Ok(Decoded::GetAck),
         _ => Err(FrameError::Malformed),
     }
 }
@@ -126,6 +135,7 @@ pub fn render_resp(frame: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
         Decoded::Del(key) => command(&mut Bytes(out), &[b"DEL", key]),
         Decoded::Flush => command(&mut Bytes(out), &[b"FLUSHALL"]),
         Decoded::Ping => command(&mut Bytes(out), &[b"PING"]),
+        Decoded::GetAck => command(&mut Bytes(out), &[b"REPLCONF", b"GETACK", b"*"]),
     }
     Ok(())
 }
@@ -355,6 +365,9 @@ mod tests {
         let mut ping = Vec::new();
         render_resp(PING_FRAME, &mut ping).unwrap();
         assert_eq!(ping.len(), PING_RESP_LEN as usize);
+        let mut getack = Vec::new();
+        render_resp(GETACK_FRAME, &mut getack).unwrap();
+        assert_eq!(getack.len(), GETACK_RESP_LEN as usize);
         assert!(decode(b"X").is_err() && decode(b"D").is_err() && decode(b"").is_err());
     }
 }

@@ -235,6 +235,10 @@ impl Replication {
                 let now = unix_millis();
                 shared.replication.keepalive(now, KEEPALIVE_PERIOD_MS);
                 shared.replication.serve_waits(&shared, now);
+                if !shared.replication.waits.lock().is_empty() {
+                    // Stock replicas ack once a second unless asked (Redis's GETACK).
+                    shared.replication.request_acks();
+                }
             });
     }
 
@@ -249,9 +253,20 @@ impl Replication {
             .count()
     }
 
-    /// Parks a WAIT until [`serve_waits`](Self::serve_waits) answers it.
+    /// Parks a WAIT until [`serve_waits`](Self::serve_waits) answers it, and asks the
+    /// replicas to ack now.
     pub fn add_wait(&self, wait: Wait) {
         self.waits.lock().push(wait);
+        self.request_acks();
+    }
+
+    /// Puts `REPLCONF GETACK *` in the stream (a primary with a backlog only), so that
+    /// replicas ack at once instead of at their next second.
+    pub fn request_acks(&self) {
+        if self.tap_on.load(Ordering::Acquire) {
+            self.backlog
+                .append(frame::GETACK_FRAME, frame::GETACK_RESP_LEN, unix_millis());
+        }
     }
 
     /// Answers every WAIT whose replicas acked its offset or whose time is up, with the

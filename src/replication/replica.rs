@@ -393,7 +393,8 @@ fn apply(shared: &Shared, frame: &[u8]) -> Result<(), UpstreamError> {
         Decoded::Flush => {
             store.apply(Mutation::FlushAll { at_ms: None }, now);
         }
-        Decoded::Ping => {}
+        // Every applied batch is acked at once (stream_loop), this one included.
+        Decoded::Ping | Decoded::GetAck => {}
     }
     Ok(())
 }

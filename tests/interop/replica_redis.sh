@@ -125,6 +125,15 @@ case $line in
     *) echo "FAIL: ferrocache shows the replica as: $line"; exit 1 ;;
 esac
 
+# WAIT: the primary asks for an ack (REPLCONF GETACK *, counted in the offsets like any
+# record) and redis answers at once.
+fc set waited yes >/dev/null
+start_ms=$(date +%s%3N)
+[ "$(fc wait 1 5000)" = 1 ] || { echo "FAIL: WAIT 1 did not count the redis replica"; exit 1; }
+elapsed=$(( $(date +%s%3N) - start_ms ))
+[ "$elapsed" -lt 400 ] || { echo "FAIL: WAIT took ${elapsed} ms (no GETACK?)"; exit 1; }
+wait_offsets
+
 # A flush reaches it too.
 fc flushall >/dev/null
 wait_offsets
