@@ -586,13 +586,23 @@ fn a_promoted_replica_lets_its_sibling_continue() {
 #[test]
 fn a_replica_refuses_writes_over_every_protocol() {
     let primary = TestServer::start_with_resp(&[]);
-    let replica = start_replica_of(resp_port(&primary), &[]);
+    let http_port = common::free_port().to_string();
+    let replica = start_replica_of(resp_port(&primary), &["--http-port", &http_port]);
     wait_caught_up(&primary, &[&replica]);
     let mut resp = replica.connect_resp();
     resp.roundtrip(
         &resp_command(&[b"SET", b"k", b"v"]),
         b"-READONLY You can't write against a read only replica.\r\n",
     );
+    let mut http = Conn {
+        stream: TcpStream::connect(format!("127.0.0.1:{http_port}")).unwrap(),
+    };
+    http.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    http.send(b"PUT /v1/cache/k HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nv");
+    let head = http.read_exact(12);
+    assert_eq!(head, b"HTTP/1.1 503", "{}", String::from_utf8_lossy(&head));
     resp.roundtrip(&resp_command(&[b"GET", b"k"]), b"$-1\r\n");
     let mut text = replica.connect();
     let refused = b"SERVER_ERROR You can't write against a read only replica.\r\n";

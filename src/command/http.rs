@@ -127,6 +127,25 @@ fn route(
         .split_once('?')
         .unwrap_or((request.target, ""));
     if let Some(key) = path.strip_prefix("/v1/cache/") {
+        if matches!(request.method, "PUT" | "DELETE") {
+            // Writes are refused as over the other protocols, with the same words.
+            if let Some(refusal) = ctx.shared.write_refusal() {
+                let message = match refusal {
+                    crate::replication::WriteRefusal::ReadOnly => {
+                        "You can't write against a read only replica."
+                    }
+                    crate::replication::WriteRefusal::NoReplicas => {
+                        "Not enough good replicas to write."
+                    }
+                };
+                let name = if request.method == "PUT" {
+                    "put"
+                } else {
+                    "delete"
+                };
+                return (name, HttpResponse::error(503, message));
+            }
+        }
         return match request.method {
             "GET" => ("get", cache_get(ctx, request, key)),
             "PUT" => ("put", cache_put(ctx, request, key, query)),
