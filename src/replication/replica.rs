@@ -256,7 +256,9 @@ fn session(
             crate::persist::format::read_header(&snapshot)?;
             crate::persist::format::blocks(&snapshot)?;
             shared.store.apply(Mutation::FlushAll { at_ms: None }, now);
-            let threads = shared.config.server.threads.max(1);
+            // Every core: the load is what a full sync waits for (the workers meanwhile
+            // serve only reads of a replica, and little of them).
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
             let report = crate::persist::load_bytes(&shared.store, &snapshot, now, threads)?;
             log::info!(
                 "full sync from {host}:{port}: {} items loaded at offset {offset}",
