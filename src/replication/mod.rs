@@ -183,6 +183,9 @@ pub struct Replication {
     read_only: AtomicBool,
     /// Clients parked in WAIT.
     waits: Mutex<Vec<Wait>>,
+    /// Held by the one link building and sending a full sync: snapshots in memory are one
+    /// at a time, however many replicas ask at once.
+    pub(crate) full_sync: Mutex<()>,
     /// When the last keepalive PING went into the stream (unix ms).
     last_ping_ms: AtomicU64,
     /// The shared state, for the threads a command starts (set once the server holds it).
@@ -215,6 +218,7 @@ impl Replication {
             read_only: AtomicBool::new(read_only),
             last_ping_ms: AtomicU64::new(0),
             waits: Mutex::new(Vec::new()),
+            full_sync: Mutex::new(()),
             shared: OnceLock::new(),
         })
     }

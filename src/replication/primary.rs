@@ -30,6 +30,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// A replica that has not acked for this long is dropped (Redis's `repl-timeout`).
 const REPL_TIMEOUT_MS: u64 = 60_000;
 
+/// Most replicas attached at once (each has two threads and a socket).
+pub const MAX_REPLICAS: usize = 64;
+
 /// What a replica said before `PSYNC` (`REPLCONF listening-port`, `REPLCONF capa`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hello {
@@ -112,6 +115,8 @@ fn serve(
             repl.syncs.partial_err.fetch_add(1, Ordering::Relaxed);
         }
         repl.syncs.full.fetch_add(1, Ordering::Relaxed);
+        // One snapshot in memory at a time; held until it is sent.
+        let _turn = repl.full_sync.lock();
         // The stream from here on is replayed over the snapshot taken after this point.
         cursor = repl.activate();
         let replid = repl.ids().replid;

@@ -83,6 +83,10 @@ pub fn psync(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     }
+    if call.ctx.shared.replication.attached().len() >= crate::replication::primary::MAX_REPLICAS {
+        enc.error("ERR too many replicas attached");
+        return Flow::Continue;
+    }
     call.session.psync = Some(Psync {
         replid,
         offset,
