@@ -43,6 +43,8 @@
 //!   shard mutex while a replica is attached) and shard mutexes one at a time for a snapshot.
 //! - `replica-of` (on a replica): follows the primary (`replication::replica`), applying its
 //!   records through the store's write path.
+//! - `replication-cron`: every 50 ms answers WAITs whose time is up, asks replicas to ack
+//!   while clients wait, and puts a keepalive PING in a silent primary's stream.
 //! - `saver`: BGSAVE's snapshots and the `save` rules (`persist`), one save at a time; with
 //!   rules set, a last save at shutdown.
 //! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
