@@ -76,7 +76,14 @@ pub fn attach(shared: Arc<Shared>, stream: TcpStream, psync: Psync) {
         let attached = attached.clone();
         move || {
             let peer = format!("{}:{}", attached.ip, attached.port.load(Ordering::Relaxed));
-            match serve(&shared, stream, &psync, &attached) {
+            // However the link ends, the socket is shut down, so the acks thread's read
+            // returns too (it holds a duplicate of the descriptor).
+            let closer = stream.try_clone().ok();
+            let result = serve(&shared, stream, &psync, &attached);
+            if let Some(closer) = closer {
+                let _ = closer.shutdown(std::net::Shutdown::Both);
+            }
+            match result {
                 Ok(()) => log::info!("replica {peer}: link closed"),
                 Err(error) => log::warn!("replica {peer}: link dropped: {error}"),
             }
