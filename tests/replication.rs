@@ -169,6 +169,21 @@ fn a_replica_refuses_writes_over_every_protocol() {
     let mut con = replica.redis();
     let role: redis::Value = redis::cmd("ROLE").query(&mut con).unwrap();
     assert!(format!("{role:?}").contains("slave"), "{role:?}");
+    // CONFIG SET replica-read-only no lifts it, live.
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("replica-read-only")
+        .arg("no")
+        .query(&mut con)
+        .unwrap();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("replica-read-only")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(got, ["replica-read-only", "no"]);
+    resp.roundtrip(&resp_command(&[b"SET", b"local", b"v"]), b"+OK\r\n");
+    text.roundtrip(b"set local2 0 0 1\r\nv\r\n", b"STORED\r\n");
 }
 
 #[test]

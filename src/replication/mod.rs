@@ -357,6 +357,11 @@ impl Replication {
         self.write_refusal(0, 0).is_some()
     }
 
+    /// `replica-read-only`.
+    pub fn read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
+    }
+
     pub fn set_read_only(&self, read_only: bool) {
         self.read_only.store(read_only, Ordering::Relaxed);
     }
