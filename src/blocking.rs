@@ -45,14 +45,18 @@ pub enum WaitFor {
     /// BZPOPMIN / BZPOPMAX (`count` = None: reply `[key, member, score]`) and BZMPOP
     /// (`count` = Some: reply `[key, [[member, score], ...]]`); `max` pops the highest scores.
     ZPop { max: bool, count: Option<usize> },
+    /// WAIT: parked on no key; replication answers it when enough replicas acked
+    /// (`replication::Replication::serve_waits`).
+    Acks,
 }
 
 impl WaitFor {
-    /// The type the waiter's key must hold to serve it.
-    pub fn kind(&self) -> Kind {
+    /// The type the waiter's key must hold to serve it (`None`: parked on no key).
+    pub fn kind(&self) -> Option<Kind> {
         match self {
-            WaitFor::Pop { .. } | WaitFor::Move { .. } => Kind::List,
-            WaitFor::ZPop { .. } => Kind::ZSet,
+            WaitFor::Pop { .. } | WaitFor::Move { .. } => Some(Kind::List),
+            WaitFor::ZPop { .. } => Some(Kind::ZSet),
+            WaitFor::Acks => None,
         }
     }
 }
@@ -200,6 +204,11 @@ impl Registry {
         }
     }
 
+    /// Whether waiter `seq` is still parked.
+    pub fn is_parked(&self, seq: u64) -> bool {
+        self.inner.lock().waiters.contains_key(&seq)
+    }
+
     /// Removes waiter `seq` (timeout, connection closed). False when it is no longer parked:
     /// a push took it, and its reply is on the way to its worker.
     pub fn cancel(&self, seq: u64) -> bool {
@@ -224,7 +233,7 @@ impl Registry {
             .queues
             .get(key)?
             .iter()
-            .find(|seq| inner.waiters[seq].wait_for.kind() == kind)?;
+            .find(|seq| inner.waiters[seq].wait_for.kind() == Some(kind))?;
         let waiter = inner
             .waiters
             .remove(&seq)

@@ -87,6 +87,9 @@ pub struct Flags {
     /// Background save rules, as Redis's "seconds changes ..." ("" = only on SAVE/BGSAVE).
     #[arg(long = "save", value_name = "RULES")]
     pub save: Option<String>,
+    /// Follow this primary as a replica: `--replicaof HOST PORT` (or one "HOST PORT" word).
+    #[arg(long = "replicaof", value_name = "HOST PORT", num_args = 1..=2)]
+    pub replicaof: Option<Vec<String>>,
     /// SASL users, one "user:password" per line (default: $MEMCACHED_SASL_PWDB).
     #[arg(long = "sasl-pwdb", value_name = "FILE")]
     pub sasl_pwdb: Option<PathBuf>,
@@ -250,6 +253,9 @@ impl Flags {
         }
         if let Some(rules) = self.save {
             config.persistence.save = rules;
+        }
+        if let Some(words) = self.replicaof {
+            config.replication.replicaof = words.join(" ");
         }
         match self.http_port {
             Some(0) => config.http.listen = String::new(),

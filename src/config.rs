@@ -413,6 +413,57 @@ impl Default for PersistenceSection {
     }
 }
 
+/// Replication (Redis's names): whom to follow, the backlog, the replica's behaviour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicationSection {
+    /// Follow this primary at start: "host port" (`--replicaof`); "" = be a primary.
+    /// Restart-only (`REPLICAOF` changes the role live).
+    pub replicaof: String,
+    /// A replica refuses client writes (`-READONLY`, memcached `SERVER_ERROR`).
+    pub replica_read_only: bool,
+    /// Most bytes of records the backlog keeps for partial resyncs (`repl-backlog-size`).
+    pub backlog_size: ByteSize,
+    /// Records older than this many seconds leave the backlog (`repl-backlog-ttl`; 0 = kept
+    /// while they fit).
+    pub backlog_ttl_secs: u64,
+    /// The password a replica authenticates to its primary with ("" = none).
+    pub masterauth: String,
+    /// The ACL user a replica authenticates as ("" = the default user).
+    pub masteruser: String,
+    /// A primary refuses writes unless this many replicas are attached with a lag of at
+    /// most `min_replicas_max_lag_secs` (`-NOREPLICAS`; Redis's `min-replicas-to-write`);
+    /// 0 = off.
+    pub min_replicas_to_write: usize,
+    /// The lag (seconds since a replica's last ack) that still counts as good.
+    pub min_replicas_max_lag_secs: u64,
+}
+
+impl Default for ReplicationSection {
+    fn default() -> Self {
+        ReplicationSection {
+            replicaof: String::new(),
+            replica_read_only: true,
+            backlog_size: ByteSize::mib(10),
+            backlog_ttl_secs: 3600,
+            masterauth: String::new(),
+            masteruser: String::new(),
+            min_replicas_to_write: 0,
+            min_replicas_max_lag_secs: 10,
+        }
+    }
+}
+
+impl ReplicationSection {
+    /// The primary of `replicaof`, if set and well formed.
+    pub fn primary(&self) -> Option<(String, u16)> {
+        let mut words = self.replicaof.split_whitespace();
+        let host = words.next()?.to_string();
+        let port = words.next()?.parse().ok()?;
+        words.next().is_none().then_some((host, port))
+    }
+}
+
 /// Latency tracking and the slow log (Redis's `slowlog-*` settings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -554,6 +605,7 @@ pub struct Config {
     pub log: LogSection,
     pub sasl: SaslSection,
     pub persistence: PersistenceSection,
+    pub replication: ReplicationSection,
     pub tls: TlsSection,
     pub acl: AclSection,
     pub metrics: MetricsSection,
@@ -622,6 +674,12 @@ impl Config {
                     "{:?} is not pairs of \"seconds changes\" with seconds above 0",
                     self.persistence.save
                 ),
+            });
+        }
+        if !self.replication.replicaof.trim().is_empty() && self.replication.primary().is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "replication.replicaof",
+                message: format!("{:?} is not \"host port\"", self.replication.replicaof),
             });
         }
         let name = &self.persistence.dbfilename;

@@ -1,7 +1,7 @@
 //! Where the store's effects go: the one hook every change of every protocol passes through
-//! (`store/effect.rs` describes them) fans out here to keyspace notifications and to one tap
-//! that a later consumer installs (the replication log, a snapshot's change feed; tests
-//! install a recorder).
+//! (`store/effect.rs` describes them) fans out here to keyspace notifications and to the
+//! taps consumers install (the replication log at start; a snapshot's change feed; tests
+//! install a recorder), at most [`TAPS`].
 //!
 //! Called by the store with a shard lock held: everything here must be quick, must never call
 //! back into the store, and never blocks on I/O.
@@ -14,32 +14,47 @@ use crate::store::{Effect, Observer};
 /// The observer the store reports to.
 pub struct EffectHub {
     notifier: KeyspaceNotifier,
-    tap: OnceLock<Box<dyn Observer>>,
+    /// Fixed slots filled once each: reading one is a plain load, no lock per effect.
+    taps: [OnceLock<Box<dyn Observer>>; TAPS],
 }
 
-/// A tap was already installed.
+/// How many taps a hub holds.
+pub const TAPS: usize = 2;
+
+/// Every tap slot is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("an effect tap is already installed")]
+#[error("every effect tap is already installed")]
 pub struct TapTaken;
 
 impl EffectHub {
     pub fn new(notifier: KeyspaceNotifier) -> Arc<EffectHub> {
         Arc::new(EffectHub {
             notifier,
-            tap: OnceLock::new(),
+            taps: [OnceLock::new(), OnceLock::new()],
         })
     }
 
-    /// Installs the one tap that sees every effect after the notifier does.
+    /// Installs a tap that sees every effect after the notifier (and earlier taps) do.
     pub fn tap(&self, observer: Box<dyn Observer>) -> Result<(), TapTaken> {
-        self.tap.set(observer).map_err(|_| TapTaken)
+        let mut observer = Some(observer);
+        for slot in &self.taps {
+            if let Some(next) = observer.take() {
+                if let Err(back) = slot.set(next) {
+                    observer = Some(back);
+                }
+            }
+        }
+        match observer {
+            None => Ok(()),
+            Some(_) => Err(TapTaken),
+        }
     }
 }
 
 impl Observer for EffectHub {
     fn effect(&self, effect: &Effect<'_>) {
         self.notifier.effect(effect);
-        if let Some(tap) = self.tap.get() {
+        for tap in self.taps.iter().map_while(OnceLock::get) {
             tap.effect(effect);
         }
     }

@@ -23,6 +23,7 @@
 //! - [`logging`]: stderr logging, plain or in journald's `<N>` form.
 //! - [`reload`]: SIGHUP reload: live settings applied, restart-only ones reported.
 //! - [`effects`]: where the store's one effect hook leads (keyspace notifications, a tap).
+//! - [`replication`]: the backlog, replica links in both directions, PSYNC (Redis's protocol).
 //! - [`tls`]: certificates and keys turned into rustls configurations, swapped on reload.
 //! - [`zerocopy`]: large values handed to the connection by reference (pinned segments).
 //!
@@ -36,13 +37,22 @@
 //!   connections; its counters, latency table and gate are the last slot of the workers'.
 //! - `maintenance`: drops expired segments (and runs a due delayed flush) ten times a second,
 //!   and packs the values of cold segments (`store/cold.rs`): the only thread that compresses.
+//! - `replica-link-N` (one per attached replica) and its `replica-acks-N`: the full sync,
+//!   then the stream pushed from the backlog as it grows; the acks thread reads the replica's
+//!   `REPLCONF ACK`. They take the backlog mutex (a leaf, also taken by every write under its
+//!   shard mutex while a replica is attached) and shard mutexes one at a time for a snapshot.
+//! - `replica-of` (on a replica): follows the primary (`replication::replica`), applying its
+//!   records through the store's write path.
+//! - `replication-cron`: every 50 ms answers WAITs whose time is up, asks replicas to ack
+//!   while clients wait, and puts a keepalive PING in a silent primary's stream.
 //! - `saver`: BGSAVE's snapshots and the `save` rules (`persist`), one save at a time; with
 //!   rules set, a last save at shutdown.
 //! - `signals` (in `main.rs`): reloads the config on SIGHUP; on SIGINT/SIGTERM starts the
 //!   graceful shutdown. The main thread waits for the server's threads to end.
 //!
 //! # Lock order
-//! Store shard mutexes are taken one at a time, never two together (then a TTL bucket's,
+//! Store shard mutexes are taken one at a time, never two together but by a flush, which
+//! holds all of them in index order so that it is one moment for every key (then a TTL bucket's,
 //! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
 //! close and `stats conns` only, never while holding a shard. The blocked-clients registry's
 //! mutex is a leaf: never held while calling the store or sending to a worker. So are the ACL
@@ -86,6 +96,7 @@ pub mod metrics;
 pub mod persist;
 pub mod pubsub;
 pub mod reload;
+pub mod replication;
 pub mod server;
 pub mod shared;
 pub mod store;

@@ -117,8 +117,18 @@ pub fn running_config(shared: &Shared) -> Config {
     config.metrics.slowlog_max_len = shared.slowlog.max_len();
     config.log.verbosity =
         u8::try_from(shared.verbosity.load(Ordering::Relaxed)).unwrap_or(u8::MAX);
+    config.replication.replicaof = match shared.replication.role() {
+        crate::replication::Role::Primary => String::new(),
+        crate::replication::Role::Replica { host, port } => format!("{host} {port}"),
+    };
+    config.replication.replica_read_only = shared.replication.read_only();
     config
 }
+
+/// Settings CONFIG REWRITE also writes though a reload does not change them: the role
+/// (REPLICAOF, as Sentinel's failover needs it to survive a restart) and read-only.
+const REWRITTEN_RUNTIME_SETTINGS: &[&str] =
+    &["replication.replicaof", "replication.replica_read_only"];
 
 /// Why CONFIG REWRITE did not rewrite.
 #[derive(Debug, thiserror::Error)]
@@ -157,9 +167,12 @@ pub fn rewrite_config_file(shared: &Shared) -> Result<Vec<String>, RewriteFailur
         let (section, name) = key.split_once('.')?;
         value.get(section)?.get(name).cloned()
     };
-    let changes: Vec<(String, toml::Value)> = LIVE_SETTINGS
+    let keys = LIVE_SETTINGS
         .iter()
-        .filter_map(|(key, _)| {
+        .map(|(key, _)| *key)
+        .chain(REWRITTEN_RUNTIME_SETTINGS.iter().copied());
+    let changes: Vec<(String, toml::Value)> = keys
+        .filter_map(|key| {
             let now = at(&running, key)?;
             (at(&in_file, key).as_ref() != Some(&now)).then(|| (key.to_string(), now))
         })

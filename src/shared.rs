@@ -63,6 +63,8 @@ pub struct Shared {
     pub pubsub: Arc<crate::pubsub::Registry>,
     /// Where every effect of the store goes (notifications, and the tap).
     pub effects: Arc<crate::effects::EffectHub>,
+    /// Replication: role, ids, backlog, links (`replication`).
+    pub replication: Arc<crate::replication::Replication>,
     /// Clients parked in blocking list pops, across every worker.
     pub blocked: crate::blocking::Registry,
     /// Client buffer limits and the memory every connection's buffers take.
@@ -127,6 +129,13 @@ impl Shared {
                 .collect(),
         });
         store.set_observer(Box::new(effects.clone()));
+        let replication = crate::replication::Replication::new(
+            config.replication.backlog_size.bytes() as usize,
+            config.replication.backlog_ttl_secs.saturating_mul(1000),
+            config.replication.replica_read_only,
+        );
+        // The one tap: replication records every effect (once a replica is attached).
+        let _ = effects.tap(Box::new(replication.clone()));
         let limits = Limits {
             item_size_max: config.store.item_size_max.bytes() as usize,
             ..Limits::default()
@@ -150,6 +159,7 @@ impl Shared {
             clients: Arc::new(crate::clients::Clients::new(&config)),
             persistence: crate::persist::Persistence::new(unix_millis()),
             effects,
+            replication,
             verbosity: AtomicUsize::new(usize::from(config.log.verbosity)),
             config,
             store,
@@ -176,6 +186,16 @@ impl Shared {
             wakers: parking_lot::Mutex::new(Vec::new()),
             dead_thread: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// Whether a client write is refused now (a read-only replica, or too few good replicas
+    /// for `min_replicas_to_write`).
+    pub fn write_refusal(&self) -> Option<crate::replication::WriteRefusal> {
+        let settings = &self.config.replication;
+        self.replication.write_refusal(
+            settings.min_replicas_to_write,
+            settings.min_replicas_max_lag_secs.saturating_mul(1000),
+        )
     }
 
     /// The pool number of `key` (0 = default), as the store counts it.

@@ -312,6 +312,13 @@ fn config_rewrite_writes_changed_live_settings_into_the_file_keeping_the_rest() 
                 .query(&mut con)
                 .unwrap();
         }
+        // Sentinel's failover makes a node a replica, then rewrites: the role must survive a
+        // restart.
+        let _: () = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg("1")
+            .query(&mut con)
+            .unwrap();
         let _: () = redis::cmd("CONFIG").arg("REWRITE").query(&mut con).unwrap();
     }
     let text = std::fs::read_to_string(&path).unwrap();
@@ -331,6 +338,7 @@ fn config_rewrite_writes_changed_live_settings_into_the_file_keeping_the_rest() 
                 "notify_keyspace_events = \"\"",
                 "notify_keyspace_events = \"AKE\""
             ),
+            ("replicaof = \"\"", "replicaof = \"127.0.0.1 1\""),
             ("slowlog_max_len = 128", "slowlog_max_len = 50"),
         ]
     );

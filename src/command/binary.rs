@@ -31,6 +31,7 @@ use crate::acl::Access;
 use crate::auth::{Credentials, SaslConn, SaslReply};
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
+use crate::replication::WriteRefusal;
 use crate::store::Outcome;
 use crate::zerocopy;
 
@@ -277,6 +278,23 @@ fn execute(
     out: &mut Vec<u8>,
 ) -> Flow {
     let ok = ResponseHead::to(header, Status::Success);
+    let writes = matches!(
+        command,
+        Command::Get { touch: Some(_), .. }
+            | Command::Touch { .. }
+            | Command::Store { .. }
+            | Command::Delete { .. }
+            | Command::Arith { .. }
+            | Command::Flush { .. }
+    );
+    if let Some(refusal) = writes.then(|| ctx.shared.write_refusal()).flatten() {
+        let text: &[u8] = match refusal {
+            WriteRefusal::ReadOnly => b"You can't write against a read only replica.",
+            WriteRefusal::NoReplicas => b"Not enough good replicas to write.",
+        };
+        write_error_text(out, header, Status::NotStored, text);
+        return Flow::Continue;
+    }
     match command {
         Command::Get {
             key,

@@ -106,7 +106,7 @@ impl Node {
         shared
             .effects
             .tap(Box::new(recorder.clone()))
-            .expect("a fresh hub has no tap");
+            .expect("a fresh hub has a free tap slot");
         let endpoint = crate::conn_info::Endpoint {
             id: 1,
             peer: "tcp:127.0.0.1:1".into(),

@@ -212,6 +212,20 @@ fn route(
         if let Some(refusal) = acl_refusal(ctx, &who, command, Some(&key), access) {
             return (name, refusal);
         }
+        if access == Write {
+            // Writes are refused as over the other protocols, with the same words.
+            if let Some(refusal) = ctx.shared.write_refusal() {
+                let message = match refusal {
+                    crate::replication::WriteRefusal::ReadOnly => {
+                        "You can't write against a read only replica."
+                    }
+                    crate::replication::WriteRefusal::NoReplicas => {
+                        "Not enough good replicas to write."
+                    }
+                };
+                return (name, HttpResponse::error(503, message));
+            }
+        }
         let response = match request.method {
             "GET" => cache_get(ctx, &key),
             "PUT" => cache_put(ctx, request, &key, query),

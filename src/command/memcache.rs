@@ -13,14 +13,49 @@ use super::mc_acl::{self, Login};
 use super::{kv, meta, stats, Context, Flow, Served};
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
+use crate::replication::WriteRefusal;
 use crate::store::Outcome;
 use crate::zerocopy;
+
+/// The answer to a write on a read-only replica.
+pub const READONLY_LINE: &[u8] = b"SERVER_ERROR You can't write against a read only replica.\r\n";
+
+/// The answer to a write on a primary with too few good replicas.
+pub const NOREPLICAS_LINE: &[u8] = b"SERVER_ERROR Not enough good replicas to write.\r\n";
+
+/// Whether a request changes the store (refused on a read-only replica).
+fn is_write(request: &Request<'_>) -> bool {
+    matches!(
+        request,
+        Request::Get { touch: Some(_), .. }
+            | Request::Store { .. }
+            | Request::Delete { .. }
+            | Request::Arith { .. }
+            | Request::Touch { .. }
+            | Request::FlushAll { .. }
+            | Request::MetaSet { .. }
+            | Request::MetaDelete(_)
+            | Request::MetaArith(_)
+    )
+}
 
 /// Executes one request, appending its reply to `out`.
 pub fn execute(request: Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
     let stats = ctx.stats;
     if ctx.shared.persistence.is_loading() && !runs_while_loading(&request) {
         out.extend_from_slice(reply::LOADING);
+        return Flow::Continue;
+    }
+    if let Some(refusal) = is_write(&request)
+        .then(|| ctx.shared.write_refusal())
+        .flatten()
+    {
+        // memcached has no word for these: a server error (sent even with noreply, as
+        // memcached sends errors) with Redis's meaning.
+        out.extend_from_slice(match refusal {
+            WriteRefusal::ReadOnly => READONLY_LINE,
+            WriteRefusal::NoReplicas => NOREPLICAS_LINE,
+        });
         return Flow::Continue;
     }
     match request {

@@ -56,6 +56,9 @@ pub enum Flow {
     /// The command parked the connection (a blocking pop): serve none of its input until
     /// its worker resumes it.
     Block,
+    /// The connection sent `PSYNC`: once its replies are out, the server hands its socket to
+    /// a replication link (`replication::primary`) and forgets it.
+    Replica,
 }
 
 /// Every (protocol, command) the server times: the latency registry's slots.

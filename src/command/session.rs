@@ -108,6 +108,13 @@ impl Session {
             .and_then(|state| state.parked.take())
     }
 
+    /// The `PSYNC` a RESP connection sent (it is becoming a replica link).
+    pub fn take_psync(&mut self) -> Option<crate::replication::primary::Psync> {
+        self.resp
+            .as_deref_mut()
+            .and_then(|state| state.psync.take())
+    }
+
     /// The RESP state, on RESP connections.
     pub fn resp_state(&self) -> Option<&RespSession> {
         self.resp.as_deref()

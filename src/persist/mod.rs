@@ -26,7 +26,7 @@ pub mod format;
 pub mod rdb;
 pub mod rdb_read;
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -362,38 +362,7 @@ pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveE
     };
     let file = std::fs::File::create(&temp).map_err(io)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    out.write_all(&format::header(now_ms)).map_err(io)?;
-    let mut bytes = format::HEADER_LEN as u64;
-    let mut items = 0u64;
-    let mut payload = Vec::with_capacity(format::BLOCK_TARGET + 4096);
-    let mut framed = Vec::with_capacity(format::BLOCK_TARGET + 4096);
-    let mut scratch = Vec::new();
-    let mut flush = |payload: &mut Vec<u8>, out: &mut std::io::BufWriter<_>| {
-        framed.clear();
-        format::block(payload, &mut framed);
-        payload.clear();
-        bytes += framed.len() as u64;
-        out.write_all(&framed)
-    };
-    for shard in 0..Store::SHARDS {
-        // Copy the shard's items out under its lock, writing full blocks only after.
-        let mut blocks = Vec::new();
-        store.visit_shard(shard, now_ms, |item| {
-            format::encode_item(item, &mut payload, &mut scratch);
-            items += 1;
-            if payload.len() >= format::BLOCK_TARGET {
-                blocks.push(std::mem::take(&mut payload));
-            }
-        });
-        for mut block in blocks {
-            flush(&mut block, &mut out).map_err(io)?;
-        }
-        if !payload.is_empty() {
-            flush(&mut payload, &mut out).map_err(io)?;
-        }
-    }
-    let mut end = format::end_payload(items);
-    flush(&mut end, &mut out).map_err(io)?;
+    let (items, bytes) = write_snapshot(store, now_ms, &mut out).map_err(io)?;
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     drop(file);
@@ -412,6 +381,49 @@ pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveE
     })
 }
 
+/// Writes a whole snapshot of `store` (header, blocks, end block) to `out`, shard by shard
+/// as [`save`] does: each shard is held only while its items are copied out. Returns the
+/// items and bytes written. A full sync to a replica streams this (`replication`).
+pub fn write_snapshot(
+    store: &Store,
+    now_ms: u64,
+    out: &mut impl Write,
+) -> std::io::Result<(u64, u64)> {
+    out.write_all(&format::header(now_ms))?;
+    let mut bytes = format::HEADER_LEN as u64;
+    let mut items = 0u64;
+    let mut payload = Vec::with_capacity(format::BLOCK_TARGET + 4096);
+    let mut framed = Vec::with_capacity(format::BLOCK_TARGET + 4096);
+    let mut scratch = Vec::new();
+    let mut flush = |payload: &mut Vec<u8>, out: &mut dyn Write| {
+        framed.clear();
+        format::block(payload, &mut framed);
+        payload.clear();
+        bytes += framed.len() as u64;
+        out.write_all(&framed)
+    };
+    for shard in 0..Store::SHARDS {
+        // Copy the shard's items out under its lock, writing full blocks only after.
+        let mut blocks = Vec::new();
+        store.visit_shard(shard, now_ms, |item| {
+            format::encode_item(item, &mut payload, &mut scratch);
+            items += 1;
+            if payload.len() >= format::BLOCK_TARGET {
+                blocks.push(std::mem::take(&mut payload));
+            }
+        });
+        for mut block in blocks {
+            flush(&mut block, out)?;
+        }
+        if !payload.is_empty() {
+            flush(&mut payload, out)?;
+        }
+    }
+    let mut end = format::end_payload(items);
+    flush(&mut end, out)?;
+    Ok((items, bytes))
+}
+
 /// Loads the snapshot at `path` into `store` with `threads` threads: refused whole, with
 /// nothing loaded, unless every block checks out. `progress` follows it.
 pub fn load(
@@ -421,34 +433,45 @@ pub fn load(
     threads: usize,
     progress: &LoadProgress,
 ) -> Result<LoadReport, LoadError> {
-    let started = Instant::now();
-    progress.started_s.store(now_ms / 1000, Ordering::Relaxed);
-    progress.total_records.store(0, Ordering::Relaxed);
-    progress.done_records.store(0, Ordering::Relaxed);
     let file = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
     })?;
+    load_bytes(store, &file, now_ms, threads, progress).map_err(|source| LoadError::Format {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Loads a whole snapshot held in memory (a file's bytes, or a full sync from a primary):
+/// refused whole, with nothing loaded, unless every block checks out.
+pub fn load_bytes(
+    store: &Store,
+    file: &[u8],
+    now_ms: u64,
+    threads: usize,
+    progress: &LoadProgress,
+) -> Result<LoadReport, FormatError> {
+    let started = Instant::now();
+    progress.started_s.store(now_ms / 1000, Ordering::Relaxed);
+    progress.total_records.store(0, Ordering::Relaxed);
+    progress.done_records.store(0, Ordering::Relaxed);
     progress
         .total_bytes
         .store(file.len() as u64, Ordering::Relaxed);
-    let refuse = |source| LoadError::Format {
-        path: path.to_owned(),
-        source,
-    };
-    format::read_header(&file).map_err(refuse)?;
-    let blocks = format::blocks(&file).map_err(refuse)?;
-    let (decoded, expected) = decode_all(&blocks, threads).map_err(refuse)?;
+    format::read_header(file)?;
+    let blocks = format::blocks(file)?;
+    let (decoded, expected) = decode_all(&blocks, threads)?;
     let records: u64 = decoded
         .iter()
         .flatten()
         .map(|block| block.len() as u64)
         .sum();
     if records != expected {
-        return Err(refuse(FormatError::CountMismatch {
+        return Err(FormatError::CountMismatch {
             expected,
             found: records,
-        }));
+        });
     }
     progress.total_records.store(records, Ordering::Relaxed);
     let loaded = AtomicU64::new(0);

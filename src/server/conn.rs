@@ -37,6 +37,8 @@ pub enum Next {
     Close,
     /// Close it and shut the server down (`shutdown` command).
     Shutdown,
+    /// Its output is flushed; hand its socket to a replication link (`PSYNC`).
+    HandOff,
 }
 
 pub struct Conn {
@@ -59,6 +61,8 @@ pub struct Conn {
     closing: bool,
     /// Shut the server down once this connection closes.
     shutdown_requested: bool,
+    /// Hand the socket to a replication link once the output is flushed (`PSYNC`).
+    hand_off: bool,
     /// Protocol state of the connection (which protocol, its per-connection settings).
     pub session: Session,
     /// Since when (unix ms) undelivered pub/sub output has been over the soft limit.
@@ -87,6 +91,7 @@ impl Conn {
             readable: true,
             closing: false,
             shutdown_requested: false,
+            hand_off: false,
             session,
             over_soft_limit_since: None,
             info,
@@ -135,6 +140,10 @@ impl Conn {
                         self.shutdown_requested = true;
                     }
                     Flow::Block => parked_now = true,
+                    Flow::Replica => {
+                        self.closing = true;
+                        self.hand_off = true;
+                    }
                 }
             }
             if self.unsent() > ctx.shared.clients.output_buffer_limit() {
@@ -192,7 +201,9 @@ impl Conn {
             }
         }
         if self.closing && !self.wants_write() {
-            return if self.shutdown_requested {
+            return if self.hand_off {
+                Next::HandOff
+            } else if self.shutdown_requested {
                 Next::Shutdown
             } else {
                 Next::Close

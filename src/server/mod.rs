@@ -274,6 +274,12 @@ impl Server {
                 log::error!("snapshot not loaded, starting empty: {error}");
             }
         }
+        let shared = &server.shared;
+        shared.replication.bind(shared);
+        if let Some((host, port)) = shared.config.replication.primary() {
+            log::info!("replica of {host}:{port}");
+            shared.replication.follow(host, port);
+        }
         server.shared.serving.store(true, Ordering::Release);
         Ok(server)
     }

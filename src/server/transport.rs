@@ -140,6 +140,20 @@ impl Transport {
     }
 
     /// The socket's file descriptor (CLIENT LIST `fd`).
+    /// A blocking-capable copy of a plain TCP connection's socket (a duplicated descriptor),
+    /// for a thread that takes the connection over; `None` for unix sockets and TLS.
+    pub fn dup_tcp(&self) -> Option<std::net::TcpStream> {
+        use std::os::fd::AsFd;
+        match self {
+            Transport::Tcp(stream) => stream
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(std::net::TcpStream::from),
+            _ => None,
+        }
+    }
+
     pub fn fd(&self) -> i32 {
         use std::os::fd::AsRawFd;
         match self {

@@ -240,6 +240,17 @@ impl Worker {
             }
             Next::Again => again.push(key),
             Next::Close => self.close(conns, key),
+            Next::HandOff => {
+                let stream = conns[key].transport.dup_tcp();
+                let psync = conns[key].session.take_psync();
+                self.close(conns, key);
+                match (stream, psync) {
+                    (Some(stream), Some(psync)) => {
+                        crate::replication::primary::attach(self.shared.clone(), stream, psync)
+                    }
+                    _ => log::warn!("a PSYNC over a unix socket or TLS is not served"),
+                }
+            }
             Next::Shutdown => {
                 self.close(conns, key);
                 self.shared.begin_shutdown();

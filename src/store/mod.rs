@@ -23,7 +23,8 @@
 //! (`now_ms`), keys and values are bytes, answers are [`Outcome`]s.
 //!
 //! Lock order: one shard mutex, then one TTL bucket mutex, then the segment pool mutex;
-//! never two shards at once. Reclaiming (which takes shards one at a time) runs only with no
+//! never two shards at once, except a flush, which takes every shard in index order (and
+//! nothing that waits for a shard is held by anyone while holding one). Reclaiming (which takes shards one at a time) runs only with no
 //! shard held, serialized by `reclaim_lock`. The memory bound is restored after each write
 //! with no lock held; while holding a shard a writer may overdraw the segment budget by
 //! [`OVERDRAW`] segments (the bound is "the limit plus one segment per worker").
@@ -77,7 +78,7 @@ use pool::{PoolEvent, Pools};
 use segments::Segments;
 pub use set::SetObject;
 use shard::Shard;
-pub use snapshot::{unpack_stored, RestoreError, RestoredValue};
+pub use snapshot::{stored_plain_len, unpack_stored, RestoreError, RestoredValue};
 pub use vocabulary::{KeyKind, Outcome, ReadOptions, Recency, StoreConfig, StoreError, StoreStats};
 pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};
 

@@ -209,10 +209,16 @@ impl Store {
     }
 
     /// Drops every item, then gives back every segment left without live items.
+    ///
+    /// The one place that holds every shard at once (taken in index order; every other
+    /// holder takes one shard and waits for no other, so this cannot deadlock): the flush is
+    /// one moment for every key, and its effect is reported inside that moment, so a write
+    /// racing the flush is reported either before it (and flushed) or after it (and kept),
+    /// never on the wrong side, which a replica replaying the effects relies on.
     pub(super) fn flush_now(&self) {
-        for shard in self.shards.iter() {
-            let mut guard = shard.lock();
-            let shard = &mut *guard;
+        let mut guards: Vec<_> = self.shards.iter().map(|shard| shard.lock()).collect();
+        for guard in guards.iter_mut() {
+            let shard = &mut **guard;
             let entries: Vec<(usize, index::Entry)> = shard.index.entries().collect();
             shard.counters.changes += entries.len() as u64;
             for (pos, entry) in entries {
@@ -221,6 +227,7 @@ impl Store {
             shard.index.clear();
         }
         self.report(&Effect::Flushed);
+        drop(guards);
         let _reclaiming = self.reclaim_lock.lock();
         self.free_empty_segments();
         self.segments.release_free();

@@ -35,6 +35,12 @@ pub fn unpack_stored(bytes: &[u8], max_len: usize) -> Option<Vec<u8>> {
     compress::decompress_checked(bytes, max_len, &mut out).then_some(out)
 }
 
+/// The length of a string value in the store's packed form once unpacked (what a reader
+/// that sends the plain bytes will send), read from its header without unpacking it.
+pub fn stored_plain_len(bytes: &[u8]) -> usize {
+    compress::original_len(bytes)
+}
+
 impl Store {
     /// How many shards [`visit_shard`](Self::visit_shard) walks.
     pub const SHARDS: usize = SHARD_COUNT;

@@ -60,7 +60,7 @@ fn park_or_answer(
         // (a timeout answers a null array for all of them).
         match wait_for {
             WaitFor::Move { .. } => enc.null(),
-            WaitFor::Pop { .. } | WaitFor::ZPop { .. } => enc.null_array(),
+            WaitFor::Pop { .. } | WaitFor::ZPop { .. } | WaitFor::Acks => enc.null_array(),
         }
         return Flow::Continue;
     }
@@ -403,6 +403,8 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
                 taken: Taken::ZSet { members },
             })
         }
+        // Parked on no key: never served by a push.
+        WaitFor::Acks => return Serve::Nothing,
     };
     let served = Served {
         conn_id: waiter.conn_id,

@@ -22,6 +22,7 @@ mod observe;
 mod persist;
 mod pubsub;
 mod random;
+mod replication;
 mod server;
 mod set;
 mod settings;
@@ -44,6 +45,7 @@ use crate::conn_info::ConnInfo;
 use crate::hashing::HashSet;
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
+use crate::replication::WriteRefusal;
 use table::Flags;
 
 pub use acl::authenticate_by_certificate;
@@ -85,6 +87,10 @@ pub struct RespSession {
     pub reply_mode: ReplyMode,
     /// Keys written inside EXEC whose blocked clients are served once it ends.
     pub ready_keys: std::cell::RefCell<Vec<Vec<u8>>>,
+    /// What a replica said in `REPLCONF` before its `PSYNC`.
+    pub replica_hello: crate::replication::primary::Hello,
+    /// The `PSYNC` it sent: the connection becomes a replica link.
+    pub psync: Option<crate::replication::primary::Psync>,
 }
 
 /// CLIENT REPLY's state, as Redis keeps it in its client flags (`networking.c`).
@@ -140,6 +146,8 @@ impl RespSession {
             parked: None,
             reply_mode: ReplyMode::On,
             ready_keys: std::cell::RefCell::new(Vec::new()),
+            replica_hello: Default::default(),
+            psync: None,
         }
     }
 
@@ -409,6 +417,21 @@ fn dispatch(
         session.queued_bytes += command.args.iter().map(|a| a.len() + 24).sum::<usize>() + 24;
         enc.simple("QUEUED");
         return (Flow::Continue, Ran::Uncounted);
+    }
+    if let Some(refusal) = spec
+        .flags
+        .contains(Flags::WRITE)
+        .then(|| ctx.shared.write_refusal())
+        .flatten()
+    {
+        if session.queued.is_some() {
+            session.queue_failed = true;
+        }
+        enc.error(match refusal {
+            WriteRefusal::ReadOnly => replication::READONLY,
+            WriteRefusal::NoReplicas => replication::NOREPLICAS,
+        });
+        return (Flow::Continue, Ran::Rejected(spec.name));
     }
     let mut call = Call {
         ctx,

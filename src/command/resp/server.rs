@@ -44,11 +44,12 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let uptime = shared.started.elapsed().as_secs();
         let _ = write!(
             text,
-            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nferrocache_version:{}\r\nos:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n\r\n",
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nferrocache_version:{}\r\nos:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::env::consts::ARCH,
             std::process::id(),
+            shared.replication.run_id,
             shared.config.server.resp_port,
             uptime / 86400
         );
@@ -101,7 +102,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if show("stats") {
         let _ = write!(
             text,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nworker_panics:{}\r\nevicted_clients:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nworker_panics:{}\r\nevicted_clients:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n\r\n",
             shared.connections.total_connections.load(Ordering::Relaxed),
             workers.resp_commands,
             workers.bytes_read,
@@ -116,10 +117,13 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             shared.clients.disconnections(LimitBreach::Query),
             shared.clients.disconnections(LimitBreach::Output),
             crate::metrics::errors::ErrorTally::merged(shared.errors.iter()).total,
+            shared.replication.syncs.full.load(Ordering::Relaxed),
+            shared.replication.syncs.partial_ok.load(Ordering::Relaxed),
+            shared.replication.syncs.partial_err.load(Ordering::Relaxed),
         );
     }
     if show("replication") {
-        text.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+        shared.replication.info_section(call.ctx.now_ms, &mut text);
     }
     super::observe::info_sections(call, &show, &mut text);
     if show("keyspace") {

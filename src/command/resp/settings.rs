@@ -116,6 +116,40 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             "notify-keyspace-events",
             crate::pubsub::notify::to_string(call.ctx.shared.pubsub.notify_flags()),
         ),
+        (
+            "replicaof",
+            match call.ctx.shared.replication.role() {
+                crate::replication::Role::Primary => String::new(),
+                crate::replication::Role::Replica { host, port } => format!("{host} {port}"),
+            },
+        ),
+        (
+            "replica-read-only",
+            if call.ctx.shared.replication.read_only() {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+        ),
+        (
+            "repl-backlog-size",
+            config.replication.backlog_size.bytes().to_string(),
+        ),
+        (
+            "repl-backlog-ttl",
+            config.replication.backlog_ttl_secs.to_string(),
+        ),
+        ("masterauth", config.replication.masterauth.clone()),
+        ("masteruser", config.replication.masteruser.clone()),
+        (
+            "min-replicas-to-write",
+            config.replication.min_replicas_to_write.to_string(),
+        ),
+        (
+            "min-replicas-max-lag",
+            config.replication.min_replicas_max_lag_secs.to_string(),
+        ),
     ]
     .into_iter()
     .chain(encoding_values())
@@ -321,6 +355,18 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         None => enc.error(&format!(
                             "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be a memory value"
                         )),
+                    }
+                }
+                b"replica-read-only" | b"slave-read-only" => {
+                    match value.to_ascii_lowercase().as_slice() {
+                        b"yes" | b"no" => {
+                            let on = value.eq_ignore_ascii_case(b"yes");
+                            call.ctx.shared.replication.set_read_only(on);
+                            enc.ok();
+                        }
+                        _ => enc.error(
+                            "ERR CONFIG SET failed (possibly related to argument 'replica-read-only') - argument must be 'yes' or 'no'",
+                        ),
                     }
                 }
                 b"protected-mode" => match value.to_ascii_lowercase().as_slice() {

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    acl, blocking, client, connection, dump, hash, keys, list, observe, persist, pubsub, server,
-    set, settings, sort, strings, tx, zset, zset_ops, Call,
+    acl, blocking, client, connection, dump, hash, keys, list, observe, persist, pubsub,
+    replication, server, set, settings, sort, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -294,6 +294,13 @@ commands! {
     "config", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for server configuration commands.", settings::config;
     "command", -1, Flags::NONE, (0, 0, 0), "server", "Returns detailed information about all commands.", server::command;
     "time", 1, Flags::FAST, (0, 0, 0), "server", "Returns the server time.", server::time;
+    "replconf", -1, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "An internal command for configuring the replication stream.", replication::replconf;
+    "psync", -3, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "An internal command used in replication.", replication::psync;
+    "sync", 1, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "An internal command used in replication.", replication::psync;
+    "replicaof", 3, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "Configures a server as replica of another, or promotes it to a master.", replication::replicaof;
+    "slaveof", 3, Flags::ADMIN.with(Flags::NO_GATE), (0, 0, 0), "server", "Sets a Redis server as a replica of another, or promotes it to being a master.", replication::replicaof;
+    "wait", 3, Flags::NO_GATE, (0, 0, 0), "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", replication::wait;
+    "role", 1, Flags::NO_GATE.with(Flags::FAST), (0, 0, 0), "server", "Returns the replication role.", replication::role;
     "save", 1, Flags::ADMIN, (0, 0, 0), "server", "Synchronously saves the database(s) to disk.", persist::save;
     "bgsave", -1, Flags::ADMIN, (0, 0, 0), "server", "Asynchronously saves the database(s) to disk.", persist::bgsave;
     "shutdown", -1, Flags::ADMIN.with(Flags::NOT_QUEUED).with(Flags::NO_GATE), (0, 0, 0), "server", "Synchronously saves the database to disk and then shuts down the server.", persist::shutdown;

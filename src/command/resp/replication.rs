@@ -1,0 +1,226 @@
+//! The replication commands, with Redis's replies: REPLCONF and PSYNC/SYNC (what a replica
+//! sends its primary), REPLICAOF/SLAVEOF, ROLE, WAIT.
+//!
+//! `PSYNC` only records the request and tells the server to hand the connection to a
+//! replication link ([`Flow::Replica`]); the link (`replication::primary`) sends every byte
+//! after. Nothing here does I/O or walks the store.
+
+use ferrocache_protocol::resp::Encoder;
+
+use super::{err, is, Call};
+use crate::blocking::{Parked, WaitFor, Waiter};
+use crate::command::Flow;
+use crate::replication::primary::Psync;
+use crate::replication::{Role, Wait};
+
+/// REPLCONF option value ...
+pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.args.len().is_multiple_of(2) {
+        enc.error(err::SYNTAX);
+        return Flow::Continue;
+    }
+    let mut i = 1;
+    while i + 1 < call.args.len() {
+        let (option, value) = (call.arg(i), call.arg(i + 1));
+        if is(option, "listening-port") {
+            match std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<u16>().ok())
+            {
+                Some(port) => call.session.replica_hello.listening_port = port,
+                None => {
+                    enc.error("ERR value is not an integer or out of range");
+                    return Flow::Continue;
+                }
+            }
+        } else if is(option, "capa") {
+            if is(value, "ferrocache") {
+                call.session.replica_hello.ferrocache = true;
+            }
+            // Other capabilities (eof, psync2) are what every full sync here does anyway.
+        } else if is(option, "ack") || is(option, "getack") {
+            // ACKs arrive on the link once it is one; here there is nothing to answer.
+            return Flow::Continue;
+        } else if is(option, "ip-address")
+            || is(option, "rdb-only")
+            || is(option, "rdb-filter-only")
+        {
+            // Accepted and not used.
+        } else {
+            enc.error(&format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(option)
+            ));
+            return Flow::Continue;
+        }
+        i += 2;
+    }
+    enc.ok();
+    Flow::Continue
+}
+
+/// PSYNC replid offset | SYNC
+pub fn psync(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    if call.session.queued.is_some() {
+        enc.error("ERR Replica can't interact with the keyspace");
+        return Flow::Continue;
+    }
+    let (replid, offset) = if is(call.arg(0), "sync") {
+        ("?".to_string(), -1)
+    } else {
+        let offset = std::str::from_utf8(call.arg(2))
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        let Some(offset) = offset else {
+            enc.error("ERR value is not an integer or out of range");
+            return Flow::Continue;
+        };
+        (String::from_utf8_lossy(call.arg(1)).into_owned(), offset)
+    };
+    if let Role::Replica { .. } = call.ctx.shared.replication.role() {
+        if !call.ctx.shared.replication.upstream.lock().link_up {
+            enc.error("NOMASTERLINK Can't SYNC while not connected with my master");
+            return Flow::Continue;
+        }
+    }
+    if call.ctx.shared.replication.attached().len() >= crate::replication::primary::MAX_REPLICAS {
+        enc.error("ERR too many replicas attached");
+        return Flow::Continue;
+    }
+    call.session.psync = Some(Psync {
+        replid,
+        offset,
+        hello: call.session.replica_hello.clone(),
+    });
+    Flow::Replica
+}
+
+/// REPLICAOF host port | REPLICAOF NO ONE (and SLAVEOF)
+pub fn replicaof(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let repl = &call.ctx.shared.replication;
+    if is(call.arg(1), "no") && is(call.arg(2), "one") {
+        if matches!(repl.role(), Role::Replica { .. }) {
+            log::info!("MASTER MODE enabled (user request)");
+        }
+        repl.promote();
+        enc.ok();
+        return Flow::Continue;
+    }
+    let port = std::str::from_utf8(call.arg(2))
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok());
+    let Some(port) = port.filter(|&p| p != 0) else {
+        enc.error("ERR Invalid master port");
+        return Flow::Continue;
+    };
+    let host = String::from_utf8_lossy(call.arg(1)).into_owned();
+    if !repl.follow(host.clone(), port) {
+        enc.simple("OK Already connected to specified master");
+        return Flow::Continue;
+    }
+    log::info!("REPLICAOF {host}:{port} enabled (user request)");
+    enc.ok();
+    Flow::Continue
+}
+
+/// ROLE
+pub fn role(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let repl = &call.ctx.shared.replication;
+    match repl.role() {
+        Role::Primary => {
+            let attached = repl.attached();
+            enc.array(3);
+            enc.bulk(b"master");
+            enc.integer(repl.offset() as i64);
+            enc.array(attached.len());
+            for replica in attached {
+                enc.array(3);
+                enc.bulk(replica.ip.as_bytes());
+                enc.bulk(
+                    replica
+                        .port
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .to_string()
+                        .as_bytes(),
+                );
+                enc.bulk(
+                    replica
+                        .ack_offset
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .to_string()
+                        .as_bytes(),
+                );
+            }
+        }
+        Role::Replica { host, port } => {
+            let up = repl.upstream.lock().clone();
+            let state = if up.link_up {
+                "connected"
+            } else if up.sync_in_progress {
+                "sync"
+            } else {
+                "connect"
+            };
+            enc.array(5);
+            enc.bulk(b"slave");
+            enc.bulk(host.as_bytes());
+            enc.integer(i64::from(port));
+            enc.bulk(state.as_bytes());
+            enc.integer(if up.link_up { repl.offset() as i64 } else { -1 });
+        }
+    }
+    Flow::Continue
+}
+
+/// The refusal of a client write on a read-only replica.
+pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+/// The refusal of a write on a primary with too few good replicas (`min-replicas-to-write`).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// WAIT numreplicas timeout
+pub fn wait(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let number = |arg: &[u8]| std::str::from_utf8(arg).ok()?.parse::<i64>().ok();
+    let (Some(needed), Some(timeout_ms)) = (number(call.arg(1)), number(call.arg(2))) else {
+        enc.error("ERR value is not an integer or out of range");
+        return Flow::Continue;
+    };
+    if timeout_ms < 0 {
+        enc.error("ERR timeout is negative");
+        return Flow::Continue;
+    }
+    let ctx = call.ctx;
+    let repl = &ctx.shared.replication;
+    if matches!(repl.role(), Role::Replica { .. }) {
+        enc.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+        return Flow::Continue;
+    }
+    let offset = repl.offset();
+    let acked = repl.acked(offset);
+    if acked as i64 >= needed || call.session.in_exec {
+        enc.integer(acked as i64);
+        return Flow::Continue;
+    }
+    let seq = ctx.shared.blocked.park(Waiter {
+        seq: 0,
+        conn_id: call.session.info.id,
+        worker: ctx.worker,
+        keys: Vec::new(),
+        wait_for: WaitFor::Acks,
+        resp3: enc.is_resp3(),
+    });
+    // No deadline for the worker: replication answers the timeout too, with the count.
+    call.session.parked = Some(Parked {
+        seq,
+        deadline_ms: None,
+        timeout_reply: Vec::new(),
+    });
+    repl.add_wait(Wait {
+        seq,
+        conn_id: call.session.info.id,
+        worker: ctx.worker,
+        offset,
+        needed: needed.max(0) as usize,
+        deadline_ms: (timeout_ms > 0).then(|| ctx.now_ms.saturating_add(timeout_ms as u64)),
+    });
+    Flow::Block
+}
