@@ -25,6 +25,7 @@
 //! - [`effects`]: where the store's one effect hook leads (keyspace notifications, a tap).
 //! - [`tls`]: certificates and keys turned into rustls configurations, swapped on reload.
 //! - [`zerocopy`]: large values handed to the connection by reference (pinned segments).
+//! - [`scripting`]: the Lua state EVAL runs scripts in, its sandbox and script cache.
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -42,6 +43,10 @@
 //!   graceful shutdown. The main thread waits for the server's threads to end.
 //!
 //! # Lock order
+//! A script (EVAL) holds every worker's gate for writing, then the scripting engine's mutex,
+//! for its whole run; its commands then take store locks as any command does. SCRIPT LOAD,
+//! EXISTS and FLUSH take the engine's mutex with no gate held; SCRIPT KILL takes no lock.
+//!
 //! Store shard mutexes are taken one at a time, never two together (then a TTL bucket's,
 //! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
 //! close and `stats conns` only, never while holding a shard. The blocked-clients registry's
@@ -85,6 +90,7 @@ pub mod metrics;
 pub mod persist;
 pub mod pubsub;
 pub mod reload;
+pub mod scripting;
 pub mod server;
 pub mod shared;
 pub mod store;
