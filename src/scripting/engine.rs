@@ -351,6 +351,11 @@ impl Engine {
                 enc.error(&message.replace(['\r', '\n'], " "));
             }
         }
+        // A script that ran into the memory bound left its garbage behind: collect it now, or
+        // the next script (even its compilation) would fail for want of memory.
+        if self.memory_limit > 0 && self.lua.used_memory() > self.memory_limit / 2 {
+            let _ = self.lua.gc_collect();
+        }
         self.runs += 1;
         if self.runs >= GC_PERIOD {
             self.runs = 0;
