@@ -482,3 +482,72 @@ fn script_memory_is_bounded() {
     );
     assert_eq!(ask(&mut conn, &["EVAL", "return 1", "0"]), ":1\r\n");
 }
+
+#[test]
+fn function_libraries_load_list_call_and_delete() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut conn = server.connect_resp();
+    let lib = "#!lua name=shop\n\
+        redis.register_function('buy', function(keys, args) \
+            return redis.call('DECRBY', keys[1], args[1]) end)\n\
+        redis.register_function{function_name='stock', flags={'no-writes'}, \
+            callback=function(keys) return redis.call('GET', keys[1]) end}";
+    conn.roundtrip(&request(&["FUNCTION", "LOAD", lib]), b"$4\r\nshop\r\n");
+    conn.roundtrip(
+        &request(&["FUNCTION", "LOAD", lib]),
+        b"-ERR Library 'shop' already exists\r\n",
+    );
+    conn.roundtrip(
+        &request(&["FUNCTION", "LOAD", "REPLACE", lib]),
+        b"$4\r\nshop\r\n",
+    );
+    conn.roundtrip(&request(&["SET", "apples", "10"]), b"+OK\r\n");
+    conn.roundtrip(&request(&["FCALL", "buy", "1", "apples", "3"]), b":7\r\n");
+    conn.roundtrip(
+        &request(&["FCALL_RO", "stock", "1", "apples"]),
+        b"$1\r\n7\r\n",
+    );
+    conn.roundtrip(
+        &request(&["FCALL_RO", "buy", "1", "apples", "1"]),
+        b"-ERR Can not execute a script with write flag using *_ro command.\r\n",
+    );
+    conn.roundtrip(
+        &request(&["FCALL", "nope", "0"]),
+        b"-ERR Function not found\r\n",
+    );
+    conn.roundtrip(
+        &request(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=other\nredis.register_function('buy', function() return 1 end)",
+        ]),
+        b"-ERR Function buy already exists\r\n",
+    );
+    conn.roundtrip(
+        &request(&["FUNCTION", "LOAD", "#!lua name=bad\nredis.call('PING')"]),
+        b"-ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'call'\r\n",
+    );
+    conn.roundtrip(
+        &request(&["FUNCTION", "LOAD", "return 1"]),
+        b"-ERR Missing library metadata\r\n",
+    );
+    conn.roundtrip(
+        &request(&["FUNCTION", "LIST", "LIBRARYNAME", "sh*"]),
+        b"*1\r\n*6\r\n$12\r\nlibrary_name\r\n$4\r\nshop\r\n$6\r\nengine\r\n$3\r\nLUA\r\n$9\r\nfunctions\r\n*2\r\n\
+*6\r\n$4\r\nname\r\n$3\r\nbuy\r\n$11\r\ndescription\r\n$-1\r\n$5\r\nflags\r\n*0\r\n\
+*6\r\n$4\r\nname\r\n$5\r\nstock\r\n$11\r\ndescription\r\n$-1\r\n$5\r\nflags\r\n*1\r\n$9\r\nno-writes\r\n",
+    );
+    conn.roundtrip(
+        &request(&["FUNCTION", "KILL"]),
+        b"-NOTBUSY No scripts in execution right now.\r\n",
+    );
+    conn.roundtrip(&request(&["FUNCTION", "DELETE", "shop"]), b"+OK\r\n");
+    conn.roundtrip(
+        &request(&["FUNCTION", "DELETE", "shop"]),
+        b"-ERR Library not found\r\n",
+    );
+    conn.roundtrip(
+        &request(&["FCALL", "buy", "1", "apples", "1"]),
+        b"-ERR Function not found\r\n",
+    );
+}

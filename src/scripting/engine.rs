@@ -58,9 +58,9 @@ struct Script {
 }
 
 pub struct Engine {
-    lua: Lua,
+    pub(super) lua: Lua,
     /// The sandbox's private table: `call`, `setresp`, `running` are set for one run.
-    rt: Table,
+    pub(super) rt: Table,
     /// What scripts see as their globals (a read-only proxy; KEYS and ARGV are raw-set on it).
     globals: Table,
     /// Calls a function under the error handler: `(true, result)` or `(false, err table)`.
@@ -68,9 +68,11 @@ pub struct Engine {
     scripts: HashMap<String, Script>,
     scripts_bytes: usize,
     memory_limit: usize,
-    version: (String, u64),
     run: Arc<RunState>,
     runs: u64,
+    /// FUNCTION libraries by name, and their functions by name.
+    pub(super) libraries: std::collections::BTreeMap<String, super::library::Library>,
+    pub(super) functions: HashMap<String, super::library::LuaFunction>,
 }
 
 impl Engine {
@@ -123,6 +125,7 @@ impl Engine {
             })?,
         )?;
         rt.raw_set("running", false)?;
+        rt.raw_set("registering", false)?;
         for (name, raise) in [("redis_call", true), ("redis_pcall", false)] {
             let rt_here = rt.clone();
             rt.raw_set(
@@ -170,15 +173,18 @@ impl Engine {
             scripts: HashMap::default(),
             scripts_bytes: 0,
             memory_limit,
-            version: (version, num),
             run,
             runs: 0,
+            libraries: Default::default(),
+            functions: HashMap::default(),
         })
     }
 
-    /// SCRIPT FLUSH: a new Lua state and an empty cache (Redis's `scriptingReset`).
+    /// SCRIPT FLUSH: an empty script cache (function libraries stay), its memory collected.
     pub fn flush(&mut self) -> Result<(), EngineError> {
-        *self = Engine::new(self.memory_limit, self.run.clone(), &self.version.0)?;
+        self.scripts.clear();
+        self.scripts_bytes = 0;
+        self.lua.gc_collect()?;
         Ok(())
     }
 
@@ -298,6 +304,11 @@ impl Engine {
             return;
         }
         self.invoke(function, sha, Vec::new(), host, enc);
+    }
+
+    /// The function that calls another under the sandbox's error handler.
+    pub(super) fn runner(&self) -> Function {
+        self.runner.clone()
     }
 
     /// Calls `function` with `args` under the error handler and writes what it answers.

@@ -15,12 +15,14 @@
 
 mod convert;
 mod engine;
+mod library;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub use convert::{error_text, lua_to_reply, reply_to_lua};
 pub use engine::{Engine, EngineError, Host, Outcome, ScriptSource};
+pub use library::{FunctionInfo, LibraryInfo};
 
 /// Redis's default `busy-reply-threshold` (`lua-time-limit`), in milliseconds.
 pub const DEFAULT_BUSY_THRESHOLD_MS: u64 = 5000;
@@ -43,6 +45,8 @@ pub struct RunState {
     wrote: AtomicBool,
     /// SCRIPT KILL / FUNCTION KILL asked it to stop.
     killed: AtomicBool,
+    /// The running function's name and command (FUNCTION STATS).
+    command: parking_lot::Mutex<(String, Vec<Vec<u8>>)>,
 }
 
 impl RunState {
@@ -52,6 +56,21 @@ impl RunState {
         self.wrote.store(false, Ordering::Relaxed);
         self.killed.store(false, Ordering::Relaxed);
         self.started_ms.store(now_ms.max(1), Ordering::Release);
+    }
+
+    /// Names what runs, for FUNCTION STATS (call before [`begin`](Self::begin)).
+    pub fn describe(&self, name: &str, command: &[&[u8]]) {
+        *self.command.lock() = (
+            name.to_string(),
+            command.iter().map(|a| a.to_vec()).collect(),
+        );
+    }
+
+    /// The running script's name, command and milliseconds so far, if one runs.
+    pub fn current(&self, now_ms: u64) -> Option<(String, Vec<Vec<u8>>, u64)> {
+        let (_, started) = self.running()?;
+        let (name, command) = self.command.lock().clone();
+        Some((name, command, now_ms.saturating_sub(started)))
     }
 
     pub fn end(&self) {
@@ -108,6 +127,8 @@ pub struct Scripting {
     lua_bytes: AtomicUsize,
     scripts_bytes: AtomicUsize,
     scripts: AtomicUsize,
+    libraries: AtomicUsize,
+    functions: AtomicUsize,
 }
 
 impl Scripting {
@@ -119,6 +140,8 @@ impl Scripting {
             lua_bytes: AtomicUsize::new(0),
             scripts_bytes: AtomicUsize::new(0),
             scripts: AtomicUsize::new(0),
+            libraries: AtomicUsize::new(0),
+            functions: AtomicUsize::new(0),
             engine: parking_lot::Mutex::new(engine),
             run,
             busy_threshold_ms: AtomicU64::new(DEFAULT_BUSY_THRESHOLD_MS),
@@ -151,6 +174,18 @@ impl Scripting {
         self.scripts_bytes
             .store(engine.scripts_bytes(), Ordering::Relaxed);
         self.scripts.store(engine.script_count(), Ordering::Relaxed);
+        self.libraries
+            .store(engine.libraries().len(), Ordering::Relaxed);
+        self.functions
+            .store(engine.function_count(), Ordering::Relaxed);
+    }
+
+    /// Libraries and functions, as of the last refresh.
+    pub fn function_figures(&self) -> (usize, usize) {
+        (
+            self.libraries.load(Ordering::Relaxed),
+            self.functions.load(Ordering::Relaxed),
+        )
     }
 
     /// `used_memory_lua` (the Lua state), `used_memory_scripts_eval` (cached bodies), and the

@@ -139,6 +139,94 @@ globals = protect(G, function(_, key)
 end)
 G._G = globals
 
+-- Function libraries (FUNCTION LOAD): while a library's code runs, `redis` is the load-time
+-- API (register_function, log, ...); when its functions run later, the whole API.
+redis.register_function = function(...)
+    if not rawget(rt, 'registering') then
+        fail('redis.register_function can only be called on FUNCTION LOAD command')
+    end
+    local n = select('#', ...)
+    if n < 1 or n > 2 then fail('wrong number of arguments to redis.register_function') end
+    local name, callback, flags, description
+    if n == 1 then
+        local named = ...
+        if type(named) ~= 'table' then fail('wrong number of arguments to redis.register_function') end
+        for key, value in pairs(named) do
+            if type(key) ~= 'string' and type(key) ~= 'number' then
+                fail('named argument key given to redis.register_function is not a string')
+            end
+            key = string.lower(tostring(key))
+            if key == 'function_name' then
+                if type(value) ~= 'string' and type(value) ~= 'number' then
+                    fail('function_name argument given to redis.register_function must be a string')
+                end
+                name = tostring(value)
+            elseif key == 'description' then
+                if type(value) ~= 'string' and type(value) ~= 'number' then
+                    fail('description argument given to redis.register_function must be a string')
+                end
+                description = tostring(value)
+            elseif key == 'callback' then
+                if type(value) ~= 'function' then
+                    fail('callback argument given to redis.register_function must be a function')
+                end
+                callback = value
+            elseif key == 'flags' then
+                if type(value) ~= 'table' then
+                    fail('flags argument to redis.register_function must be a table representing function flags')
+                end
+                flags = value
+            else
+                fail('unknown argument given to redis.register_function')
+            end
+        end
+        if name == nil then fail('redis.register_function must get a function name argument') end
+        if callback == nil then fail('redis.register_function must get a callback argument') end
+    else
+        name, callback = ...
+        if type(name) ~= 'string' and type(name) ~= 'number' then
+            fail('first argument to redis.register_function must be a string')
+        end
+        if type(callback) ~= 'function' then
+            fail('second argument to redis.register_function must be a function')
+        end
+        name = tostring(name)
+    end
+    local flag_list = {}
+    if flags then
+        for _, flag in ipairs(flags) do
+            if type(flag) ~= 'string' then fail('unknown flag given') end
+            flag_list[#flag_list + 1] = flag
+        end
+    end
+    local refusal = rt.register(name, callback, flag_list, description)
+    if refusal then fail(refusal) end
+end
+local load_api = {
+    register_function = redis.register_function,
+    log = redis.log,
+    LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+    REDIS_VERSION = redis.REDIS_VERSION,
+    REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+    setresp = redis.setresp,
+}
+local load_redis = protect(load_api, function(_, key)
+    local value = rawget(load_api, key)
+    if value == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)
+    end
+    return value
+end)
+local library_globals = protect(G, function(_, key)
+    if key == 'redis' and rawget(rt, 'registering') then return load_redis end
+    local value = rawget(G, key)
+    if value == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)
+    end
+    return value
+end)
+rt.library_globals = library_globals
+
 -- The error handler: a table with `err`, and where in the user's code it happened (the
 -- first frame that is neither C nor this file).
 local here = dbg.getinfo(1, 'S').source

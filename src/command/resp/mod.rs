@@ -12,6 +12,7 @@ mod acl;
 mod blocking;
 mod client;
 mod connection;
+mod functions;
 mod hash;
 mod keys;
 mod list;

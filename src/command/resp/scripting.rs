@@ -150,6 +150,8 @@ pub fn eval(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let keys: Vec<&[u8]> = call.args[3..split].iter().map(|k| &k[..]).collect();
     let argv: Vec<&[u8]> = call.args[split..].iter().map(|a| &a[..]).collect();
     let run = scripting.run_state();
+    let command: Vec<&[u8]> = call.args.iter().map(|a| &a[..]).collect();
+    run.describe(&sha, &command);
     run.begin(Kind::Eval, unix_millis());
     let mut host = ScriptHost {
         ctx: call.ctx,
@@ -182,7 +184,7 @@ const SCRIPT_HELP: &[&str] = &[
 ];
 
 /// The engine, or the BUSY error while a script past the threshold holds it.
-fn engine_or_busy<'s>(
+pub(super) fn engine_or_busy<'s>(
     ctx: &'s Context<'_>,
 ) -> Result<parking_lot::MutexGuard<'s, crate::scripting::Engine>, String> {
     let scripting = &ctx.shared.scripting;

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    acl, blocking, client, connection, hash, keys, list, observe, persist, pubsub, scripting,
-    server, set, settings, strings, tx, zset, zset_ops, Call,
+    acl, blocking, client, connection, functions, hash, keys, list, observe, persist, pubsub,
+    scripting, server, set, settings, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -295,6 +295,9 @@ commands! {
     "evalsha", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Executes a server-side Lua script by SHA1 digest.", scripting::eval;
     "eval_ro", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Executes a read-only server-side Lua script.", scripting::eval;
     "evalsha_ro", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::eval;
+    "fcall", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Invokes a function.", functions::fcall;
+    "fcall_ro", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Invokes a read-only function.", functions::fcall;
+    "function", -2, Flags::NO_GATE, (0, 0, 0), "scripting", "A container for function commands.", functions::function;
     "script", -2, Flags::NO_GATE, (0, 0, 0), "scripting", "A container for Lua scripts management commands.", scripting::script;
 }
 
