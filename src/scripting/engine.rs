@@ -124,6 +124,7 @@ impl Engine {
                 Ok(())
             })?,
         )?;
+        super::libs::install(&lua)?;
         rt.raw_set("running", false)?;
         rt.raw_set("registering", false)?;
         for (name, raise) in [("redis_call", true), ("redis_pcall", false)] {

@@ -16,6 +16,7 @@
 mod convert;
 mod engine;
 mod library;
+mod libs;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -54,6 +54,14 @@ fn denied_in_scripts(name: &str) -> bool {
             | "psync"
             | "replicaof"
             | "slaveof"
+            | "blpop"
+            | "brpop"
+            | "brpoplpush"
+            | "blmove"
+            | "blmpop"
+            | "bzpopmin"
+            | "bzpopmax"
+            | "bzmpop"
     )
 }
 
