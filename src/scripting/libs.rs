@@ -4,12 +4,24 @@
 //!
 //! Pure functions on Lua values; no I/O, no commands. `cmsgpack` and `struct` are not here.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
 use super::convert::lua_number_text;
 
-/// Nesting past this is refused (lua-cjson's default `encode_max_depth`/`decode_max_depth`).
+/// lua-cjson's default `encode_max_depth` / `decode_max_depth`.
 const JSON_MAX_DEPTH: usize = 1000;
+
+/// cjson's settings (`cjson.encode_max_depth(n)` and friends), for the whole Lua state.
+struct JsonSettings {
+    encode_depth: AtomicUsize,
+    decode_depth: AtomicUsize,
+    invalid_numbers: AtomicBool,
+    /// Kept only to be read back: we never reuse an encode buffer, so it changes no output.
+    keep_buffer: AtomicBool,
+}
 
 /// LuaBitOp's `tobit`: round to an integer, keep the low 32 bits, as a signed number.
 fn tobit(n: f64) -> i32 {
@@ -132,7 +144,11 @@ fn json_escape(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn json_number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
+fn json_number(n: f64, settings: &JsonSettings, out: &mut Vec<u8>) -> mlua::Result<()> {
+    if !n.is_finite() && settings.invalid_numbers.load(Ordering::Relaxed) {
+        out.extend_from_slice(lua_number_text(n).as_bytes());
+        return Ok(());
+    }
     if !n.is_finite() {
         return Err(mlua::Error::runtime(
             "Cannot serialise number: must not be NaN or Inf",
@@ -142,16 +158,21 @@ fn json_number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
     Ok(())
 }
 
-fn encode(value: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+fn encode(
+    value: &Value,
+    depth: usize,
+    settings: &JsonSettings,
+    out: &mut Vec<u8>,
+) -> mlua::Result<()> {
     match value {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::Number(n) => json_number(*n, out)?,
+        Value::Number(n) => json_number(*n, settings, out)?,
         Value::String(s) => json_escape(&s.as_bytes(), out),
         Value::Table(table) => {
-            if depth >= JSON_MAX_DEPTH {
+            if depth >= settings.encode_depth.load(Ordering::Relaxed) {
                 return Err(mlua::Error::runtime(format!(
                     "Cannot serialise, excessive nesting ({})",
                     depth + 1
@@ -184,7 +205,7 @@ fn encode(value: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                     if i > 1 {
                         out.push(b',');
                     }
-                    encode(&table.raw_get::<Value>(i)?, depth + 1, out)?;
+                    encode(&table.raw_get::<Value>(i)?, depth + 1, settings, out)?;
                 }
                 out.push(b']');
             } else {
@@ -204,7 +225,7 @@ fn encode(value: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                         }
                     }
                     out.push(b':');
-                    encode(value, depth + 1, out)?;
+                    encode(value, depth + 1, settings, out)?;
                 }
                 out.push(b'}');
             }
@@ -219,8 +240,12 @@ fn encode(value: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
     Ok(())
 }
 
-fn decode(lua: &Lua, json: &serde_json::Value, depth: usize) -> mlua::Result<Value> {
-    if depth > JSON_MAX_DEPTH {
+fn decode(lua: &Lua, json: &serde_json::Value, depth: usize, max: usize) -> mlua::Result<Value> {
+    let nested = matches!(
+        json,
+        serde_json::Value::Array(_) | serde_json::Value::Object(_)
+    );
+    if nested && depth >= max {
         return Err(mlua::Error::runtime(
             "Found too many nested data structures",
         ));
@@ -233,14 +258,14 @@ fn decode(lua: &Lua, json: &serde_json::Value, depth: usize) -> mlua::Result<Val
         serde_json::Value::Array(items) => {
             let table = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, item) in items.iter().enumerate() {
-                table.raw_set(i + 1, decode(lua, item, depth + 1)?)?;
+                table.raw_set(i + 1, decode(lua, item, depth + 1, max)?)?;
             }
             Value::Table(table)
         }
         serde_json::Value::Object(map) => {
             let table = lua.create_table_with_capacity(0, map.len())?;
             for (key, value) in map {
-                table.raw_set(key.as_str(), decode(lua, value, depth + 1)?)?;
+                table.raw_set(key.as_str(), decode(lua, value, depth + 1, max)?)?;
             }
             Value::Table(table)
         }
@@ -248,25 +273,78 @@ fn decode(lua: &Lua, json: &serde_json::Value, depth: usize) -> mlua::Result<Val
 }
 
 fn install_cjson(lua: &Lua) -> mlua::Result<Table> {
+    let settings = Arc::new(JsonSettings {
+        encode_depth: AtomicUsize::new(JSON_MAX_DEPTH),
+        decode_depth: AtomicUsize::new(JSON_MAX_DEPTH),
+        invalid_numbers: AtomicBool::new(false),
+        keep_buffer: AtomicBool::new(true),
+    });
     let cjson = lua.create_table()?;
+    let s = settings.clone();
     cjson.raw_set(
         "encode",
-        lua.create_function(|lua, value: Value| {
+        lua.create_function(move |lua, value: Value| {
             let mut out = Vec::new();
-            encode(&value, 0, &mut out)?;
+            encode(&value, 0, &s, &mut out)?;
             lua.create_string(out)
         })?,
     )?;
+    let s = settings.clone();
     cjson.raw_set(
         "decode",
-        lua.create_function(|lua, text: mlua::LuaString| {
+        lua.create_function(move |lua, text: mlua::LuaString| {
             let json: serde_json::Value =
                 serde_json::from_slice(&text.as_bytes()).map_err(|e| {
                     mlua::Error::runtime(format!("Expected value but found invalid token: {e}"))
                 })?;
-            decode(lua, &json, 0)
+            decode(lua, &json, 0, s.decode_depth.load(Ordering::Relaxed))
         })?,
     )?;
+    for (name, pick) in [
+        (
+            "encode_max_depth",
+            (|s: &JsonSettings| &s.encode_depth) as fn(&JsonSettings) -> &AtomicUsize,
+        ),
+        ("decode_max_depth", |s| &s.decode_depth),
+    ] {
+        let s = settings.clone();
+        cjson.raw_set(
+            name,
+            lua.create_function(move |_, depth: Option<f64>| {
+                if let Some(depth) = depth {
+                    if !(1.0..=2_147_483_647.0).contains(&depth) {
+                        return Err(mlua::Error::runtime(format!(
+                            "bad argument #1 to '{name}' (expected integer between 1 and 2147483647)"
+                        )));
+                    }
+                    pick(&s).store(depth as usize, Ordering::Relaxed);
+                }
+                Ok(pick(&s).load(Ordering::Relaxed))
+            })?,
+        )?;
+    }
+    for (name, pick) in [
+        (
+            "encode_invalid_numbers",
+            (|s: &JsonSettings| &s.invalid_numbers) as fn(&JsonSettings) -> &AtomicBool,
+        ),
+        ("encode_keep_buffer", |s| &s.keep_buffer),
+    ] {
+        let s = settings.clone();
+        cjson.raw_set(
+            name,
+            lua.create_function(move |_, on: Option<Value>| {
+                match on {
+                    Some(Value::Boolean(b)) => pick(&s).store(b, Ordering::Relaxed),
+                    Some(Value::String(text)) => {
+                        pick(&s).store(&*text.as_bytes() == b"on", Ordering::Relaxed)
+                    }
+                    _ => {}
+                }
+                Ok(pick(&s).load(Ordering::Relaxed))
+            })?,
+        )?;
+    }
     cjson.raw_set(
         "null",
         Value::LightUserData(LightUserData(std::ptr::null_mut())),
@@ -340,5 +418,13 @@ mod tests {
             .exec()
             .is_err());
         assert!(lua.load("return cjson.encode({n = 0/0})").exec().is_err());
+        assert!(lua
+            .load("cjson.encode_max_depth(1) return cjson.encode({{}})")
+            .exec()
+            .is_err());
+        assert!(lua
+            .load("cjson.decode_max_depth(1) return cjson.decode('{\"a\":{}}')")
+            .exec()
+            .is_err());
     }
 }
