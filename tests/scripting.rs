@@ -502,7 +502,7 @@ fn function_libraries_load_list_call_and_delete() {
         b"$4\r\nshop\r\n",
     );
     conn.roundtrip(&request(&["SET", "apples", "10"]), b"+OK\r\n");
-    conn.roundtrip(&request(&["FCALL", "buy", "1", "apples", "3"]), b":7\r\n");
+    conn.roundtrip(&request(&["FCALL", "BUY", "1", "apples", "3"]), b":7\r\n");
     conn.roundtrip(
         &request(&["FCALL_RO", "stock", "1", "apples"]),
         b"$1\r\n7\r\n",

@@ -174,7 +174,7 @@ impl Engine {
             return Err("ERR No functions registered".into());
         }
         for (fname, _) in &registered {
-            if let Some(existing) = self.functions.get(fname) {
+            if let Some(existing) = self.functions.get(&fname.to_ascii_lowercase()) {
                 if existing.library != name {
                     return Err(format!("ERR Function {fname} already exists"));
                 }
@@ -185,7 +185,8 @@ impl Engine {
         for (fname, mut function) in registered {
             function.library = name.clone();
             names.push(fname.clone());
-            self.functions.insert(fname, function);
+            // Function names are case-insensitive, as Redis's functions dictionary.
+            self.functions.insert(fname.to_ascii_lowercase(), function);
         }
         self.libraries.insert(
             name.clone(),
@@ -203,7 +204,7 @@ impl Engine {
             return false;
         };
         for function in &library.functions {
-            self.functions.remove(function);
+            self.functions.remove(&function.to_ascii_lowercase());
         }
         true
     }
@@ -225,7 +226,11 @@ impl Engine {
                 functions: library
                     .functions
                     .iter()
-                    .filter_map(|f| self.functions.get(f).map(|def| (f, def)))
+                    .filter_map(|f| {
+                        self.functions
+                            .get(&f.to_ascii_lowercase())
+                            .map(|def| (f, def))
+                    })
                     .map(|(f, def)| FunctionInfo {
                         name: f.clone(),
                         description: def.description.clone(),
@@ -242,7 +247,9 @@ impl Engine {
 
     /// The flags of function `name`, if it exists.
     pub fn function_flags(&self, name: &str) -> Option<&[String]> {
-        self.functions.get(name).map(|f| f.flags.as_slice())
+        self.functions
+            .get(&name.to_ascii_lowercase())
+            .map(|f| f.flags.as_slice())
     }
 
     /// FCALL: calls function `name` with its keys and arguments as two tables, its commands
@@ -255,7 +262,8 @@ impl Engine {
         host: &mut dyn Host,
         enc: &mut Encoder<'_>,
     ) {
-        let Some(callback) = self.functions.get(name).map(|f| f.callback.clone()) else {
+        let found = self.functions.get(&name.to_ascii_lowercase());
+        let Some(callback) = found.map(|f| f.callback.clone()) else {
             enc.error("ERR Function not found");
             return;
         };
