@@ -327,6 +327,13 @@ pub struct RespSection {
     /// Bound on the buffers of every connection together; past it the biggest clients are
     /// closed (Redis `maxmemory-clients`; 0 = no bound). Live: `CONFIG SET maxmemory-clients`.
     pub maxmemory_clients: ByteSize,
+    /// Bound on the memory of the Lua state scripts run in (EVAL); past it a script fails
+    /// with "not enough memory". Restart-only.
+    pub lua_memory_limit: ByteSize,
+    /// Milliseconds a script runs before other clients get `-BUSY` and SCRIPT KILL may stop
+    /// it (Redis `busy-reply-threshold`, alias `lua-time-limit`; 0 = never busy). Live:
+    /// `CONFIG SET busy-reply-threshold`.
+    pub busy_reply_threshold_ms: u64,
 }
 
 impl Default for RespSection {
@@ -341,6 +348,8 @@ impl Default for RespSection {
             proto_max_bulk_len: ByteSize::mib(512),
             client_query_buffer_limit: ByteSize::mib(1024),
             maxmemory_clients: ByteSize(0),
+            lua_memory_limit: ByteSize::mib(256),
+            busy_reply_threshold_ms: crate::scripting::DEFAULT_BUSY_THRESHOLD_MS,
         }
     }
 }

@@ -26,6 +26,7 @@
 //! - [`replication`]: the backlog, replica links in both directions, PSYNC (Redis's protocol).
 //! - [`tls`]: certificates and keys turned into rustls configurations, swapped on reload.
 //! - [`zerocopy`]: large values handed to the connection by reference (pinned segments).
+//! - [`scripting`]: the Lua state EVAL runs scripts in, its sandbox and script cache.
 //!
 //! # Threads and what they own
 //! - `acceptor`: the listening sockets; accepts until `WouldBlock` and deals connections round
@@ -51,6 +52,10 @@
 //!   graceful shutdown. The main thread waits for the server's threads to end.
 //!
 //! # Lock order
+//! A script (EVAL) holds every worker's gate for writing, then the scripting engine's mutex,
+//! for its whole run; its commands then take store locks as any command does. SCRIPT LOAD,
+//! EXISTS and FLUSH take the engine's mutex with no gate held; SCRIPT KILL takes no lock.
+//!
 //! Store shard mutexes are taken one at a time, never two together but by a flush, which
 //! holds all of them in index order so that it is one moment for every key (then a TTL bucket's,
 //! then the segment pool's; see [`store`]); the connection table mutex is taken on connect,
@@ -97,6 +102,7 @@ pub mod persist;
 pub mod pubsub;
 pub mod reload;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod shared;
 pub mod store;

@@ -67,6 +67,11 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
                 config.resp.maxmemory_clients.bytes(),
             ))
     }),
+    ("resp.busy_reply_threshold_ms", |config, shared| {
+        shared
+            .scripting
+            .set_busy_threshold_ms(config.resp.busy_reply_threshold_ms)
+    }),
     ("server.protected_mode", |config, shared| {
         shared
             .protected_mode

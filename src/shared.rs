@@ -73,6 +73,8 @@ pub struct Shared {
     pub tls: Option<crate::tls::TlsState>,
     /// ACL users and the denial log.
     pub acl: crate::acl::SharedAcl,
+    /// Lua scripting: the engine, its script cache, the script running now.
+    pub scripting: crate::scripting::Scripting,
     /// Redis's protected mode (`server.protected_mode`, `CONFIG SET protected-mode`).
     pub protected_mode: AtomicBool,
     shutting_down: AtomicBool,
@@ -153,7 +155,13 @@ impl Shared {
             config.metrics.slowlog_log_slower_than_us,
             config.metrics.slowlog_max_len,
         );
+        let scripting = crate::scripting::Scripting::new(
+            config.resp.lua_memory_limit.bytes() as usize,
+            commands.redis_version,
+        )?;
+        scripting.set_busy_threshold_ms(config.resp.busy_reply_threshold_ms);
         Ok(Shared {
+            scripting,
             acl: crate::acl::SharedAcl::new(acl),
             protected_mode: AtomicBool::new(config.server.protected_mode),
             clients: Arc::new(crate::clients::Clients::new(&config)),
@@ -240,6 +248,8 @@ impl Shared {
 pub struct CommandCatalogue {
     pub acl: Arc<crate::acl::Catalogue>,
     pub timed: Vec<crate::metrics::latency::CommandKey>,
+    /// The Redis version the server reports (scripts see it as `redis.REDIS_VERSION`).
+    pub redis_version: &'static str,
 }
 
 /// Why the shared state could not be built from the config.
@@ -249,6 +259,8 @@ pub enum SharedError {
     Users(#[from] UsersError),
     #[error(transparent)]
     Acl(#[from] crate::acl::file::AclFileError),
+    #[error(transparent)]
+    Scripting(#[from] crate::scripting::EngineError),
 }
 
 /// Per-worker read/write locks that make multi-key commands atomic.
@@ -279,5 +291,26 @@ impl Gates {
     /// Every gate, held for writing.
     pub fn exclusive(&self) -> Vec<parking_lot::RwLockWriteGuard<'_, ()>> {
         self.gates.iter().map(|gate| gate.write()).collect()
+    }
+
+    /// The gate of worker `worker` for reading, if it comes free within `wait`.
+    pub fn try_shared_for(
+        &self,
+        worker: usize,
+        wait: std::time::Duration,
+    ) -> Option<parking_lot::RwLockReadGuard<'_, ()>> {
+        self.gates[worker % self.gates.len()].try_read_for(wait)
+    }
+
+    /// Every gate for writing, in index order, each within `wait`; none if one did not come
+    /// free (those already taken are released, so a waiter never sits on part of them).
+    pub fn try_exclusive_for(
+        &self,
+        wait: std::time::Duration,
+    ) -> Option<Vec<parking_lot::RwLockWriteGuard<'_, ()>>> {
+        self.gates
+            .iter()
+            .map(|gate| gate.try_write_for(wait))
+            .collect()
     }
 }

@@ -9,6 +9,7 @@ pub fn catalogue() -> crate::shared::CommandCatalogue {
     crate::shared::CommandCatalogue {
         acl: super::resp::table::acl_catalogue(),
         timed: timed_commands(),
+        redis_version: super::compat::REDIS_VERSION,
     }
 }
 

@@ -215,6 +215,33 @@ impl<'o> Encoder<'o> {
         }
     }
 
+    /// A big number: `(digits` (RESP3) or a bulk string (RESP2).
+    pub fn big_number(&mut self, digits: &[u8]) {
+        if self.is_resp3() {
+            self.out.push(b'(');
+            self.out.extend_from_slice(digits);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(digits);
+        }
+    }
+
+    /// Verbatim text with a three-byte format (`=len\r\nfmt:...`, RESP3), or a bulk string of
+    /// the text (RESP2).
+    pub fn verbatim_as(&mut self, format: &[u8; 3], text: &[u8]) {
+        if self.is_resp3() {
+            self.out.push(b'=');
+            push_int(self.out, text.len() as i64 + 4);
+            self.out.extend_from_slice(b"\r\n");
+            self.out.extend_from_slice(format);
+            self.out.push(b':');
+            self.out.extend_from_slice(text);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(text);
+        }
+    }
+
     /// Verbatim text (`=len\r\ntxt:...`, RESP3) or a bulk string (RESP2), used by INFO.
     pub fn verbatim(&mut self, text: &[u8]) {
         if self.is_resp3() {

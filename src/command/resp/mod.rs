@@ -14,6 +14,7 @@ mod client;
 mod connection;
 mod dump;
 mod events;
+mod functions;
 mod hash;
 mod keys;
 mod list;
@@ -23,6 +24,7 @@ mod persist;
 mod pubsub;
 mod random;
 mod replication;
+mod scripting;
 mod server;
 mod set;
 mod settings;
@@ -439,12 +441,26 @@ fn dispatch(
         args: &command.args,
     };
     let flow = if spec.flags.contains(Flags::EXCLUSIVE) {
-        let _all = ctx.shared.gates.exclusive();
+        let _all = match gate_or_busy(ctx, |wait| ctx.shared.gates.try_exclusive_for(wait)) {
+            Ok(all) => all,
+            Err(busy) => {
+                enc.error(&busy);
+                return (Flow::Continue, Ran::Rejected(spec.name));
+            }
+        };
         (spec.handler)(&mut call, &mut enc)
     } else if spec.flags.contains(Flags::NO_GATE) {
         (spec.handler)(&mut call, &mut enc)
     } else {
-        let _mine = ctx.shared.gates.shared(ctx.worker);
+        let _mine = match gate_or_busy(ctx, |wait| {
+            ctx.shared.gates.try_shared_for(ctx.worker, wait)
+        }) {
+            Ok(mine) => mine,
+            Err(busy) => {
+                enc.error(&busy);
+                return (Flow::Continue, Ran::Rejected(spec.name));
+            }
+        };
         (spec.handler)(&mut call, &mut enc)
     };
     (flow, Ran::Executed(spec))
@@ -462,6 +478,25 @@ fn count_error(ctx: &Context<'_>, reply: &[u8]) {
         _ => return,
     };
     ctx.shared.errors[ctx.worker].count(text);
+}
+
+/// The gate `take` gives (it waits up to the given time), waiting as long as it takes, unless
+/// a script has run past `busy-reply-threshold` meanwhile: then Redis's `-BUSY` error text,
+/// so a worker never blocks behind a long script (it holds every gate) and SCRIPT KILL, which
+/// takes none, can reach it.
+fn gate_or_busy<G>(
+    ctx: &Context<'_>,
+    mut take: impl FnMut(std::time::Duration) -> Option<G>,
+) -> Result<G, String> {
+    const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+    loop {
+        if let Some(gate) = take(WAIT) {
+            return Ok(gate);
+        }
+        if let Some(busy) = ctx.shared.scripting.busy(crate::shared::unix_millis()) {
+            return Err(busy.to_string());
+        }
+    }
 }
 
 /// The pool of the command's first key, for commands that name one.

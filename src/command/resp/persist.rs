@@ -81,7 +81,8 @@ pub fn save(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// `save` rules are set (unless NOSAVE), then stops the server; the connection closes
 /// without a reply, as Redis's does. A failed save stops nothing unless FORCE. There is no
 /// wait for replicas here, so NOW changes nothing and ABORT finds nothing to abort. While
-/// the snapshot loads nothing is saved (a half-loaded store would replace the file).
+/// the snapshot loads nothing is saved (a half-loaded store would replace the file). While a
+/// script runs only NOSAVE is accepted, and it stops the script (written to or not).
 pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if call.session.queued.is_some() {
         call.session.queue_failed = true;
@@ -112,6 +113,15 @@ pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         return Flow::Continue;
     }
     let shared = call.ctx.shared;
+    if shared.scripting.is_running() {
+        if !nosave {
+            // A save now would catch the script half done (Redis: only SHUTDOWN NOSAVE).
+            log::warn!("SHUTDOWN refused while a script runs: use SHUTDOWN NOSAVE");
+            enc.error("ERR Errors trying to SHUTDOWN. Check logs.");
+            return Flow::Continue;
+        }
+        shared.scripting.abort_for_shutdown();
+    }
     let loading = shared.persistence.is_loading();
     let rules = !shared
         .persistence

@@ -82,6 +82,13 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 .clients
                 .maxmemory_clients_bytes(shared.store.memory_limit() as u64),
         );
+        // The Lua state's memory and the script cache's (scripting/).
+        let (lua_bytes, scripts_bytes, scripts) = shared.scripting.figures();
+        let _ = write!(
+            text,
+            "used_memory_lua:{lua_bytes}\r\nused_memory_vm_eval:{lua_bytes}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_bytes}\r\nnumber_of_cached_scripts:{scripts}\r\n",
+            ByteSize(lua_bytes as u64),
+        );
         // The cold pass's figures (store/cold.rs), ending the section.
         let _ = write!(
             text,

@@ -102,6 +102,14 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             "slowlog-max-len",
             call.ctx.shared.slowlog.max_len().to_string(),
         ),
+        (
+            "busy-reply-threshold",
+            call.ctx.shared.scripting.busy_threshold_ms().to_string(),
+        ),
+        (
+            "lua-time-limit",
+            call.ctx.shared.scripting.busy_threshold_ms().to_string(),
+        ),
         ("latency-tracking", "yes".into()),
         (
             "latency-tracking-info-percentiles",
@@ -387,6 +395,16 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     None => enc.error(
                         "ERR CONFIG SET failed (possibly related to argument 'slowlog-log-slower-than') - argument couldn't be parsed into an integer",
                     ),
+                },
+                b"busy-reply-threshold" | b"lua-time-limit" => match parse_i64(value) {
+                    Some(ms) if ms >= 0 => {
+                        call.ctx.shared.scripting.set_busy_threshold_ms(ms as u64);
+                        enc.ok();
+                    }
+                    _ => enc.error(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{}') - argument must be between 0 and 9223372036854775807 inclusive",
+                        String::from_utf8_lossy(&name)
+                    )),
                 },
                 b"slowlog-max-len" => match parse_i64(value) {
                     Some(len) if len >= 0 => {

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use ferrocache_protocol::resp::Encoder;
 
 use super::{
-    acl, blocking, client, connection, dump, hash, keys, list, observe, persist, pubsub,
-    replication, server, set, settings, sort, strings, tx, zset, zset_ops, Call,
+    acl, blocking, client, connection, dump, functions, hash, keys, list, observe, persist, pubsub,
+    replication, scripting, server, set, settings, sort, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -308,6 +308,15 @@ commands! {
     "acl", -2, Flags::NONE, (0, 0, 0), "server", "A container for Access List Control commands.", acl::acl;
     "latency", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for latency diagnostics commands.", observe::latency;
     "slowlog", -2, Flags::ADMIN, (0, 0, 0), "server", "A container for slow log commands.", observe::slowlog;
+    // scripting
+    "eval", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Executes a server-side Lua script.", scripting::eval;
+    "evalsha", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Executes a server-side Lua script by SHA1 digest.", scripting::eval;
+    "eval_ro", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Executes a read-only server-side Lua script.", scripting::eval;
+    "evalsha_ro", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::eval;
+    "fcall", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Invokes a function.", functions::fcall;
+    "fcall_ro", -3, Flags::EXCLUSIVE, (0, 0, 0), "scripting", "Invokes a read-only function.", functions::fcall;
+    "function", -2, Flags::NO_GATE, (0, 0, 0), "scripting", "A container for function commands.", functions::function;
+    "script", -2, Flags::NO_GATE, (0, 0, 0), "scripting", "A container for Lua scripts management commands.", scripting::script;
 }
 
 /// ACL's subcommands, and whether each is `@admin @dangerous` (the others are `@slow` only:
@@ -356,6 +365,7 @@ fn categories(spec: &CommandSpec) -> u32 {
         "pubsub" => bit("pubsub"),
         "connection" => bit("connection"),
         "transactions" => bit("transaction"),
+        "scripting" => bit("scripting"),
         _ => 0,
     };
     if matches!(spec.name, "dbsize" | "flushdb" | "flushall") {
