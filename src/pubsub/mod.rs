@@ -452,6 +452,9 @@ impl crate::store::Observer for KeyspaceNotifier {
                     KeyKind::ZSet => (notify::ZSET, b"zadd"),
                     KeyKind::List => (notify::LIST, b"lpush"),
                     KeyKind::Set => (notify::SET, b"sadd"),
+                    // Every stream write reports as its commonest one (the store's effect
+                    // carries the key's kind, not the command's event name).
+                    KeyKind::Stream => (notify::STREAM, b"xadd"),
                 };
                 (class, name, item.key())
             }

@@ -49,6 +49,7 @@ mod segments;
 pub mod set;
 mod shard;
 mod snapshot;
+pub mod stream;
 mod survey;
 mod ttl;
 mod vocabulary;
@@ -77,6 +78,7 @@ use segments::Segments;
 pub use set::SetObject;
 use shard::Shard;
 pub use snapshot::{unpack_stored, RestoreError, RestoredValue};
+pub use stream::{StreamError, StreamId, StreamObject};
 pub use vocabulary::{KeyKind, Outcome, ReadOptions, Recency, StoreConfig, StoreError, StoreStats};
 pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};
 

@@ -170,6 +170,7 @@ fn type_name(object: Option<&Object>) -> &'static str {
         Some(Object::ZSet(_)) => "zset",
         Some(Object::List(_)) => "list",
         Some(Object::Set(_)) => "set",
+        Some(Object::Stream(_)) => "stream",
     }
 }
 
@@ -409,6 +410,7 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 Some(Object::ZSet(zset)) => enc.bulk(zset.encoding().as_bytes()),
                 Some(Object::List(list)) => enc.bulk(list.encoding().as_bytes()),
                 Some(Object::Set(set)) => enc.bulk(set.encoding().as_bytes()),
+                Some(Object::Stream(_)) => enc.bulk(b"stream"),
                 None => {
                     let value = item.value();
                     let encoding: &[u8] = if value.len() <= 20 && super::parse_i64(value).is_some() {
