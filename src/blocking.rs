@@ -1,5 +1,5 @@
-//! Clients parked in a blocking list pop (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP), across
-//! workers: who waits on which key, in which order, and the hand-over of a served reply to
+//! Clients parked in a blocking list pop (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) or a
+//! blocking stream read (XREAD, XREADGROUP with BLOCK), across workers: who waits on which key, in which order, and the hand-over of a served reply to
 //! the waiter's worker.
 //!
 //! A waiter is parked with a sequence number (the order it blocked in) on each of its keys.
@@ -34,6 +34,21 @@ pub enum WaitFor {
         from: End,
         to: End,
     },
+    /// XREAD / XREADGROUP BLOCK: reply `[[key, entries]]` once one of its keys has entries
+    /// past the id it waits after.
+    Stream(StreamWait),
+}
+
+/// What a blocked stream read waits for.
+#[derive(Debug, Clone)]
+pub struct StreamWait {
+    /// Per key (in the waiter's key order), the id whose successors it wants; for a group
+    /// read, the group's last delivered id at serving time instead.
+    pub after: Vec<crate::store::StreamId>,
+    /// Entries per reply at most.
+    pub count: usize,
+    /// XREADGROUP's group, consumer and NOACK.
+    pub group: Option<(Vec<u8>, Vec<u8>, bool)>,
 }
 
 /// A parked client.
@@ -184,6 +199,27 @@ impl Registry {
             .waiters
             .remove(&seq)
             .expect("queued waiters are parked");
+        Self::unqueue(&mut inner, &waiter);
+        self.parked.fetch_sub(1, Ordering::Relaxed);
+        Some(waiter)
+    }
+
+    /// The waiters on `key`, first blocked first (a snapshot: each may be gone when taken).
+    pub fn queued(&self, key: &[u8]) -> Vec<u64> {
+        if self.parked() == 0 {
+            return Vec::new();
+        }
+        let inner = self.inner.lock();
+        inner
+            .queues
+            .get(key)
+            .map_or_else(Vec::new, |q| q.iter().copied().collect())
+    }
+
+    /// Takes waiter `seq` out of the registry to be served, if it is still parked.
+    pub fn take(&self, seq: u64) -> Option<Waiter> {
+        let mut inner = self.inner.lock();
+        let waiter = inner.waiters.remove(&seq)?;
         Self::unqueue(&mut inner, &waiter);
         self.parked.fetch_sub(1, Ordering::Relaxed);
         Some(waiter)

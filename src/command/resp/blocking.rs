@@ -46,7 +46,7 @@ fn timeout_reply(version: RespVersion) -> Vec<u8> {
 }
 
 /// Parks the caller as `wait_for` on `keys`, or answers the timeout reply inside EXEC.
-fn park_or_answer(
+pub(super) fn park_or_answer(
     call: &mut Call<'_, '_>,
     enc: &mut Encoder<'_>,
     keys: Vec<Vec<u8>>,
@@ -58,7 +58,7 @@ fn park_or_answer(
         // (a timeout answers a null array for all of them).
         match wait_for {
             WaitFor::Move { .. } => enc.null(),
-            WaitFor::Pop { .. } => enc.null_array(),
+            WaitFor::Pop { .. } | WaitFor::Stream(_) => enc.null_array(),
         }
         return Flow::Continue;
     }
@@ -81,6 +81,7 @@ fn park_or_answer(
     // the keys now, in queue order (possibly this very client, through its worker's inbox).
     for key in &keys {
         serve_waiters(ctx, key);
+        super::stream_read::serve_stream_waiters(ctx, key);
     }
     Flow::Block
 }
@@ -290,6 +291,8 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
             fed.push(destination.clone());
             None
         }
+        // Served by `stream_read::serve_stream_waiters` after stream writes.
+        WaitFor::Stream(_) => return Serve::Nothing,
     };
     let served = Served {
         conn_id: waiter.conn_id,

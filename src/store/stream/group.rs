@@ -256,6 +256,10 @@ impl StreamObject {
             }
             None => Vec::new(),
         };
+        if ids.is_empty() {
+            // Nothing to deliver: the consumer is not created (Redis serves nothing).
+            return Ok(ids);
+        }
         let counters: Vec<Option<u64>> = ids
             .iter()
             .map(|&id| {
