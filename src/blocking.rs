@@ -49,6 +49,8 @@ pub struct StreamWait {
     pub count: usize,
     /// XREADGROUP's group, consumer and NOACK.
     pub group: Option<(Vec<u8>, Vec<u8>, bool)>,
+    /// What a group reader answers if its stream is deleted or replaced by another type.
+    pub gone_reply: Vec<u8>,
 }
 
 /// A parked client.
@@ -223,6 +225,47 @@ impl Registry {
         Self::unqueue(&mut inner, &waiter);
         self.parked.fetch_sub(1, Ordering::Relaxed);
         Some(waiter)
+    }
+
+    /// Unblocks the group readers waiting on `key` (its stream is gone) with their gone
+    /// reply. Called from the store's effect hook: takes only the registry's lock.
+    pub fn stream_gone(&self, key: &[u8]) {
+        for seq in self.queued(key) {
+            let group_reader = {
+                let inner = self.inner.lock();
+                inner.waiters.get(&seq).is_some_and(
+                    |w| matches!(&w.wait_for, WaitFor::Stream(wait) if wait.group.is_some()),
+                )
+            };
+            if !group_reader {
+                continue;
+            }
+            let Some(waiter) = self.take(seq) else {
+                continue;
+            };
+            let WaitFor::Stream(wait) = waiter.wait_for else {
+                continue;
+            };
+            if let Some(sink) = self.sink.get() {
+                sink.wake(
+                    waiter.worker,
+                    Served {
+                        conn_id: waiter.conn_id,
+                        seq: waiter.seq,
+                        reply: wait.gone_reply,
+                        give_back: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Unblocks every group reader (all keys were flushed).
+    pub fn every_stream_gone(&self) {
+        let keys: Vec<Vec<u8>> = self.inner.lock().queues.keys().cloned().collect();
+        for key in keys {
+            self.stream_gone(&key);
+        }
     }
 
     /// Puts back a waiter [`take_first`](Self::take_first) took but could not serve, ahead of

@@ -231,6 +231,9 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.error(err::OOM);
         return Flow::Continue;
     }
+    // A stream arriving under a key may feed (or, lacking their group, fail) its readers.
+    let to = to.to_vec();
+    super::stream_read::stream_ready(call, &to);
     if nx {
         enc.integer(1);
     } else {

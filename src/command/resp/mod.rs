@@ -79,6 +79,9 @@ pub struct RespSession {
     pub parse_progress: resp::Progress,
     /// EXEC is running the queued commands (blocking pops answer at once).
     pub in_exec: bool,
+    /// Streams written inside the running EXEC: their blocked readers are served once it
+    /// ends, seeing the transaction's outcome (as Redis's `signalKeyAsReady` defers them).
+    pub ready_streams: Vec<Vec<u8>>,
     /// The blocking pop this connection is parked in, if any.
     pub parked: Option<crate::blocking::Parked>,
 }
@@ -103,6 +106,7 @@ impl RespSession {
             shard_channels: HashSet::default(),
             parse_progress: resp::Progress::default(),
             in_exec: false,
+            ready_streams: Vec::new(),
             parked: None,
         }
     }

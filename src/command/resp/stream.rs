@@ -279,7 +279,8 @@ pub fn xadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(Some(Err(_))) => enc.error(ADD_TOO_SMALL),
         Ok(Some(Ok(id))) => {
             reply_id(enc, id);
-            super::stream_read::serve_stream_waiters(call.ctx, call.arg(1));
+            let key = call.arg(1).to_vec();
+            super::stream_read::stream_ready(call, &key);
         }
     }
     Flow::Continue

@@ -29,6 +29,29 @@ fn subcommand_error(call: &Call<'_, '_>, enc: &mut Encoder<'_>) {
     ));
 }
 
+/// Checks a container command's subcommand against Redis 7's table of subcommand arities
+/// (the dispatcher's check there); false when it replied an error.
+pub fn subcommand_ok(call: &Call<'_, '_>, enc: &mut Encoder<'_>, table: &[(&str, i32)]) -> bool {
+    let name = call.name();
+    let sub = String::from_utf8_lossy(call.arg(1)).to_lowercase();
+    let Some(&(_, arity)) = table.iter().find(|(s, _)| *s == sub) else {
+        enc.error(&format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(call.arg(1)),
+            name.to_uppercase()
+        ));
+        return false;
+    };
+    let argc = call.args.len() as i32;
+    if (arity >= 0 && argc != arity) || (arity < 0 && argc < -arity) {
+        enc.error(&format!(
+            "ERR wrong number of arguments for '{name}|{sub}' command"
+        ));
+        return false;
+    }
+    true
+}
+
 fn nogroup(key: &[u8], group: &[u8]) -> String {
     format!(
         "NOGROUP No such key '{}' or consumer group '{}'",
@@ -75,6 +98,17 @@ pub fn reply_help(enc: &mut Encoder<'_>, lines: &[&str]) {
 
 /// XGROUP subcommand ...
 pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let table = [
+        ("create", -5),
+        ("setid", -5),
+        ("destroy", 4),
+        ("createconsumer", 5),
+        ("delconsumer", 5),
+        ("help", 2),
+    ];
+    if !subcommand_ok(call, enc, &table) {
+        return Flow::Continue;
+    }
     let sub = call.arg(1).to_ascii_uppercase();
     let argc = call.args.len();
     if argc == 2 && sub == b"HELP" {
@@ -175,7 +209,8 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 Ok(destroyed) => {
                     enc.integer(i64::from(destroyed));
                     if destroyed {
-                        super::stream_read::serve_stream_waiters(call.ctx, key);
+                        let key = key.to_vec();
+                        super::stream_read::stream_ready(call, &key);
                     }
                 }
             }

@@ -40,6 +40,10 @@ fn reply_optional(enc: &mut Encoder<'_>, value: Option<u64>) {
 
 /// XINFO subcommand ...
 pub fn xinfo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let table = [("consumers", 4), ("groups", 3), ("stream", -3), ("help", 2)];
+    if !super::stream_group::subcommand_ok(call, enc, &table) {
+        return Flow::Continue;
+    }
     if is(call.arg(1), "HELP") {
         if call.args.len() == 2 {
             reply_help(enc, HELP);

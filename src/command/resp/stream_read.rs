@@ -237,6 +237,12 @@ fn read(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>, group_read: bool) -> Flo
         group: args
             .group
             .map(|(g, c)| (g.to_vec(), c.to_vec(), args.noack)),
+        gone_reply: {
+            let mut reply = Vec::new();
+            Encoder::new(&mut reply, enc.version)
+                .error("UNBLOCKED the stream key no longer exists");
+            reply
+        },
     };
     let keys = args.keys.iter().map(|k| k.to_vec()).collect();
     super::blocking::park_or_answer(call, enc, keys, WaitFor::Stream(wait), block_ms)
@@ -295,12 +301,20 @@ fn read_group(
             return Ok(Err(nogroup(key, request.group)));
         };
         let part = match request.history {
-            Some(start) => {
-                let Ok(history) =
-                    stream.read_history(request.group, request.consumer, start, request.count, now)
+            Some(after) => {
+                // The consumer's pending entries after the id (past the last: none).
+                let start = after.incr().unwrap_or(StreamId::MAX);
+                let count = if after == StreamId::MAX {
+                    1
+                } else {
+                    request.count
+                };
+                let Ok(mut history) =
+                    stream.read_history(request.group, request.consumer, start, count, now)
                 else {
                     return Ok(Err(nogroup(key, request.group)));
                 };
+                history.retain(|(id, _)| *id > after);
                 Some(key_part(version, limit, key, |enc| {
                     enc.array(history.len());
                     for (id, present) in history {
@@ -340,6 +354,17 @@ fn read_group(
         Err(StoreError::WrongType) => Err(err::WRONGTYPE.into()),
         Err(StoreError::OutOfMemory) => Err(err::OOM.into()),
         Err(StoreError::TooLarge) => Err(err::TOO_LARGE.into()),
+    }
+}
+
+/// Notes that `key` may feed blocked readers: served now, or once the running EXEC ends.
+pub fn stream_ready(call: &mut Call<'_, '_>, key: &[u8]) {
+    if call.session.in_exec {
+        if !call.session.ready_streams.iter().any(|k| k == key) {
+            call.session.ready_streams.push(key.to_vec());
+        }
+    } else {
+        serve_stream_waiters(call.ctx, key);
     }
 }
 

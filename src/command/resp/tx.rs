@@ -84,6 +84,9 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     }
     call.session.in_exec = false;
+    for key in std::mem::take(&mut call.session.ready_streams) {
+        super::stream_read::serve_stream_waiters(call.ctx, &key);
+    }
     flow
 }
 
