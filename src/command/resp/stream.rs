@@ -88,15 +88,19 @@ pub fn reply_entry(enc: &mut Encoder<'_>, entry: &EntryRef<'_>) {
     }
 }
 
-/// Writes entries as an array, stopping once the output limit is passed.
-pub fn reply_entries<'e>(enc: &mut Encoder<'_>, entries: impl IntoIterator<Item = EntryRef<'e>>) {
-    let entries: Vec<EntryRef<'_>> = entries.into_iter().collect();
-    enc.array(entries.len());
-    for entry in &entries {
+/// Writes the entries `entries` yields as an array, stopping once the output limit is
+/// passed. The iterator is made twice (a count, then the reply) so no copy of the range is
+/// held whatever its size.
+pub fn reply_entries<'e, I: Iterator<Item = EntryRef<'e>>>(
+    enc: &mut Encoder<'_>,
+    entries: impl Fn() -> I,
+) {
+    enc.array(entries().count());
+    for entry in entries() {
         if enc.output_full() {
             break;
         }
-        reply_entry(enc, entry);
+        reply_entry(enc, &entry);
     }
 }
 
@@ -320,8 +324,8 @@ pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         None => enc.array(0),
         Some(_) if count == Some(0) => enc.null_array(),
         Some(stream) => {
-            let entries = stream.range(start, end, rev);
-            reply_entries(enc, entries.take(count.unwrap_or(usize::MAX)));
+            let take = count.unwrap_or(usize::MAX);
+            reply_entries(enc, || stream.range(start, end, rev).take(take));
         }
     });
     if result.is_err() {

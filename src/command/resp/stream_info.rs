@@ -175,10 +175,9 @@ fn stream_info(enc: &mut Encoder<'_>, s: &StreamObject, full: Option<usize>) {
     };
     let limit = if count == 0 { usize::MAX } else { count };
     enc.bulk(b"entries");
-    reply_entries(
-        enc,
-        s.range(StreamId::MIN, StreamId::MAX, false).take(limit),
-    );
+    reply_entries(enc, || {
+        s.range(StreamId::MIN, StreamId::MAX, false).take(limit)
+    });
     enc.bulk(b"groups");
     enc.array(s.groups().len());
     for (name, group) in s.groups() {

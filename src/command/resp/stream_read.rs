@@ -265,11 +265,8 @@ fn read_plain(
             let Some(Object::Stream(stream)) = view.and_then(|item| item.object()) else {
                 return None;
             };
-            let mut entries = stream
-                .range(start, StreamId::MAX, false)
-                .take(take)
-                .peekable();
-            entries.peek()?;
+            let entries = || stream.range(start, StreamId::MAX, false).take(take);
+            entries().next()?;
             Some(key_part(version, limit, key, |enc| {
                 reply_entries(enc, entries)
             }))
@@ -341,7 +338,7 @@ fn read_group(
                 };
                 match (ids.first(), ids.last()) {
                     (Some(&first), Some(&last)) => Some(key_part(version, limit, key, |enc| {
-                        reply_entries(enc, stream.range(first, last, false))
+                        reply_entries(enc, || stream.range(first, last, false))
                     })),
                     _ => None,
                 }
