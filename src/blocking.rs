@@ -1,5 +1,6 @@
 //! Clients parked in a blocking pop (the lists' BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP and
-//! the sorted sets' BZPOPMIN, BZPOPMAX, BZMPOP), across workers: who waits on which key, in which order, and the hand-over of a served reply to
+//! the sorted sets' BZPOPMIN, BZPOPMAX, BZMPOP), a blocking stream read (XREAD, XREADGROUP
+//! with BLOCK) or WAIT, across workers: who waits on which key, in which order, and the hand-over of a served reply to
 //! the waiter's worker.
 //!
 //! A waiter is parked with a sequence number (the order it blocked in) on each of its keys.
@@ -28,6 +29,7 @@ use crate::store::{End, IfMissing, Store};
 pub enum Kind {
     List,
     ZSet,
+    Stream,
 }
 
 /// What a parked client waits to do once one of its keys holds a list or a sorted set.
@@ -48,6 +50,9 @@ pub enum WaitFor {
     /// WAIT: parked on no key; replication answers it when enough replicas acked
     /// (`replication::Replication::serve_waits`).
     Acks,
+    /// XREAD / XREADGROUP BLOCK: reply `[[key, entries]]` once one of its keys has entries
+    /// past the id it waits after.
+    Stream(StreamWait),
 }
 
 impl WaitFor {
@@ -56,9 +61,24 @@ impl WaitFor {
         match self {
             WaitFor::Pop { .. } | WaitFor::Move { .. } => Some(Kind::List),
             WaitFor::ZPop { .. } => Some(Kind::ZSet),
+            WaitFor::Stream(_) => Some(Kind::Stream),
             WaitFor::Acks => None,
         }
     }
+}
+
+/// What a blocked stream read waits for.
+#[derive(Debug, Clone)]
+pub struct StreamWait {
+    /// Per key (in the waiter's key order), the id whose successors it wants; for a group
+    /// read, the group's last delivered id at serving time instead.
+    pub after: Vec<crate::store::StreamId>,
+    /// Entries per reply at most.
+    pub count: usize,
+    /// XREADGROUP's group, consumer and NOACK.
+    pub group: Option<(Vec<u8>, Vec<u8>, bool)>,
+    /// What a group reader answers if its stream is deleted or replaced by another type.
+    pub gone_reply: Vec<u8>,
 }
 
 /// A parked client.
@@ -241,6 +261,68 @@ impl Registry {
         Self::unqueue(inner, &waiter);
         self.parked.fetch_sub(1, Ordering::Relaxed);
         Some(waiter)
+    }
+
+    /// The waiters on `key`, first blocked first (a snapshot: each may be gone when taken).
+    pub fn queued(&self, key: &[u8]) -> Vec<u64> {
+        if self.parked() == 0 {
+            return Vec::new();
+        }
+        let inner = self.inner.lock();
+        inner
+            .queues
+            .get(key)
+            .map_or_else(Vec::new, |q| q.iter().copied().collect())
+    }
+
+    /// Takes waiter `seq` out of the registry to be served, if it is still parked.
+    pub fn take(&self, seq: u64) -> Option<Waiter> {
+        let mut inner = self.inner.lock();
+        let waiter = inner.waiters.remove(&seq)?;
+        Self::unqueue(&mut inner, &waiter);
+        self.parked.fetch_sub(1, Ordering::Relaxed);
+        Some(waiter)
+    }
+
+    /// Unblocks the group readers waiting on `key` (its stream is gone) with their gone
+    /// reply. Called from the store's effect hook: takes only the registry's lock.
+    pub fn stream_gone(&self, key: &[u8]) {
+        for seq in self.queued(key) {
+            let group_reader = {
+                let inner = self.inner.lock();
+                inner.waiters.get(&seq).is_some_and(
+                    |w| matches!(&w.wait_for, WaitFor::Stream(wait) if wait.group.is_some()),
+                )
+            };
+            if !group_reader {
+                continue;
+            }
+            let Some(waiter) = self.take(seq) else {
+                continue;
+            };
+            let WaitFor::Stream(wait) = waiter.wait_for else {
+                continue;
+            };
+            if let Some(sink) = self.sink.get() {
+                sink.wake(
+                    waiter.worker,
+                    Served {
+                        conn_id: waiter.conn_id,
+                        seq: waiter.seq,
+                        reply: wait.gone_reply,
+                        give_back: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Unblocks every group reader (all keys were flushed).
+    pub fn every_stream_gone(&self) {
+        let keys: Vec<Vec<u8>> = self.inner.lock().queues.keys().cloned().collect();
+        for key in keys {
+            self.stream_gone(&key);
+        }
     }
 
     /// Puts back a waiter [`take_first`](Self::take_first) took but could not serve, ahead of

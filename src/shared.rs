@@ -66,7 +66,7 @@ pub struct Shared {
     /// Replication: role, ids, backlog, links (`replication`).
     pub replication: Arc<crate::replication::Replication>,
     /// Clients parked in blocking list pops, across every worker.
-    pub blocked: crate::blocking::Registry,
+    pub blocked: Arc<crate::blocking::Registry>,
     /// Client buffer limits and the memory every connection's buffers take.
     pub clients: Arc<crate::clients::Clients>,
     /// The certificates TLS listeners hand out (none without a TLS port).
@@ -121,15 +121,19 @@ impl Shared {
         });
         let pubsub = Arc::new(crate::pubsub::Registry::new());
         pubsub.set_notify_flags(config.notify_flags());
-        let effects = crate::effects::EffectHub::new(crate::pubsub::KeyspaceNotifier {
-            registry: pubsub.clone(),
-            prefixes: config
-                .resp
-                .notify_key_prefixes
-                .iter()
-                .map(|p| p.as_bytes().to_vec())
-                .collect(),
-        });
+        let blocked = Arc::new(crate::blocking::Registry::default());
+        let effects = crate::effects::EffectHub::new(
+            crate::pubsub::KeyspaceNotifier {
+                registry: pubsub.clone(),
+                prefixes: config
+                    .resp
+                    .notify_key_prefixes
+                    .iter()
+                    .map(|p| p.as_bytes().to_vec())
+                    .collect(),
+            },
+            blocked.clone(),
+        );
         store.set_observer(Box::new(effects.clone()));
         let replication = crate::replication::Replication::new(
             config.replication.backlog_size.bytes() as usize,
@@ -188,7 +192,7 @@ impl Shared {
             next_conn_id: std::sync::atomic::AtomicU64::new(1),
             gates: Gates::new(workers + 1),
             pubsub,
-            blocked: crate::blocking::Registry::default(),
+            blocked,
             tls: None,
             shutting_down: AtomicBool::new(false),
             wakers: parking_lot::Mutex::new(Vec::new()),

@@ -24,9 +24,6 @@ pub fn take_panic_after_turn() -> bool {
 /// Debug builds: waits `FERROCACHE_TEST_LOAD_DELAY_MS` milliseconds before the snapshot load
 /// at start, so tests can see what clients get while the server is loading.
 pub fn delay_snapshot_load() {
-    if !cfg!(debug_assertions) {
-        return;
-    }
     let delay = std::env::var("FERROCACHE_TEST_LOAD_DELAY_MS")
         .ok()
         .and_then(|ms| ms.parse::<u64>().ok());

@@ -102,6 +102,7 @@ mod tests {
                 .map(|(m, s)| format!("{}:{s}", text(m)))
                 .collect::<Vec<_>>()
                 .join(","),
+            Value::Object(Object::Stream(stream)) => format!("stream of {}", stream.len()),
         }
     }
 

@@ -14,6 +14,12 @@
 //!   tag 4 zset:   count u32, then per member: member bytes | score f64 bits u64
 //!   tag 5 list:   count u32, then per element: bytes (head first)
 //!   tag 6 set:    count u32, then per member: bytes
+//!   tag 7 stream: last_id | first_id | max_deleted_id | entries_added u64
+//!                 | count u32, per entry: id | pairs u32 | (field bytes | value bytes)*
+//!                 | groups u32, per group: name bytes | last_id | entries_read u64 (MAX =
+//!                   unknown) | consumers u32, per consumer: name bytes | seen_ms u64
+//!                 | pending u32, per entry: id | owner bytes | delivery_ms u64 | count u64
+//!   id = ms u64 | seq u64
 //! end block = a block whose payload is tag 0xFF | record count u64 (the count of every
 //!   record before it), and nothing may follow it
 //! bytes  = len u32 | len bytes
@@ -21,6 +27,7 @@
 //! All integers little-endian. Pure encoding and decoding: no I/O, no store; every length
 //! read is checked against the bytes that remain before anything is allocated for it.
 
+use crate::store::stream::{IdRequest, StreamId, StreamObject};
 use crate::store::{End, HashObject, ListObject, Object, SetObject, StoredForm, StoredItem, ZSet};
 
 pub const MAGIC: &[u8; 8] = b"\x89FCS\r\n\x1a\n";
@@ -38,6 +45,7 @@ const TAG_HASH: u8 = 3;
 const TAG_ZSET: u8 = 4;
 const TAG_LIST: u8 = 5;
 const TAG_SET: u8 = 6;
+const TAG_STREAM: u8 = 7;
 const TAG_END: u8 = 0xFF;
 
 /// Why a snapshot file was refused.
@@ -122,6 +130,7 @@ pub fn encode_item(item: &StoredItem<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u
         StoredForm::Object(Object::ZSet(_)) => TAG_ZSET,
         StoredForm::Object(Object::List(_)) => TAG_LIST,
         StoredForm::Object(Object::Set(_)) => TAG_SET,
+        StoredForm::Object(Object::Stream(_)) => TAG_STREAM,
     };
     out.push(tag);
     put_bytes(out, item.key());
@@ -167,7 +176,91 @@ fn encode_object(object: &Object, out: &mut Vec<u8>) {
                 put_bytes(out, &member);
             }
         }
+        Object::Stream(stream) => encode_stream(stream, out),
     }
+}
+
+fn put_u32(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+fn put_id(out: &mut Vec<u8>, id: StreamId) {
+    put_u64(out, id.ms);
+    put_u64(out, id.seq);
+}
+
+fn encode_stream(stream: &StreamObject, out: &mut Vec<u8>) {
+    put_id(out, stream.last_id());
+    put_id(out, stream.first_id());
+    put_id(out, stream.max_deleted_id());
+    put_u64(out, stream.entries_added());
+    put_u32(out, stream.len() as usize);
+    for entry in stream.entries() {
+        put_id(out, entry.id);
+        put_u32(out, entry.pairs.len());
+        for (field, value) in &entry.pairs {
+            put_bytes(out, field);
+            put_bytes(out, value);
+        }
+    }
+    put_u32(out, stream.groups().len());
+    for (name, group) in stream.groups() {
+        put_bytes(out, name);
+        put_id(out, group.last_id);
+        put_u64(out, group.entries_read.unwrap_or(u64::MAX));
+        put_u32(out, group.consumers.len());
+        for (consumer, state) in &group.consumers {
+            put_bytes(out, consumer);
+            put_u64(out, state.seen_time);
+        }
+        put_u32(out, group.pel.len());
+        for (id, nack) in &group.pel {
+            put_id(out, *id);
+            put_bytes(out, &nack.consumer);
+            put_u64(out, nack.delivery_time);
+            put_u64(out, nack.delivery_count);
+        }
+    }
+}
+
+fn decode_stream(r: &mut Reader<'_>) -> Option<StreamObject> {
+    let id = |r: &mut Reader<'_>| Some(StreamId::new(r.u64()?, r.u64()?));
+    let (last_id, first_id, max_deleted) = (id(r)?, id(r)?, id(r)?);
+    let entries_added = r.u64()?;
+    let mut stream = StreamObject::new();
+    for _ in 0..r.count(20)? {
+        let entry_id = id(r)?;
+        let pairs = r.count(8)?;
+        if pairs == 0 {
+            return None;
+        }
+        let mut flat: Vec<&[u8]> = Vec::with_capacity(pairs * 2);
+        for _ in 0..pairs * 2 {
+            flat.push(r.bytes()?);
+        }
+        stream.add(IdRequest::Exact(entry_id), &flat, 0).ok()?;
+    }
+    stream.restore_meta(last_id, max_deleted, entries_added, first_id);
+    for _ in 0..r.count(32)? {
+        let name = r.bytes()?;
+        let group_last = id(r)?;
+        let read = r.u64()?;
+        let mut consumers = Vec::new();
+        for _ in 0..r.count(12)? {
+            consumers.push((r.bytes()?.to_vec(), r.u64()?));
+        }
+        let mut pending = Vec::new();
+        for _ in 0..r.count(36)? {
+            pending.push((id(r)?, r.bytes()?.to_vec(), r.u64()?, r.u64()?));
+        }
+        let read = (read != u64::MAX).then_some(read);
+        stream.restore_group(name, group_last, read, consumers, pending);
+    }
+    Some(stream)
 }
 
 /// One record read back.
@@ -327,6 +420,7 @@ fn decode_record<'a>(r: &mut Reader<'a>) -> Option<Record<'a>> {
             }
             RecordValue::Object(Object::Set(set))
         }
+        TAG_STREAM => RecordValue::Object(Object::Stream(Box::new(decode_stream(r)?))),
         _ => return None,
     };
     Some(Record {

@@ -325,3 +325,23 @@ fn export_file_replaces_the_output_only_when_whole() {
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(names.len(), 2, "no temporary file left behind");
 }
+
+#[test]
+fn stream_keys_are_skipped_and_counted() {
+    let store = store();
+    set(&store, b"k", b"v", 0, 0);
+    store.edit(b"s", NOW, |entry| {
+        let stream = entry.stream_mut(IfMissing::Create).unwrap().unwrap();
+        stream
+            .add(crate::store::stream::IdRequest::Auto, &["f", "v"], NOW)
+            .unwrap();
+    });
+    let fcs = snapshot(&store);
+    let mut out = Vec::new();
+    let report = export(&fcs, NOW, &mut out).unwrap();
+    assert_eq!(
+        (report.keys, report.skipped, report.streams_skipped),
+        (1, 1, 1)
+    );
+    assert_eq!(report.bytes, out.len() as u64);
+}

@@ -525,6 +525,8 @@ impl crate::store::Observer for KeyspaceNotifier {
                     KeyKind::ZSet => "zadd",
                     KeyKind::List => "lpush",
                     KeyKind::Set => "sadd",
+                    // Stream commands do not label their edits yet: every write is `xadd`.
+                    KeyKind::Stream => "xadd",
                 };
                 self.publish(flags, name, key);
             }

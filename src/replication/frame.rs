@@ -288,6 +288,23 @@ fn render_put(sink: &mut impl Sink, key: &[u8], value: Value<'_>, expiry_ms: u64
                         sink.bulk(&member);
                     }
                 }
+                // A stream as its entries with their ids, then its last id; consumer groups
+                // are not carried to a stock Redis replica (ferrocache replicas get them).
+                Object::Stream(stream) => {
+                    for entry in stream.entries() {
+                        let id = entry.id.to_string();
+                        sink.header(b'*', 3 + 2 * entry.pairs.len());
+                        sink.bulk(b"XADD");
+                        sink.bulk(key);
+                        sink.bulk(id.as_bytes());
+                        for (field, value) in &entry.pairs {
+                            sink.bulk(field);
+                            sink.bulk(value);
+                        }
+                    }
+                    let last = stream.last_id().to_string();
+                    command(sink, &[b"XSETID", key, last.as_bytes()]);
+                }
             }
         }
     }

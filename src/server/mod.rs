@@ -608,6 +608,7 @@ fn raise_fd_limit(wanted: u64) {
 /// Loads the snapshot file at start (the caller set the loading flag); clears the loading
 /// flag whatever the outcome.
 fn load_snapshot(shared: &Shared, path: &std::path::Path) -> Result<(), crate::persist::LoadError> {
+    #[cfg(debug_assertions)]
     crate::test_hooks::delay_snapshot_load();
     let threads = shared.worker_stats.len().max(1);
     let progress = &shared.persistence.progress;

@@ -18,6 +18,7 @@ use super::layout::info;
 use super::list::ListObject;
 use super::set::SetObject;
 use super::shard::Shard;
+use super::stream::StreamObject;
 use super::zset::ZSet;
 use super::{
     compress, Effect, Expiry, Found, ItemSpec, KeyKind, PutCause, Removal, Store, StoreError,
@@ -538,6 +539,33 @@ impl Entry<'_> {
         match self.object_mut(|| Object::Set(SetObject::new()))? {
             Object::Set(set) => Ok(Some(set)),
             _ => unreachable!("checked to be a set above"),
+        }
+    }
+
+    /// The stream, `Ok(None)` if absent, `Err` if the key holds another type.
+    pub fn stream(&self) -> Result<Option<&StreamObject>, WrongType> {
+        match self.value() {
+            None => Ok(None),
+            Some((_, Some(Object::Stream(stream)))) => Ok(Some(stream)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The stream for changing, created empty when absent if `missing` says so; `Ok(None)`
+    /// when absent and not created. Settled as [`hash_mut`](Self::hash_mut) (a stream is
+    /// never removed for being empty).
+    pub fn stream_mut(
+        &mut self,
+        missing: IfMissing,
+    ) -> Result<Option<&mut StreamObject>, StoreError> {
+        match self.stream() {
+            Err(WrongType) => return Err(StoreError::WrongType),
+            Ok(None) if missing == IfMissing::Leave => return Ok(None),
+            _ => {}
+        }
+        match self.object_mut(|| Object::Stream(Box::default()))? {
+            Object::Stream(stream) => Ok(Some(stream)),
+            _ => unreachable!("checked to be a stream above"),
         }
     }
 

@@ -39,6 +39,7 @@ pub enum Object {
     ZSet(crate::store::zset::ZSet),
     List(crate::store::list::ListObject),
     Set(crate::store::set::SetObject),
+    Stream(Box<crate::store::stream::StreamObject>),
 }
 
 impl Object {
@@ -48,6 +49,7 @@ impl Object {
             Object::ZSet(zset) => zset.bytes(),
             Object::List(list) => list.bytes(),
             Object::Set(set) => set.bytes(),
+            Object::Stream(stream) => stream.bytes(),
         }
     }
 
@@ -70,6 +72,7 @@ impl Object {
                 }
                 Object::List(copy)
             }
+            Object::Stream(stream) => Object::Stream(stream.clone()),
             Object::Set(set) => {
                 let mut copy = crate::store::set::SetObject::new();
                 for member in set.iter() {
@@ -87,6 +90,7 @@ impl Object {
             Object::ZSet(zset) => zset.is_empty(),
             Object::List(list) => list.is_empty(),
             Object::Set(set) => set.is_empty(),
+            Object::Stream(stream) => stream.is_empty(),
         }
     }
 }

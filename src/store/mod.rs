@@ -51,6 +51,7 @@ mod segments;
 pub mod set;
 mod shard;
 mod snapshot;
+pub mod stream;
 mod survey;
 mod ttl;
 mod vocabulary;
@@ -79,6 +80,7 @@ use segments::Segments;
 pub use set::SetObject;
 use shard::Shard;
 pub use snapshot::{stored_plain_len, unpack_stored, RestoreError, RestoredValue};
+pub use stream::{StreamError, StreamId, StreamObject};
 pub use vocabulary::{KeyKind, Outcome, ReadOptions, Recency, StoreConfig, StoreError, StoreStats};
 pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};
 

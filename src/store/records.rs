@@ -149,6 +149,7 @@ impl Store {
                 Object::ZSet(_) => KeyKind::ZSet,
                 Object::List(_) => KeyKind::List,
                 Object::Set(_) => KeyKind::Set,
+                Object::Stream(_) => KeyKind::Stream,
             }
         } else {
             KeyKind::String

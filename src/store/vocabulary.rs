@@ -140,6 +140,7 @@ pub enum KeyKind {
     ZSet,
     List,
     Set,
+    Stream,
 }
 
 /// How the store is sized.

@@ -48,7 +48,7 @@ fn timeout_reply(version: RespVersion) -> Vec<u8> {
 }
 
 /// Parks the caller as `wait_for` on `keys`, or answers the timeout reply inside EXEC.
-fn park_or_answer(
+pub(super) fn park_or_answer(
     call: &mut Call<'_, '_>,
     enc: &mut Encoder<'_>,
     keys: Vec<Vec<u8>>,
@@ -60,7 +60,9 @@ fn park_or_answer(
         // (a timeout answers a null array for all of them).
         match wait_for {
             WaitFor::Move { .. } => enc.null(),
-            WaitFor::Pop { .. } | WaitFor::ZPop { .. } | WaitFor::Acks => enc.null_array(),
+            WaitFor::Pop { .. } | WaitFor::ZPop { .. } | WaitFor::Acks | WaitFor::Stream(_) => {
+                enc.null_array()
+            }
         }
         return Flow::Continue;
     }
@@ -83,6 +85,7 @@ fn park_or_answer(
     // the keys now, in queue order (possibly this very client, through its worker's inbox).
     for key in &keys {
         serve_waiters(ctx, key);
+        super::stream_read::serve_stream_waiters(ctx, key);
     }
     Flow::Block
 }
@@ -405,6 +408,8 @@ fn serve_one(ctx: &Context<'_>, key: &[u8], waiter: &Waiter, fed: &mut Vec<Vec<u
         }
         // Parked on no key: never served by a push.
         WaitFor::Acks => return Serve::Nothing,
+        // Served by `stream_read::serve_stream_waiters` after stream writes.
+        WaitFor::Stream(_) => return Serve::Nothing,
     };
     let served = Served {
         conn_id: waiter.conn_id,

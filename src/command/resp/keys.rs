@@ -175,6 +175,7 @@ fn type_name(object: Option<&Object>) -> &'static str {
         Some(Object::ZSet(_)) => "zset",
         Some(Object::List(_)) => "list",
         Some(Object::Set(_)) => "set",
+        Some(Object::Stream(_)) => "stream",
     }
 }
 
@@ -242,6 +243,9 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.error(err::OOM);
         return Flow::Continue;
     }
+    // A stream arriving under a key may feed (or, lacking their group, fail) its readers.
+    let to = to.to_vec();
+    super::stream_read::stream_ready(call, &to);
     if nx {
         enc.integer(1);
     } else {
@@ -526,6 +530,7 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 Some(Object::ZSet(zset)) => enc.bulk(zset.encoding().as_bytes()),
                 Some(Object::List(list)) => enc.bulk(list.encoding().as_bytes()),
                 Some(Object::Set(set)) => enc.bulk(set.encoding().as_bytes()),
+                Some(Object::Stream(_)) => enc.bulk(b"stream"),
                 None => {
                     let value = item.value();
                     let encoding: &[u8] = if value.len() <= 20 && super::parse_i64(value).is_some() {

@@ -29,6 +29,10 @@ mod server;
 mod set;
 mod settings;
 mod sort;
+mod stream;
+mod stream_group;
+mod stream_info;
+mod stream_read;
 mod strings;
 pub mod table;
 mod tx;
@@ -83,6 +87,9 @@ pub struct RespSession {
     pub parse_progress: resp::Progress,
     /// EXEC is running the queued commands (blocking pops answer at once).
     pub in_exec: bool,
+    /// Streams written inside the running EXEC: their blocked readers are served once it
+    /// ends, seeing the transaction's outcome (as Redis's `signalKeyAsReady` defers them).
+    pub ready_streams: Vec<Vec<u8>>,
     /// The blocking pop this connection is parked in, if any.
     pub parked: Option<crate::blocking::Parked>,
     /// CLIENT REPLY: whether this command's reply is sent.
@@ -145,6 +152,7 @@ impl RespSession {
             shard_channels: HashSet::default(),
             parse_progress: resp::Progress::default(),
             in_exec: false,
+            ready_streams: Vec::new(),
             parked: None,
             reply_mode: ReplyMode::On,
             ready_keys: std::cell::RefCell::new(Vec::new()),

@@ -93,6 +93,14 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
             "maxmemory-clients",
             call.ctx.shared.clients.maxmemory_clients().to_string(),
         ),
+        (
+            "stream-node-max-entries",
+            crate::store::stream::node_max_entries().to_string(),
+        ),
+        (
+            "stream-node-max-bytes",
+            crate::store::stream::node_max_bytes().to_string(),
+        ),
         ("requirepass", config.resp.requirepass.clone()),
         (
             "slowlog-log-slower-than",
@@ -427,6 +435,23 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't be parsed into an integer",
                     ),
                 },
+                b"stream-node-max-entries" | b"stream-node-max-bytes" => {
+                    let entries = name.as_slice() == b"stream-node-max-entries";
+                    match parse_i64(value) {
+                        Some(n) if n >= 0 => {
+                            if entries {
+                                crate::store::stream::set_node_max_entries(n as usize);
+                            } else {
+                                crate::store::stream::set_node_max_bytes(n as usize);
+                            }
+                            enc.ok();
+                        }
+                        _ => enc.error(&format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{}') - argument must be between 0 and 9223372036854775807 inclusive",
+                            String::from_utf8_lossy(&name)
+                        )),
+                    }
+                }
                 b"maxmemory-clients" => match parse_client_memory_bound(value) {
                     Ok(bound) => {
                         call.ctx.shared.clients.set_maxmemory_clients(bound);

@@ -12,7 +12,8 @@ use ferrocache_protocol::resp::Encoder;
 
 use super::{
     acl, blocking, client, connection, dump, functions, hash, keys, list, observe, persist, pubsub,
-    replication, scripting, server, set, settings, sort, strings, tx, zset, zset_ops, Call,
+    replication, scripting, server, set, settings, sort, stream, stream_group, stream_info,
+    stream_read, strings, tx, zset, zset_ops, Call,
 };
 use crate::command::Flow;
 
@@ -237,6 +238,22 @@ commands! {
     "sdiffstore", -3, WX, (1, -1, 1), "set", "Stores the difference of multiple sets in a key.", set::sstore;
     "sintercard", -3, RX, (0, 0, 0), "set", "Returns the number of members of the intersect of multiple sets.", set::sintercard;
     "sscan", -3, R, (1, 1, 1), "set", "Iterates over members of a set.", set::sscan;
+    // streams
+    "xadd", -5, WF, (1, 1, 1), "stream", "Appends a new message to a stream. Creates the key if it doesn't exist.", stream::xadd;
+    "xrange", -4, R, (1, 1, 1), "stream", "Returns the messages from a stream within a range of IDs.", stream::xrange;
+    "xrevrange", -4, R, (1, 1, 1), "stream", "Returns the messages from a stream within a range of IDs in reverse order.", stream::xrange;
+    "xlen", 2, RF, (1, 1, 1), "stream", "Return the number of messages in a stream.", stream::xlen;
+    "xdel", -3, WF, (1, 1, 1), "stream", "Returns the number of messages after removing them from a stream.", stream::xdel;
+    "xtrim", -4, W, (1, 1, 1), "stream", "Deletes messages from the beginning of a stream.", stream::xtrim;
+    "xsetid", -3, WF, (1, 1, 1), "stream", "An internal command for replicating stream values.", stream::xsetid;
+    "xread", -4, R, (0, 0, 0), "stream", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", stream_read::xread;
+    "xreadgroup", -7, W, (0, 0, 0), "stream", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", stream_read::xreadgroup;
+    "xgroup", -2, W, (2, 2, 1), "stream", "A container for consumer groups commands.", stream_group::xgroup;
+    "xack", -4, WF, (1, 1, 1), "stream", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.", stream_group::xack;
+    "xpending", -3, R, (1, 1, 1), "stream", "Returns the information and entries from a stream consumer group's pending entries list.", stream_group::xpending;
+    "xclaim", -6, WF, (1, 1, 1), "stream", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.", stream_group::xclaim;
+    "xautoclaim", -6, WF, (1, 1, 1), "stream", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.", stream_group::xautoclaim;
+    "xinfo", -2, R, (2, 2, 1), "stream", "A container for stream introspection commands.", stream_info::xinfo;
     // pub/sub
     "subscribe", -2, Flags::NONE, (0, 0, 0), "pubsub", "Listens for messages published to channels.", pubsub::subscribe;
     "unsubscribe", -1, Flags::NONE, (0, 0, 0), "pubsub", "Stops listening to messages posted to channels.", pubsub::unsubscribe;
@@ -361,6 +378,7 @@ fn categories(spec: &CommandSpec) -> u32 {
         "hash" => bit("hash"),
         "list" => bit("list"),
         "set" => bit("set"),
+        "stream" => bit("stream"),
         "sorted_set" => bit("sortedset"),
         "pubsub" => bit("pubsub"),
         "connection" => bit("connection"),
@@ -374,7 +392,9 @@ fn categories(spec: &CommandSpec) -> u32 {
     if matches!(spec.name, "keys" | "flushdb" | "flushall" | "info") {
         bits |= bit("dangerous");
     }
-    if spec.name.starts_with('b') && spec.group == "list" {
+    if (spec.name.starts_with('b') && spec.group == "list")
+        || matches!(spec.name, "xread" | "xreadgroup")
+    {
         bits |= bit("blocking");
     }
     bits
@@ -452,6 +472,13 @@ pub fn command_keys<'a>(
             i += skip + 1;
         }
         keys.extend(store);
+    }
+    if matches!(spec.name, "xread" | "xreadgroup") {
+        // The keys are the first half of what follows STREAMS.
+        if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"STREAMS")) {
+            let rest = &args[at + 1..];
+            keys.extend(rest.iter().take(rest.len() / 2).map(|a| &a[..]));
+        }
     }
     if let Some(at) = numkeys_at {
         let count = args

@@ -89,6 +89,9 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     for key in ready {
         super::blocking::serve_waiters(call.ctx, &key);
     }
+    for key in std::mem::take(&mut call.session.ready_streams) {
+        super::stream_read::serve_stream_waiters(call.ctx, &key);
+    }
     flow
 }
 

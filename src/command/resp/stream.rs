@@ -1,0 +1,465 @@
+//! Stream commands on entries (XADD XRANGE XREVRANGE XLEN XDEL XTRIM XSETID) over the store's
+//! [`StreamObject`], and the argument words every stream command shares: ids, intervals,
+//! trimming options, the entry reply. Groups live in `stream_group`, reads in `stream_read`,
+//! XINFO in `stream_info`.
+//!
+//! Replies and errors follow Redis 7.0's `t_stream.c`. Single-key commands run under the
+//! worker's gate; every write goes through the store's edit of the key. Replies of many
+//! entries stop once the output limit is passed (the connection is then closed).
+
+use ferrocache_protocol::resp::Encoder;
+
+use super::{err, is, parse_i64, reply_store_error, Call};
+use crate::command::Flow;
+use crate::store::stream::{
+    node_max_entries, EntryRef, IdRequest, StreamError, StreamId, StreamObject, Trim, TrimTo,
+};
+use crate::store::{IfMissing, Object, StoreError};
+
+pub const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+const ADD_TOO_SMALL: &str =
+    "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+const ADD_ZERO: &str = "ERR The ID specified in XADD must be greater than 0-0";
+const EXHAUSTED: &str =
+    "ERR The stream has exhausted the last possible ID, unable to add more items";
+const MAXLEN_AND_MINID: &str =
+    "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
+
+/// Redis's `string2ull` for an id part: digits only, fits in u64.
+fn parse_u64(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// An id as clients write it (`ms-seq`, `ms` = `ms-missing_seq`, and unless `strict` `-` and
+/// `+`); `None` is [`INVALID_ID`].
+pub fn parse_id(arg: &[u8], missing_seq: u64, strict: bool) -> Option<StreamId> {
+    if arg.len() > 127 {
+        return None;
+    }
+    match arg {
+        b"-" if !strict => return Some(StreamId::MIN),
+        b"+" if !strict => return Some(StreamId::MAX),
+        _ => {}
+    }
+    match arg.iter().position(|&b| b == b'-') {
+        Some(dash) => Some(StreamId::new(
+            parse_u64(&arg[..dash])?,
+            parse_u64(&arg[dash + 1..])?,
+        )),
+        None => Some(StreamId::new(parse_u64(arg)?, missing_seq)),
+    }
+}
+
+/// A range bound: `(` makes it exclusive. `start` bounds step past it, end bounds before.
+pub fn parse_interval(arg: &[u8], start: bool) -> Result<StreamId, &'static str> {
+    let missing_seq = if start { 0 } else { u64::MAX };
+    if arg.len() > 1 && arg[0] == b'(' {
+        let id = parse_id(&arg[1..], missing_seq, true).ok_or(INVALID_ID)?;
+        return if start {
+            id.incr().ok_or("ERR invalid start ID for the interval")
+        } else {
+            id.decr().ok_or("ERR invalid end ID for the interval")
+        };
+    }
+    parse_id(arg, missing_seq, false).ok_or(INVALID_ID)
+}
+
+/// A count argument as Redis's `getLongLongFromObjectOrReply` reads it.
+pub fn parse_count(arg: &[u8]) -> Result<i64, &'static str> {
+    parse_i64(arg).ok_or(err::NOT_INTEGER)
+}
+
+/// Writes an id as a bulk string.
+pub fn reply_id(enc: &mut Encoder<'_>, id: StreamId) {
+    enc.bulk(id.to_string().as_bytes());
+}
+
+/// Writes one entry: `[id, [field, value, ...]]`.
+pub fn reply_entry(enc: &mut Encoder<'_>, entry: &EntryRef<'_>) {
+    enc.array(2);
+    reply_id(enc, entry.id);
+    enc.array(entry.pairs.len() * 2);
+    for (field, value) in &entry.pairs {
+        enc.bulk(field);
+        enc.bulk(value);
+    }
+}
+
+/// Writes the entries `entries` yields as an array, stopping once the output limit is
+/// passed. The iterator is made twice (a count, then the reply) so no copy of the range is
+/// held whatever its size.
+pub fn reply_entries<'e, I: Iterator<Item = EntryRef<'e>>>(
+    enc: &mut Encoder<'_>,
+    entries: impl Fn() -> I,
+) {
+    enc.array(entries().count());
+    for entry in entries() {
+        if enc.output_full() {
+            break;
+        }
+        reply_entry(enc, &entry);
+    }
+}
+
+/// The store error of a stream read: the key holds another type.
+pub fn wrong_type(enc: &mut Encoder<'_>) {
+    reply_store_error(enc, StoreError::WrongType);
+}
+
+/// Runs `read` on the stream at `key` (None if absent); `Err` if the key holds another type.
+pub fn with_stream<R>(
+    call: &Call<'_, '_>,
+    key: &[u8],
+    read: impl FnOnce(Option<&StreamObject>) -> R,
+) -> Result<R, StoreError> {
+    let ctx = call.ctx;
+    let (hit, result) =
+        ctx.shared
+            .store
+            .get(key, ctx.now_ms, call.read_options(), |view| match view {
+                None => (false, Ok(read(None))),
+                Some(item) => match item.object() {
+                    Some(Object::Stream(stream)) => (true, Ok(read(Some(stream)))),
+                    _ => (true, Err(StoreError::WrongType)),
+                },
+            });
+    super::strings::count_lookup(ctx, hit);
+    result
+}
+
+/// Runs `write` on the stream at `key` (created if `missing` says so).
+pub fn write_stream<R>(
+    call: &Call<'_, '_>,
+    key: &[u8],
+    missing: IfMissing,
+    write: impl FnOnce(Option<&mut StreamObject>) -> R,
+) -> Result<R, StoreError> {
+    call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
+        Ok(write(entry.stream_mut(missing)?))
+    })
+}
+
+/// XADD's and XTRIM's options.
+struct AddArgs {
+    trim: Option<Trim>,
+    nomkstream: bool,
+    /// XADD's id and where it stands (the fields follow it).
+    id: Option<(IdRequest, usize)>,
+}
+
+/// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT n]] id` (XADD) or the trimming
+/// options alone (XTRIM) from argument 2 on, as `streamParseAddOrTrimArgsOrReply` does.
+fn parse_add_or_trim(args: &[std::borrow::Cow<'_, [u8]>], xadd: bool) -> Result<AddArgs, String> {
+    let mut parsed = AddArgs {
+        trim: None,
+        nomkstream: false,
+        id: None,
+    };
+    let (mut approx, mut limit, mut limit_given) = (false, 0i64, false);
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        let opt = &args[i][..];
+        if xadd && opt == b"*" {
+            parsed.id = Some((IdRequest::Auto, i));
+            break;
+        } else if (is(opt, "MAXLEN") || is(opt, "MINID")) && more > 0 {
+            if parsed.trim.is_some() {
+                return Err(MAXLEN_AND_MINID.into());
+            }
+            approx = false;
+            let next = &args[i + 1][..];
+            if more >= 2 && (next == b"~" || next == b"=") {
+                approx = next == b"~";
+                i += 1;
+            }
+            let threshold = &args[i + 1][..];
+            let to = if is(opt, "MAXLEN") {
+                let max = parse_count(threshold)?;
+                if max < 0 {
+                    return Err("ERR The MAXLEN argument must be >= 0.".into());
+                }
+                TrimTo::MaxLen(max as u64)
+            } else {
+                TrimTo::MinId(parse_id(threshold, 0, true).ok_or(INVALID_ID)?)
+            };
+            parsed.trim = Some(Trim {
+                to,
+                approx,
+                limit: 0,
+            });
+            i += 2;
+            continue;
+        } else if is(opt, "LIMIT") && more > 0 {
+            limit = parse_count(&args[i + 1])?;
+            if limit < 0 {
+                return Err("ERR The LIMIT argument must be >= 0.".into());
+            }
+            limit_given = true;
+            i += 2;
+            continue;
+        } else if xadd && is(opt, "NOMKSTREAM") {
+            parsed.nomkstream = true;
+        } else if xadd {
+            let id = if let Some(ms) = opt.strip_suffix(b"-*") {
+                IdRequest::Ms(parse_u64(ms).ok_or(INVALID_ID)?)
+            } else {
+                IdRequest::Exact(parse_id(opt, 0, true).ok_or(INVALID_ID)?)
+            };
+            parsed.id = Some((id, i));
+            break;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+        i += 1;
+    }
+    if limit > 0 && parsed.trim.is_none() {
+        return Err(
+            "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy".into(),
+        );
+    }
+    if !xadd && parsed.trim.is_none() {
+        return Err("ERR syntax error, XTRIM must be called with a trimming strategy".into());
+    }
+    if let Some(trim) = parsed.trim.as_mut() {
+        if limit_given {
+            if !approx {
+                return Err(
+                    "ERR syntax error, LIMIT cannot be used without the special ~ option".into(),
+                );
+            }
+            trim.limit = limit as u64;
+        } else if approx {
+            trim.limit = (100 * node_max_entries() as u64).clamp(1, 1_000_000);
+            if node_max_entries() == 0 {
+                trim.limit = 10_000;
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ...
+pub fn xadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let parsed = match parse_add_or_trim(call.args, true) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            enc.error(&message);
+            return Flow::Continue;
+        }
+    };
+    let field_pos = parsed.id.map_or(call.args.len() + 1, |(_, at)| at + 1);
+    let fields = call.args.len() as i64 - field_pos as i64;
+    let Some((request, _)) = parsed.id.filter(|_| fields >= 2 && fields % 2 == 0) else {
+        enc.error("ERR wrong number of arguments for 'xadd' command");
+        return Flow::Continue;
+    };
+    if request == IdRequest::Exact(StreamId::MIN) {
+        enc.error(ADD_ZERO);
+        return Flow::Continue;
+    }
+    let missing = if parsed.nomkstream {
+        IfMissing::Leave
+    } else {
+        IfMissing::Create
+    };
+    let flat = &call.args[field_pos..];
+    let now = call.ctx.now_ms;
+    let added = write_stream(call, call.arg(1), missing, |stream| {
+        let stream = stream?;
+        let id = stream.add(request, flat, now);
+        if let (Ok(_), Some(trim)) = (&id, parsed.trim) {
+            stream.trim(trim);
+        }
+        Some(id)
+    });
+    match added {
+        Err(error) => reply_store_error(enc, error),
+        Ok(None) => enc.null(),
+        Ok(Some(Err(StreamError::Exhausted))) => enc.error(EXHAUSTED),
+        Ok(Some(Err(_))) => enc.error(ADD_TOO_SMALL),
+        Ok(Some(Ok(id))) => {
+            reply_id(enc, id);
+            let key = call.arg(1).to_vec();
+            super::stream_read::stream_ready(call, &key);
+        }
+    }
+    Flow::Continue
+}
+
+/// XRANGE key start end [COUNT n] / XREVRANGE key end start [COUNT n]
+pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let rev = is(call.arg(0), "XREVRANGE");
+    let (start_arg, end_arg) = if rev { (3, 2) } else { (2, 3) };
+    let bounds = parse_interval(call.arg(start_arg), true)
+        .and_then(|start| Ok((start, parse_interval(call.arg(end_arg), false)?)));
+    let (start, end) = match bounds {
+        Ok(bounds) => bounds,
+        Err(message) => {
+            enc.error(message);
+            return Flow::Continue;
+        }
+    };
+    let mut count: Option<usize> = None;
+    let mut i = 4;
+    while i < call.args.len() {
+        if is(call.arg(i), "COUNT") && i + 1 < call.args.len() {
+            match parse_count(call.arg(i + 1)) {
+                Ok(n) => count = Some(n.max(0) as usize),
+                Err(message) => {
+                    enc.error(message);
+                    return Flow::Continue;
+                }
+            }
+            i += 2;
+        } else {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+    }
+    let result = with_stream(call, call.arg(1), |stream| match stream {
+        None => enc.array(0),
+        Some(_) if count == Some(0) => enc.null_array(),
+        Some(stream) => {
+            let take = count.unwrap_or(usize::MAX);
+            reply_entries(enc, || stream.range(start, end, rev).take(take));
+        }
+    });
+    if result.is_err() {
+        wrong_type(enc);
+    }
+    Flow::Continue
+}
+
+/// XLEN key
+pub fn xlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    match with_stream(call, call.arg(1), |s| s.map_or(0, |s| s.len())) {
+        Ok(n) => enc.integer(n as i64),
+        Err(error) => reply_store_error(enc, error),
+    }
+    Flow::Continue
+}
+
+/// Parses ids (strict: no `-`/`+`) from `args[from..]`.
+pub fn parse_ids(args: &[std::borrow::Cow<'_, [u8]>], from: usize) -> Option<Vec<StreamId>> {
+    args[from..].iter().map(|a| parse_id(a, 0, true)).collect()
+}
+
+/// XDEL key id [id ...]
+pub fn xdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let Some(ids) = parse_ids(call.args, 2) else {
+        enc.error(INVALID_ID);
+        return Flow::Continue;
+    };
+    let deleted = write_stream(call, call.arg(1), IfMissing::Leave, |stream| {
+        stream.map_or(0, |s| ids.iter().filter(|&&id| s.delete(id)).count())
+    });
+    match deleted {
+        Ok(n) => enc.integer(n as i64),
+        Err(error) => reply_store_error(enc, error),
+    }
+    Flow::Continue
+}
+
+/// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
+pub fn xtrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let trim = match parse_add_or_trim(call.args, false) {
+        Ok(AddArgs {
+            trim: Some(trim), ..
+        }) => trim,
+        Ok(_) => {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+        Err(message) => {
+            enc.error(&message);
+            return Flow::Continue;
+        }
+    };
+    match write_stream(call, call.arg(1), IfMissing::Leave, |stream| {
+        stream.map_or(0, |s| s.trim(trim))
+    }) {
+        Ok(n) => enc.integer(n as i64),
+        Err(error) => reply_store_error(enc, error),
+    }
+    Flow::Continue
+}
+
+/// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]
+pub fn xsetid(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    let Some(id) = parse_id(call.arg(2), 0, true) else {
+        enc.error(INVALID_ID);
+        return Flow::Continue;
+    };
+    let (mut added, mut max_deleted) = (None, None);
+    let mut i = 3;
+    while i < call.args.len() {
+        let more = call.args.len() - 1 - i;
+        if is(call.arg(i), "ENTRIESADDED") && more > 0 {
+            match parse_count(call.arg(i + 1)) {
+                Ok(n) if n >= 0 => added = Some(n as u64),
+                Ok(_) => {
+                    enc.error("ERR entries_added must be positive");
+                    return Flow::Continue;
+                }
+                Err(message) => {
+                    enc.error(message);
+                    return Flow::Continue;
+                }
+            }
+        } else if is(call.arg(i), "MAXDELETEDID") && more > 0 {
+            let Some(max) = parse_id(call.arg(i + 1), 0, true) else {
+                enc.error(INVALID_ID);
+                return Flow::Continue;
+            };
+            if id < max {
+                enc.error("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
+                return Flow::Continue;
+            }
+            max_deleted = Some(max);
+        } else {
+            enc.error(err::SYNTAX);
+            return Flow::Continue;
+        }
+        i += 2;
+    }
+    let result = write_stream(call, call.arg(1), IfMissing::Leave, |stream| {
+        stream.map(|s| s.set_id(id, added, max_deleted))
+    });
+    match result {
+        Err(error) => reply_store_error(enc, error),
+        Ok(None) => enc.error("ERR no such key"),
+        Ok(Some(Ok(()))) => enc.ok(),
+        Ok(Some(Err(StreamError::EntriesAddedTooSmall))) => enc.error(
+            "ERR The entries_added specified in XSETID is smaller than the target stream length",
+        ),
+        Ok(Some(Err(_))) => {
+            enc.error("ERR The ID specified in XSETID is smaller than the target stream top item")
+        }
+    }
+    Flow::Continue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_as_redis_reads_them() {
+        assert_eq!(parse_id(b"5", 7, true), Some(StreamId::new(5, 7)));
+        assert_eq!(parse_id(b"5-3", 7, true), Some(StreamId::new(5, 3)));
+        assert_eq!(parse_id(b"-", 0, false), Some(StreamId::MIN));
+        assert_eq!(parse_id(b"+", 0, true), None);
+        assert_eq!(parse_id(b"5-x", 0, true), None);
+        assert_eq!(parse_id(b"-5", 0, false), None);
+        assert_eq!(parse_interval(b"(5-3", true), Ok(StreamId::new(5, 4)));
+        assert_eq!(
+            parse_interval(b"(5-0", false),
+            Ok(StreamId::new(4, u64::MAX))
+        );
+        assert!(parse_interval(b"(0-0", false).is_err());
+    }
+}
