@@ -71,8 +71,8 @@ pub struct Engine {
     run: Arc<RunState>,
     runs: u64,
     /// FUNCTION libraries by name, and their functions by name.
-    pub(super) libraries: std::collections::BTreeMap<String, super::library::Library>,
-    pub(super) functions: HashMap<String, super::library::LuaFunction>,
+    pub(super) libraries: std::collections::BTreeMap<String, super::registry::Library>,
+    pub(super) functions: HashMap<String, super::registry::LuaFunction>,
 }
 
 impl Engine {

@@ -12,6 +12,7 @@ use ferrocache_protocol::resp::Encoder;
 use mlua::{Function, Table, Value};
 
 use super::engine::{Engine, Host};
+use super::registry::{FunctionInfo, Library, LibraryInfo, LuaFunction};
 
 /// Flags a function may declare (`register_function{flags = {...}}`).
 const KNOWN_FLAGS: &[&str] = &[
@@ -21,34 +22,6 @@ const KNOWN_FLAGS: &[&str] = &[
     "no-cluster",
     "allow-cross-slot-keys",
 ];
-
-/// One registered function.
-pub(super) struct LuaFunction {
-    pub library: String,
-    pub callback: Function,
-    pub flags: Vec<String>,
-    pub description: Option<String>,
-}
-
-pub(super) struct Library {
-    pub code: Vec<u8>,
-    pub functions: Vec<String>,
-}
-
-/// What FUNCTION LIST shows of a library.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LibraryInfo {
-    pub name: String,
-    pub code: Vec<u8>,
-    pub functions: Vec<FunctionInfo>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FunctionInfo {
-    pub name: String,
-    pub description: Option<String>,
-    pub flags: Vec<String>,
-}
 
 /// Letters, digits and `_`, at least one (`functionsVerifyName`).
 fn valid_name(name: &str) -> bool {

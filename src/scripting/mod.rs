@@ -17,13 +17,14 @@ mod convert;
 mod engine;
 mod library;
 mod libs;
+mod registry;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub use convert::{error_text, lua_to_reply, reply_to_lua};
 pub use engine::{Engine, EngineError, Host, Outcome, ScriptSource};
-pub use library::{FunctionInfo, LibraryInfo};
+pub use registry::{FunctionInfo, LibraryInfo};
 
 /// Redis's default `busy-reply-threshold` (`lua-time-limit`), in milliseconds.
 pub const DEFAULT_BUSY_THRESHOLD_MS: u64 = 5000;

@@ -22,13 +22,22 @@ pub struct EncodingLimits {
     list_size: AtomicI64,
 }
 
+/// Default `hash-max-listpack-entries` (Redis's is 128).
+pub const DEFAULT_HASH_ENTRIES: usize = 32;
+/// Default `zset-max-listpack-entries`, as Redis's.
+pub const DEFAULT_ZSET_ENTRIES: usize = 128;
+/// Default `zset-max-listpack-value`, as Redis's.
+pub const DEFAULT_ZSET_VALUE: usize = 64;
+/// Default `set-max-intset-entries`, as Redis's.
+pub const DEFAULT_SET_INTSET_ENTRIES: usize = 512;
+
 /// The thresholds in force.
 pub static LIMITS: EncodingLimits = EncodingLimits {
-    hash_entries: AtomicUsize::new(super::hash::COMPACT_MAX_FIELDS),
+    hash_entries: AtomicUsize::new(DEFAULT_HASH_ENTRIES),
     hash_value: AtomicUsize::new(64),
-    zset_entries: AtomicUsize::new(super::zset::COMPACT_MAX_ENTRIES),
-    zset_value: AtomicUsize::new(super::zset::COMPACT_MAX_MEMBER_LEN),
-    set_intset_entries: AtomicUsize::new(super::set::INTSET_MAX_ENTRIES),
+    zset_entries: AtomicUsize::new(DEFAULT_ZSET_ENTRIES),
+    zset_value: AtomicUsize::new(DEFAULT_ZSET_VALUE),
+    set_intset_entries: AtomicUsize::new(DEFAULT_SET_INTSET_ENTRIES),
     list_size: AtomicI64::new(-2),
 };
 

@@ -10,8 +10,9 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-/// Fields up to which a hash stays compact (Redis `hash-max-listpack-entries` is 128).
-pub const COMPACT_MAX_FIELDS: usize = 32;
+/// Fields up to which a hash stays compact by default (Redis `hash-max-listpack-entries` is
+/// 128); the threshold in force is [`super::encoding::LIMITS`].
+pub use super::encoding::DEFAULT_HASH_ENTRIES as COMPACT_MAX_FIELDS;
 /// Bytes charged per field on top of field and value.
 const FIELD_OVERHEAD: usize = 48;
 

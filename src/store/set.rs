@@ -18,8 +18,9 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-/// Members up to which an all-integer set stays an intset (Redis `set-max-intset-entries`).
-pub const INTSET_MAX_ENTRIES: usize = 512;
+/// Members up to which an all-integer set stays an intset by default (Redis
+/// `set-max-intset-entries`).
+pub use super::encoding::DEFAULT_SET_INTSET_ENTRIES as INTSET_MAX_ENTRIES;
 
 /// The integer a member is, if it is one in canonical form (`"12"`, `"-3"`, not `"012"`,
 /// `"+1"` or `" 1"`), as Redis's intset accepts members.

@@ -32,10 +32,10 @@ use std::ops::Range;
 
 use skiplist::{SkipList, NIL};
 
-/// Members up to which a set stays compact (Redis `zset-max-listpack-entries`).
-pub const COMPACT_MAX_ENTRIES: usize = 128;
-/// Longest member a compact set holds (Redis `zset-max-listpack-value`).
-pub const COMPACT_MAX_MEMBER_LEN: usize = 64;
+/// Members up to which a set stays compact by default (Redis `zset-max-listpack-entries`).
+pub use super::encoding::DEFAULT_ZSET_ENTRIES as COMPACT_MAX_ENTRIES;
+/// Longest member a compact set holds by default (Redis `zset-max-listpack-value`).
+pub use super::encoding::DEFAULT_ZSET_VALUE as COMPACT_MAX_MEMBER_LEN;
 
 /// Redis's order: by score, then by member bytes (shorter first on a common prefix).
 pub fn compare(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {

@@ -55,6 +55,20 @@ pub(super) fn park_or_answer(
     wait_for: WaitFor,
     timeout_ms: u64,
 ) -> Flow {
+    park_or_answer_with(call, enc, keys, wait_for, timeout_ms, serve_waiters)
+}
+
+/// [`park_or_answer`] for waiters that `serve` serves once parked (a write on another
+/// worker may have come between the first try and the parking): the blocking pops'
+/// [`serve_waiters`], or the stream readers' own.
+pub(super) fn park_or_answer_with(
+    call: &mut Call<'_, '_>,
+    enc: &mut Encoder<'_>,
+    keys: Vec<Vec<u8>>,
+    wait_for: WaitFor,
+    timeout_ms: u64,
+    serve: fn(&Context<'_>, &[u8]),
+) -> Flow {
     if call.session.in_exec {
         // Redis's words inside EXEC: a null bulk for the moves, a null array for the pops
         // (a timeout answers a null array for all of them).
@@ -84,8 +98,7 @@ pub(super) fn park_or_answer(
     // A push on another worker may have come between the first try and the parking: serve
     // the keys now, in queue order (possibly this very client, through its worker's inbox).
     for key in &keys {
-        serve_waiters(ctx, key);
-        super::stream_read::serve_stream_waiters(ctx, key);
+        serve(ctx, key);
     }
     Flow::Block
 }

@@ -30,6 +30,7 @@ mod set;
 mod settings;
 mod sort;
 mod stream;
+mod stream_common;
 mod stream_group;
 mod stream_info;
 mod stream_read;

@@ -11,7 +11,9 @@
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
-use super::stream::{parse_count, parse_id, reply_entries, reply_entry, reply_id, INVALID_ID};
+use super::stream_common::{
+    parse_count, parse_id, reply_entries, reply_entry, reply_id, INVALID_ID,
+};
 use super::{err, is, reply_store_error, Call};
 use crate::blocking::{Served, StreamWait, WaitFor};
 use crate::command::{Context, Flow};
@@ -172,12 +174,13 @@ fn read(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>, group_read: bool) -> Flo
     // Resolve `$` and check every key (type, group) before serving any.
     let mut after: Vec<StreamId> = Vec::with_capacity(args.keys.len());
     for (key, id) in args.keys.iter().zip(&args.ids) {
-        let looked = super::stream::with_stream(call, key, |stream| match (stream, args.group) {
-            (Some(s), Some((group, _))) => s.group(group).map(|g| g.last_id),
-            (Some(s), None) => Some(s.last_id()),
-            (None, Some(_)) => None,
-            (None, None) => Some(StreamId::MIN),
-        });
+        let looked =
+            super::stream_common::with_stream(call, key, |stream| match (stream, args.group) {
+                (Some(s), Some((group, _))) => s.group(group).map(|g| g.last_id),
+                (Some(s), None) => Some(s.last_id()),
+                (None, Some(_)) => None,
+                (None, None) => Some(StreamId::MIN),
+            });
         match looked {
             Err(error) => {
                 reply_store_error(enc, error);
@@ -245,7 +248,14 @@ fn read(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>, group_read: bool) -> Flo
         },
     };
     let keys = args.keys.iter().map(|k| k.to_vec()).collect();
-    super::blocking::park_or_answer(call, enc, keys, WaitFor::Stream(wait), block_ms)
+    super::blocking::park_or_answer_with(
+        call,
+        enc,
+        keys,
+        WaitFor::Stream(wait),
+        block_ms,
+        serve_stream_waiters,
+    )
 }
 
 /// XREAD's part for one key: entries after `after`, if any.

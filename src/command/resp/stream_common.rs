@@ -1,0 +1,134 @@
+//! The argument words and replies every stream command shares: ids and intervals, counts,
+//! the entry reply, and reading or writing the stream at a key (`Err` for another type).
+//! Commands live in `stream`, `stream_group`, `stream_read` and `stream_info`; this module
+//! runs none of them.
+
+use ferrocache_protocol::resp::Encoder;
+
+use super::{err, parse_i64, reply_store_error, Call};
+use crate::store::stream::{EntryRef, StreamId, StreamObject};
+use crate::store::{IfMissing, Object, StoreError};
+
+pub const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+
+/// Redis's `string2ull` for an id part: digits only, fits in u64.
+pub fn parse_u64(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// An id as clients write it (`ms-seq`, `ms` = `ms-missing_seq`, and unless `strict` `-` and
+/// `+`); `None` is [`INVALID_ID`].
+pub fn parse_id(arg: &[u8], missing_seq: u64, strict: bool) -> Option<StreamId> {
+    if arg.len() > 127 {
+        return None;
+    }
+    match arg {
+        b"-" if !strict => return Some(StreamId::MIN),
+        b"+" if !strict => return Some(StreamId::MAX),
+        _ => {}
+    }
+    match arg.iter().position(|&b| b == b'-') {
+        Some(dash) => Some(StreamId::new(
+            parse_u64(&arg[..dash])?,
+            parse_u64(&arg[dash + 1..])?,
+        )),
+        None => Some(StreamId::new(parse_u64(arg)?, missing_seq)),
+    }
+}
+
+/// A range bound: `(` makes it exclusive. `start` bounds step past it, end bounds before.
+pub fn parse_interval(arg: &[u8], start: bool) -> Result<StreamId, &'static str> {
+    let missing_seq = if start { 0 } else { u64::MAX };
+    if arg.len() > 1 && arg[0] == b'(' {
+        let id = parse_id(&arg[1..], missing_seq, true).ok_or(INVALID_ID)?;
+        return if start {
+            id.incr().ok_or("ERR invalid start ID for the interval")
+        } else {
+            id.decr().ok_or("ERR invalid end ID for the interval")
+        };
+    }
+    parse_id(arg, missing_seq, false).ok_or(INVALID_ID)
+}
+
+/// A count argument as Redis's `getLongLongFromObjectOrReply` reads it.
+pub fn parse_count(arg: &[u8]) -> Result<i64, &'static str> {
+    parse_i64(arg).ok_or(err::NOT_INTEGER)
+}
+
+/// Writes an id as a bulk string.
+pub fn reply_id(enc: &mut Encoder<'_>, id: StreamId) {
+    enc.bulk(id.to_string().as_bytes());
+}
+
+/// Writes one entry: `[id, [field, value, ...]]`.
+pub fn reply_entry(enc: &mut Encoder<'_>, entry: &EntryRef<'_>) {
+    enc.array(2);
+    reply_id(enc, entry.id);
+    enc.array(entry.pairs.len() * 2);
+    for (field, value) in &entry.pairs {
+        enc.bulk(field);
+        enc.bulk(value);
+    }
+}
+
+/// Writes the entries `entries` yields as an array, stopping once the output limit is
+/// passed. The iterator is made twice (a count, then the reply) so no copy of the range is
+/// held whatever its size.
+pub fn reply_entries<'e, I: Iterator<Item = EntryRef<'e>>>(
+    enc: &mut Encoder<'_>,
+    entries: impl Fn() -> I,
+) {
+    enc.array(entries().count());
+    for entry in entries() {
+        if enc.output_full() {
+            break;
+        }
+        reply_entry(enc, &entry);
+    }
+}
+
+/// The store error of a stream read: the key holds another type.
+pub fn wrong_type(enc: &mut Encoder<'_>) {
+    reply_store_error(enc, StoreError::WrongType);
+}
+
+/// Runs `read` on the stream at `key` (None if absent); `Err` if the key holds another type.
+pub fn with_stream<R>(
+    call: &Call<'_, '_>,
+    key: &[u8],
+    read: impl FnOnce(Option<&StreamObject>) -> R,
+) -> Result<R, StoreError> {
+    let ctx = call.ctx;
+    let (hit, result) =
+        ctx.shared
+            .store
+            .get(key, ctx.now_ms, call.read_options(), |view| match view {
+                None => (false, Ok(read(None))),
+                Some(item) => match item.object() {
+                    Some(Object::Stream(stream)) => (true, Ok(read(Some(stream)))),
+                    _ => (true, Err(StoreError::WrongType)),
+                },
+            });
+    super::strings::count_lookup(ctx, hit);
+    result
+}
+
+/// Runs `write` on the stream at `key` (created if `missing` says so).
+pub fn write_stream<R>(
+    call: &Call<'_, '_>,
+    key: &[u8],
+    missing: IfMissing,
+    write: impl FnOnce(Option<&mut StreamObject>) -> R,
+) -> Result<R, StoreError> {
+    call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
+        Ok(write(entry.stream_mut(missing)?))
+    })
+}
+
+/// Parses ids (strict: no `-`/`+`) from `args[from..]`.
+pub fn parse_ids(args: &[std::borrow::Cow<'_, [u8]>], from: usize) -> Option<Vec<StreamId>> {
+    args[from..].iter().map(|a| parse_id(a, 0, true)).collect()
+}
