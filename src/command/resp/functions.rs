@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::scripting::{engine_or_busy, ScriptHost};
+use super::scripting::{engine_or_busy, run_with_host, Run};
 use super::{parse_i64, Call};
 use crate::command::Flow;
 use crate::scripting::Kind;
@@ -41,22 +41,19 @@ pub fn fcall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.error("ERR Can not execute a script with write flag using *_ro command.");
         return Flow::Continue;
     }
-    let split = 3 + numkeys as usize;
-    let keys: Vec<&[u8]> = call.args[3..split].iter().map(|k| &k[..]).collect();
-    let argv: Vec<&[u8]> = call.args[split..].iter().map(|a| &a[..]).collect();
-    let run = scripting.run_state();
-    let command: Vec<&[u8]> = call.args.iter().map(|a| &a[..]).collect();
-    run.describe(&name, &command);
-    run.begin(Kind::Function, unix_millis());
-    let mut host = ScriptHost {
-        ctx: call.ctx,
-        session: &mut *call.session,
+    let run = Run {
+        kind: Kind::Function,
+        name: &name,
+        numkeys: numkeys as usize,
         read_only: read_only || no_writes,
-        run,
     };
-    engine.call_function(&name, &keys, &argv, &mut host, enc);
-    run.end();
-    scripting.refresh_figures(&engine);
+    run_with_host(
+        call,
+        enc,
+        &mut engine,
+        run,
+        |engine, keys, argv, host, enc| engine.call_function(&name, keys, argv, host, enc),
+    );
     Flow::Continue
 }
 

@@ -16,7 +16,7 @@ use ferrocache_protocol::resp::{Encoder, RespVersion};
 use super::table::{self, Flags};
 use super::{err, parse_i64, run_queued, Call, RespSession};
 use crate::command::{Context, Flow};
-use crate::scripting::{Host, Kind, Outcome, RunState, ScriptSource};
+use crate::scripting::{Engine, Host, Kind, Outcome, RunState, ScriptSource};
 use crate::shared::unix_millis;
 
 /// Commands a script may not call (Redis's `noscript` flag).
@@ -154,23 +154,58 @@ pub fn eval(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    let split = 3 + numkeys as usize;
+    let run = Run {
+        kind: Kind::Eval,
+        name: &sha,
+        numkeys: numkeys as usize,
+        read_only: read_only || no_writes,
+    };
+    run_with_host(
+        call,
+        enc,
+        &mut engine,
+        run,
+        |engine, keys, argv, host, enc| engine.run_eval(&sha, keys, argv, host, enc),
+    );
+    Flow::Continue
+}
+
+/// What [`run_with_host`] runs: an EVAL script or a FUNCTION, its name (sha or function
+/// name), how many of the arguments after it are keys, and whether writes are refused.
+pub(super) struct Run<'n> {
+    pub kind: Kind,
+    pub name: &'n str,
+    pub numkeys: usize,
+    pub read_only: bool,
+}
+
+/// Runs a script or function (`body`) as EVAL and FCALL do: KEYS and ARGV split from the
+/// command's arguments (after the name and numkeys), the run recorded for SCRIPT KILL,
+/// FUNCTION STATS and BUSY, and the engine's memory figures refreshed after.
+pub(super) fn run_with_host(
+    call: &mut Call<'_, '_>,
+    enc: &mut Encoder<'_>,
+    engine: &mut Engine,
+    run: Run<'_>,
+    body: impl FnOnce(&mut Engine, &[&[u8]], &[&[u8]], &mut ScriptHost<'_, '_>, &mut Encoder<'_>),
+) {
+    let scripting = &call.ctx.shared.scripting;
+    let split = 3 + run.numkeys;
     let keys: Vec<&[u8]> = call.args[3..split].iter().map(|k| &k[..]).collect();
     let argv: Vec<&[u8]> = call.args[split..].iter().map(|a| &a[..]).collect();
-    let run = scripting.run_state();
+    let state = scripting.run_state();
     let command: Vec<&[u8]> = call.args.iter().map(|a| &a[..]).collect();
-    run.describe(&sha, &command);
-    run.begin(Kind::Eval, unix_millis());
+    state.describe(run.name, &command);
+    state.begin(run.kind, unix_millis());
     let mut host = ScriptHost {
         ctx: call.ctx,
         session: &mut *call.session,
-        read_only: read_only || no_writes,
-        run,
+        read_only: run.read_only,
+        run: state,
     };
-    engine.run_eval(&sha, &keys, &argv, &mut host, enc);
-    run.end();
-    scripting.refresh_figures(&engine);
-    Flow::Continue
+    body(engine, &keys, &argv, &mut host, enc);
+    state.end();
+    scripting.refresh_figures(engine);
 }
 
 const SCRIPT_HELP: &[&str] = &[
