@@ -3,7 +3,8 @@
 //! (a key dump with values, flags, CAS and absolute expiries); a dropped link resumes with
 //! `+CONTINUE`; a replica that fell behind the backlog gets a full resync; a promoted replica
 //! lets its sibling continue (PSYNC2); replicas refuse writes over every protocol; a flush
-//! racing writes, WAIT, min-replicas, chained replicas, a stopped replica's lag, masterauth.
+//! racing writes, WAIT, min-replicas, chained replicas, a stopped replica's lag, masterauth,
+//! and a script's writes and a stream with its consumer group on the replica.
 //! Helpers (servers, key dumps, the mixed load, a cuttable relay) live in
 //! `replication_support/`.
 
@@ -395,4 +396,41 @@ fn a_replica_authenticates_with_masterauth() {
     let dbsize: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(dbsize, 50);
     assert_eq!(field(&refused, "replication", "master_link_status"), "down");
+}
+
+#[test]
+fn a_scripts_writes_and_a_stream_with_its_group_reach_the_replica() {
+    let primary = TestServer::start_with_resp(&[]);
+    let replica = start_replica_of(resp_port(&primary), &[]);
+    wait_caught_up(&primary, &[&replica]);
+    let mut resp = primary.connect_resp();
+    // A script's writes travel as their effects: the replica never runs the script.
+    let script = b"redis.call('RPUSH', KEYS[1], 'a'); redis.call('RPUSH', KEYS[1], 'b'); \
+                   redis.call('INCRBY', KEYS[2], 5); return redis.call('LLEN', KEYS[1])";
+    resp.roundtrip(
+        &resp_command(&[b"EVAL", script, b"2", b"l", b"n"]),
+        b":2\r\n",
+    );
+    resp.roundtrip(
+        &resp_command(&[b"XADD", b"s", b"1-1", b"f", b"v"]),
+        b"$3\r\n1-1\r\n",
+    );
+    resp.roundtrip(
+        &resp_command(&[b"XGROUP", b"CREATE", b"s", b"g", b"0"]),
+        b"+OK\r\n",
+    );
+    wait_caught_up(&primary, &[&replica]);
+    let mut on_replica = replica.connect_resp();
+    on_replica.roundtrip(
+        &resp_command(&[b"LRANGE", b"l", b"0", b"-1"]),
+        b"*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+    );
+    on_replica.roundtrip(&resp_command(&[b"GET", b"n"]), b"$1\r\n5\r\n");
+    on_replica.roundtrip(&resp_command(&[b"XLEN", b"s"]), b":1\r\n");
+    on_replica.send(&resp_command(&[b"XINFO", b"GROUPS", b"s"]));
+    let groups = String::from_utf8_lossy(&on_replica.read_until(b"lag\r\n:1\r\n")).into_owned();
+    assert!(
+        groups.starts_with("*1\r\n") && groups.contains("$4\r\nname\r\n$1\r\ng\r\n"),
+        "the group did not reach the replica: {groups}"
+    );
 }
