@@ -97,10 +97,7 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let scripting = &call.ctx.shared.scripting;
     match (sub.as_slice(), argc) {
         (b"HELP", 2) => {
-            enc.array(FUNCTION_HELP.len());
-            for line in FUNCTION_HELP {
-                enc.simple(line);
-            }
+            super::reply_help(enc, FUNCTION_HELP);
         }
         (b"KILL", 2) => match scripting.kill(Kind::Function) {
             Ok(()) => enc.ok(),

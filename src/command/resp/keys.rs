@@ -492,10 +492,7 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             "HELP",
             "    Print this help.",
         ];
-        enc.array(lines.len());
-        for line in lines {
-            enc.simple(line);
-        }
+        super::reply_help(enc, &lines);
         return Flow::Continue;
     }
     if call.args.len() != 3

@@ -475,6 +475,37 @@ fn dispatch(
     (flow, Ran::Executed(spec))
 }
 
+/// Runs `read` on the value of type `pick` at `key` (`None` if absent), counting the lookup
+/// as a keyspace hit or miss; `Err` if the key holds another type.
+pub fn with_object<T, R>(
+    call: &Call<'_, '_>,
+    key: &[u8],
+    pick: impl FnOnce(&crate::store::Object) -> Option<&T>,
+    read: impl FnOnce(Option<&T>) -> R,
+) -> Result<R, crate::store::StoreError> {
+    let ctx = call.ctx;
+    let (hit, result) =
+        ctx.shared
+            .store
+            .get(key, ctx.now_ms, call.read_options(), |view| match view {
+                None => (false, Ok(read(None))),
+                Some(item) => match item.object().and_then(pick) {
+                    Some(object) => (true, Ok(read(Some(object)))),
+                    None => (true, Err(crate::store::StoreError::WrongType)),
+                },
+            });
+    strings::count_lookup(ctx, hit);
+    result
+}
+
+/// Writes a subcommand's HELP reply: one simple string per line, as Redis's `addReplyHelp`.
+pub fn reply_help(enc: &mut Encoder<'_>, lines: &[&str]) {
+    enc.array(lines.len());
+    for line in lines {
+        enc.simple(line);
+    }
+}
+
 /// Counts `reply` in `INFO errorstats` when it is an error (`-CODE text`, or RESP3's
 /// `!len` blob error).
 fn count_error(ctx: &Context<'_>, reply: &[u8]) {

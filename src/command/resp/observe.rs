@@ -166,10 +166,7 @@ pub fn latency(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 "HELP",
                 "    Print this help.",
             ];
-            enc.array(lines.len());
-            for line in lines {
-                enc.simple(line);
-            }
+            super::reply_help(enc, &lines);
         }
         _ => enc.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try LATENCY HELP.",
@@ -233,10 +230,7 @@ pub fn slowlog(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             "HELP",
             "    Print this help.",
         ];
-        enc.array(lines.len());
-        for line in lines {
-            enc.simple(line);
-        }
+        super::reply_help(enc, &lines);
     } else {
         enc.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",

@@ -248,10 +248,7 @@ pub fn script(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let scripting = &call.ctx.shared.scripting;
     match (sub.as_slice(), argc) {
         (b"HELP", 2) => {
-            enc.array(SCRIPT_HELP.len());
-            for line in SCRIPT_HELP {
-                enc.simple(line);
-            }
+            super::reply_help(enc, SCRIPT_HELP);
         }
         (b"KILL", 2) => match scripting.kill(Kind::Eval) {
             Ok(()) => enc.ok(),

@@ -26,19 +26,15 @@ fn with_set<R>(
     key: &[u8],
     read: impl FnOnce(Option<&SetObject>) -> R,
 ) -> Result<R, StoreError> {
-    let ctx = call.ctx;
-    let (hit, result) =
-        ctx.shared
-            .store
-            .get(key, ctx.now_ms, call.read_options(), |view| match view {
-                None => (false, Ok(read(None))),
-                Some(item) => match item.object() {
-                    Some(Object::Set(set)) => (true, Ok(read(Some(set)))),
-                    _ => (true, Err(StoreError::WrongType)),
-                },
-            });
-    super::strings::count_lookup(ctx, hit);
-    result
+    super::with_object(
+        call,
+        key,
+        |object| match object {
+            Object::Set(set) => Some(set),
+            _ => None,
+        },
+        read,
+    )
 }
 
 /// Runs `write` on the set at `key` (created if `create`); an emptied set is removed. The

@@ -101,19 +101,15 @@ pub fn with_stream<R>(
     key: &[u8],
     read: impl FnOnce(Option<&StreamObject>) -> R,
 ) -> Result<R, StoreError> {
-    let ctx = call.ctx;
-    let (hit, result) =
-        ctx.shared
-            .store
-            .get(key, ctx.now_ms, call.read_options(), |view| match view {
-                None => (false, Ok(read(None))),
-                Some(item) => match item.object() {
-                    Some(Object::Stream(stream)) => (true, Ok(read(Some(stream)))),
-                    _ => (true, Err(StoreError::WrongType)),
-                },
-            });
-    super::strings::count_lookup(ctx, hit);
-    result
+    super::with_object(
+        call,
+        key,
+        |object| match object {
+            Object::Stream(stream) => Some(&**stream),
+            _ => None,
+        },
+        read,
+    )
 }
 
 /// Runs `write` on the stream at `key` (created if `missing` says so).

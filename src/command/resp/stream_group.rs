@@ -88,14 +88,6 @@ const XGROUP_HELP: &[&str] = &[
     "    Print this help.",
 ];
 
-/// Writes a HELP reply.
-pub fn reply_help(enc: &mut Encoder<'_>, lines: &[&str]) {
-    enc.array(lines.len());
-    for line in lines {
-        enc.simple(line);
-    }
-}
-
 /// XGROUP subcommand ...
 pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let table = [
@@ -112,7 +104,7 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let sub = call.arg(1).to_ascii_uppercase();
     let argc = call.args.len();
     if argc == 2 && sub == b"HELP" {
-        reply_help(enc, XGROUP_HELP);
+        super::reply_help(enc, XGROUP_HELP);
         return Flow::Continue;
     }
     if argc < 4 {

@@ -6,8 +6,8 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::reply_help;
 use super::stream::{parse_count, reply_entries, reply_entry, reply_id, with_stream};
-use super::stream_group::reply_help;
 use super::{is, reply_store_error, Call};
 use crate::command::Flow;
 use crate::store::stream::{Group, StreamId, StreamObject};
