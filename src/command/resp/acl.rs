@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ferrocache_protocol::resp::Encoder;
 
-use super::table::{self, CommandSpec, Flags};
+use super::spec::{command_keys, CommandSpec, Flags, Registry};
 use super::{Call, RespSession};
 use crate::acl::{Access, Acl, Denial, LogEntry, User};
 use crate::command::{Context, Flow};
@@ -53,7 +53,7 @@ pub fn denial(
         None if spec.name == "acl" => {}
         _ => return Some(Denial::Command(name)),
     }
-    let keys = table::command_keys(spec, args);
+    let keys = command_keys(spec, args);
     let stores = spec.flags.contains(Flags::WRITE) && spec.name.ends_with("store");
     for (i, key) in keys.iter().enumerate() {
         let access = if spec.flags.contains(Flags::WRITE) && !(stores && i > 0) {
@@ -133,6 +133,7 @@ pub fn check(
 /// the refusal Redis 7.0 answers in place of that command's reply, logged with context
 /// `multi`. None when the command may run.
 pub fn refused_at_exec(
+    commands: &Registry,
     session: &mut RespSession,
     ctx: &Context<'_>,
     args: &[std::borrow::Cow<'_, [u8]>],
@@ -141,7 +142,7 @@ pub fn refused_at_exec(
     if user.unrestricted() {
         return None;
     }
-    let spec = table::lookup(&args.first()?.to_ascii_lowercase())?;
+    let spec = commands.lookup(&args.first()?.to_ascii_lowercase())?;
     let found = denial(&user, &ctx.shared.acl.read(), spec, args)?;
     let (reason, object, why) = match found {
         Denial::Command(name) => (
@@ -376,7 +377,7 @@ pub fn acl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         (b"load", 2) => {
             let loaded = crate::acl::file::load(
                 &shared.config.acl.file,
-                table::acl_catalogue(),
+                call.commands.acl_catalogue(),
                 &shared.config.resp.requirepass,
             );
             match loaded {
@@ -476,7 +477,7 @@ fn dryrun(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) {
     };
     let args = &call.args[3..];
     let command = args[0].to_ascii_lowercase();
-    let Some(spec) = table::lookup(&command) else {
+    let Some(spec) = call.commands.lookup(&command) else {
         enc.error(&format!(
             "ERR Command '{}' not found",
             String::from_utf8_lossy(&args[0])

@@ -29,6 +29,7 @@ mod server;
 mod set;
 mod settings;
 mod sort;
+mod spec;
 mod stream;
 mod stream_common;
 mod stream_group;
@@ -53,7 +54,7 @@ use crate::hashing::HashSet;
 use crate::metrics::latency::{Ending, Proto, Timer};
 use crate::metrics::WorkerStats;
 use crate::replication::WriteRefusal;
-use table::Flags;
+use spec::Flags;
 
 pub use acl::authenticate_by_certificate;
 pub use random::restart_random_sequence;
@@ -193,6 +194,8 @@ impl RespSession {
 /// What a handler needs: the context, the session, the arguments.
 pub struct Call<'c, 'a> {
     pub ctx: &'c Context<'c>,
+    /// Every command, for the commands that look up others (ACL, COMMAND, EXEC, scripts).
+    pub commands: &'static spec::Registry,
     pub session: &'c mut RespSession,
     pub args: &'c [Cow<'a, [u8]>],
 }
@@ -307,7 +310,7 @@ fn confirms_subscription(args: &[Cow<'_, [u8]>]) -> bool {
 /// What became of a command, for its counters.
 enum Ran {
     /// It ran (its reply may be an error).
-    Executed(&'static table::CommandSpec),
+    Executed(&'static spec::CommandSpec),
     /// Refused before running: arity, authentication, subscribed mode.
     Rejected(&'static str),
     /// Not a command, or queued by MULTI (counted when EXEC runs it).
@@ -446,6 +449,7 @@ fn dispatch(
     }
     let mut call = Call {
         ctx,
+        commands: table::registry(),
         session,
         args: &command.args,
     };
@@ -540,7 +544,7 @@ fn gate_or_busy<G>(
 }
 
 /// The pool of the command's first key, for commands that name one.
-fn key_pool(spec: &table::CommandSpec, args: &[Cow<'_, [u8]>], ctx: &Context<'_>) -> Option<usize> {
+fn key_pool(spec: &spec::CommandSpec, args: &[Cow<'_, [u8]>], ctx: &Context<'_>) -> Option<usize> {
     if !cfg!(feature = "latency") {
         return None;
     }

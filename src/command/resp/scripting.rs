@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
-use super::table::{self, Flags};
+use super::spec::{Flags, Registry};
 use super::{err, parse_i64, run_queued, Call, RespSession};
 use crate::command::{Context, Flow};
 use crate::scripting::{Engine, Host, Kind, Outcome, RunState, ScriptSource};
@@ -68,6 +68,7 @@ fn denied_in_scripts(name: &str) -> bool {
 /// A script's commands, run as its client's.
 pub(super) struct ScriptHost<'c, 'a> {
     pub ctx: &'c Context<'a>,
+    pub commands: &'static Registry,
     pub session: &'c mut RespSession,
     /// EVAL_RO, or a script declaring `no-writes`: write commands are refused.
     pub read_only: bool,
@@ -77,7 +78,7 @@ pub(super) struct ScriptHost<'c, 'a> {
 impl Host for ScriptHost<'_, '_> {
     fn call(&mut self, args: &[Vec<u8>], version: RespVersion, out: &mut Vec<u8>) {
         let mut enc = Encoder::new(out, version);
-        let spec = table::lookup(&args[0].to_ascii_lowercase());
+        let spec = self.commands.lookup(&args[0].to_ascii_lowercase());
         let Some(spec) = spec else {
             enc.error("ERR Unknown Redis command called from script");
             return;
@@ -96,7 +97,9 @@ impl Host for ScriptHost<'_, '_> {
             return;
         }
         let cow: Vec<Cow<'_, [u8]>> = args.iter().map(|a| Cow::Borrowed(a.as_slice())).collect();
-        if let Some(refusal) = super::acl::refused_at_exec(self.session, self.ctx, &cow) {
+        if let Some(refusal) =
+            super::acl::refused_at_exec(self.commands, self.session, self.ctx, &cow)
+        {
             enc.error(&refusal);
             return;
         }
@@ -107,6 +110,7 @@ impl Host for ScriptHost<'_, '_> {
         let in_exec_before = std::mem::replace(&mut self.session.in_exec, true);
         let mut call = Call {
             ctx: self.ctx,
+            commands: self.commands,
             session: &mut *self.session,
             args: &cow,
         };
@@ -199,6 +203,7 @@ pub(super) fn run_with_host(
     state.begin(run.kind, unix_millis());
     let mut host = ScriptHost {
         ctx: call.ctx,
+        commands: call.commands,
         session: &mut *call.session,
         read_only: run.read_only,
         run: state,

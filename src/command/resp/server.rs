@@ -1,7 +1,8 @@
 //! The server commands: INFO (Redis's section and field names), COMMAND and TIME; CONFIG is
 //! in [`super::settings`], the connection commands in [`super::connection`].
 
-use super::{table, Call};
+use super::spec::{command_keys, CommandSpec};
+use super::Call;
 use crate::clients::LimitBreach;
 use crate::command::compat::REDIS_VERSION;
 use crate::command::Flow;
@@ -152,7 +153,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
-fn command_info(enc: &mut Encoder<'_>, spec: &table::CommandSpec) {
+fn command_info(enc: &mut Encoder<'_>, spec: &CommandSpec) {
     enc.array(10);
     enc.bulk(spec.name.as_bytes());
     enc.integer(i64::from(spec.arity));
@@ -174,27 +175,27 @@ fn command_info(enc: &mut Encoder<'_>, spec: &table::CommandSpec) {
 /// COMMAND [COUNT|LIST|INFO name...|DOCS name...]
 pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let sub = call.args.get(1).map(|s| s.to_ascii_uppercase());
-    let named = |call: &Call<'_, '_>| -> Vec<&'static table::CommandSpec> {
+    let named = |call: &Call<'_, '_>| -> Vec<&'static CommandSpec> {
         if call.args.len() <= 2 {
-            table::COMMANDS.iter().collect()
+            call.commands.listed().iter().collect()
         } else {
             call.args[2..]
                 .iter()
-                .filter_map(|name| table::lookup(&name.to_ascii_lowercase()))
+                .filter_map(|name| call.commands.lookup(&name.to_ascii_lowercase()))
                 .collect()
         }
     };
     match sub.as_deref() {
         None => {
-            enc.array(table::COMMANDS.len());
-            for spec in table::COMMANDS {
+            enc.array(call.commands.listed().len());
+            for spec in call.commands.listed() {
                 command_info(enc, spec);
             }
         }
-        Some(b"COUNT") => enc.integer(table::COMMANDS.len() as i64),
+        Some(b"COUNT") => enc.integer(call.commands.listed().len() as i64),
         Some(b"LIST") => {
-            enc.array(table::COMMANDS.len());
-            for spec in table::COMMANDS {
+            enc.array(call.commands.listed().len());
+            for spec in call.commands.listed() {
                 enc.bulk(spec.name.as_bytes());
             }
         }
@@ -203,15 +204,15 @@ pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             // `commandInfoCommand`).
             enc.array(call.args.len() - 2);
             for name in &call.args[2..] {
-                match table::lookup(&name.to_ascii_lowercase()) {
+                match call.commands.lookup(&name.to_ascii_lowercase()) {
                     Some(spec) => command_info(enc, spec),
                     None => enc.null(),
                 }
             }
         }
         Some(b"INFO") => {
-            enc.array(table::COMMANDS.len());
-            for spec in table::COMMANDS {
+            enc.array(call.commands.listed().len());
+            for spec in call.commands.listed() {
                 command_info(enc, spec);
             }
         }
@@ -235,13 +236,13 @@ pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Some(b"GETKEYS") => {
             let args = &call.args[2..];
-            match table::lookup(&args[0].to_ascii_lowercase()) {
+            match call.commands.lookup(&args[0].to_ascii_lowercase()) {
                 None => enc.error("ERR Invalid command specified"),
                 Some(spec) if !spec.arity_ok(args.len()) => {
                     enc.error("ERR Invalid number of arguments specified for command")
                 }
                 Some(spec) => {
-                    let keys = table::command_keys(spec, args);
+                    let keys = command_keys(spec, args);
                     if keys.is_empty() {
                         enc.error("ERR The command has no key arguments");
                     } else {

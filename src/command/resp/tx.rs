@@ -59,12 +59,15 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             .iter()
             .map(|a| Cow::Borrowed(a.as_slice()))
             .collect();
-        if let Some(refusal) = super::acl::refused_at_exec(call.session, call.ctx, &args) {
+        if let Some(refusal) =
+            super::acl::refused_at_exec(call.commands, call.session, call.ctx, &args)
+        {
             enc.error(&refusal);
             continue;
         }
         let mut inner = Call {
             ctx: call.ctx,
+            commands: call.commands,
             session: &mut *call.session,
             args: &args,
         };
