@@ -463,6 +463,15 @@ fn class_of(event: &str) -> u32 {
         | "zpopmin" | "zpopmax" | "zunionstore" | "zinterstore" | "zdiffstore" | "zrangestore" => {
             notify::ZSET
         }
+        "xadd"
+        | "xtrim"
+        | "xdel"
+        | "xsetid"
+        | "xgroup-create"
+        | "xgroup-setid"
+        | "xgroup-destroy"
+        | "xgroup-createconsumer"
+        | "xgroup-delconsumer" => notify::STREAM,
         "expired" => notify::EXPIRED,
         "evicted" => notify::EVICTED,
         _ => notify::GENERIC,
@@ -525,7 +534,7 @@ impl crate::store::Observer for KeyspaceNotifier {
                     KeyKind::ZSet => "zadd",
                     KeyKind::List => "lpush",
                     KeyKind::Set => "sadd",
-                    // Stream commands do not label their edits yet: every write is `xadd`.
+                    // Stream commands name their edits (`resp::stream_common::write_stream`).
                     KeyKind::Stream => "xadd",
                 };
                 self.publish(flags, name, key);
@@ -564,5 +573,28 @@ mod notify_tests {
         assert_eq!(notify::to_string(notify::parse("Kx").unwrap()), "xK");
         assert_eq!(notify::to_string(notify::parse("E$g").unwrap()), "g$E");
         assert_eq!(notify::parse("Q"), None);
+    }
+
+    /// Stream events are class `t` (Redis's NOTIFY_STREAM), not generic `g`.
+    #[test]
+    fn stream_events_are_in_the_stream_class() {
+        for event in [
+            "xadd",
+            "xtrim",
+            "xdel",
+            "xsetid",
+            "xgroup-create",
+            "xgroup-setid",
+        ] {
+            assert_eq!(super::class_of(event), notify::STREAM, "{event}");
+        }
+        for event in [
+            "xgroup-destroy",
+            "xgroup-createconsumer",
+            "xgroup-delconsumer",
+        ] {
+            assert_eq!(super::class_of(event), notify::STREAM, "{event}");
+        }
+        assert_eq!(super::class_of("del"), notify::GENERIC);
     }
 }

@@ -149,11 +149,16 @@ pub fn xadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     };
     let flat = &call.args[field_pos..];
     let now = call.ctx.now_ms;
-    let added = write_stream(call, call.arg(1), missing, |stream| {
+    let added = write_stream(call, call.arg(1), missing, |stream, events| {
         let stream = stream?;
         let id = stream.add(request, flat, now);
-        if let (Ok(_), Some(trim)) = (&id, parsed.trim) {
-            stream.trim(trim);
+        if id.is_ok() {
+            events.push("xadd");
+            if let Some(trim) = parsed.trim {
+                if stream.trim(trim) > 0 {
+                    events.push("xtrim");
+                }
+            }
         }
         Some(id)
     });
@@ -230,8 +235,12 @@ pub fn xdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.error(INVALID_ID);
         return Flow::Continue;
     };
-    let deleted = write_stream(call, call.arg(1), IfMissing::Leave, |stream| {
-        stream.map_or(0, |s| ids.iter().filter(|&&id| s.delete(id)).count())
+    let deleted = write_stream(call, call.arg(1), IfMissing::Leave, |stream, events| {
+        let deleted = stream.map_or(0, |s| ids.iter().filter(|&&id| s.delete(id)).count());
+        if deleted > 0 {
+            events.push("xdel");
+        }
+        deleted
     });
     match deleted {
         Ok(n) => enc.integer(n as i64),
@@ -255,8 +264,12 @@ pub fn xtrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    match write_stream(call, call.arg(1), IfMissing::Leave, |stream| {
-        stream.map_or(0, |s| s.trim(trim))
+    match write_stream(call, call.arg(1), IfMissing::Leave, |stream, events| {
+        let trimmed = stream.map_or(0, |s| s.trim(trim));
+        if trimmed > 0 {
+            events.push("xtrim");
+        }
+        trimmed
     }) {
         Ok(n) => enc.integer(n as i64),
         Err(error) => reply_store_error(enc, error),
@@ -302,8 +315,12 @@ pub fn xsetid(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         i += 2;
     }
-    let result = write_stream(call, call.arg(1), IfMissing::Leave, |stream| {
-        stream.map(|s| s.set_id(id, added, max_deleted))
+    let result = write_stream(call, call.arg(1), IfMissing::Leave, |stream, events| {
+        let set = stream.map(|s| s.set_id(id, added, max_deleted));
+        if matches!(set, Some(Ok(()))) {
+            events.push("xsetid");
+        }
+        set
     });
     match result {
         Err(error) => reply_store_error(enc, error),

@@ -112,16 +112,49 @@ pub fn with_stream<R>(
     )
 }
 
-/// Runs `write` on the stream at `key` (created if `missing` says so).
+/// Runs `write` on the stream at `key` (created if `missing` says so). `write` pushes the
+/// keyspace events its change is named by (redis-server 7.0's `t_stream.c`: `xadd`, `xtrim`,
+/// `xdel`, `xsetid`, `xgroup-*`); a change it names none of publishes nothing.
 pub fn write_stream<R>(
     call: &Call<'_, '_>,
     key: &[u8],
     missing: IfMissing,
-    write: impl FnOnce(Option<&mut StreamObject>) -> R,
+    write: impl FnOnce(Option<&mut StreamObject>, &mut Vec<&'static str>) -> R,
 ) -> Result<R, StoreError> {
     call.ctx.shared.store.edit(key, call.ctx.now_ms, |entry| {
-        Ok(write(entry.stream_mut(missing)?))
+        let mut events = Vec::new();
+        let result = write(entry.stream_mut(missing)?, &mut events);
+        label_stream_edit(entry, &events);
+        Ok(result)
     })
+}
+
+/// Names `entry`'s change by `events`, or by none when there are none.
+pub fn label_stream_edit(entry: &mut crate::store::Entry<'_>, events: &[&'static str]) {
+    if events.is_empty() {
+        entry.unlabelled();
+    }
+    for event in events {
+        entry.label(event);
+    }
+}
+
+/// How many consumers `group` of `stream` has (0 without the group): a read or claim that
+/// made the count grow created its consumer, named `xgroup-createconsumer`.
+pub fn consumer_count(stream: &StreamObject, group: &[u8]) -> usize {
+    stream.group(group).map_or(0, |g| g.consumers.len())
+}
+
+/// Pushes `xgroup-createconsumer` when `group` now has more consumers than `before`.
+pub fn note_created_consumer(
+    stream: &StreamObject,
+    group: &[u8],
+    before: usize,
+    events: &mut Vec<&'static str>,
+) {
+    if consumer_count(stream, group) > before {
+        events.push("xgroup-createconsumer");
+    }
 }
 
 /// Parses ids (strict: no `-`/`+`) from `args[from..]`.

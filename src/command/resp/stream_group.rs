@@ -12,6 +12,7 @@ use super::stream::{
     parse_count, parse_id, parse_ids, parse_interval, reply_entry, reply_id, with_stream,
     write_stream, INVALID_ID,
 };
+use super::stream_common::{consumer_count, note_created_consumer};
 use super::{err, is, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
 use crate::store::stream::{AutoClaim, Claim, StreamError, StreamId, StreamObject};
@@ -175,8 +176,12 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             } else {
                 IfMissing::Leave
             };
-            match write_stream(call, key, missing, |s| {
-                s.map(|s| s.create_group(group, id, entries_read))
+            match write_stream(call, key, missing, |s, events| {
+                let created = s.map(|s| s.create_group(group, id, entries_read));
+                if matches!(created, Some(Ok(()))) {
+                    events.push("xgroup-create");
+                }
+                created
             }) {
                 Err(error) => reply_store_error(enc, error),
                 Ok(Some(Ok(()))) => enc.ok(),
@@ -189,13 +194,19 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 enc.error(INVALID_ID);
                 return Flow::Continue;
             };
-            group_edit(call, enc, |s| {
-                s.set_group_id(group, id, entries_read).map(|_| None)
+            group_edit(call, enc, |s, events| {
+                s.set_group_id(group, id, entries_read)?;
+                events.push("xgroup-setid");
+                Ok(None)
             });
         }
         b"DESTROY" if argc == 4 => {
-            match write_stream(call, key, IfMissing::Leave, |s| {
-                s.is_some_and(|s| s.destroy_group(group))
+            match write_stream(call, key, IfMissing::Leave, |s, events| {
+                let destroyed = s.is_some_and(|s| s.destroy_group(group));
+                if destroyed {
+                    events.push("xgroup-destroy");
+                }
+                destroyed
             }) {
                 Err(error) => reply_store_error(enc, error),
                 Ok(destroyed) => {
@@ -209,15 +220,23 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         b"CREATECONSUMER" if argc == 5 => {
             let consumer = call.arg(4);
-            group_edit(call, enc, |s| {
-                s.create_consumer(group, consumer, now)
-                    .map(|created| Some(i64::from(created)))
+            group_edit(call, enc, |s, events| {
+                let created = s.create_consumer(group, consumer, now)?;
+                if created {
+                    events.push("xgroup-createconsumer");
+                }
+                Ok(Some(i64::from(created)))
             });
         }
         b"DELCONSUMER" if argc == 5 => {
             let consumer = call.arg(4);
-            group_edit(call, enc, |s| {
-                s.delete_consumer(group, consumer).map(|n| Some(n as i64))
+            group_edit(call, enc, |s, events| {
+                let before = consumer_count(s, group);
+                let pending = s.delete_consumer(group, consumer)?;
+                if consumer_count(s, group) < before {
+                    events.push("xgroup-delconsumer");
+                }
+                Ok(Some(pending as i64))
             });
         }
         _ => subcommand_error(call, enc),
@@ -230,10 +249,12 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 fn group_edit(
     call: &Call<'_, '_>,
     enc: &mut Encoder<'_>,
-    change: impl FnOnce(&mut StreamObject) -> Result<Option<i64>, StreamError>,
+    change: impl FnOnce(&mut StreamObject, &mut Vec<&'static str>) -> Result<Option<i64>, StreamError>,
 ) {
     let (key, group) = (call.arg(2), call.arg(3));
-    match write_stream(call, key, IfMissing::Leave, |s| s.map(change)) {
+    match write_stream(call, key, IfMissing::Leave, |s, events| {
+        s.map(|s| change(s, events))
+    }) {
         Err(error) => reply_store_error(enc, error),
         Ok(Some(Ok(Some(n)))) => enc.integer(n),
         Ok(Some(Ok(None))) => enc.ok(),
@@ -261,7 +282,7 @@ pub fn xack(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         enc.error(INVALID_ID);
         return Flow::Continue;
     };
-    match write_stream(call, call.arg(1), IfMissing::Leave, |s| {
+    match write_stream(call, call.arg(1), IfMissing::Leave, |s, _| {
         s.map_or(0, |s| s.ack(group, &ids))
     }) {
         Ok(n) => enc.integer(n as i64),
@@ -458,14 +479,18 @@ pub fn xclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             return Flow::Continue;
         }
     };
-    let result = write_stream(call, key, IfMissing::Leave, |s| {
+    let result = write_stream(call, key, IfMissing::Leave, |s, events| {
         let Some(s) = s else {
             enc.error(&nogroup(key, group));
             return;
         };
+        let before = consumer_count(s, group);
         match s.claim(group, consumer, &ids, claim, last_id, now) {
             Err(_) => enc.error(&nogroup(key, group)),
-            Ok(claimed) => reply_claimed(enc, s, &claimed, claim.just_id),
+            Ok(claimed) => {
+                note_created_consumer(s, group, before, events);
+                reply_claimed(enc, s, &claimed, claim.just_id)
+            }
         }
     });
     if let Err(error) = result {
@@ -529,14 +554,16 @@ pub fn xautoclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         count,
         just_id,
     };
-    let result = write_stream(call, key, IfMissing::Leave, |s| {
+    let result = write_stream(call, key, IfMissing::Leave, |s, events| {
         let Some(s) = s else {
             enc.error(&nogroup(key, group));
             return;
         };
+        let before = consumer_count(s, group);
         match s.auto_claim(group, consumer, scan, now) {
             Err(_) => enc.error(&nogroup(key, group)),
             Ok((claimed, next, deleted)) => {
+                note_created_consumer(s, group, before, events);
                 enc.array(3);
                 reply_id(enc, next);
                 reply_claimed(enc, s, &claimed, just_id);

@@ -12,7 +12,7 @@
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
 use super::stream_common::{
-    parse_count, parse_id, reply_entries, reply_entry, reply_id, INVALID_ID,
+    consumer_count, parse_count, parse_id, reply_entries, reply_entry, reply_id, INVALID_ID,
 };
 use super::{err, is, reply_store_error, Call};
 use crate::blocking::{Served, StreamWait, WaitFor};
@@ -304,9 +304,12 @@ fn read_group(
 ) -> Result<Option<Vec<u8>>, String> {
     let now = ctx.now_ms;
     let result = ctx.shared.store.edit(key, now, |entry| {
+        // Delivering entries names no event; creating the consumer does.
+        entry.unlabelled();
         let Some(stream) = entry.stream_mut(IfMissing::Leave)? else {
             return Ok(Err(nogroup(key, request.group)));
         };
+        let consumers_before = consumer_count(stream, request.group);
         let part = match request.history {
             Some(after) => {
                 // The consumer's pending entries after the id (past the last: none).
@@ -354,6 +357,9 @@ fn read_group(
                 }
             }
         };
+        if consumer_count(stream, request.group) > consumers_before {
+            entry.label("xgroup-createconsumer");
+        }
         Ok::<_, StoreError>(Ok(part))
     });
     match result {
