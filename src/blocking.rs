@@ -149,6 +149,8 @@ pub struct Served {
 #[derive(Debug, Clone)]
 pub struct Parked {
     pub seq: u64,
+    /// The parked command's name (a wake-up with an error counts as its `failed_calls`).
+    pub command: &'static str,
     /// Unix ms; `None` waits for ever (timeout 0).
     pub deadline_ms: Option<u64>,
     pub timeout_reply: Vec<u8>,

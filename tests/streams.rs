@@ -194,6 +194,76 @@ fn a_blocking_xread_is_woken_by_an_xadd_from_another_connection() {
     assert_eq!(blocked_clients(&mut writer), 0);
 }
 
+/// A blocked XREADGROUP woken by its group's end (XGROUP DESTROY) or its key's (SET) gets
+/// Redis's error, counted as Redis counts it: one `errorstat_NOGROUP`, one error reply, and
+/// one call of XREADGROUP that failed.
+#[test]
+fn a_blocked_group_reader_woken_by_an_error_counts_it() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    let mut admin = server.redis();
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "s", "g", "$", "MKSTREAM"])
+        .query(&mut admin)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["RESETSTAT"])
+        .query(&mut admin)
+        .unwrap();
+    let park = |args: &'static [&'static str]| {
+        let mut r = server.redis();
+        thread::spawn(move || {
+            redis::cmd("XREADGROUP")
+                .arg(args)
+                .query::<Value>(&mut r)
+                .unwrap_err()
+                .to_string()
+        })
+    };
+    let wait_blocked = |admin: &mut redis::Connection, n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while blocked_clients(admin) != n {
+            assert!(Instant::now() < deadline, "never {n} blocked");
+            thread::yield_now();
+        }
+    };
+    let reader = park(&["GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut admin, 1);
+    let _: i64 = redis::cmd("XGROUP")
+        .arg(&["DESTROY", "s", "g"])
+        .query(&mut admin)
+        .unwrap();
+    let error = reader.join().unwrap();
+    assert!(error.contains("NOGROUP"), "{error}");
+    let info: String = redis::cmd("INFO")
+        .arg("everything")
+        .query(&mut admin)
+        .unwrap();
+    assert!(info.contains("errorstat_NOGROUP:count=1\r\n"), "{info}");
+    assert!(info.contains("total_error_replies:1\r\n"), "{info}");
+    let stat = info
+        .lines()
+        .find(|l| l.starts_with("cmdstat_xreadgroup:"))
+        .expect("xreadgroup stats");
+    assert!(
+        stat.starts_with("cmdstat_xreadgroup:calls=1,") && stat.ends_with("failed_calls=1"),
+        "{stat}"
+    );
+
+    // The key turned into a string: the stream is gone.
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "s", "g", "$"])
+        .query(&mut admin)
+        .unwrap();
+    let reader = park(&["GROUP", "g", "bob", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut admin, 1);
+    let _: () = redis::cmd("SET")
+        .arg(&["s", "v"])
+        .query(&mut admin)
+        .unwrap();
+    let error = reader.join().unwrap();
+    assert!(error.contains("no longer exists"), "{error}");
+}
+
 #[test]
 fn a_snapshot_keeps_entries_ids_and_groups() {
     let dir = tempfile::tempdir().unwrap();

@@ -276,6 +276,14 @@ impl WorkerLatency {
         }
     }
 
+    /// Counts a run of `name` that was answered (and counted) when it blocked, and later
+    /// failed: a blocked client woken with an error (Redis's `updateStatsOnUnblock`).
+    #[cfg_attr(not(feature = "latency"), allow(unused_variables))]
+    pub fn fail_after_block(&self, proto: Proto, name: &'static str) {
+        #[cfg(feature = "latency")]
+        self.with_slot((proto, name), |slot| bump(&slot.failed, 1));
+    }
+
     /// Counts a request for `name` refused before it ran.
     #[cfg_attr(not(feature = "latency"), allow(unused_variables))]
     pub fn reject(&self, proto: Proto, name: &'static str) {

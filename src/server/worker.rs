@@ -274,6 +274,15 @@ impl Worker {
                 if conn.info.id == served.conn_id
                     && conn.session.parked().is_some_and(|p| p.seq == served.seq) =>
             {
+                // An error a woken client gets (NOGROUP, UNBLOCKED) counts as Redis's
+                // updateStatsOnUnblock counts it.
+                if crate::command::resp::count_error(ctx, &served.reply) {
+                    if let Some(parked) = conn.session.parked() {
+                        let latency = &self.shared.latency[ctx.worker];
+                        latency
+                            .fail_after_block(crate::metrics::latency::Proto::Resp, parked.command);
+                    }
+                }
                 conn.resume(&served.reply);
                 again.push(key);
             }

@@ -92,6 +92,10 @@ pub(super) fn park_or_answer_with(
     let seq = ctx.shared.blocked.park(waiter);
     call.session.parked = Some(Parked {
         seq,
+        command: call
+            .commands
+            .lookup(&call.arg(0).to_ascii_lowercase())
+            .map_or("", |spec| spec.name),
         deadline_ms: (timeout_ms > 0).then(|| ctx.now_ms.saturating_add(timeout_ms)),
         timeout_reply: timeout_reply(enc.version),
     });

@@ -511,17 +511,19 @@ pub fn reply_help(enc: &mut Encoder<'_>, lines: &[&str]) {
 }
 
 /// Counts `reply` in `INFO errorstats` when it is an error (`-CODE text`, or RESP3's
-/// `!len` blob error).
-fn count_error(ctx: &Context<'_>, reply: &[u8]) {
+/// `!len` blob error): a command's reply, or the one a blocked client is woken with.
+/// True when it was one.
+pub fn count_error(ctx: &Context<'_>, reply: &[u8]) -> bool {
     let text = match reply.first() {
         Some(b'-') => &reply[1..],
         Some(b'!') => match reply.iter().position(|&b| b == b'\n') {
             Some(newline) => &reply[newline + 1..],
-            None => return,
+            None => return false,
         },
-        _ => return,
+        _ => return false,
     };
     ctx.shared.errors[ctx.worker].count(text);
+    true
 }
 
 /// The gate `take` gives (it waits up to the given time), waiting as long as it takes, unless

@@ -211,6 +211,7 @@ pub fn wait(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     // No deadline for the worker: replication answers the timeout too, with the count.
     call.session.parked = Some(Parked {
         seq,
+        command: "wait",
         deadline_ms: None,
         timeout_reply: Vec::new(),
     });
