@@ -79,12 +79,11 @@ fn export_rdb(input: &std::path::Path, output: &std::path::Path) -> std::process
     match ferrocache::persist::export_rdb(input, output, now_ms) {
         Ok(report) => {
             println!(
-                "{}: {} keys ({} with an expiry, {} expired or empty skipped, {} stream keys skipped: RDB stream encoding is not supported, {} hash field TTLs dropped), {} bytes",
+                "{}: {} keys ({} with an expiry, {} expired or empty skipped, {} hash field TTLs dropped), {} bytes",
                 output.display(),
                 report.keys,
                 report.with_expiry,
-                report.skipped - report.streams_skipped,
-                report.streams_skipped,
+                report.skipped,
                 report.field_ttls_dropped,
                 report.bytes
             );

@@ -25,6 +25,7 @@ pub mod dump;
 pub mod format;
 pub mod rdb;
 pub mod rdb_read;
+pub mod rdb_stream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -81,9 +81,6 @@ pub struct ExportReport {
     pub with_expiry: u64,
     /// Records skipped: expired at `now_ms`, or empty collections.
     pub skipped: u64,
-    /// Of the skipped, stream keys: RDB's stream encoding is not written, so streams stay
-    /// behind (counted here, named in the tool's output).
-    pub streams_skipped: u64,
     /// Hash fields whose expiry was dropped (the field was kept).
     pub field_ttls_dropped: u64,
     /// Bytes written, checksum included.
@@ -126,16 +123,11 @@ pub fn export(fcs: &[u8], now_ms: u64, out: &mut impl Write) -> Result<ExportRep
     let blocks = format::blocks(fcs)?;
     // First pass: check everything and count what RESIZEDB announces.
     let (mut records, mut expected, mut keys, mut expires) = (0u64, 0u64, 0u64, 0u64);
-    let mut streams = 0u64;
     for &(offset, payload) in &blocks {
         match format::decode_block(offset, payload)? {
             Block::Records(found) => {
                 for record in &found {
                     records += 1;
-                    streams += u64::from(matches!(
-                        record.value,
-                        RecordValue::Object(Object::Stream(_))
-                    ));
                     if kept(record, now_ms) {
                         keys += 1;
                         expires += u64::from(record.expiry_ms != 0);
@@ -155,7 +147,6 @@ pub fn export(fcs: &[u8], now_ms: u64, out: &mut impl Write) -> Result<ExportRep
 
     let mut report = ExportReport {
         skipped: records - keys,
-        streams_skipped: streams,
         ..ExportReport::default()
     };
     let mut digest = CRC64.digest();
@@ -206,8 +197,8 @@ fn kept(record: &Record<'_>, now_ms: u64) -> bool {
     }
     match &record.value {
         RecordValue::String { .. } => true,
-        // RDB's stream encoding (listpacks in a rax) is not written: streams are skipped.
-        RecordValue::Object(Object::Stream(_)) => false,
+        // A stream stays even when empty (its last id and groups are state).
+        RecordValue::Object(Object::Stream(_)) => true,
         RecordValue::Object(Object::Hash(hash)) => hash
             .iter()
             .any(|f| f.expires_at_ms == 0 || f.expires_at_ms > now_ms),
@@ -257,8 +248,7 @@ pub fn object_type(object: &Object) -> u8 {
         Object::ZSet(_) => TYPE_ZSET_2,
         Object::List(_) => TYPE_LIST,
         Object::Set(_) => TYPE_SET,
-        // Redis's RDB_TYPE_STREAM_LISTPACKS_3; no stream value is written (see put_object).
-        Object::Stream(_) => 21,
+        Object::Stream(_) => super::rdb_stream::TYPE_STREAM_LISTPACKS_2,
     }
 }
 
@@ -290,9 +280,7 @@ pub fn put_object(out: &mut Vec<u8>, object: &Object, now_ms: u64) -> u64 {
                 put_string(out, element);
             }
         }
-        // Never written: the export leaves streams out (counted in `streams_skipped`) and
-        // DUMP refuses them.
-        Object::Stream(_) => {}
+        Object::Stream(stream) => super::rdb_stream::put_stream(out, stream),
         Object::Set(set) => {
             put_len(out, set.len() as u64);
             for member in set.iter() {

@@ -72,7 +72,7 @@ impl<'a> Reader<'a> {
         self.bytes.len() - self.pos
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ReadError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], ReadError> {
         if n > self.left() {
             return Err(ReadError::Truncated);
         }
@@ -102,8 +102,13 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A plain length field (`rdbLoadLen`): any 64-bit number, never an encoded string.
+    pub(super) fn length(&mut self) -> Result<u64, ReadError> {
+        self.len_or_encoding()?.map_err(|_| ReadError::Invalid)
+    }
+
     /// A count of things that each take at least one byte: never more than the bytes left.
-    fn count(&mut self) -> Result<usize, ReadError> {
+    pub(super) fn count(&mut self) -> Result<usize, ReadError> {
         match self.len_or_encoding()? {
             Ok(n) if n <= self.left() as u64 => Ok(n as usize),
             Ok(_) => Err(ReadError::Truncated),
@@ -215,13 +220,13 @@ fn lzf_decompress(input: &[u8], plain: usize) -> Result<Vec<u8>, ReadError> {
 }
 
 /// One listpack element: bytes or an integer.
-enum Element<'a> {
+pub(super) enum Element<'a> {
     Bytes(&'a [u8]),
     Int(i64),
 }
 
 impl Element<'_> {
-    fn to_bytes(&self) -> Vec<u8> {
+    pub(super) fn to_bytes(&self) -> Vec<u8> {
         match self {
             Element::Bytes(bytes) => bytes.to_vec(),
             Element::Int(n) => n.to_string().into_bytes(),
@@ -243,7 +248,7 @@ fn signed(value: u64, bits: u32) -> i64 {
 }
 
 /// The elements of a listpack blob, checked against its own header and terminator.
-fn listpack(blob: &[u8]) -> Result<Vec<Element<'_>>, ReadError> {
+pub(super) fn listpack(blob: &[u8]) -> Result<Vec<Element<'_>>, ReadError> {
     if blob.len() < 7 {
         return Err(ReadError::Invalid);
     }
@@ -427,6 +432,13 @@ pub fn read_value(kind: u8, r: &mut Reader<'_>) -> Result<Value, ReadError> {
                 }
             }
             Object::List(list)
+        }
+        // An empty stream is a stream (it keeps its last id and groups).
+        super::rdb_stream::TYPE_STREAM_LISTPACKS
+        | super::rdb_stream::TYPE_STREAM_LISTPACKS_2
+        | super::rdb_stream::TYPE_STREAM_LISTPACKS_3 => {
+            let stream = super::rdb_stream::read_stream(kind, r)?;
+            return Ok(Value::Object(Object::Stream(Box::new(stream))));
         }
         other => return Err(ReadError::Unsupported(other)),
     };

@@ -327,7 +327,7 @@ fn export_file_replaces_the_output_only_when_whole() {
 }
 
 #[test]
-fn stream_keys_are_skipped_and_counted() {
+fn stream_keys_are_written_as_redis_7_streams() {
     let store = store();
     set(&store, b"k", b"v", 0, 0);
     store.edit(b"s", NOW, |entry| {
@@ -339,9 +339,18 @@ fn stream_keys_are_skipped_and_counted() {
     let fcs = snapshot(&store);
     let mut out = Vec::new();
     let report = export(&fcs, NOW, &mut out).unwrap();
-    assert_eq!(
-        (report.keys, report.skipped, report.streams_skipped),
-        (1, 1, 1)
-    );
+    assert_eq!((report.keys, report.skipped), (2, 0));
     assert_eq!(report.bytes, out.len() as u64);
+    // The stream's value, right after its type byte and key, reads back.
+    let at = out
+        .windows(3)
+        .position(|w| w == [crate::persist::rdb_stream::TYPE_STREAM_LISTPACKS_2, 1, b's'])
+        .expect("the stream key is written");
+    let mut r = crate::persist::rdb_read::Reader::new(&out[at + 3..]);
+    let back = crate::persist::rdb_stream::read_stream(
+        crate::persist::rdb_stream::TYPE_STREAM_LISTPACKS_2,
+        &mut r,
+    )
+    .unwrap();
+    assert_eq!(back.len(), 1);
 }

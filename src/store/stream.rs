@@ -404,6 +404,12 @@ impl StreamObject {
         start <= self.max_deleted && self.max_deleted <= end
     }
 
+    /// The read counter a group whose last delivered id is `id` has, when it can be known
+    /// (a group read from an RDB file of Redis 6.2 or older, which kept no counter).
+    pub fn read_counter_of(&self, id: StreamId) -> Option<u64> {
+        self.estimate_read_counter(id)
+    }
+
     /// The logical read counter of `id`: how many entries were ever added up to it, when
     /// it can be known (Redis `streamEstimateDistanceFromFirstEverEntry`).
     fn estimate_read_counter(&self, id: StreamId) -> Option<u64> {

@@ -22,15 +22,12 @@ pub fn dump(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let payload = call.ctx.shared.store.peek(call.arg(1), now, |entry| {
         let view = entry.view()?;
         Some(match view.object() {
-            // Streams have no RDB encoding here yet.
-            Some(crate::store::Object::Stream(_)) => None,
-            Some(object) => Some(dump::dump_object(object, now)),
-            None => Some(dump::dump_string(view.value())),
+            Some(object) => dump::dump_object(object, now),
+            None => dump::dump_string(view.value()),
         })
     });
     match payload {
-        Some(Some(payload)) => enc.bulk(&payload),
-        Some(None) => enc.error("ERR DUMP of a stream is not supported yet"),
+        Some(payload) => enc.bulk(&payload),
         None => enc.null(),
     }
     Flow::Continue
