@@ -80,8 +80,25 @@ impl Store {
 
     /// A key picked at random among the live ones (`seed` chooses where to start looking).
     pub fn random_key(&self, seed: u64, now_ms: u64) -> Option<Vec<u8>> {
+        // The shard is drawn in proportion to the keys it holds (a shard after a run of
+        // empty ones would otherwise be drawn far more often than its share).
+        let counts: Vec<usize> = self.shards.iter().map(|s| s.lock().index.len()).collect();
+        let total: usize = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let mut pick = (seed % total as u64) as usize;
+        let mut first = 0;
+        for (i, &count) in counts.iter().enumerate() {
+            if pick < count {
+                first = i;
+                break;
+            }
+            pick -= count;
+        }
+        let seed = seed.rotate_left(29);
         for step in 0..SHARD_COUNT {
-            let index = (seed as usize + step) % SHARD_COUNT;
+            let index = (first + step) % SHARD_COUNT;
             let guard = self.shards[index].lock();
             let shard = &*guard;
             if shard.index.len() == 0 {
@@ -94,7 +111,10 @@ impl Store {
                     // SAFETY: `e` is an entry of the index of the shard held here (the index hands it to this closure while rehashing or scanning).
                     self.hash(unsafe { self.key_of_entry(e) })
                 });
-            for entry in entries {
+            // Any of the bucket's entries, starting at a drawn one.
+            let from = (seed >> 40) as usize % entries.len().max(1);
+            for k in 0..entries.len() {
+                let entry = entries[(from + k) % entries.len()];
                 // SAFETY: `entry` comes from the index of the shard held here.
                 let item = unsafe { self.item_at(shard, entry) };
                 if !Self::is_expired(item, now_ms) {
