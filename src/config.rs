@@ -446,6 +446,19 @@ pub struct ReplicationSection {
     pub min_replicas_to_write: usize,
     /// The lag (seconds since a replica's last ack) that still counts as good.
     pub min_replicas_max_lag_secs: u64,
+    /// Sentinel promotes the replica with the lowest priority first; 0 = never promote this
+    /// one (`replica-priority`, shown as INFO's `slave_priority`). Live.
+    pub replica_priority: u32,
+    /// The address a replica gives its primary to list it under (`REPLCONF ip-address`,
+    /// Redis's `replica-announce-ip`); "" = the address the primary sees. Live (used at the
+    /// next handshake).
+    pub replica_announce_ip: String,
+    /// The port a replica gives its primary (`REPLCONF listening-port`,
+    /// `replica-announce-port`); 0 = its own RESP port. Live (used at the next handshake).
+    pub replica_announce_port: u16,
+    /// Whether Sentinel lists this replica in `SENTINEL REPLICAS` (`replica-announced`,
+    /// INFO's `replica_announced`). Live.
+    pub replica_announced: bool,
 }
 
 impl Default for ReplicationSection {
@@ -459,6 +472,10 @@ impl Default for ReplicationSection {
             masteruser: String::new(),
             min_replicas_to_write: 0,
             min_replicas_max_lag_secs: 10,
+            replica_priority: 100,
+            replica_announce_ip: String::new(),
+            replica_announce_port: 0,
+            replica_announced: true,
         }
     }
 }
@@ -689,6 +706,25 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "replication.replicaof",
                 message: format!("{:?} is not \"host port\"", self.replication.replicaof),
+            });
+        }
+        if self.replication.replica_priority > i32::MAX as u32 {
+            return Err(ConfigError::Invalid {
+                setting: "replication.replica_priority",
+                message: format!(
+                    "{} is above {}",
+                    self.replication.replica_priority,
+                    i32::MAX
+                ),
+            });
+        }
+        let announce_ip = &self.replication.replica_announce_ip;
+        if announce_ip.len() > crate::replication::identity::MAX_ANNOUNCE_IP_LEN
+            || announce_ip.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "replication.replica_announce_ip",
+                message: format!("{announce_ip:?} is not a host name or address"),
             });
         }
         let name = &self.persistence.dbfilename;

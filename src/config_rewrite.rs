@@ -39,6 +39,18 @@ pub fn apply(text: &str, changes: &[(String, toml::Value)]) -> Result<String, St
         let table = if section.is_empty() {
             doc.as_table_mut()
         } else {
+            if doc.get(section).is_none() {
+                let mut added = toml_edit::Table::new();
+                // Comments after the last table (all of a file of comments only) are the
+                // document's trailing text, which would end up after the new table: they
+                // go before it instead, where they stood.
+                let trailing = doc.trailing().as_str().unwrap_or_default().to_owned();
+                if !trailing.trim().is_empty() {
+                    added.decor_mut().set_prefix(trailing);
+                    doc.set_trailing("");
+                }
+                doc.insert(section, toml_edit::Item::Table(added));
+            }
             let entry = doc
                 .entry(section)
                 .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
@@ -155,6 +167,24 @@ mod tests {
         assert_eq!(
             config["replication"]["replicaof"].as_str(),
             Some("10.0.0.1 6379")
+        );
+    }
+
+    #[test]
+    fn a_file_of_comments_keeps_them_first() {
+        let changes = vec![(
+            "replication.replicaof".to_owned(),
+            toml::Value::String("10.0.0.1 6379".into()),
+        )];
+        let new = apply("# Managed by Sentinel.\n", &changes).unwrap();
+        assert_eq!(
+            new,
+            "# Managed by Sentinel.\n[replication]\nreplicaof = \"10.0.0.1 6379\"\n"
+        );
+        let new = apply(&format!("{FILE}# The end.\n"), &changes).unwrap();
+        assert!(
+            new.ends_with("# The end.\n[replication]\nreplicaof = \"10.0.0.1 6379\"\n"),
+            "{new}"
         );
     }
 

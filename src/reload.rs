@@ -91,6 +91,30 @@ pub const LIVE_SETTINGS: &[(&str, ApplySetting)] = &[
     ("metrics.slowlog_max_len", |config, shared| {
         shared.slowlog.set_max_len(config.metrics.slowlog_max_len)
     }),
+    ("replication.replica_priority", |config, shared| {
+        shared
+            .replication
+            .identity
+            .set_priority(config.replication.replica_priority)
+    }),
+    ("replication.replica_announce_ip", |config, shared| {
+        shared
+            .replication
+            .identity
+            .set_announce_ip(config.replication.replica_announce_ip.clone())
+    }),
+    ("replication.replica_announce_port", |config, shared| {
+        shared
+            .replication
+            .identity
+            .set_announce_port(config.replication.replica_announce_port)
+    }),
+    ("replication.replica_announced", |config, shared| {
+        shared
+            .replication
+            .identity
+            .set_announced(config.replication.replica_announced)
+    }),
     ("log.verbosity", |config, shared| {
         let level = usize::from(config.log.verbosity);
         shared.verbosity.store(level, Ordering::Relaxed);
@@ -127,6 +151,10 @@ pub fn running_config(shared: &Shared) -> Config {
         crate::replication::Role::Replica { host, port } => format!("{host} {port}"),
     };
     config.replication.replica_read_only = shared.replication.read_only();
+    shared
+        .replication
+        .identity
+        .store_into(&mut config.replication);
     config
 }
 

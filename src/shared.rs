@@ -139,6 +139,7 @@ impl Shared {
             config.replication.backlog_size.bytes() as usize,
             config.replication.backlog_ttl_secs.saturating_mul(1000),
             config.replication.replica_read_only,
+            crate::replication::identity::ReplicaIdentity::new(&config.replication),
         );
         // The one tap: replication records every effect (once a replica is attached).
         let _ = effects.tap(Box::new(replication.clone()));

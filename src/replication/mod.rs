@@ -9,7 +9,9 @@
 //!
 //! - [`backlog`]: the recent records at their offsets; [`frame`]: a record's two renderings;
 //! - [`primary`]: one thread per attached replica (full sync, then the live stream, ACKs);
-//! - [`replica`]: the thread that follows a primary (handshake, load, apply).
+//! - [`replica`]: the thread that follows a primary (handshake, load, apply);
+//! - [`identity`]: what a replica tells its primary and Sentinel about itself (priority,
+//!   announced address).
 //!
 //! # Design decisions
 //!
@@ -62,6 +64,7 @@
 
 pub mod backlog;
 pub mod frame;
+pub mod identity;
 pub mod primary;
 pub mod replica;
 
@@ -179,7 +182,12 @@ pub struct Replication {
     attached: Mutex<Vec<Arc<Attached>>>,
     next_attached: AtomicU64,
     pub upstream: Mutex<Upstream>,
+    /// A handle on the socket of the link to our primary, to shut it at once when the link
+    /// is killed (the link's thread notices only at its next read timeout).
+    pub(crate) upstream_socket: Mutex<Option<std::net::TcpStream>>,
     pub syncs: SyncCounters,
+    /// `replica-priority`, `replica-announce-*`, `replica-announced`.
+    pub identity: identity::ReplicaIdentity,
     read_only: AtomicBool,
     /// Clients parked in WAIT.
     waits: Mutex<Vec<Wait>>,
@@ -198,8 +206,14 @@ thread_local! {
 }
 
 impl Replication {
-    pub fn new(backlog_bytes: usize, backlog_ttl_ms: u64, read_only: bool) -> Arc<Replication> {
+    pub fn new(
+        backlog_bytes: usize,
+        backlog_ttl_ms: u64,
+        read_only: bool,
+        identity: identity::ReplicaIdentity,
+    ) -> Arc<Replication> {
         Arc::new(Replication {
+            identity,
             run_id: random_id(),
             backlog: Backlog::new(backlog_bytes, backlog_ttl_ms),
             ids: Mutex::new(Ids {
@@ -214,6 +228,7 @@ impl Replication {
             attached: Mutex::new(Vec::new()),
             next_attached: AtomicU64::new(1),
             upstream: Mutex::new(Upstream::default()),
+            upstream_socket: Mutex::new(None),
             syncs: SyncCounters::default(),
             read_only: AtomicBool::new(read_only),
             last_ping_ms: AtomicU64::new(0),
@@ -392,6 +407,7 @@ impl Replication {
             self.tap_on.store(false, Ordering::Release);
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.close_upstream_socket();
         self.backlog.wake_all();
         *self.upstream.lock() = Upstream {
             down_since_ms: unix_millis(),
@@ -401,6 +417,53 @@ impl Replication {
             replica::start(shared, host, port, self.generation());
         }
         true
+    }
+
+    /// `CLIENT KILL TYPE master`: drops the link to our primary, as Redis frees its master
+    /// client; a new link connects at once and asks to continue where this one stopped
+    /// (`PSYNC replid offset`). Returns how many links were dropped (0 or 1: none is up while
+    /// connecting or syncing, as Redis has no master client then).
+    pub fn kill_upstream(&self) -> usize {
+        // The role lock is held throughout, so a REPLICAOF racing this cannot be undone by
+        // a link started here for the primary it just left.
+        let role = self.role.lock();
+        let Role::Replica { host, port } = &*role else {
+            return 0;
+        };
+        if !self.upstream.lock().link_up {
+            return 0;
+        }
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.close_upstream_socket();
+        *self.upstream.lock() = Upstream {
+            down_since_ms: unix_millis(),
+            ..Upstream::default()
+        };
+        if let Some(shared) = self.shared() {
+            replica::start(shared, host.clone(), *port, generation);
+        }
+        1
+    }
+
+    /// Shuts the socket of the link to our primary, so the primary sees the link go at once
+    /// (Redis frees its master client); the link's thread then ends on its own.
+    fn close_upstream_socket(&self) {
+        if let Some(socket) = self.upstream_socket.lock().take() {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// `CLIENT KILL TYPE replica`: closes the link of every attached replica (each comes
+    /// back on its own and continues from the backlog). Returns how many were closed.
+    pub fn kill_replica_links(&self) -> usize {
+        let killed = self
+            .attached
+            .lock()
+            .iter()
+            .filter(|a| !a.closed.swap(true, Ordering::AcqRel))
+            .count();
+        self.backlog.wake_all();
+        killed
     }
 
     /// `REPLICAOF NO ONE`: become a primary, keeping the data and the offset; the old
@@ -422,6 +485,7 @@ impl Replication {
             }
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.close_upstream_socket();
         *self.upstream.lock() = Upstream::default();
     }
 
@@ -538,8 +602,10 @@ impl Replication {
                 }
                 let _ = write!(
                     out,
-                    "slave_priority:100\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
-                    u8::from(self.read_only.load(Ordering::Relaxed))
+                    "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+                    self.identity.priority(),
+                    u8::from(self.read_only.load(Ordering::Relaxed)),
+                    u8::from(self.identity.announced()),
                 );
             }
         }

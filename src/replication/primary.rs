@@ -37,6 +37,9 @@ pub const MAX_REPLICAS: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hello {
     pub listening_port: u16,
+    /// `REPLCONF ip-address` (the replica's `replica-announce-ip`): shown instead of the
+    /// link's peer address.
+    pub ip_address: Option<String>,
     /// `capa ferrocache`: it takes rich frames and `.fcs` full syncs.
     pub ferrocache: bool,
 }
@@ -64,9 +67,12 @@ pub enum LinkError {
 
 /// Takes over `stream`, whose connection sent `psync`, on a thread of its own.
 pub fn attach(shared: Arc<Shared>, stream: TcpStream, psync: Psync) {
-    let ip = stream
-        .peer_addr()
-        .map_or_else(|_| "?".into(), |a| a.ip().to_string());
+    let ip = match &psync.hello.ip_address {
+        Some(announced) => announced.clone(),
+        None => stream
+            .peer_addr()
+            .map_or_else(|_| "?".into(), |a| a.ip().to_string()),
+    };
     let attached = shared
         .replication
         .attach_info(ip, psync.hello.listening_port);

@@ -177,6 +177,9 @@ fn session(
         .ok_or_else(|| UpstreamError::Resolve(format!("{host}:{port}")))?;
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_nodelay(true)?;
+    if current(shared, generation) {
+        *repl.upstream_socket.lock() = stream.try_clone().ok();
+    }
     stream.set_read_timeout(Some(Duration::from_millis(200)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
     let mut link = Link {
@@ -206,13 +209,26 @@ fn session(
         }
     }
     link.ask(shared, generation, "PING", &[b"PING"])?;
-    let port_text = shared.config.server.resp_port.to_string();
+    let identity = &repl.identity;
+    let port_text = identity
+        .listening_port(shared.config.server.resp_port)
+        .to_string();
     link.ask(
         shared,
         generation,
         "REPLCONF",
         &[b"REPLCONF", b"listening-port", port_text.as_bytes()],
     )?;
+    // Redis sends ip-address only when replica-announce-ip is set.
+    let announce_ip = identity.announce_ip();
+    if !announce_ip.is_empty() {
+        link.ask(
+            shared,
+            generation,
+            "REPLCONF",
+            &[b"REPLCONF", b"ip-address", announce_ip.as_bytes()],
+        )?;
+    }
     link.ask(
         shared,
         generation,

@@ -245,8 +245,9 @@ fn list(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     Flow::Continue
 }
 
-/// Redis's client types (`getClientType`); ferrocache has no replicas or masters yet, so
-/// those types match nobody.
+/// Redis's client types (`getClientType`). Connections in the table are normal or pub/sub;
+/// the master and replica links live in the replication state (CLIENT KILL reaches them
+/// there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientType {
     Normal,
@@ -368,6 +369,22 @@ fn kill(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
     };
+    // Replication links are not client connections here (each runs on a thread of its
+    // own): TYPE master / TYPE replica reach them through the replication state. Redis
+    // matches them by address and id too; here only TYPE (and USER, SKIPME) pick them.
+    if let Some(kind @ (ClientType::Master | ClientType::Replica)) = filter.kind {
+        let by_address_or_id =
+            filter.id.is_some() || filter.addr.is_some() || filter.laddr.is_some();
+        let killed = if by_address_or_id {
+            0
+        } else if kind == ClientType::Master {
+            call.ctx.shared.replication.kill_upstream()
+        } else {
+            call.ctx.shared.replication.kill_replica_links()
+        };
+        enc.integer(killed as i64);
+        return Flow::Continue;
+    }
     let me = call.session.info.id;
     let victims: Vec<_> = call
         .ctx

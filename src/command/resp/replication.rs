@@ -41,10 +41,17 @@ pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         } else if is(option, "ack") || is(option, "getack") {
             // ACKs arrive on the link once it is one; here there is nothing to answer.
             return Flow::Continue;
-        } else if is(option, "ip-address")
-            || is(option, "rdb-only")
-            || is(option, "rdb-filter-only")
-        {
+        } else if is(option, "ip-address") {
+            if value.len() > crate::replication::identity::MAX_ANNOUNCE_IP_LEN {
+                enc.error(&format!(
+                    "ERR REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                    value.len()
+                ));
+                return Flow::Continue;
+            }
+            call.session.replica_hello.ip_address =
+                Some(String::from_utf8_lossy(value).into_owned());
+        } else if is(option, "rdb-only") || is(option, "rdb-filter-only") {
             // Accepted and not used.
         } else {
             enc.error(&format!(

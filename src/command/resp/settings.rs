@@ -168,8 +168,81 @@ fn config_values(call: &Call<'_, '_>) -> Vec<(&'static str, String)> {
         ),
     ]
     .into_iter()
+    .chain(replica_identity_values(
+        &call.ctx.shared.replication.identity,
+    ))
     .chain(encoding_values())
     .collect()
+}
+
+/// `replica-priority`, `replica-announce-ip`/`-port` and `replica-announced`, the first
+/// three also under their `slave-` aliases (Redis answers CONFIG GET for either).
+fn replica_identity_values(
+    identity: &crate::replication::identity::ReplicaIdentity,
+) -> Vec<(&'static str, String)> {
+    let priority = identity.priority().to_string();
+    let ip = identity.announce_ip();
+    let port = identity.announce_port().to_string();
+    vec![
+        ("slave-priority", priority.clone()),
+        ("replica-priority", priority),
+        ("slave-announce-ip", ip.clone()),
+        ("replica-announce-ip", ip),
+        ("slave-announce-port", port.clone()),
+        ("replica-announce-port", port),
+        (
+            "replica-announced",
+            if identity.announced() { "yes" } else { "no" }.into(),
+        ),
+    ]
+}
+
+/// CONFIG SET of a replica identity setting (`name` lower-cased, either name); `None` when
+/// `name` is not one of them.
+fn set_replica_identity(
+    identity: &crate::replication::identity::ReplicaIdentity,
+    name: &[u8],
+    value: &[u8],
+) -> Option<Result<(), String>> {
+    fn failed<T>(setting: &str, reason: &str) -> Result<T, String> {
+        Err(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{setting}') - {reason}"
+        ))
+    }
+    let integer = |setting: &str, high: i64| match parse_i64(value) {
+        Some(n) if (0..=high).contains(&n) => Ok(n),
+        Some(_) => failed(
+            setting,
+            &format!("argument must be between 0 and {high} inclusive"),
+        ),
+        None => failed(setting, "argument couldn't be parsed into an integer"),
+    };
+    Some(match name {
+        b"replica-priority" | b"slave-priority" => integer("replica-priority", i64::from(i32::MAX))
+            .map(|n| identity.set_priority(n as u32)),
+        b"replica-announce-port" | b"slave-announce-port" => {
+            integer("replica-announce-port", i64::from(u16::MAX))
+                .map(|n| identity.set_announce_port(n as u16))
+        }
+        b"replica-announce-ip" | b"slave-announce-ip" => {
+            if value.len() > crate::replication::identity::MAX_ANNOUNCE_IP_LEN
+                || value.iter().any(u8::is_ascii_whitespace)
+            {
+                failed("replica-announce-ip", "not a host name or address")
+            } else {
+                identity.set_announce_ip(String::from_utf8_lossy(value).into_owned());
+                Ok(())
+            }
+        }
+        b"replica-announced" => match value.to_ascii_lowercase().as_slice() {
+            b"yes" | b"no" => {
+                identity.set_announced(value.eq_ignore_ascii_case(b"yes"));
+                Ok(())
+            }
+            _ => failed("replica-announced", "argument must be 'yes' or 'no'"),
+        },
+        _ => return None,
+    })
 }
 
 /// The encoding thresholds under both their names (Redis answers CONFIG GET for either).
@@ -333,6 +406,15 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         b"SET" if call.args.len() == 4 => {
             let (name, value) = (call.arg(2).to_ascii_lowercase(), call.arg(3));
             let text = String::from_utf8_lossy(value).into_owned();
+            if let Some(result) =
+                set_replica_identity(&call.ctx.shared.replication.identity, &name, value)
+            {
+                match result {
+                    Ok(()) => enc.ok(),
+                    Err(message) => enc.error(&message),
+                }
+                return Flow::Continue;
+            }
             match name.as_slice() {
                 b"maxmemory" => match ByteSize::parse_redis(value) {
                     Some(size) => {
