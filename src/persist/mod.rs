@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::store::{RestoreError, RestoredValue, Store};
+use crate::store::{RestoreError, RestoredValue, ShardWalk, Store};
 use format::{Block, FormatError, RecordValue};
 
 /// Why a save failed.
@@ -382,8 +382,11 @@ pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveE
 }
 
 /// Writes a whole snapshot of `store` (header, blocks, end block) to `out`, shard by shard
-/// as [`save`] does: each shard is held only while its items are copied out. Returns the
-/// items and bytes written. A full sync to a replica streams this (`replication`).
+/// in slices as [`save`] does: each shard is held only while one slice of its items is
+/// copied into the block being filled ([`Store::visit_slice`]); a full block is framed and
+/// written with no lock held, so the memory a save takes is one block, whatever the size of
+/// the data. Returns the items and bytes written. A full sync to a replica streams this
+/// (`replication`).
 pub fn write_snapshot(
     store: &Store,
     now_ms: u64,
@@ -392,32 +395,31 @@ pub fn write_snapshot(
     out.write_all(&format::header(now_ms))?;
     let mut bytes = format::HEADER_LEN as u64;
     let mut items = 0u64;
-    let mut payload = Vec::with_capacity(format::BLOCK_TARGET + 4096);
-    let mut framed = Vec::with_capacity(format::BLOCK_TARGET + 4096);
+    let mut payload = Vec::with_capacity(format::BLOCK_TARGET + (64 << 10));
     let mut scratch = Vec::new();
     let mut flush = |payload: &mut Vec<u8>, out: &mut dyn Write| {
-        framed.clear();
-        format::block(payload, &mut framed);
+        out.write_all(&format::block_header(payload))?;
+        out.write_all(payload)?;
+        bytes += (format::BLOCK_HEADER_LEN + payload.len()) as u64;
         payload.clear();
-        bytes += framed.len() as u64;
-        out.write_all(&framed)
+        std::io::Result::Ok(())
     };
     for shard in 0..Store::SHARDS {
-        // Copy the shard's items out under its lock, writing full blocks only after.
-        let mut blocks = Vec::new();
-        store.visit_shard(shard, now_ms, |item| {
-            format::encode_item(item, &mut payload, &mut scratch);
-            items += 1;
+        let mut walk = ShardWalk::new(shard);
+        while !walk.is_done() {
+            store.visit_slice(&mut walk, now_ms, |item| {
+                format::encode_item(item, &mut payload, &mut scratch);
+                items += 1;
+            });
             if payload.len() >= format::BLOCK_TARGET {
-                blocks.push(std::mem::take(&mut payload));
+                flush(&mut payload, out)?;
+                // A block grown past its target by one large item goes back to the target.
+                payload.shrink_to(format::BLOCK_TARGET + (64 << 10));
             }
-        });
-        for mut block in blocks {
-            flush(&mut block, out)?;
         }
-        if !payload.is_empty() {
-            flush(&mut payload, out)?;
-        }
+    }
+    if !payload.is_empty() {
+        flush(&mut payload, out)?;
     }
     let mut end = format::end_payload(items);
     flush(&mut end, out)?;
