@@ -1,5 +1,5 @@
 //! The operating system's figures and limits this server reads or raises: CPU time, resident
-//! memory, the open-file limit, a thread's scheduling priority. Every platform call of the server lives here, so the rest of
+//! memory, the open-file limit. Every platform call of the server lives here, so the rest of
 //! the code reads plain numbers and the `unsafe` of a libc call sits next to its reason.
 //!
 //! Linux only (as the server is: mio's epoll, `/proc`). Never panics: a figure the system
@@ -101,29 +101,6 @@ pub fn raise_fd_limit(wanted: u64) -> Result<(), FdLimitTooLow> {
     Ok(())
 }
 
-/// Sets the calling thread's nice value (0: as every other thread .. 19: the least share),
-/// never raising its priority: Linux keeps a nice value per thread
-/// (`setpriority(PRIO_PROCESS, gettid())`), so the rest of the process is untouched. When
-/// the cores are busy the thread then gets CPU in proportion to its weight (nice 19 weighs
-/// 15 against 1024 at nice 0); when they are idle it runs at full speed.
-pub fn lower_thread_priority(nice: i32) -> std::io::Result<()> {
-    let nice = nice.clamp(thread_nice(), 19);
-    // SAFETY: gettid takes no argument and touches no memory.
-    let tid = unsafe { libc::gettid() };
-    // SAFETY: setpriority only reads its integer arguments.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// The calling thread's nice value.
-pub fn thread_nice() -> i32 {
-    // SAFETY: gettid and getpriority take integers and touch no memory of ours (a -1 from
-    // getpriority is a valid nice value, so errno is not consulted: this thread exists).
-    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,21 +115,5 @@ mod tests {
         }
         assert!(cpu_times().user + cpu_times().system >= spent.user + spent.system);
         assert!(raise_fd_limit(16).is_ok());
-    }
-
-    #[test]
-    fn a_thread_lowers_its_own_priority_only() {
-        let mine = thread_nice();
-        let theirs = std::thread::spawn(|| {
-            lower_thread_priority(10).expect("lowering a priority is always allowed");
-            let lowered = thread_nice();
-            // Never back up: a lower number asked for later is ignored.
-            lower_thread_priority(0).expect("a no-op");
-            (lowered, thread_nice())
-        })
-        .join()
-        .unwrap();
-        assert_eq!(theirs, (10.max(mine), 10.max(mine)));
-        assert_eq!(thread_nice(), mine, "the calling thread keeps its priority");
     }
 }

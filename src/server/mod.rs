@@ -628,19 +628,9 @@ fn load_snapshot(shared: &Shared, path: &std::path::Path) -> Result<(), crate::p
     result.map(|_| ())
 }
 
-/// The saver thread's nice value (19: the least CPU share while the workers are busy).
-const SAVER_NICE: i32 = 19;
-
 /// Runs BGSAVE's saves and the `save` rules until shutdown; with rules set it saves once
 /// more then, as Redis does when save points are configured.
 fn saver(shared: &Shared) {
-    // A background save must not take the workers' cores: at the lowest priority it runs on
-    // the CPU time they leave (all of it when they are idle), and it holds a shard only for
-    // one short slice at a time (`Store::visit_slice`), so being descheduled while holding
-    // one costs a worker at most that slice.
-    if let Err(error) = crate::sys::lower_thread_priority(SAVER_NICE) {
-        log::warn!("the saver thread keeps its priority: {error}");
-    }
     let configured = shared.config.persistence.save_rules();
     let save = |why: &str| {
         if shared.persistence.is_loading() {
