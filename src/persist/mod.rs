@@ -23,6 +23,7 @@
 
 pub mod dump;
 pub mod format;
+pub mod pace;
 pub mod rdb;
 pub mod rdb_read;
 
@@ -33,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use crate::store::{RestoreError, RestoredValue, ShardWalk, Store};
 use format::{Block, FormatError, RecordValue};
+pub use pace::Pace;
+use pace::Pacer;
 
 /// Why a save failed.
 #[derive(Debug, thiserror::Error)]
@@ -278,7 +281,7 @@ impl Persistence {
     ) -> Result<SaveReport, SaveError> {
         let guard = self.begin(store, now_ms)?;
         let started = Instant::now();
-        let result = save(store, path, now_ms);
+        let result = save(store, path, now_ms, Pace::Full);
         guard.finish(&result, now_ms + started.elapsed().as_millis() as u64);
         match &result {
             Ok(report) => log::info!(
@@ -350,8 +353,8 @@ impl Drop for SaveGuard<'_> {
 }
 
 /// Writes a snapshot of `store` to `path` (through a temporary file in the same directory,
-/// fsynced, then renamed over `path`).
-pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveError> {
+/// fsynced, then renamed over `path`) at `pace`.
+pub fn save(store: &Store, path: &Path, now_ms: u64, pace: Pace) -> Result<SaveReport, SaveError> {
     let started = Instant::now();
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
@@ -362,7 +365,7 @@ pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveE
     };
     let file = std::fs::File::create(&temp).map_err(io)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let (items, bytes) = write_snapshot(store, now_ms, &mut out).map_err(io)?;
+    let (items, bytes) = write_snapshot_paced(store, now_ms, &mut out, pace).map_err(io)?;
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     drop(file);
@@ -392,6 +395,18 @@ pub fn write_snapshot(
     now_ms: u64,
     out: &mut impl Write,
 ) -> std::io::Result<(u64, u64)> {
+    write_snapshot_paced(store, now_ms, out, Pace::Full)
+}
+
+/// [`write_snapshot`] at `pace`: between slices, never with a shard held, a paced save
+/// sleeps to keep to its share of a core.
+pub fn write_snapshot_paced(
+    store: &Store,
+    now_ms: u64,
+    out: &mut impl Write,
+    pace: Pace,
+) -> std::io::Result<(u64, u64)> {
+    let mut pacer = Pacer::new(pace);
     out.write_all(&format::header(now_ms))?;
     let mut bytes = format::HEADER_LEN as u64;
     let mut items = 0u64;
@@ -416,6 +431,7 @@ pub fn write_snapshot(
                 // A block grown past its target by one large item goes back to the target.
                 payload.shrink_to(format::BLOCK_TARGET + (64 << 10));
             }
+            pacer.tick();
         }
     }
     if !payload.is_empty() {
