@@ -52,6 +52,9 @@ pub fn stored_plain_len(bytes: &[u8]) -> usize {
 /// shard is held while their items are copied, tens of microseconds for small items.
 pub const SLICE_BUCKETS: usize = 32;
 
+/// How many records ahead of the one being copied a walk asks the CPU to load.
+const PREFETCH_AHEAD: usize = 12;
+
 /// Where a walk over one shard's items stands between slices: the next bucket, valid while
 /// the index keeps the generation it had, and the hash position every item below which
 /// was visited (where to pick up after a rebuild).
@@ -132,7 +135,13 @@ impl Store {
         let mut visited = 0;
         if from < buckets {
             let (entries, next) = table.scan_from(from, SLICE_BUCKETS, hash_of);
-            for entry in entries {
+            for &entry in entries.iter().take(PREFETCH_AHEAD) {
+                self.prefetch_item(entry);
+            }
+            for (at, &entry) in entries.iter().enumerate() {
+                if let Some(&ahead) = entries.get(at + PREFETCH_AHEAD) {
+                    self.prefetch_item(ahead);
+                }
                 if rebuilt && hash_of(entry) & 0xffff_ffff < walk.position {
                     continue;
                 }
