@@ -95,9 +95,17 @@ pub fn read_header(file: &[u8]) -> Result<u64, FormatError> {
 
 /// Frames `payload` as a block.
 pub fn block(payload: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(&block_header(payload));
     out.extend_from_slice(payload);
+}
+
+/// The bytes that go before `payload` to make it a block (written apart from the payload,
+/// so a saver need not copy a block to frame it).
+pub fn block_header(payload: &[u8]) -> [u8; BLOCK_HEADER_LEN] {
+    let mut header = [0; BLOCK_HEADER_LEN];
+    header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    header
 }
 
 /// The end block's payload.

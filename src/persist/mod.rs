@@ -23,6 +23,7 @@
 
 pub mod dump;
 pub mod format;
+pub mod pace;
 pub mod rdb;
 pub mod rdb_read;
 pub mod rdb_stream;
@@ -32,8 +33,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::store::{RestoreError, RestoredValue, Store};
+use crate::store::{RestoreError, RestoredValue, ShardWalk, Store};
 use format::{Block, FormatError, RecordValue};
+pub use pace::Pace;
+use pace::Pacer;
 
 /// Why a save failed.
 #[derive(Debug, thiserror::Error)]
@@ -279,7 +282,7 @@ impl Persistence {
     ) -> Result<SaveReport, SaveError> {
         let guard = self.begin(store, now_ms)?;
         let started = Instant::now();
-        let result = save(store, path, now_ms);
+        let result = save(store, path, now_ms, Pace::Full);
         guard.finish(&result, now_ms + started.elapsed().as_millis() as u64);
         match &result {
             Ok(report) => log::info!(
@@ -351,8 +354,8 @@ impl Drop for SaveGuard<'_> {
 }
 
 /// Writes a snapshot of `store` to `path` (through a temporary file in the same directory,
-/// fsynced, then renamed over `path`).
-pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveError> {
+/// fsynced, then renamed over `path`) at `pace`.
+pub fn save(store: &Store, path: &Path, now_ms: u64, pace: Pace) -> Result<SaveReport, SaveError> {
     let started = Instant::now();
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
@@ -363,7 +366,7 @@ pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveE
     };
     let file = std::fs::File::create(&temp).map_err(io)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let (items, bytes) = write_snapshot(store, now_ms, &mut out).map_err(io)?;
+    let (items, bytes) = write_snapshot_paced(store, now_ms, &mut out, pace).map_err(io)?;
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     drop(file);
@@ -383,42 +386,57 @@ pub fn save(store: &Store, path: &Path, now_ms: u64) -> Result<SaveReport, SaveE
 }
 
 /// Writes a whole snapshot of `store` (header, blocks, end block) to `out`, shard by shard
-/// as [`save`] does: each shard is held only while its items are copied out. Returns the
-/// items and bytes written. A full sync to a replica streams this (`replication`).
+/// in slices as [`save`] does: each shard is held only while one slice of its items is
+/// copied into the block being filled ([`Store::visit_slice`]); a full block is framed and
+/// written with no lock held, so the memory a save takes is one block, whatever the size of
+/// the data. Returns the items and bytes written. A full sync to a replica streams this
+/// (`replication`).
 pub fn write_snapshot(
     store: &Store,
     now_ms: u64,
     out: &mut impl Write,
 ) -> std::io::Result<(u64, u64)> {
+    write_snapshot_paced(store, now_ms, out, Pace::Full)
+}
+
+/// [`write_snapshot`] at `pace`: between slices, never with a shard held, a paced save
+/// sleeps to keep to its share of a core.
+pub fn write_snapshot_paced(
+    store: &Store,
+    now_ms: u64,
+    out: &mut impl Write,
+    pace: Pace,
+) -> std::io::Result<(u64, u64)> {
+    let mut pacer = Pacer::new(pace);
     out.write_all(&format::header(now_ms))?;
     let mut bytes = format::HEADER_LEN as u64;
     let mut items = 0u64;
-    let mut payload = Vec::with_capacity(format::BLOCK_TARGET + 4096);
-    let mut framed = Vec::with_capacity(format::BLOCK_TARGET + 4096);
+    let mut payload = Vec::with_capacity(format::BLOCK_TARGET + (64 << 10));
     let mut scratch = Vec::new();
     let mut flush = |payload: &mut Vec<u8>, out: &mut dyn Write| {
-        framed.clear();
-        format::block(payload, &mut framed);
+        out.write_all(&format::block_header(payload))?;
+        out.write_all(payload)?;
+        bytes += (format::BLOCK_HEADER_LEN + payload.len()) as u64;
         payload.clear();
-        bytes += framed.len() as u64;
-        out.write_all(&framed)
+        std::io::Result::Ok(())
     };
     for shard in 0..Store::SHARDS {
-        // Copy the shard's items out under its lock, writing full blocks only after.
-        let mut blocks = Vec::new();
-        store.visit_shard(shard, now_ms, |item| {
-            format::encode_item(item, &mut payload, &mut scratch);
-            items += 1;
+        let mut walk = ShardWalk::new(shard);
+        while !walk.is_done() {
+            store.visit_slice(&mut walk, now_ms, |item| {
+                format::encode_item(item, &mut payload, &mut scratch);
+                items += 1;
+            });
             if payload.len() >= format::BLOCK_TARGET {
-                blocks.push(std::mem::take(&mut payload));
+                flush(&mut payload, out)?;
+                // A block grown past its target by one large item goes back to the target.
+                payload.shrink_to(format::BLOCK_TARGET + (64 << 10));
             }
-        });
-        for mut block in blocks {
-            flush(&mut block, out)?;
+            pacer.tick();
         }
-        if !payload.is_empty() {
-            flush(&mut payload, out)?;
-        }
+    }
+    if !payload.is_empty() {
+        flush(&mut payload, out)?;
     }
     let mut end = format::end_payload(items);
     flush(&mut end, out)?;

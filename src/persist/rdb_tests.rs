@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use super::format::{Block, RecordValue};
 use super::rdb::*;
-use super::save;
 use super::tests::{set, store, NOW};
+use super::{save, Pace};
 use crate::store::{Expiry, IfMissing, Store};
 
 #[test]
@@ -40,7 +40,7 @@ fn lengths_use_the_shortest_of_redis_four_encodings() {
 fn snapshot(store: &Store) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dump.fcs");
-    save(store, &path, NOW).unwrap();
+    save(store, &path, NOW, Pace::Full).unwrap();
     std::fs::read(&path).unwrap()
 }
 
@@ -312,7 +312,7 @@ fn export_file_replaces_the_output_only_when_whole() {
     let store = store();
     set(&store, b"k", b"v", 0, 0);
     let input = dir.path().join("dump.fcs");
-    save(&store, &input, NOW).unwrap();
+    save(&store, &input, NOW, Pace::Full).unwrap();
     let output = dir.path().join("out.rdb");
     let report = super::export_rdb(&input, &output, NOW).unwrap();
     assert_eq!(std::fs::metadata(&output).unwrap().len(), report.bytes);

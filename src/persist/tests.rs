@@ -131,7 +131,7 @@ fn every_kind_of_item_round_trips_through_a_snapshot() {
     let path = dir.path().join("dump.fcs");
     let original = store();
     fill(&original);
-    let report = save(&original, &path, NOW).unwrap();
+    let report = save(&original, &path, NOW, pace::BACKGROUND).unwrap();
     assert_eq!(report.items, 8);
     let copy = store();
     let progress = LoadProgress::default();
@@ -160,7 +160,7 @@ fn items_expired_by_load_time_are_skipped() {
     let original = store();
     set(&original, b"soon", b"v", 0, NOW + 1_000);
     set(&original, b"later", b"v", 0, NOW + 100_000);
-    save(&original, &path, NOW).unwrap();
+    save(&original, &path, NOW, Pace::Full).unwrap();
     let copy = store();
     let report = load(&copy, &path, NOW + 2_000, 1, &LoadProgress::default()).unwrap();
     assert_eq!((report.loaded, report.expired), (1, 1));
@@ -186,7 +186,7 @@ fn good_file() -> Vec<u8> {
     let path = dir.path().join("dump.fcs");
     let original = store();
     fill(&original);
-    save(&original, &path, NOW).unwrap();
+    save(&original, &path, NOW, Pace::Full).unwrap();
     std::fs::read(&path).unwrap()
 }
 

@@ -632,7 +632,9 @@ fn load_snapshot(shared: &Shared, path: &std::path::Path) -> Result<(), crate::p
 /// more then, as Redis does when save points are configured.
 fn saver(shared: &Shared) {
     let configured = shared.config.persistence.save_rules();
-    let save = |why: &str| {
+    // Saves asked for while serving take a share of a core (`persist::pace`); the last one,
+    // at shutdown, has the machine to itself.
+    let save = |why: &str, pace: crate::persist::Pace| {
         if shared.persistence.is_loading() {
             // Saving a half-loaded store would replace the full snapshot on disk.
             log::warn!("not saving ({why}): the snapshot is still loading");
@@ -643,7 +645,7 @@ fn saver(shared: &Shared) {
         };
         log::info!("background saving started ({why})");
         let path = shared.config.persistence.path();
-        let result = crate::persist::save(&shared.store, &path, unix_millis());
+        let result = crate::persist::save(&shared.store, &path, unix_millis(), pace);
         match &result {
             Ok(report) => log::info!(
                 "background saving done: {} items, {} bytes in {:?}",
@@ -661,20 +663,20 @@ fn saver(shared: &Shared) {
             break;
         }
         if asked {
-            save("BGSAVE");
+            save("BGSAVE", crate::persist::pace::BACKGROUND);
         } else if shared.persistence.rule_due(
             &shared.persistence.rules(&configured),
             &shared.store,
             unix_millis(),
         ) {
-            save("save rule");
+            save("save rule", crate::persist::pace::BACKGROUND);
         }
     }
     // The rules in force now (CONFIG SET save may have changed them).
     if !shared.persistence.rules(&configured).is_empty()
         && !shared.persistence.shutdown_save_is_settled()
     {
-        save("shutdown");
+        save("shutdown", crate::persist::Pace::Full);
     }
 }
 

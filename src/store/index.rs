@@ -89,6 +89,9 @@ pub(crate) struct Index {
     buckets: usize,
     live: usize,
     tombstones: usize,
+    /// Counts rebuilds (and clears): a walk that let go of the shard between steps knows
+    /// from it whether its bucket number still means the same place.
+    generation: u64,
 }
 
 impl Index {
@@ -98,7 +101,13 @@ impl Index {
             buckets: 1,
             live: 0,
             tombstones: 0,
+            generation: 0,
         }
+    }
+
+    /// Changes whenever entries move to other positions (a rebuild or a clear).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn len(&self) -> usize {
@@ -192,6 +201,7 @@ impl Index {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; buckets * BUCKET]);
         self.buckets = buckets;
         self.tombstones = 0;
+        self.generation += 1;
         for raw in old {
             if raw > TOMBSTONE {
                 self.place(hash_of(Entry(raw)), Entry(raw));
@@ -201,7 +211,9 @@ impl Index {
 
     /// Drops every entry and shrinks back to one bucket.
     pub fn clear(&mut self) {
+        let generation = self.generation + 1;
         *self = Index::new();
+        self.generation = generation;
     }
 
     /// Every entry with its position (for walks that do not care about order).

@@ -79,7 +79,9 @@ use pool::{PoolEvent, Pools};
 use segments::Segments;
 pub use set::SetObject;
 use shard::Shard;
-pub use snapshot::{stored_plain_len, unpack_stored, RestoreError, RestoredValue};
+pub use snapshot::{
+    stored_plain_len, unpack_stored, RestoreError, RestoredValue, ShardWalk, SLICE_BUCKETS,
+};
 pub use stream::{StreamError, StreamId, StreamObject};
 pub use vocabulary::{KeyKind, Outcome, ReadOptions, Recency, StoreConfig, StoreError, StoreStats};
 pub use zset::{LexBound, LexRange, ScoreBound, ScoreRange, ZSet};

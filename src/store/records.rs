@@ -38,6 +38,31 @@ impl ReadState {
 }
 
 impl Store {
+    /// Asks the CPU to start loading the first two cache lines of the record `entry` points
+    /// at, so that a walk over many records in index order (a snapshot) overlaps their cache
+    /// misses instead of waiting on each in turn (measured: the first read of each record
+    /// was 62 % of a SAVE's time). A hint only: it reads nothing into the program and
+    /// cannot fault, so a stale entry does no harm.
+    pub(super) fn prefetch_item(&self, entry: index::Entry) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let at = self
+                .segments
+                .base(entry.segment())
+                .wrapping_add(entry.offset() as usize);
+            // SAFETY: SSE is part of every x86_64 CPU (the baseline this is compiled for),
+            // and a prefetch of any address, mapped or not, neither faults nor reads memory
+            // into the program.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(at.cast());
+                _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(64).cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = entry;
+    }
+
     /// The record an index entry of `shard` points at, borrowed while the shard is.
     ///
     /// # Safety
