@@ -13,6 +13,9 @@
 # a reader (INFO, /metrics) running during the load, or more than one worker thread.
 #
 # Usage: bench/metrics_cost.sh ON_BINARY OFF_BINARY [--rounds N] [--duration S] [--connections C]
+#            [--only ID,ID...] [--no-http]
+#   --only: run just these workloads (text-p1 text-p16 resp-p1 resp-p16);
+#   --no-http: skip the HTTP-versus-memcached GET comparison.
 # Needs: jq, wrk (apt-get install wrk), ferrobench (cargo build --release -p ferrocache-bench).
 set -euo pipefail
 
@@ -24,11 +27,15 @@ shift 2
 ROUNDS=3
 DURATION=5
 CONNS=50
+ONLY=""
+HTTP_PART=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --connections) CONNS=$2; shift 2 ;;
+        --only) ONLY=$2; shift 2 ;;
+        --no-http) HTTP_PART=0; shift ;;
         *) echo "metrics_cost.sh: unknown argument $1" >&2; exit 64 ;;
     esac
 done
@@ -81,6 +88,14 @@ WORKLOADS=(
     "resp-p1|resp|-r 9:1 -p 1"
     "resp-p16|resp|-r 9:1 -p 16"
 )
+if [ -n "$ONLY" ]; then
+    chosen=()
+    for entry in "${WORKLOADS[@]}"; do
+        case ",$ONLY," in *",${entry%%|*},"*) chosen+=("$entry") ;; esac
+    done
+    [ ${#chosen[@]} -gt 0 ] || { echo "metrics_cost.sh: --only names no workload" >&2; exit 64; }
+    WORKLOADS=("${chosen[@]}")
+fi
 
 printf 'round\tworkload\tbuild\tops_per_sec\tserver_cpu_us_per_op\tp99_us\n' | tee "$OUT/results.tsv"
 for round in $(seq 1 "$ROUNDS"); do
@@ -124,6 +139,10 @@ for entry in "${WORKLOADS[@]}"; do
             id, on, off, (1 - on / off) * 100, con, coff, (con / coff - 1) * 100 }'
 done
 
+if [ "$HTTP_PART" = 0 ]; then
+    echo "raw results: $OUT"
+    exit 0
+fi
 echo
 echo "GET of one 100-byte key, $CONNS connections, ${DURATION}s, ON build"
 start "$ON"
