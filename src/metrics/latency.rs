@@ -356,16 +356,26 @@ impl WorkerLatency {
         Elapsed(Duration::ZERO)
     }
 
+    /// A slot for a command or pool seen for the first time. Allocating it (30 KiB of
+    /// buckets) comes after the lap clock stopped for the command being recorded: the lap
+    /// restarts, so the next command is not charged for it.
+    #[cold]
+    fn new_slot(&self) -> Box<Slot> {
+        let slot = Box::new(Slot::new());
+        self.new_turn();
+        slot
+    }
+
     /// Runs `update` on the slot of `key`, creating it on first use.
     #[cfg_attr(not(feature = "latency"), allow(dead_code))]
     fn with_slot(&self, key: CommandKey, update: impl FnOnce(&Slot)) {
         match self.registry.index.get(&key) {
-            Some(&i) => update(self.commands[i].get_or_init(|| Box::new(Slot::new()))),
+            Some(&i) => update(self.commands[i].get_or_init(|| self.new_slot())),
             None => update(
                 self.overflow
                     .lock()
                     .entry(key)
-                    .or_insert_with(|| Box::new(Slot::new())),
+                    .or_insert_with(|| self.new_slot()),
             ),
         }
     }
@@ -387,8 +397,7 @@ impl WorkerLatency {
             let bucket = bucket_index(ns);
             self.with_slot((proto, name), |slot| slot.add(bucket, ns, ending));
             if let Some(slot) = pool.and_then(|pool| self.pools.get(pool)) {
-                slot.get_or_init(|| Box::new(Slot::new()))
-                    .add(bucket, ns, ending);
+                slot.get_or_init(|| self.new_slot()).add(bucket, ns, ending);
             }
         }
     }
@@ -412,13 +421,12 @@ impl WorkerLatency {
             let bucket = bucket_index(ns);
             match self.registry.nth(proto, nth, name) {
                 Some(i) => self.commands[i]
-                    .get_or_init(|| Box::new(Slot::new()))
+                    .get_or_init(|| self.new_slot())
                     .add(bucket, ns, ending),
                 None => self.with_slot((proto, name), |slot| slot.add(bucket, ns, ending)),
             }
             if let Some(slot) = pool.and_then(|pool| self.pools.get(pool)) {
-                slot.get_or_init(|| Box::new(Slot::new()))
-                    .add(bucket, ns, ending);
+                slot.get_or_init(|| self.new_slot()).add(bucket, ns, ending);
             }
         }
     }
@@ -596,6 +604,19 @@ mod tests {
         let third = w.lap_start();
         let quick = w.lap_stop(third);
         assert!(quick.0 < Duration::from_millis(2), "{quick:?}");
+        // Recording a command seen for the first time allocates its tables after the clock
+        // stopped: the lap restarts, so the next command is not charged for it.
+        w.record(Proto::Resp, "get", Some(0), quick, Ending::Answered);
+        assert_eq!(w.lap.load(Ordering::Relaxed), 0);
+        let fourth = w.lap_start();
+        w.record(
+            Proto::Resp,
+            "get",
+            Some(0),
+            w.lap_stop(fourth),
+            Ending::Answered,
+        );
+        assert_ne!(w.lap.load(Ordering::Relaxed), 0, "seen before: no restart");
     }
 
     #[test]
