@@ -13,6 +13,12 @@
 # a reader (INFO, /metrics) running during the load, or more than one worker thread.
 #
 # Usage: bench/metrics_cost.sh ON_BINARY OFF_BINARY [--rounds N] [--duration S] [--connections C]
+#            [--only ID,ID...] [--no-http]
+#   --only: run just these workloads (text-p1 text-p16 resp-p1 resp-p16);
+#   --no-http: skip the HTTP-versus-memcached GET comparison;
+#   --side-by-side: run ON and OFF at the same time, both servers on CPU 1 and both
+#     ferrobenches on CPU 0, so whatever else the machine runs disturbs both alike (each gets
+#     about half the throughput; compare the CPU per operation).
 # Needs: jq, wrk (apt-get install wrk), ferrobench (cargo build --release -p ferrocache-bench).
 set -euo pipefail
 
@@ -24,11 +30,17 @@ shift 2
 ROUNDS=3
 DURATION=5
 CONNS=50
+ONLY=""
+HTTP_PART=1
+SIDE_BY_SIDE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --connections) CONNS=$2; shift 2 ;;
+        --only) ONLY=$2; shift 2 ;;
+        --no-http) HTTP_PART=0; shift ;;
+        --side-by-side) SIDE_BY_SIDE=1; shift ;;
         *) echo "metrics_cost.sh: unknown argument $1" >&2; exit 64 ;;
     esac
 done
@@ -81,11 +93,59 @@ WORKLOADS=(
     "resp-p1|resp|-r 9:1 -p 1"
     "resp-p16|resp|-r 9:1 -p 16"
 )
+if [ -n "$ONLY" ]; then
+    chosen=()
+    for entry in "${WORKLOADS[@]}"; do
+        case ",$ONLY," in *",${entry%%|*},"*) chosen+=("$entry") ;; esac
+    done
+    [ ${#chosen[@]} -gt 0 ] || { echo "metrics_cost.sh: --only names no workload" >&2; exit 64; }
+    WORKLOADS=("${chosen[@]}")
+fi
 
 printf 'round\tworkload\tbuild\tops_per_sec\tserver_cpu_us_per_op\tp99_us\n' | tee "$OUT/results.tsv"
+
+# One round of one workload with both builds serving at once (--side-by-side).
+side_by_side() { # round id proto args
+    local round=$1 id=$2 proto=$3 args=$4 build binary port pid
+    local -A ports pids before after
+    local loads=()
+    for build in on off; do
+        binary=$ON
+        [ "$build" = off ] && binary=$OFF
+        start "$binary"
+        port=$PORT
+        [ "$proto" = resp ] && port=$RESP
+        ports[$build]=$port
+        pids[$build]=$PID
+        PID=""
+        "${load_pin[@]}" "$BENCH" -s "127.0.0.1:$port" -P "$proto" -n 100000 -d 100 --warm-only --json >/dev/null
+    done
+    for build in on off; do before[$build]=$(cpu_ticks "${pids[$build]}"); done
+    for build in on off; do
+        # shellcheck disable=SC2086 # $args is a list of flags
+        "${load_pin[@]}" "$BENCH" -s "127.0.0.1:${ports[$build]}" -P "$proto" $args -c "$CONNS" -t 1 \
+            -n 100000 -d 100 -D "$DURATION" --json >"$OUT/$round-$id-$build.json" &
+        loads+=($!)
+    done
+    wait "${loads[@]}"
+    for build in on off; do after[$build]=$(cpu_ticks "${pids[$build]}"); done
+    for build in on off; do
+        pid=${pids[$build]}
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+        read -r ops ops_s p99 < <(jq -r '[.measured.ops, .measured.ops_per_sec, .measured.latency_us.p99] | @tsv' \
+            "$OUT/$round-$id-$build.json")
+        cpu=$(awk -v t=$((after[$build] - before[$build])) -v hz="$CLK_TCK" -v n="$ops" 'BEGIN { printf "%.3f", t / hz * 1e6 / n }')
+        printf '%s\t%s\t%s\t%.0f\t%s\t%s\n' "$round" "$id" "$build" "$ops_s" "$cpu" "$p99" | tee -a "$OUT/results.tsv"
+    done
+}
+
 for round in $(seq 1 "$ROUNDS"); do
     for entry in "${WORKLOADS[@]}"; do
         IFS='|' read -r id proto args <<<"$entry"
+        if [ "$SIDE_BY_SIDE" = 1 ]; then
+            side_by_side "$round" "$id" "$proto" "$args"
+            continue
+        fi
         # Alternate which build goes first, so a drift in the machine's load (or its caches
         # and clocks warming) does not always favour the same one.
         order="on off"
@@ -124,6 +184,10 @@ for entry in "${WORKLOADS[@]}"; do
             id, on, off, (1 - on / off) * 100, con, coff, (con / coff - 1) * 100 }'
 done
 
+if [ "$HTTP_PART" = 0 ]; then
+    echo "raw results: $OUT"
+    exit 0
+fi
 echo
 echo "GET of one 100-byte key, $CONNS connections, ${DURATION}s, ON build"
 start "$ON"

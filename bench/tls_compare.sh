@@ -5,8 +5,12 @@
 #   - full handshakes per second: PING with keep-alive off (-k 0), so every request pays a
 #     TCP connect and a full TLS handshake (no session resumption: redis-benchmark does not
 #     resume);
-#   - p99 of the throughput runs, from redis-benchmark's latency summary.
-# It does not measure: mutual TLS, large values, pipelining, or TLS 1.2 (both negotiate 1.3).
+#   - p99 of the throughput runs, from redis-benchmark's latency summary;
+#   - the HTTP port plain and over TLS (`--http-tls`): wrk GETs of one 100-byte key, 50
+#     keep-alive connections, HTTP_SECONDS (5) each.
+# It does not measure: mutual TLS, large values, pipelining, TLS 1.2 (both negotiate 1.3), or
+# the memcached protocol over TLS (no load generator here speaks it: ferrobench has no TLS,
+# memtier_benchmark is not packaged).
 # Usage: bench/tls_compare.sh [PATH_TO_FERROCACHE]   (default target/release/ferrocache)
 set -euo pipefail
 binary=${1:-target/release/ferrocache}
@@ -60,3 +64,31 @@ pids+=($!)
 wait_for -p "$rs_tls" "${tls_args[@]}"
 run "redis-server tls" "$rs_tls" "${tls_args[@]}" -t get,set -n "$requests" -c 50
 run "redis-server tls handshakes" "$rs_tls" "${tls_args[@]}" -t ping_mbulk -k 0 -n "$handshakes" -c 10
+
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+
+# The HTTP port, plain and over TLS, one server at a time.
+http_run() { # label scheme extra-flags...
+    local label=$1 scheme=$2
+    shift 2
+    local port
+    port=$(free_port)
+    taskset -c 0 "$binary" -t 1 -p 0 -s "$dir/fc-http.sock" --resp-port 0 --http-port "$port" "$@" \
+        --tls-cert-file "$dir/cert.pem" --tls-key-file "$dir/key.pem" --tls-auth-clients no -m 256 &
+    pids+=($!)
+    for _ in $(seq 1 500); do
+        curl -sk -o /dev/null "$scheme://127.0.0.1:$port/healthz" && break
+        sleep 0.02
+    done
+    curl -sk -X PUT --data-binary "$(head -c 100 /dev/zero | tr '\0' v)" \
+        "$scheme://127.0.0.1:$port/v1/cache/k" >/dev/null
+    local rps
+    # "localhost", not the IP: wrk would send the IP as SNI, which rustls logs a warning about.
+    rps=$(taskset -c 1 wrk -t 1 -c 50 -d "${HTTP_SECONDS:-5}s" "$scheme://localhost:$port/v1/cache/k" |
+        awk '/Requests\/sec/ { print $2 }')
+    kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+    printf "%-28s %-5s %10s rps  (wrk -t 1 -c 50, keep-alive)\n" "$label" GET "$rps"
+}
+command -v wrk >/dev/null || { echo "tls_compare.sh: wrk not found (apt-get install wrk)" >&2; exit 1; }
+http_run "ferrocache http plain" http
+http_run "ferrocache http tls" https --http-tls

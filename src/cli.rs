@@ -75,6 +75,9 @@ pub struct Flags {
     /// HTTP port on 127.0.0.1 (cache API, /metrics, dashboard; 0 = off).
     #[arg(long = "http-port")]
     pub http_port: Option<u16>,
+    /// Serve the HTTP port over TLS, with the --tls-cert-file/--tls-key-file certificate.
+    #[arg(long = "http-tls")]
+    pub http_tls: bool,
     /// Require SASL PLAIN authentication (binary protocol only, as in memcached).
     #[arg(short = 'S', long = "enable-sasl")]
     pub enable_sasl: bool,
@@ -261,6 +264,9 @@ impl Flags {
             Some(0) => config.http.listen = String::new(),
             Some(port) => config.http.listen = format!("127.0.0.1:{port}"),
             None => {}
+        }
+        if self.http_tls {
+            config.http.tls = true;
         }
         if let Some(mb) = self.memory_limit_mb {
             config.store.memory_limit = ByteSize(mb.saturating_mul(1024 * 1024));

@@ -560,6 +560,9 @@ impl Default for TlsSection {
 pub struct HttpSection {
     /// `ip:port` to listen on (`--http-port` sets the port on 127.0.0.1); "" = off.
     pub listen: String,
+    /// Serve HTTPS instead: TLS with the `[tls]` certificate, key, CA bundle, client
+    /// authentication and protocol settings (reloaded with them).
+    pub tls: bool,
     /// Bearer token the admin routes (`/metrics`, `/v1/admin/*`) require; "" = none.
     pub admin_token: String,
     /// A file holding the token (first line), read at start; used when `admin_token` is "".
@@ -580,6 +583,7 @@ impl Default for HttpSection {
     fn default() -> Self {
         HttpSection {
             listen: String::new(),
+            tls: false,
             admin_token: String::new(),
             admin_token_file: PathBuf::new(),
             admin_token_user: "default".into(),
@@ -603,7 +607,8 @@ impl PersistenceSection {
 }
 
 impl TlsSection {
-    /// Whether a TLS listener is configured.
+    /// Whether a memcached or RESP TLS listener is configured (see [`Config::needs_tls`] for
+    /// the HTTP port too).
     pub fn enabled(&self) -> bool {
         self.port != 0 || self.resp_port != 0
     }
@@ -664,6 +669,12 @@ pub enum ConfigError {
 pub const ITEM_SIZE_MAX_RANGE: (u64, u64) = (1024, 128 * 1024 * 1024);
 
 impl Config {
+    /// Whether any listener speaks TLS: a memcached or RESP TLS port, or the HTTP port with
+    /// `[http] tls`.
+    pub fn needs_tls(&self) -> bool {
+        self.tls.enabled() || (self.http.tls && !self.http.listen.is_empty())
+    }
+
     /// The eviction policy the store starts with.
     pub fn eviction_policy(&self) -> EvictionPolicy {
         self.store.eviction_policy.0
@@ -856,7 +867,7 @@ impl Config {
                 message: e.to_string(),
             });
         }
-        if self.tls.enabled() {
+        if self.needs_tls() {
             for (setting, path) in [
                 ("tls.cert_file (--tls-cert-file)", &self.tls.cert_file),
                 ("tls.key_file (--tls-key-file)", &self.tls.key_file),
@@ -864,7 +875,7 @@ impl Config {
                 if path.as_os_str().is_empty() {
                     return Err(ConfigError::Invalid {
                         setting,
-                        message: "required when a TLS port is set".into(),
+                        message: "required when a TLS port or http.tls is set".into(),
                     });
                 }
             }

@@ -103,7 +103,7 @@ fn check_config(flags: Flags) -> anyhow::Result<()> {
     if config.sasl.enabled && !config.sasl.password_file.as_os_str().is_empty() {
         ferrocache::auth::Users::from_password_file(&config.sasl.password_file)?;
     }
-    ferrocache::tls::TlsState::for_ports(&config.tls, config.tls.enabled())?;
+    ferrocache::tls::TlsState::for_ports(&config.tls, config.needs_tls())?;
     ferrocache::acl::file::startup(
         ferrocache::command::resp::table::acl_catalogue(),
         &config.resp.requirepass,

@@ -394,3 +394,29 @@ fn binary_protocol_commands_count_in_their_pools_latency() {
     assert_eq!(s["pool:sessions:calls"], "1", "{s:?}");
     assert_eq!(s["pool:default:calls"], "1", "{s:?}");
 }
+
+/// Commands read off a connection are timed on a lap clock (the reading that ends one starts
+/// the next), which restarts at every connection turn: the time a client waits between
+/// requests, or another connection's traffic, is never counted in a command's latency.
+#[test]
+fn idle_time_between_requests_is_not_counted_as_latency() {
+    const PAUSE: Duration = Duration::from_millis(300);
+    let server = TestServer::start_with_resp(&[]);
+    let mut r = server.redis();
+    let mut c = server.connect();
+    for _ in 0..3 {
+        let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut r).unwrap();
+        c.roundtrip(b"get k\r\n", b"VALUE k 0 1\r\nv\r\nEND\r\n");
+        std::thread::sleep(PAUSE);
+    }
+    // Three commands of each kind, each after a pause: counting a pause would put the total
+    // past 2 × PAUSE, while three real runs stay far below one PAUSE even on a loaded machine.
+    let set = fields(&info(&mut r, "commandstats")["cmdstat_set"]);
+    assert_eq!(set["calls"], "3");
+    let usec: u64 = set["usec"].parse().unwrap();
+    assert!(usec < PAUSE.as_micros() as u64, "SET: {usec} µs in all");
+    let s = stats_map(&mut c, "latency");
+    assert_eq!(s["memcache:get:calls"], "3");
+    let usec: f64 = s["memcache:get:usec"].parse().unwrap();
+    assert!(usec < PAUSE.as_micros() as f64, "get: {usec} µs in all");
+}

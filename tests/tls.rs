@@ -609,3 +609,89 @@ fn memcached_spelling_dash_z_with_dash_o_ssl_options_puts_tls_on_the_memcached_p
         "a plain client was served on a TLS port"
     );
 }
+
+/// The HTTP port over TLS (`--http-tls`, `[http] tls`): the cache API over rustls with the
+/// certificate and client-authentication settings of the other TLS ports, keep-alive across
+/// requests, the same store as RESP over TLS, no answer to plain HTTP, and a SIGHUP reload
+/// that reaches new HTTPS connections while an open one keeps going.
+#[test]
+fn the_http_port_speaks_tls_with_the_tls_sections_certificate() {
+    let ca = Ca::new("test CA");
+    let files = Files::new(&ca, "first");
+    let http_port = free_port();
+    let http = http_port.to_string();
+    let tls = start(&files, &["--http-port", &http, "--http-tls"]);
+    let pid = tls.server.child.as_ref().unwrap().id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listens_on(pid, http_port) {
+        assert!(Instant::now() < deadline, "the HTTPS port did not come up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let identity = ca.issue("app1", ExtendedKeyUsagePurpose::ClientAuth);
+    let setup = ClientSetup::trusting(&ca).with_identity(identity);
+
+    let mut client = TlsClient::connect(http_port, &setup).expect("an HTTPS client of the CA");
+    assert_eq!(client.server_cn(), "first");
+    let keep = "Cache-Control: no-store\r\nConnection: keep-alive\r\n";
+    client.roundtrip(
+        b"PUT /v1/cache/greeting HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        format!("HTTP/1.1 204 No Content\r\n{keep}\r\n").as_bytes(),
+    );
+    let body = r#"{"value":"hello"}"#;
+    let expected = format!(
+        "HTTP/1.1 200 OK\r\n{keep}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    client.roundtrip(
+        b"GET /v1/cache/greeting HTTP/1.1\r\nHost: x\r\n\r\n",
+        expected.as_bytes(),
+    );
+    let mut resp_client = TlsClient::connect(tls.resp_tls_port, &setup).unwrap();
+    resp_client.roundtrip(&resp(&[b"GET", b"greeting"]), b"$5\r\nhello\r\n");
+
+    // tls-auth-clients yes (the default) holds here too.
+    match TlsClient::connect(http_port, &ClientSetup::trusting(&ca)) {
+        Err(_) => {}
+        Ok(mut refused) => {
+            let _ = refused
+                .stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            let _ = refused.stream.flush();
+            assert!(
+                refused.is_refused(),
+                "an HTTPS client without a certificate"
+            );
+        }
+    }
+    // Plain HTTP gets a TLS alert at most, never an HTTP answer.
+    let mut plain = TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "plain HTTP answered: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    files.write_server(&ca, "second");
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGHUP);
+    }
+    let mut renewed = wait_for_certificate(http_port, &setup, "second");
+    renewed.roundtrip(
+        b"DELETE /v1/cache/greeting HTTP/1.1\r\nHost: x\r\n\r\n",
+        format!("HTTP/1.1 204 No Content\r\n{keep}\r\n").as_bytes(),
+    );
+    assert_eq!(client.server_cn(), "first");
+    client.roundtrip(
+        b"GET /v1/cache/greeting HTTP/1.1\r\nHost: x\r\n\r\n",
+        &b"HTTP/1.1 404 Not Found\r\n"[..],
+    );
+}

@@ -29,7 +29,7 @@ use super::stats::{self, Group, StatSink};
 use super::{kv, mc_acl, Context, Flow, Served};
 use crate::acl::Access;
 use crate::auth::{Credentials, SaslConn, SaslReply};
-use crate::metrics::latency::{Ending, Proto, Timer};
+use crate::metrics::latency::{Ending, Proto};
 use crate::metrics::WorkerStats;
 use crate::replication::WriteRefusal;
 use crate::store::Outcome;
@@ -64,7 +64,8 @@ pub fn serve_one(
                     flow: Flow::Continue,
                 });
             }
-            let timer = Timer::start();
+            let table = &ctx.shared.latency[ctx.worker];
+            let lap = table.lap_start();
             let start = out.len();
             let name = opcode_name(request.header.opcode);
             let pool = if cfg!(feature = "latency") {
@@ -79,13 +80,7 @@ pub fn serve_one(
                 Some([0, 0..=2]) | None => Ending::Answered,
                 Some(_) => Ending::Failed,
             };
-            ctx.shared.latency[ctx.worker].record(
-                Proto::Binary,
-                name,
-                pool,
-                timer.elapsed(),
-                ending,
-            );
+            table.record(Proto::Binary, name, pool, table.lap_stop(lap), ending);
             Some(Served {
                 consumed,
                 swallow: 0,

@@ -28,3 +28,21 @@ pub fn timed_commands() -> Vec<crate::metrics::latency::CommandKey> {
         )
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::metrics::latency::{Proto, Registry};
+
+    /// Every memcached command finds its latency slot by its place, without hashing its
+    /// name: the registry keeps the very `&'static str`s of `COMMAND_NAMES`.
+    #[test]
+    fn memcached_commands_find_their_slot_by_place() {
+        let registry = Registry::new(super::timed_commands());
+        for (nth, name) in super::super::memcache::COMMAND_NAMES.iter().enumerate() {
+            assert!(
+                registry.nth(Proto::Memcache, nth, name).is_some(),
+                "{name} at {nth}"
+            );
+        }
+    }
+}

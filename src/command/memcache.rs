@@ -11,7 +11,7 @@ use ferrocache_protocol::memcache::{self as proto, reply, ParseError, Request, M
 use super::compat::MEMCACHED_VERSION;
 use super::mc_acl::{self, Login};
 use super::{kv, meta, stats, Context, Flow, Served};
-use crate::metrics::latency::{Ending, Proto, Timer};
+use crate::metrics::latency::{Ending, Proto};
 use crate::metrics::WorkerStats;
 use crate::replication::WriteRefusal;
 use crate::store::Outcome;
@@ -321,9 +321,10 @@ pub fn serve_one(
                     flow: Flow::Continue,
                 });
             }
-            let timer = Timer::start();
+            let table = &ctx.shared.latency[ctx.worker];
+            let lap = table.lap_start();
             let start = out.len();
-            let name = command_name(&request);
+            let nth = command_index(&request);
             let pool = if cfg!(feature = "latency") {
                 first_key(&request).map(|key| ctx.shared.pool_of(key))
             } else {
@@ -334,11 +335,12 @@ pub fn serve_one(
                 Some(reply) if is_error_reply(reply) => Ending::Failed,
                 _ => Ending::Answered,
             };
-            ctx.shared.latency[ctx.worker].record(
+            table.record_nth(
                 Proto::Memcache,
-                name,
+                nth,
+                COMMAND_NAMES[nth],
                 pool,
-                timer.elapsed(),
+                table.lap_stop(lap),
                 ending,
             );
             Some(Served {
@@ -449,8 +451,10 @@ pub fn serve_login(
     })
 }
 
-/// Every name [`command_name`] gives (the latency registry's memcached part).
-pub(super) const COMMAND_NAMES: &[&str] = &[
+/// Every name [`command_index`] points at (the latency registry's memcached part). A static,
+/// not a const: one address for each name, which the registry compares to find a slot
+/// ([`crate::metrics::latency::WorkerLatency::record_nth`]).
+pub(super) static COMMAND_NAMES: &[&str] = &[
     "get",
     "gets",
     "gat",
@@ -482,50 +486,72 @@ pub(super) const COMMAND_NAMES: &[&str] = &[
     "me",
 ];
 
-/// The command's name as memcached spells it (the `cmd` label of `/metrics`).
-fn command_name(request: &Request<'_>) -> &'static str {
+/// Where [`COMMAND_NAMES`] lists `name` (evaluated at compile time: a name missing from the
+/// list fails the build).
+const fn at(name: &str) -> usize {
+    let mut i = 0;
+    while i < COMMAND_NAMES.len() {
+        let listed = COMMAND_NAMES[i].as_bytes();
+        let wanted = name.as_bytes();
+        if listed.len() == wanted.len() {
+            let mut j = 0;
+            while j < listed.len() && listed[j] == wanted[j] {
+                j += 1;
+            }
+            if j == listed.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("a memcached command name missing from COMMAND_NAMES");
+}
+
+/// The command's place in [`COMMAND_NAMES`], whose entry is its name as memcached spells it
+/// (the `cmd` label of `/metrics`).
+fn command_index(request: &Request<'_>) -> usize {
     use proto::{ArithDirection, StoreMode};
     match request {
         Request::Get { cas, touch, .. } => match (cas, touch.is_some()) {
-            (false, false) => "get",
-            (true, false) => "gets",
-            (false, true) => "gat",
-            (true, true) => "gats",
+            (false, false) => const { at("get") },
+            (true, false) => const { at("gets") },
+            (false, true) => const { at("gat") },
+            (true, true) => const { at("gats") },
         },
         Request::Store { mode, .. } => match mode {
-            StoreMode::Set => "set",
-            StoreMode::Add => "add",
-            StoreMode::Replace => "replace",
-            StoreMode::Append => "append",
-            StoreMode::Prepend => "prepend",
-            StoreMode::Cas => "cas",
+            StoreMode::Set => const { at("set") },
+            StoreMode::Add => const { at("add") },
+            StoreMode::Replace => const { at("replace") },
+            StoreMode::Append => const { at("append") },
+            StoreMode::Prepend => const { at("prepend") },
+            StoreMode::Cas => const { at("cas") },
         },
-        Request::Delete { .. } => "delete",
+        Request::Delete { .. } => const { at("delete") },
         Request::Arith { direction, .. } => match direction {
-            ArithDirection::Incr => "incr",
-            ArithDirection::Decr => "decr",
+            ArithDirection::Incr => const { at("incr") },
+            ArithDirection::Decr => const { at("decr") },
         },
-        Request::Touch { .. } => "touch",
-        Request::FlushAll { .. } => "flush_all",
-        Request::Version => "version",
-        Request::Verbosity { .. } => "verbosity",
-        Request::Quit => "quit",
-        Request::Shutdown { .. } => "shutdown",
+        Request::Touch { .. } => const { at("touch") },
+        Request::FlushAll { .. } => const { at("flush_all") },
+        Request::Version => const { at("version") },
+        Request::Verbosity { .. } => const { at("verbosity") },
+        Request::Quit => const { at("quit") },
+        Request::Shutdown { .. } => const { at("shutdown") },
         Request::Save { background } => {
             if *background {
-                "bgsave"
+                const { at("bgsave") }
             } else {
-                "save"
+                const { at("save") }
             }
         }
-        Request::Stats(_) => "stats",
-        Request::CacheMemlimit { .. } => "cache_memlimit",
-        Request::MetaGet(_) => "mg",
-        Request::MetaSet { .. } => "ms",
-        Request::MetaDelete(_) => "md",
-        Request::MetaArith(_) => "ma",
-        Request::MetaNoop => "mn",
-        Request::MetaDebug(_) => "me",
+        Request::Stats(_) => const { at("stats") },
+        Request::CacheMemlimit { .. } => const { at("cache_memlimit") },
+        Request::MetaGet(_) => const { at("mg") },
+        Request::MetaSet { .. } => const { at("ms") },
+        Request::MetaDelete(_) => const { at("md") },
+        Request::MetaArith(_) => const { at("ma") },
+        Request::MetaNoop => const { at("mn") },
+        Request::MetaDebug(_) => const { at("me") },
     }
 }
 

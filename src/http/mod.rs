@@ -1,7 +1,10 @@
 //! The HTTP port's I/O: one thread with its own `mio::Poll`, keep-alive connections, request
 //! heads parsed by `httparse`, bodies framed by `Content-Length`, limits on both.
 //!
-//! Off unless `[http] listen` (or `--http-port`) is set. Connections count against the same
+//! Off unless `[http] listen` (or `--http-port`) is set; HTTPS with `[http] tls`, through the
+//! same non-blocking TLS transport and the same certificate settings as the memcached and RESP
+//! TLS ports (so a reload reaches new HTTPS connections too, and a handshake never blocks the
+//! thread's other connections). Connections count against the same
 //! `max_connections` as the memcached and RESP ports, and the same counters (`bytes_read`,
 //! `curr_connections`, ...), in the thread's own slot ([`Shared::http_slot`]). What a request
 //! means is [`crate::command::http`]'s business; this module only moves bytes and frames.
@@ -17,13 +20,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::command::http::{handle, AdminToken, HttpRequest, HttpResponse};
 use crate::command::Context;
 use crate::config::HttpSection;
+use crate::server::transport::{TlsStream, Transport};
 use crate::shared::{unix_millis, Shared};
 
 /// Most headers a request may carry (more gets 431).
@@ -53,6 +57,8 @@ pub struct HttpPort {
     max_body_bytes: usize,
     /// Silence after which a connection closes, in ms (0 = never).
     idle_timeout_ms: u64,
+    /// HTTPS: connections speak TLS with `Shared::tls`'s current configuration.
+    tls: bool,
 }
 
 impl HttpPort {
@@ -92,6 +98,7 @@ impl HttpPort {
             max_header_bytes: config.max_header_bytes.bytes() as usize,
             max_body_bytes: config.max_body_bytes.bytes() as usize,
             idle_timeout_ms: config.idle_timeout_secs.saturating_mul(1000),
+            tls: config.tls,
         })
     }
 
@@ -195,16 +202,35 @@ impl HttpPort {
                 >= shared.config.server.max_connections as u64
             {
                 counts.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                let mut refusal = Vec::new();
-                write_response(
-                    &mut refusal,
-                    &HttpResponse::error(503, "max number of clients reached"),
-                    false,
-                );
-                let _ = stream.write(&refusal);
+                // Over TLS the refusal would need a handshake first: the client just sees
+                // the connection close.
+                if !self.tls {
+                    let mut refusal = Vec::new();
+                    write_response(
+                        &mut refusal,
+                        &HttpResponse::error(503, "max number of clients reached"),
+                        false,
+                    );
+                    let _ = stream.write(&refusal);
+                }
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            let mut stream = match (self.tls, &shared.tls) {
+                (false, _) => Transport::Tcp(stream),
+                (true, Some(tls)) => match TlsStream::new(stream, tls.server_config()) {
+                    Ok(stream) => Transport::Tls(Box::new(stream)),
+                    Err(e) => {
+                        log::warn!("http: cannot start a TLS session: {e}");
+                        continue;
+                    }
+                },
+                (true, None) => {
+                    // Server::start builds the TLS state whenever http.tls is set.
+                    log::error!("http: http.tls is set but no TLS configuration was loaded");
+                    continue;
+                }
+            };
             let entry = conns.vacant_entry();
             if poll
                 .registry()
@@ -234,7 +260,7 @@ impl HttpPort {
 
 /// One client connection.
 struct Conn {
-    stream: TcpStream,
+    stream: Transport,
     input: Vec<u8>,
     output: Vec<u8>,
     /// Close once `output` is sent (Connection: close, or an error that ends the framing).
@@ -257,7 +283,9 @@ enum Framed {
 impl Conn {
     /// Whether the connection is finished with.
     fn done(&self) -> bool {
-        self.output.is_empty() && (self.close_after_output || self.peer_closed)
+        self.output.is_empty()
+            && !self.stream.has_pending()
+            && (self.close_after_output || self.peer_closed)
     }
 
     /// Reads what arrived, answers every whole request, writes what it can.
@@ -291,6 +319,8 @@ impl Conn {
     }
 
     fn flush(&mut self, ctx: &Context<'_>) -> io::Result<()> {
+        // TLS records (a handshake's, or earlier replies') the socket had no room for.
+        self.stream.push_pending()?;
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

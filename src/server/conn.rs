@@ -321,6 +321,9 @@ impl Conn {
             self.session.peer_certificate(&certificate, ctx);
         }
         let zero_copy_min = ctx.shared.config.server.zero_copy_min.bytes() as usize;
+        // This turn's first command is timed from its own parse, not from another
+        // connection's last reply (the lap clock, `metrics::latency`).
+        ctx.shared.latency[ctx.worker].new_turn();
         loop {
             if self.swallow > 0 {
                 let n = self.swallow.min(self.rbuf.len());

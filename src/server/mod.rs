@@ -14,7 +14,7 @@
 mod buffer;
 mod conn;
 mod listener;
-mod transport;
+pub mod transport;
 mod worker;
 
 use std::io::Write;
@@ -90,7 +90,7 @@ impl Server {
         raise_fd_limit(config.server.max_connections as u64 + 64);
         let mut shared = Shared::new(config, crate::command::catalogue())?;
         shared.tls =
-            crate::tls::TlsState::for_ports(&shared.config.tls, shared.config.tls.enabled())?;
+            crate::tls::TlsState::for_ports(&shared.config.tls, shared.config.needs_tls())?;
         let shared = Arc::new(shared);
         // The snapshot loads once every thread runs, so clients meanwhile get a "loading"
         // answer instead of a refused connection (as Redis's -LOADING).

@@ -55,7 +55,7 @@ pub fn server_config(section: &TlsSection) -> Result<ServerConfig, TlsError> {
         if path.as_os_str().is_empty() {
             Err(TlsError::Setting {
                 setting,
-                message: "required when a TLS port is set".into(),
+                message: "required when a TLS port or http.tls is set".into(),
             })
         } else {
             Ok(())

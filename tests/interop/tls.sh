@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # TLS with other implementations' clients (Debian's redis-cli is built with OpenSSL, and
 # openssl s_client): RESP and the memcached text protocol over TLS 1.2 and 1.3, mutual TLS
-# accepted with a CA-signed client certificate and refused without one, and a SIGHUP reload
-# that hands new connections the new certificate. Certificates are made here with openssl.
+# accepted with a CA-signed client certificate and refused without one, the HTTP port over
+# TLS with curl (`--http-tls`: the cache API and /healthz, mutual TLS as on the other ports),
+# and a SIGHUP reload that hands new connections the new certificate, HTTPS ones too.
+# Certificates are made here with openssl.
 # Usage: tls.sh PATH_TO_FERROCACHE
 set -euo pipefail
 binary=$1
@@ -29,9 +31,9 @@ issue server first "subjectAltName=DNS:localhost,IP:127.0.0.1
 extendedKeyUsage=serverAuth"
 issue client app1 "extendedKeyUsage=clientAuth"
 
-mc_tls=$(free_port); resp_tls=$(free_port)
+mc_tls=$(free_port); resp_tls=$(free_port); https=$(free_port)
 "$binary" -l 127.0.0.1 -p 0 --resp-port 0 -s "$dir/sock" --tls-port "$mc_tls" \
-    --resp-tls-port "$resp_tls" --tls-cert-file "$dir/server.pem" \
+    --resp-tls-port "$resp_tls" --http-port "$https" --http-tls --tls-cert-file "$dir/server.pem" \
     --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.pem" &
 pid=$!
 tls_cli() { redis-cli --tls --cacert "$dir/ca.pem" --cert "$dir/client.pem" \
@@ -75,6 +77,27 @@ hello
 END" "$reply" "openssl s_client $version, memcached text"
 done
 
+# The HTTP port over TLS, with curl: the cache API shares the store, mutual TLS applies.
+https_curl() { curl -sS --max-time 10 --cacert "$dir/ca.pem" --cert "$dir/client.pem" \
+    --key "$dir/client.key" "$@"; }
+expect 200 "$(https_curl -o /dev/null -w '%{http_code}' "https://localhost:$https/healthz")" \
+    "curl https /healthz"
+expect 204 "$(https_curl -o /dev/null -w '%{http_code}' -X PUT --data-binary world \
+    "https://localhost:$https/v1/cache/hello")" "curl https PUT /v1/cache/hello"
+expect '{"value":"hello"}' "$(https_curl "https://localhost:$https/v1/cache/greeting")" \
+    "curl https GET of a key set over RESP/TLS"
+expect world "$(tls_cli get hello)" "redis-cli --tls get of a key PUT over HTTPS"
+if curl -sS --max-time 10 --cacert "$dir/ca.pem" "https://localhost:$https/healthz" >/dev/null 2>&1; then
+    echo "FAIL: an HTTPS client without a certificate was let in"
+    exit 1
+fi
+passed=$((passed + 1))
+if curl -sS --max-time 10 "http://127.0.0.1:$https/healthz" 2>/dev/null | grep -q serving; then
+    echo "FAIL: plain HTTP was answered on the TLS port"
+    exit 1
+fi
+passed=$((passed + 1))
+
 # SIGHUP: new connections get the new certificate (CN second), an open one keeps working.
 coproc OLD { tls_cli; }
 echo "ping" >&"${OLD[1]}"
@@ -92,6 +115,10 @@ for _ in $(seq 1 500); do
     sleep 0.02
 done
 expect second "$subject" "certificate CN after SIGHUP"
+https_subject=$(timeout 10 openssl s_client -connect "127.0.0.1:$https" -CAfile "$dir/ca.pem" \
+    -cert "$dir/client.pem" -key "$dir/client.key" </dev/null 2>/dev/null |
+    sed -n 's/^subject=.*CN *= *//p')
+expect second "$https_subject" "HTTPS certificate CN after SIGHUP"
 echo "get greeting" >&"${OLD[1]}"
 read -r -t 10 line <&"${OLD[0]}"
 expect hello "$line" "the connection opened before the reload"

@@ -317,8 +317,9 @@ enum Ran {
     Uncounted,
 }
 
-/// Runs one parsed command and counts it: calls, errors and latency (from here, the request
-/// parsed, to the reply written into `out`), and the slow log.
+/// Runs one parsed command and counts it: calls, errors and latency (on the worker's lap
+/// clock: from the request parsed, or the turn's previous reply queued, to the reply written
+/// into `out`), and the slow log.
 fn run(
     session: &mut RespSession,
     command: &Command<'_>,
@@ -326,15 +327,16 @@ fn run(
     out: &mut Vec<u8>,
 ) -> Flow {
     WorkerStats::incr(&ctx.stats.resp_commands);
-    let timer = Timer::start();
+    let table = &ctx.shared.latency[ctx.worker];
+    let lap = table.lap_start();
     let start = out.len();
     let (flow, ran) = dispatch(session, command, ctx, out);
+    // Read for every command, timed or not, so the next one's lap starts here.
+    let elapsed = table.lap_stop(lap);
     count_error(ctx, &out[start..]);
-    let table = &ctx.shared.latency[ctx.worker];
     match ran {
         Ran::Executed(spec) => {
             let name = spec.name;
-            let elapsed = timer.elapsed();
             let pool = key_pool(spec, &command.args, ctx);
             // An error reply starts with `-` (RESP2 and 3) or `!` (a RESP3 blob error).
             let ending = match out.get(start) {
