@@ -72,6 +72,21 @@ impl<'a> Reader<'a> {
         self.bytes.len() - self.pos
     }
 
+    /// Every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.left() == 0
+    }
+
+    /// A type or opcode byte.
+    pub fn opcode(&mut self) -> Result<u8, ReadError> {
+        self.byte()
+    }
+
+    /// A plain length (`rdbLoadLen`); an encoded string's marker is invalid here.
+    pub fn length(&mut self) -> Result<u64, ReadError> {
+        self.len_or_encoding()?.map_err(|_| ReadError::Invalid)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], ReadError> {
         if n > self.left() {
             return Err(ReadError::Truncated);
