@@ -8,6 +8,14 @@
 //! Values are written in the plain encodings of RDB 9 (`rdb.rs`), which Redis 6.2 and 7.x
 //! restore; payloads up to RDB 10 (Redis 7.0's listpacks) are read (`rdb_read.rs`). Knows no
 //! store and no protocol: bytes in, a value or an error out.
+//!
+//! FUNCTION DUMP's payload (`functionDumpCommand`, `rdbSaveFunctions`) has the same footer
+//! around one `RDB_OPCODE_FUNCTION2` and the library's code per library:
+//! ```text
+//! payload = (245 u8 | code (RDB string))* | rdb_version u16 LE | crc64 u64 LE
+//! ```
+//! and FUNCTION RESTORE also reads 7.0 rc1/rc2's opcode 246 (name, engine, optional
+//! description, body), as `rdbFunctionLoad` does.
 
 use super::rdb::{self, RDB_VERSION};
 use super::rdb_read::{self, ReadError, Reader, Value};
@@ -25,6 +33,22 @@ pub enum DumpError {
     /// The value inside does not decode.
     #[error("Bad data format")]
     BadData(#[from] ReadError),
+}
+
+/// `RDB_OPCODE_FUNCTION2`: a library as its code.
+const OPCODE_FUNCTION2: u8 = 245;
+/// `RDB_OPCODE_FUNCTION`: a library as name, engine, description and body (7.0 rc1/rc2).
+const OPCODE_FUNCTION_PRE_GA: u8 = 246;
+
+/// Why a FUNCTION RESTORE payload was refused (Redis's words, after `ERR `).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FunctionPayloadError {
+    #[error("DUMP payload version or checksum are wrong")]
+    VersionOrChecksum,
+    #[error("given type is not a function")]
+    NotAFunction,
+    #[error("Failed loading library payload")]
+    BadLibrary,
 }
 
 /// Appends the version and checksum to a type byte and value.
@@ -50,17 +74,71 @@ pub fn dump_object(object: &Object, now_ms: u64) -> Vec<u8> {
     seal(payload)
 }
 
-/// Checks a payload's version and checksum, then reads its value.
-pub fn restore(payload: &[u8]) -> Result<Value, DumpError> {
+/// FUNCTION DUMP's payload of libraries given by their code.
+pub fn dump_functions<'c>(codes: impl IntoIterator<Item = &'c [u8]>) -> Vec<u8> {
+    let mut payload = Vec::new();
+    for code in codes {
+        payload.push(OPCODE_FUNCTION2);
+        rdb::put_string(&mut payload, code);
+    }
+    seal(payload)
+}
+
+/// The libraries' code in a FUNCTION RESTORE payload, in order.
+pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, FunctionPayloadError> {
+    let body = verify(payload).ok_or(FunctionPayloadError::VersionOrChecksum)?;
+    let mut reader = Reader::new(body);
+    let mut codes = Vec::new();
+    while !reader.is_empty() {
+        let opcode = reader
+            .opcode()
+            .map_err(|_| FunctionPayloadError::NotAFunction)?;
+        let code = match opcode {
+            OPCODE_FUNCTION2 => reader.string(),
+            OPCODE_FUNCTION_PRE_GA => pre_ga_library(&mut reader),
+            _ => return Err(FunctionPayloadError::NotAFunction),
+        };
+        codes.push(code.map_err(|_| FunctionPayloadError::BadLibrary)?);
+    }
+    Ok(codes)
+}
+
+/// A 7.0 rc library turned into the code of the final format, `#!<engine> name=<name>\n` and
+/// its body (the description is dropped, as `rdbFunctionLoad` drops it).
+fn pre_ga_library(reader: &mut Reader<'_>) -> Result<Vec<u8>, ReadError> {
+    let name = reader.string()?;
+    let engine = reader.string()?;
+    if reader.length()? != 0 {
+        reader.string()?;
+    }
+    let body = reader.string()?;
+    let mut code = b"#!".to_vec();
+    code.extend_from_slice(&engine);
+    code.extend_from_slice(b" name=");
+    code.extend_from_slice(&name);
+    code.push(b'\n');
+    code.extend_from_slice(&body);
+    Ok(code)
+}
+
+/// The bytes before the footer, if the version is one we read and the checksum matches
+/// (`verifyDumpPayload`).
+fn verify(payload: &[u8]) -> Option<&[u8]> {
     if payload.len() < 10 {
-        return Err(DumpError::VersionOrChecksum);
+        return None;
     }
     let (body, footer) = payload.split_at(payload.len() - 10);
     let version = u16::from_le_bytes([footer[0], footer[1]]);
     let crc = u64::from_le_bytes(footer[2..].try_into().expect("8 bytes"));
     if version > MAX_READ_VERSION || rdb::crc64(&payload[..payload.len() - 8]) != crc {
-        return Err(DumpError::VersionOrChecksum);
+        return None;
     }
+    Some(body)
+}
+
+/// Checks a payload's version and checksum, then reads its value.
+pub fn restore(payload: &[u8]) -> Result<Value, DumpError> {
+    let body = verify(payload).ok_or(DumpError::VersionOrChecksum)?;
     let (&kind, value) = body.split_first().ok_or(ReadError::Truncated)?;
     Ok(rdb_read::read_value(kind, &mut Reader::new(value))?)
 }
@@ -155,6 +233,48 @@ mod tests {
         assert_eq!(
             restore(&bad).err(),
             Some(DumpError::BadData(ReadError::Truncated))
+        );
+    }
+
+    #[test]
+    fn function_payloads_round_trip_and_refuse_what_redis_refuses() {
+        let codes: Vec<&[u8]> = vec![b"#!lua name=a\nx", b"#!lua name=b\ny"];
+        let payload = dump_functions(codes.iter().copied());
+        assert_eq!(payload[0], OPCODE_FUNCTION2);
+        assert_eq!(restore_functions(&payload).unwrap(), codes);
+        assert_eq!(
+            restore_functions(&dump_functions([])).unwrap(),
+            Vec::<Vec<u8>>::new()
+        );
+        // 7.0 rc1/rc2: name, engine, a description, then the body.
+        let mut pre_ga = vec![OPCODE_FUNCTION_PRE_GA];
+        for part in [&b"lib"[..], b"LUA"] {
+            rdb::put_string(&mut pre_ga, part);
+        }
+        pre_ga.push(1);
+        rdb::put_string(&mut pre_ga, b"about");
+        rdb::put_string(&mut pre_ga, b"body");
+        assert_eq!(
+            restore_functions(&seal(pre_ga)).unwrap(),
+            vec![b"#!LUA name=lib\nbody".to_vec()]
+        );
+        assert_eq!(
+            restore_functions(&dump_string(b"x")),
+            Err(FunctionPayloadError::NotAFunction)
+        );
+        assert_eq!(
+            restore_functions(&seal(vec![OPCODE_FUNCTION2, 9, b'x'])),
+            Err(FunctionPayloadError::BadLibrary)
+        );
+        let mut changed = payload.clone();
+        changed[3] ^= 1;
+        assert_eq!(
+            restore_functions(&changed),
+            Err(FunctionPayloadError::VersionOrChecksum)
+        );
+        assert_eq!(
+            restore_functions(b"bad_payload"),
+            Err(FunctionPayloadError::VersionOrChecksum)
         );
     }
 }

@@ -72,6 +72,16 @@ impl<'a> Reader<'a> {
         self.bytes.len() - self.pos
     }
 
+    /// Every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.left() == 0
+    }
+
+    /// A type or opcode byte.
+    pub fn opcode(&mut self) -> Result<u8, ReadError> {
+        self.byte()
+    }
+
     pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], ReadError> {
         if n > self.left() {
             return Err(ReadError::Truncated);
@@ -103,7 +113,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A plain length field (`rdbLoadLen`): any 64-bit number, never an encoded string.
-    pub(super) fn length(&mut self) -> Result<u64, ReadError> {
+    pub fn length(&mut self) -> Result<u64, ReadError> {
         self.len_or_encoding()?.map_err(|_| ReadError::Invalid)
     }
 

@@ -68,6 +68,14 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
     Ok((name, end))
 }
 
+/// What FUNCTION RESTORE does with the libraries already loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestorePolicy {
+    Append,
+    Replace,
+    Flush,
+}
+
 impl Engine {
     /// FUNCTION LOAD [REPLACE]: runs the library's code, which registers its functions; the
     /// library's name, or the refusal (without `-`).
@@ -169,6 +177,56 @@ impl Engine {
             },
         );
         Ok(name)
+    }
+
+    /// FUNCTION RESTORE: loads the libraries of `codes` as one set (each must load on its
+    /// own, none twice), then FLUSH swaps them for the loaded ones, APPEND adds them (a
+    /// library of the same name is an error) and REPLACE adds them in place of libraries of
+    /// the same names; a function name already taken by another library is an error. On any
+    /// error nothing changes (`functionRestoreCommand`, `libraryJoin`).
+    pub fn restore_libraries(
+        &mut self,
+        codes: &[Vec<u8>],
+        policy: RestorePolicy,
+    ) -> Result<(), String> {
+        let kept_libraries = std::mem::take(&mut self.libraries);
+        let kept_functions = std::mem::take(&mut self.functions);
+        let loaded = codes
+            .iter()
+            .try_for_each(|code| self.load_library(code, false).map(drop));
+        let new_libraries = std::mem::replace(&mut self.libraries, kept_libraries);
+        let new_functions = std::mem::replace(&mut self.functions, kept_functions);
+        loaded?;
+        if policy == RestorePolicy::Flush {
+            self.libraries = new_libraries;
+            self.functions = new_functions;
+            let _ = self.lua.gc_collect();
+            return Ok(());
+        }
+        let replace = policy == RestorePolicy::Replace;
+        if let Some(name) = new_libraries
+            .keys()
+            .find(|name| !replace && self.libraries.contains_key(*name))
+        {
+            return Err(format!("ERR Library {name} already exists"));
+        }
+        for library in new_libraries.values() {
+            for name in &library.functions {
+                let taken = self
+                    .functions
+                    .get(&name.to_ascii_lowercase())
+                    .is_some_and(|old| !(replace && new_libraries.contains_key(&old.library)));
+                if taken {
+                    return Err(format!("ERR Function {name} already exists"));
+                }
+            }
+        }
+        for name in new_libraries.keys() {
+            self.delete_library(name);
+        }
+        self.libraries.extend(new_libraries);
+        self.functions.extend(new_functions);
+        Ok(())
     }
 
     /// FUNCTION DELETE: whether the library existed.

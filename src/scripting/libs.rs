@@ -2,7 +2,8 @@
 //! 1.0 semantics: arguments normalised to signed 32-bit integers, results signed) and `cjson`
 //! (`encode`, `decode`, `null`, with lua-cjson's array detection and errors).
 //!
-//! Pure functions on Lua values; no I/O, no commands. `cmsgpack` and `struct` are not here.
+//! Pure functions on Lua values; no I/O, no commands. `cmsgpack` and `struct` have their own
+//! modules ([`super::msgpack`], [`super::lua_struct`]); [`install`] loads all four.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -352,11 +353,14 @@ fn install_cjson(lua: &Lua) -> mlua::Result<Table> {
     Ok(cjson)
 }
 
-/// Puts `bit` and `cjson` in the globals (before the sandbox freezes them).
+/// Puts `bit`, `cjson`, `cmsgpack` and `struct` in the globals (before the sandbox freezes
+/// them).
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let globals = lua.globals();
     globals.raw_set("bit", install_bit(lua)?)?;
     globals.raw_set("cjson", install_cjson(lua)?)?;
+    globals.raw_set("cmsgpack", super::msgpack::install(lua)?)?;
+    globals.raw_set("struct", super::lua_struct::install(lua)?)?;
     Ok(())
 }
 

@@ -17,6 +17,8 @@ mod convert;
 mod engine;
 mod library;
 mod libs;
+mod lua_struct;
+mod msgpack;
 mod registry;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 pub use convert::{error_text, lua_to_reply, reply_to_lua};
 pub use engine::{Engine, EngineError, Host, Outcome, ScriptSource};
+pub use library::RestorePolicy;
 pub use registry::{FunctionInfo, LibraryInfo};
 
 /// Redis's default `busy-reply-threshold` (`lua-time-limit`), in milliseconds.

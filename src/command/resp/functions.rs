@@ -1,4 +1,4 @@
-//! FUNCTION LOAD|DELETE|FLUSH|LIST|STATS|KILL|HELP and FCALL / FCALL_RO.
+//! FUNCTION LOAD|DELETE|FLUSH|LIST|DUMP|RESTORE|STATS|KILL|HELP and FCALL / FCALL_RO.
 //!
 //! FCALL runs with every worker's gate held, as EVAL (see `scripting.rs`); FUNCTION takes no
 //! gate (KILL and STATS must answer while a script holds them all; the others only need the
@@ -11,7 +11,8 @@ use ferrocache_protocol::resp::Encoder;
 use super::scripting::{engine_or_busy, run_with_host, Run};
 use super::{parse_i64, Call};
 use crate::command::Flow;
-use crate::scripting::Kind;
+use crate::persist::dump;
+use crate::scripting::{Kind, RestorePolicy};
 use crate::shared::unix_millis;
 
 /// FCALL / FCALL_RO function numkeys [key ...] [arg ...] (dispatched with every gate held).
@@ -86,11 +87,21 @@ const FUNCTION_HELP: &[&str] = &[
     "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
     "    * ASYNC: Asynchronously flush the libraries.",
     "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
     "HELP",
     "    Print this help.",
 ];
 
-/// FUNCTION LOAD|DELETE|FLUSH|LIST|STATS|KILL|HELP (dispatched without a gate).
+/// FUNCTION LOAD|DELETE|FLUSH|LIST|DUMP|RESTORE|STATS|KILL|HELP (dispatched without a gate).
 pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let sub = call.arg(1).to_ascii_uppercase();
     let argc = call.args.len();
@@ -186,12 +197,56 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
         (b"LIST", 2..) => list(call, enc),
+        (b"DUMP", 2) => match engine_or_busy(call.ctx) {
+            Err(busy) => enc.error(&busy),
+            Ok(engine) => {
+                let libraries = engine.libraries();
+                drop(engine);
+                enc.bulk(&dump::dump_functions(
+                    libraries.iter().map(|l| l.code.as_slice()),
+                ));
+            }
+        },
+        (b"RESTORE", 3 | 4) => restore(call, enc),
         _ => enc.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
             String::from_utf8_lossy(call.arg(1))
         )),
     }
     Flow::Continue
+}
+
+/// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]
+fn restore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) {
+    let policy = match call.args.get(3) {
+        None => RestorePolicy::Append,
+        Some(p) if super::is(p, "APPEND") => RestorePolicy::Append,
+        Some(p) if super::is(p, "REPLACE") => RestorePolicy::Replace,
+        Some(p) if super::is(p, "FLUSH") => RestorePolicy::Flush,
+        Some(_) => {
+            enc.error(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            );
+            return;
+        }
+    };
+    let codes = match dump::restore_functions(call.arg(2)) {
+        Ok(codes) => codes,
+        Err(refusal) => {
+            enc.error(&format!("ERR {refusal}"));
+            return;
+        }
+    };
+    match engine_or_busy(call.ctx) {
+        Err(busy) => enc.error(&busy),
+        Ok(mut engine) => {
+            match engine.restore_libraries(&codes, policy) {
+                Ok(()) => enc.ok(),
+                Err(refusal) => enc.error(&refusal),
+            }
+            call.ctx.shared.scripting.refresh_figures(&engine);
+        }
+    }
 }
 
 /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]

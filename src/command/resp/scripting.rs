@@ -65,6 +65,26 @@ fn denied_in_scripts(name: &str) -> bool {
     )
 }
 
+/// XREAD or XREADGROUP with a BLOCK option (followed by its value) before STREAMS, as
+/// `xreadCommand` parses its options.
+fn blocks_stream_read(name: &str, args: &[Vec<u8>]) -> bool {
+    if name != "xread" && name != "xreadgroup" {
+        return false;
+    }
+    let mut i = 1;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"block" if more > 0 => return true,
+            b"count" if more > 0 => i += 2,
+            b"group" if more > 1 => i += 3,
+            b"streams" => return false,
+            _ => i += 1,
+        }
+    }
+    false
+}
+
 /// A script's commands, run as its client's.
 pub(super) struct ScriptHost<'c, 'a> {
     pub ctx: &'c Context<'a>,
@@ -89,6 +109,15 @@ impl Host for ScriptHost<'_, '_> {
         }
         if denied_in_scripts(spec.name) {
             enc.error("ERR This Redis command is not allowed from script");
+            return;
+        }
+        if blocks_stream_read(spec.name, args) {
+            // t_stream.c: refused for scripts (MULTI just reads without blocking), naming the
+            // command as the script spelled it.
+            enc.error(&format!(
+                "ERR {} command is not allowed with BLOCK option from scripts",
+                String::from_utf8_lossy(&args[0])
+            ));
             return;
         }
         let is_write = spec.flags.contains(Flags::WRITE);
