@@ -441,8 +441,8 @@ pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 
 /// RANDOMKEY
 pub fn randomkey(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
-    let seed = call.ctx.now_ms.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ call.ctx.worker as u64;
-    match call.ctx.shared.store.random_key(seed, call.ctx.now_ms) {
+    // A new draw per call: calls within one millisecond (a pipeline) need not agree.
+    match call.ctx.shared.store.random_key(super::random::random(), call.ctx.now_ms) {
         Some(key) => enc.bulk(&key),
         None => enc.null(),
     }
