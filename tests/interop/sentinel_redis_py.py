@@ -9,8 +9,11 @@ killed (SIGKILL); the same client objects keep going with redis-py's own reconne
 connection error makes the pool ask the Sentinels again; -READONLY from a demoted node does
 too). Checks: writes resume on the promoted replica within a bound, the Sentinels and the
 client agree on the new address, ROLE answers as redis-py expects, and every write
-acknowledged after the failover is on the new primary and its replica.
-Needs redis-sentinel (Debian package redis-sentinel) and redis-py (8.1.0 in .ci/run).
+acknowledged after the failover is on the new primary and its replica. phpredis's
+RedisSentinel (tests/interop/phpredis_sentinel.php) finds the primary before and after the
+failover too.
+Needs redis-sentinel (Debian package redis-sentinel), redis-py (8.1.0 in .ci/run) and, for the
+phpredis part, php-cli and php-redis (installed earlier in .ci/run).
 """
 import os
 import shutil
@@ -74,6 +77,7 @@ def main():
         check(sorted(p for _, p in sentinel.discover_slaves("m")), sorted(ports[1:]),
               "discover_slaves")
         check(master.set("before", "1"), True, "set through master_for")
+        phpredis_sentinel(sentinel_ports[0], ports[0], "php-before")
         check(master.execute_command("ROLE")[0], "master", "ROLE on the master")
         deadline = time.time() + 10
         while replica.get("before") != "1":
@@ -98,6 +102,7 @@ def main():
         new = sentinel.discover_master("m")
         check(new[1] in ports[1:], True, f"new primary {new} is a former replica")
         check(master.execute_command("ROLE")[0], "master", "ROLE on the new master")
+        phpredis_sentinel(sentinel_ports[0], new[1], "php-after")
         acked = []
         for i in range(200):
             master.set(f"k{i}", str(i))
@@ -129,6 +134,25 @@ def main():
                 proc.kill()
                 proc.wait()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def phpredis_sentinel(sentinel_port, primary_port, key):
+    """phpredis's RedisSentinel asks one Sentinel for the primary and writes there (retried for
+    10 s: a Sentinel may learn of the failover a moment after the one redis-py asked)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "phpredis_sentinel.php")
+    if shutil.which("php") is None:
+        print("sentinel_redis_py: php is not installed: the phpredis part is skipped")
+        return
+    deadline = time.time() + 10
+    while True:
+        run = subprocess.run(["php", script, str(sentinel_port), "m", str(primary_port), key],
+                             capture_output=True, text=True)
+        if run.returncode == 0:
+            print(run.stdout.strip())
+            return
+        if time.time() > deadline:
+            raise SystemExit(run.stdout + run.stderr)
+        time.sleep(0.2)
 
 
 def check(got, want, what):

@@ -22,13 +22,25 @@ pub fn resp_port(server: &TestServer) -> u16 {
     server.resp_addr.expect("RESP port").port()
 }
 
+/// One INFO section as a map. A connection closed under the request (Sentinel's
+/// reconfiguration of a node ends with `CLIENT KILL TYPE normal`) is retried on a new one.
 pub fn info(server: &TestServer, section: &str) -> BTreeMap<String, String> {
-    let mut con = server.redis();
-    let text: String = redis::cmd("INFO").arg(section).query(&mut con).unwrap();
-    text.lines()
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect()
+    let mut failures = Vec::new();
+    while failures.len() < 20 {
+        let mut con = server.redis();
+        match redis::cmd("INFO").arg(section).query::<String>(&mut con) {
+            Ok(text) => {
+                return text
+                    .lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+                    .collect()
+            }
+            Err(e) => failures.push(e),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("INFO {section} failed 20 times: {failures:?}");
 }
 
 pub fn field(server: &TestServer, section: &str, name: &str) -> String {
