@@ -808,12 +808,18 @@ fn encoding_thresholds_change_the_encoding() {
 fn randomkey_draws_every_key_within_one_pipeline() {
     let server = TestServer::start_with_resp(&[]);
     let mut con = server.redis();
-    let _: () = redis::cmd("MSET").arg(&["foo", "x", "bar", "y"]).query(&mut con).unwrap();
+    let _: () = redis::cmd("MSET")
+        .arg(&["foo", "x", "bar", "y"])
+        .query(&mut con)
+        .unwrap();
     let mut pipe = redis::pipe();
     for _ in 0..100 {
         pipe.cmd("RANDOMKEY");
     }
     let keys: Vec<String> = pipe.query(&mut con).unwrap();
     let foo = keys.iter().filter(|k| *k == "foo").count();
-    assert!(foo > 0 && foo < 100, "foo drawn {foo} times of 100: {keys:?}");
+    assert!(
+        foo > 0 && foo < 100,
+        "foo drawn {foo} times of 100: {keys:?}"
+    );
 }

@@ -687,7 +687,9 @@ fn random_keys_are_drawn_in_proportion_from_every_shard() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        *drawn.entry(store.random_key(seed, NOW).unwrap()).or_default() += 1;
+        *drawn
+            .entry(store.random_key(seed, NOW).unwrap())
+            .or_default() += 1;
     }
     // Each key's fair share is 250 draws; allow half to double that.
     let fair = DRAWS / KEYS;

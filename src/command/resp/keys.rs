@@ -442,7 +442,8 @@ pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// RANDOMKEY
 pub fn randomkey(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     // A new draw per call: calls within one millisecond (a pipeline) need not agree.
-    match call.ctx.shared.store.random_key(super::random::random(), call.ctx.now_ms) {
+    let seed = super::random::random();
+    match call.ctx.shared.store.random_key(seed, call.ctx.now_ms) {
         Some(key) => enc.bulk(&key),
         None => enc.null(),
     }
