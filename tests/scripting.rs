@@ -743,3 +743,52 @@ fn issue_26_function_dump_and_restore_policies() {
     assert_eq!(fcall(&mut conn, "t1"), "t".repeat(30));
     assert_eq!(fcall(&mut conn, "f1"), "one");
 }
+
+#[test]
+fn issue_26_scripts_call_with_many_args_and_keys_show_in_getkeys() {
+    let server = TestServer::start_with_resp(&[]);
+    let mut conn = server.connect_resp();
+    // Close to Lua 5.1's C stack limit (LUAI_MAXCSTACK, 8000), as Redis's test passes.
+    let many = "local a = {} for i = 1, 7999 do a[i] = 1 end \
+        return redis.call('lpush', 'l', unpack(a))";
+    assert_eq!(ask(&mut conn, &["EVAL", many, "0"]), ":7999\r\n");
+    // An error still names the caller's line after `return redis.call(...)`, and redis.call
+    // works again after one raised.
+    let body = "local ok = pcall(redis.call, 'nosuch')\nreturn redis.call('nosuch')";
+    let sha = sha1_smol::Sha1::from(body.as_bytes()).digest().to_string();
+    assert_eq!(
+        ask(&mut conn, &["EVAL", body, "0"]),
+        format!(
+            "-ERR Unknown Redis command called from script script: {sha}, on @user_script:2.\r\n"
+        )
+    );
+    assert_eq!(
+        ask(
+            &mut conn,
+            &[
+                "EVAL",
+                "pcall(redis.call, 'nosuch') return redis.call('ping')",
+                "0"
+            ]
+        ),
+        "+PONG\r\n"
+    );
+    // noscript subcommands (CLUSTER is not a command here, but RESET is still refused).
+    for script in [
+        "return redis.call('cluster', 'reset', 'hard')",
+        "return redis.call('config', 'get', 'maxmemory')",
+        "return redis.call('client', 'list')",
+    ] {
+        assert!(ask(&mut conn, &["EVAL", script, "0"])
+            .starts_with("-ERR This Redis command is not allowed from script"));
+    }
+    // COMMAND GETKEYS knows EVAL's and FCALL's keys (none is not an error for them).
+    conn.send(&request(&[
+        "COMMAND", "GETKEYS", "fcall", "f", "1", "x", "foo",
+    ]));
+    assert_eq!(conn.read_until(b"x\r\n"), b"*1\r\n$1\r\nx\r\n");
+    assert_eq!(
+        ask(&mut conn, &["COMMAND", "GETKEYS", "eval", "return 1", "0"]),
+        "*0\r\n"
+    );
+}

@@ -127,15 +127,15 @@ impl Engine {
         super::libs::install(&lua)?;
         rt.raw_set("running", false)?;
         rt.raw_set("registering", false)?;
-        for (name, raise) in [("redis_call", true), ("redis_pcall", false)] {
+        let handler = |raise: bool| {
             let rt_here = rt.clone();
-            rt.raw_set(
-                name,
-                lua.create_function(move |lua, args: mlua::MultiValue| {
-                    command(lua, &rt_here, raise, args)
-                })?,
-            )?;
-        }
+            lua.create_function(move |lua, (args, count): (Table, usize)| {
+                command(lua, &rt_here, raise, args, count)
+            })
+        };
+        let (call, pcall) = super::call_shim::install(&lua, handler(true)?, handler(false)?)?;
+        rt.raw_set("redis_call", call)?;
+        rt.raw_set("redis_pcall", pcall)?;
         let rt_here = rt.clone();
         rt.raw_set(
             "rawset",
@@ -325,7 +325,10 @@ impl Engine {
         let rt = self.rt.clone();
         let runner = self.runner.clone();
         let result = self.lua.scope(|scope| {
-            let call = scope.create_function_mut(|lua, argv: Variadic<Value>| {
+            let call = scope.create_function_mut(|lua, (argv, count): (Table, usize)| {
+                let argv = (1..=count)
+                    .map(|i| argv.raw_get::<Value>(i))
+                    .collect::<mlua::Result<Vec<Value>>>()?;
                 script_call(lua, &argv, resp3.get(), host)
             })?;
             let setresp = scope.create_function(|_, version: u8| {
@@ -389,7 +392,8 @@ fn command(
     lua: &Lua,
     rt: &Table,
     raise_errors: bool,
-    args: mlua::MultiValue,
+    args: Table,
+    count: usize,
 ) -> mlua::Result<Value> {
     let Some(inner) = rt.raw_get::<Option<Function>>("call")? else {
         return raise(
@@ -398,7 +402,8 @@ fn command(
             "redis.call/pcall can only be called inside a script invocation",
         );
     };
-    let (is_error, value): (bool, Value) = inner.call(args)?;
+    // The arguments stay one table and their count (nils kept as holes; see call_shim.rs).
+    let (is_error, value): (bool, Value) = inner.call((args, count))?;
     if is_error && raise_errors {
         rt.raw_set("pending", value)?;
         return Err(mlua::Error::runtime("redis.call failed"));

@@ -13,6 +13,7 @@
 //! `-BUSY` instead of waiting (see [`Scripting::busy`]); clients on the worker running the
 //! script wait until it ends, since that worker's thread is the one running it.
 
+mod call_shim;
 mod convert;
 mod engine;
 mod library;

@@ -29,8 +29,9 @@ local function pack(...) return { n = select('#', ...), ... } end
 
 -- redis.* ------------------------------------------------------------------------------------
 local redis = {}
--- redis.call and redis.pcall are Rust functions (so `return redis.call(...)` is not a Lua tail
--- call and the error keeps the caller's line); a raised error table waits in rt.pending.
+-- redis.call and redis.pcall are C functions (call_shim.rs: so `return redis.call(...)` is not
+-- a Lua tail call and the error keeps the caller's line, and any number of arguments passes);
+-- a raised error table waits in rt.pending.
 redis.call = rt.redis_call
 redis.pcall = rt.redis_pcall
 local function pending(err)

@@ -19,11 +19,25 @@ use crate::command::{Context, Flow};
 use crate::scripting::{Engine, Host, Kind, Outcome, RunState, ScriptSource};
 use crate::shared::unix_millis;
 
-/// Commands a script may not call (Redis's `noscript` flag).
-fn denied_in_scripts(name: &str) -> bool {
+/// Commands a script may not call (Redis's `noscript` flag, on the command or, for ACL,
+/// CLIENT, CONFIG, LATENCY, MODULE and CLUSTER RESET, on the subcommand; HELP is allowed).
+fn denied_in_scripts(name: &str, args: &[Vec<u8>]) -> bool {
+    let sub = args.get(1).map(|a| a.to_ascii_lowercase());
+    let sub = sub.as_deref();
+    match name {
+        "acl" | "client" | "config" | "latency" | "module" => return sub != Some(b"help"),
+        "cluster" => return sub == Some(b"reset"),
+        _ => {}
+    }
     matches!(
         name,
-        "multi"
+        "debug"
+            | "failover"
+            | "replconf"
+            | "role"
+            | "wait"
+            | "bgrewriteaof"
+            | "multi"
             | "exec"
             | "discard"
             | "watch"
@@ -98,16 +112,22 @@ pub(super) struct ScriptHost<'c, 'a> {
 impl Host for ScriptHost<'_, '_> {
     fn call(&mut self, args: &[Vec<u8>], version: RespVersion, out: &mut Vec<u8>) {
         let mut enc = Encoder::new(out, version);
-        let spec = self.commands.lookup(&args[0].to_ascii_lowercase());
+        let name = args[0].to_ascii_lowercase();
+        let spec = self.commands.lookup(&name);
         let Some(spec) = spec else {
-            enc.error("ERR Unknown Redis command called from script");
+            // CLUSTER is not a command here, but Redis refuses CLUSTER RESET from scripts.
+            if std::str::from_utf8(&name).is_ok_and(|n| denied_in_scripts(n, args)) {
+                enc.error("ERR This Redis command is not allowed from script");
+            } else {
+                enc.error("ERR Unknown Redis command called from script");
+            }
             return;
         };
         if !spec.arity_ok(args.len()) {
             enc.error("ERR Wrong number of args calling Redis command from script");
             return;
         }
-        if denied_in_scripts(spec.name) {
+        if denied_in_scripts(spec.name, args) {
             enc.error("ERR This Redis command is not allowed from script");
             return;
         }

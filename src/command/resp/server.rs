@@ -243,7 +243,7 @@ pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 }
                 Some(spec) => {
                     let keys = command_keys(spec, args);
-                    if keys.is_empty() {
+                    if keys.is_empty() && !super::spec::keys_optional(spec) {
                         enc.error("ERR The command has no key arguments");
                     } else {
                         enc.array(keys.len());

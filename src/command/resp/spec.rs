@@ -209,7 +209,8 @@ fn categories(spec: &CommandSpec) -> u32 {
 }
 
 /// The keys a command names, for ACL checks: the spec's key positions, plus the `numkeys`
-/// forms (ZUNION, LMPOP, SINTERCARD, ... and the sources of ZUNIONSTORE and friends).
+/// forms (ZUNION, LMPOP, SINTERCARD, EVAL, FCALL, ... and the sources of ZUNIONSTORE and
+/// friends).
 pub fn command_keys<'a>(
     spec: &CommandSpec,
     args: &'a [std::borrow::Cow<'_, [u8]>],
@@ -231,6 +232,7 @@ pub fn command_keys<'a>(
     let numkeys_at = match spec.name {
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => Some(1),
         "zunionstore" | "zinterstore" | "zdiffstore" | "blmpop" | "bzmpop" => Some(2),
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => Some(2),
         _ => None,
     };
     if spec.name == "sort" {
@@ -268,4 +270,13 @@ pub fn command_keys<'a>(
         keys.extend(args.iter().skip(at + 1).take(count).map(|a| &a[..]));
     }
     keys
+}
+
+/// Commands that may name no key (Redis's `NO_MANDATORY_KEYS`): COMMAND GETKEYS answers them
+/// with an empty array, not an error.
+pub fn keys_optional(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
 }
