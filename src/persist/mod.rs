@@ -25,6 +25,7 @@ pub mod dump;
 pub mod format;
 pub mod pace;
 pub mod rdb;
+pub mod rdb_encoding;
 pub mod rdb_read;
 pub mod rdb_stream;
 

@@ -31,6 +31,7 @@
 use std::io::Write;
 
 use super::format::{self, Block, FormatError, Record, RecordValue};
+pub use super::rdb_encoding::{put_len, put_string};
 use crate::store::{unpack_stored, Object};
 
 /// RDB format version written.
@@ -85,28 +86,6 @@ pub struct ExportReport {
     pub field_ttls_dropped: u64,
     /// Bytes written, checksum included.
     pub bytes: u64,
-}
-
-/// Appends Redis's length encoding of `len` (`rdbSaveLen`): 6, 14, 32 or 64 bits, big-endian.
-pub fn put_len(out: &mut Vec<u8>, len: u64) {
-    if len < 1 << 6 {
-        out.push(len as u8);
-    } else if len < 1 << 14 {
-        out.push(0x40 | (len >> 8) as u8);
-        out.push(len as u8);
-    } else if len <= u64::from(u32::MAX) {
-        out.push(0x80);
-        out.extend_from_slice(&(len as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-}
-
-/// Appends a plain, length-prefixed string.
-pub fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_len(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
 }
 
 fn put_aux(out: &mut Vec<u8>, name: &str, value: &str) {

@@ -23,8 +23,7 @@
 //! Bounded: every count is checked against the bytes left before anything is allocated for
 //! it. Knows nothing of stores' locks or sockets: bytes in, a stream out, and back.
 
-use super::rdb::put_len;
-use super::rdb_read::{listpack, Element, ReadError, Reader};
+use super::rdb_encoding::{listpack, put_len, put_string, Element, ReadError, Reader};
 use crate::store::stream::IdRequest;
 use crate::store::{StreamId, StreamObject};
 
@@ -251,7 +250,7 @@ pub fn put_stream(out: &mut Vec<u8>, stream: &StreamObject) {
         let mut key = Vec::with_capacity(16);
         key.extend_from_slice(&master.ms.to_be_bytes());
         key.extend_from_slice(&master.seq.to_be_bytes());
-        super::rdb::put_string(out, &key);
+        put_string(out, &key);
         let mut lp = ListpackWriter::new();
         lp.int(node.len() as i64);
         lp.int(0);
@@ -271,7 +270,7 @@ pub fn put_stream(out: &mut Vec<u8>, stream: &StreamObject) {
             }
             lp.int(2 * entry.pairs.len() as i64 + 4);
         }
-        super::rdb::put_string(out, &lp.finish());
+        put_string(out, &lp.finish());
     }
     put_len(out, stream.len());
     let last = stream.last_id();
@@ -286,7 +285,7 @@ pub fn put_stream(out: &mut Vec<u8>, stream: &StreamObject) {
     put_len(out, stream.entries_added());
     put_len(out, stream.groups().len() as u64);
     for (name, group) in stream.groups() {
-        super::rdb::put_string(out, name);
+        put_string(out, name);
         put_len(out, group.last_id.ms);
         put_len(out, group.last_id.seq);
         put_len(out, group.entries_read.unwrap_or(u64::MAX));
@@ -298,7 +297,7 @@ pub fn put_stream(out: &mut Vec<u8>, stream: &StreamObject) {
         }
         put_len(out, group.consumers.len() as u64);
         for (consumer, state) in &group.consumers {
-            super::rdb::put_string(out, consumer);
+            put_string(out, consumer);
             out.extend_from_slice(&state.seen_time.to_le_bytes());
             put_len(out, state.pel.len() as u64);
             for id in &state.pel {
@@ -524,8 +523,8 @@ mod tests {
         lp.int(0);
         let mut out = Vec::new();
         put_len(&mut out, 1);
-        super::super::rdb::put_string(&mut out, &[0; 16]);
-        super::super::rdb::put_string(&mut out, &lp.finish());
+        super::put_string(&mut out, &[0; 16]);
+        super::put_string(&mut out, &lp.finish());
         out.extend_from_slice(&[5, 0, 0, 0]);
         assert_eq!(
             read_stream(TYPE_STREAM_LISTPACKS, &mut Reader::new(&out)).err(),
