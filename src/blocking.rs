@@ -48,7 +48,7 @@ pub enum WaitFor {
     /// (`count` = Some: reply `[key, [[member, score], ...]]`); `max` pops the highest scores.
     ZPop { max: bool, count: Option<usize> },
     /// WAIT: parked on no key; replication answers it when enough replicas acked
-    /// (`replication::Replication::serve_waits`).
+    /// (`replication::runner::serve_waits`).
     Acks,
     /// XREAD / XREADGROUP BLOCK: reply `[[key, entries]]` once one of its keys has entries
     /// past the id it waits after.

@@ -665,6 +665,9 @@ pub enum ConfigError {
     },
 }
 
+/// Longest `replica-announce-ip`/`REPLCONF ip-address` Redis takes (`NET_HOST_STR_LEN` - 1).
+pub const MAX_ANNOUNCE_IP_LEN: usize = 255;
+
 /// Smallest and largest `item_size_max` (memcached: 1 KiB .. 1 GiB; we stop at 128 MiB).
 pub const ITEM_SIZE_MAX_RANGE: (u64, u64) = (1024, 128 * 1024 * 1024);
 
@@ -730,9 +733,7 @@ impl Config {
             });
         }
         let announce_ip = &self.replication.replica_announce_ip;
-        if announce_ip.len() > crate::replication::identity::MAX_ANNOUNCE_IP_LEN
-            || announce_ip.contains(char::is_whitespace)
-        {
+        if announce_ip.len() > MAX_ANNOUNCE_IP_LEN || announce_ip.contains(char::is_whitespace) {
             return Err(ConfigError::Invalid {
                 setting: "replication.replica_announce_ip",
                 message: format!("{announce_ip:?} is not a host name or address"),

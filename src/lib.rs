@@ -88,6 +88,7 @@ pub mod auth;
 pub mod blocking;
 pub mod cli;
 pub mod clients;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod config_rewrite;

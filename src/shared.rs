@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use ferrocache_protocol::memcache::Limits;
 use mio::Waker;
@@ -21,12 +21,7 @@ use crate::metrics::slowlog::SlowLog;
 use crate::metrics::{ConnectionStats, WorkerStats};
 use crate::store::{Store, StoreConfig};
 
-/// Milliseconds since the unix epoch.
-pub fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::clock::unix_millis;
 
 /// What every thread shares: the store, the settings, the counters, the shutdown switch.
 pub struct Shared {

@@ -14,9 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering};
 use parking_lot::Mutex;
 
 use crate::config::ReplicationSection;
-
-/// Longest `replica-announce-ip`/`REPLCONF ip-address` Redis takes (`NET_HOST_STR_LEN` - 1).
-pub const MAX_ANNOUNCE_IP_LEN: usize = 255;
+pub use crate::config::MAX_ANNOUNCE_IP_LEN;
 
 /// The live replica identity settings.
 #[derive(Debug)]

@@ -67,15 +67,16 @@ pub mod frame;
 pub mod identity;
 pub mod primary;
 pub mod replica;
+pub mod runner;
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use crate::shared::{unix_millis, Shared};
+use crate::clock::unix_millis;
 use crate::store::{Effect, Observer};
 use backlog::Backlog;
 
@@ -196,9 +197,13 @@ pub struct Replication {
     pub(crate) full_sync: Mutex<()>,
     /// When the last keepalive PING went into the stream (unix ms).
     last_ping_ms: AtomicU64,
-    /// The shared state, for the threads a command starts (set once the server holds it).
-    shared: OnceLock<Weak<Shared>>,
+    /// Starts a link thread to a primary (`host`, `port`, generation): set by
+    /// [`runner::start`], which knows the server's shared state; until then none is started.
+    link_starter: OnceLock<LinkStarter>,
 }
+
+/// What starts the link thread that follows a primary.
+pub type LinkStarter = Box<dyn Fn(String, u16, u64) + Send + Sync>;
 
 thread_local! {
     /// The tap's encoding buffers (frame, chunk scratch): one pair per writing thread.
@@ -234,31 +239,29 @@ impl Replication {
             last_ping_ms: AtomicU64::new(0),
             waits: Mutex::new(Vec::new()),
             full_sync: Mutex::new(()),
-            shared: OnceLock::new(),
+            link_starter: OnceLock::new(),
         })
     }
 
-    /// Hands the replication the shared state it lives in (for the threads it starts), and
-    /// starts its cron: WAIT timeouts and the keepalive PING, every 50 ms.
-    pub fn bind(&self, shared: &Arc<Shared>) {
-        let _ = self.shared.set(Arc::downgrade(shared));
-        let weak = Arc::downgrade(shared);
-        let _ = std::thread::Builder::new()
-            .name("replication-cron".into())
-            .spawn(move || loop {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                let Some(shared) = weak.upgrade() else { return };
-                if shared.is_shutting_down() {
-                    return;
-                }
-                let now = unix_millis();
-                shared.replication.keepalive(now, KEEPALIVE_PERIOD_MS);
-                shared.replication.serve_waits(&shared, now);
-                if !shared.replication.waits.lock().is_empty() {
-                    // Stock replicas ack once a second unless asked (Redis's GETACK).
-                    shared.replication.request_acks();
-                }
-            });
+    /// Sets what starts link threads (once; [`runner::start`] does at startup).
+    pub fn set_link_starter(&self, starter: LinkStarter) {
+        let _ = self.link_starter.set(starter);
+    }
+
+    fn start_link(&self, host: String, port: u16, generation: u64) {
+        if let Some(start) = self.link_starter.get() {
+            start(host, port, generation);
+        }
+    }
+
+    /// The keepalive PING (when due) and, while a WAIT is parked, a request for acks: the
+    /// cron's work besides answering WAITs.
+    pub fn tick(&self, now_ms: u64) {
+        self.keepalive(now_ms, KEEPALIVE_PERIOD_MS);
+        if !self.waits.lock().is_empty() {
+            // Stock replicas ack once a second unless asked (Redis's GETACK).
+            self.request_acks();
+        }
     }
 
     /// How many online replicas acked at least `offset`.
@@ -272,7 +275,7 @@ impl Replication {
             .count()
     }
 
-    /// Parks a WAIT until [`serve_waits`](Self::serve_waits) answers it, and asks the
+    /// Parks a WAIT until [`runner::serve_waits`] answers it, and asks the
     /// replicas to ack now.
     pub fn add_wait(&self, wait: Wait) {
         self.waits.lock().push(wait);
@@ -288,19 +291,21 @@ impl Replication {
         }
     }
 
-    /// Answers every WAIT whose replicas acked its offset or whose time is up, with the
-    /// count of replicas that acked (Redis's reply either way). A WAIT whose connection went
-    /// away (its worker cancelled it) is dropped.
-    pub fn serve_waits(&self, shared: &Shared, now_ms: u64) {
+    /// Takes out every WAIT whose replicas acked its offset or whose time is up, with the
+    /// count of replicas that acked (Redis's reply either way), for [`runner::serve_waits`]
+    /// to answer. A WAIT whose connection went away (`is_parked` says no: its worker
+    /// cancelled it) is dropped.
+    pub fn take_due_waits(
+        &self,
+        now_ms: u64,
+        is_parked: impl Fn(u64) -> bool,
+    ) -> Vec<(Wait, usize)> {
         let mut waits = self.waits.lock();
-        if waits.is_empty() {
-            return;
-        }
         let mut answered = Vec::new();
         waits.retain(|wait| {
             let count = self.acked(wait.offset);
             let due = count >= wait.needed || wait.deadline_ms.is_some_and(|at| at <= now_ms);
-            if !due && shared.blocked.is_parked(wait.seq) {
+            if !due && is_parked(wait.seq) {
                 return true;
             }
             if due {
@@ -308,25 +313,7 @@ impl Replication {
             }
             false
         });
-        drop(waits);
-        for (wait, count) in answered {
-            // Whoever takes the waiter out of the registry owns its reply (blocking.rs).
-            if shared.blocked.cancel(wait.seq) {
-                let served = crate::blocking::Served {
-                    conn_id: wait.conn_id,
-                    seq: wait.seq,
-                    reply: format!(":{count}\r\n").into_bytes(),
-                    give_back: None,
-                };
-                shared
-                    .blocked
-                    .wake(wait.worker, served, &shared.store, now_ms);
-            }
-        }
-    }
-
-    fn shared(&self) -> Option<Arc<Shared>> {
-        self.shared.get().and_then(Weak::upgrade)
+        answered
     }
 
     pub fn role(&self) -> Role {
@@ -413,9 +400,7 @@ impl Replication {
             down_since_ms: unix_millis(),
             ..Upstream::default()
         };
-        if let Some(shared) = self.shared() {
-            replica::start(shared, host, port, self.generation());
-        }
+        self.start_link(host, port, self.generation());
         true
     }
 
@@ -439,9 +424,7 @@ impl Replication {
             down_since_ms: unix_millis(),
             ..Upstream::default()
         };
-        if let Some(shared) = self.shared() {
-            replica::start(shared, host.clone(), *port, generation);
-        }
+        self.start_link(host.clone(), *port, generation);
         1
     }
 

@@ -239,7 +239,7 @@ fn read_acks(mut stream: TcpStream, attached: &Attached, shared: &Shared) {
                         let now = unix_millis();
                         attached.last_ack_ms.store(now, Ordering::Relaxed);
                         // A WAIT this ack satisfies is answered now, not at the next cron.
-                        shared.replication.serve_waits(shared, now);
+                        super::runner::serve_waits(shared, now);
                     }
                     buf.drain(..used);
                 }

@@ -275,7 +275,7 @@ impl Server {
             }
         }
         let shared = &server.shared;
-        shared.replication.bind(shared);
+        crate::replication::runner::start(shared);
         if let Some((host, port)) = shared.config.replication.primary() {
             log::info!("replica of {host}:{port}");
             shared.replication.follow(host, port);
