@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::scripting::{engine_or_busy, run_with_host, Run};
 use super::{parse_i64, Call};
 use crate::command::Flow;
@@ -16,31 +17,31 @@ use crate::scripting::{Kind, RestorePolicy};
 use crate::shared::unix_millis;
 
 /// FCALL / FCALL_RO function numkeys [key ...] [arg ...] (dispatched with every gate held).
-pub fn fcall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn fcall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let read_only = call.name().ends_with("_ro");
     let Some(numkeys) = parse_i64(call.arg(2)) else {
         enc.error("ERR Bad number of keys provided");
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     };
     if numkeys > call.args.len() as i64 - 3 {
         enc.error("ERR Number of keys can't be greater than number of args");
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     if numkeys < 0 {
         enc.error("ERR Number of keys can't be negative");
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let name = String::from_utf8_lossy(call.arg(1)).into_owned();
     let scripting = &call.ctx.shared.scripting;
     let mut engine = scripting.engine();
     let Some(flags) = engine.function_flags(&name) else {
         enc.error("ERR Function not found");
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     };
     let no_writes = flags.iter().any(|f| f == "no-writes");
     if read_only && !no_writes {
         enc.error("ERR Can not execute a script with write flag using *_ro command.");
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let run = Run {
         kind: Kind::Function,
@@ -55,7 +56,7 @@ pub fn fcall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         run,
         |engine, keys, argv, host, enc| engine.call_function(&name, keys, argv, host, enc),
     );
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 const FUNCTION_HELP: &[&str] = &[
@@ -102,7 +103,7 @@ const FUNCTION_HELP: &[&str] = &[
 ];
 
 /// FUNCTION LOAD|DELETE|FLUSH|LIST|DUMP|RESTORE|STATS|KILL|HELP (dispatched without a gate).
-pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.arg(1).to_ascii_uppercase();
     let argc = call.args.len();
     let scripting = &call.ctx.shared.scripting;
@@ -157,7 +158,7 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                         "ERR Unknown option given: {}",
                         String::from_utf8_lossy(option)
                     ));
-                    return Flow::Continue;
+                    return Ok(Flow::Continue);
                 }
             }
             match engine_or_busy(call.ctx) {
@@ -185,7 +186,7 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         (b"FLUSH", 2 | 3) => {
             if argc == 3 && !super::is(call.arg(2), "ASYNC") && !super::is(call.arg(2), "SYNC") {
                 enc.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
-                return Flow::Continue;
+                return Ok(Flow::Continue);
             }
             match engine_or_busy(call.ctx) {
                 Err(busy) => enc.error(&busy),
@@ -213,7 +214,7 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]
