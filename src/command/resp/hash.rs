@@ -84,11 +84,11 @@ fn write_hash_as<R>(
 /// HSET key field value [field value ...] / HMSET
 pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len() % 2 == 1 {
-        enc.error(&format!(
+        return Err(format!(
             "ERR wrong number of arguments for '{}' command",
             call.name()
-        ));
-        return Ok(Flow::Continue);
+        )
+        .into());
     }
     let legacy = is(call.arg(0), "HMSET");
     let pairs = &call.args[2..];
@@ -246,8 +246,7 @@ pub fn hstrlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
 /// HINCRBY key field delta
 pub fn hincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(delta) = parse_i64(call.arg(3)) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     let field = call.arg(2).to_vec();
     let result = write_hash(call, IfMissing::Create, |hash, _| {
@@ -279,8 +278,7 @@ pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Fl
     // Redis 7.0 refuses an infinite increment itself, before the key is touched (unlike
     // INCRBYFLOAT, which reports the result).
     if !delta.is_finite() {
-        enc.error("ERR value is NaN or Infinity");
-        return Ok(Flow::Continue);
+        return Err("ERR value is NaN or Infinity".into());
     }
     let field = call.arg(2).to_vec();
     let result = write_hash(call, IfMissing::Create, |hash, _| {
@@ -359,8 +357,7 @@ pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow
     let (count, withvalues) = match super::random::parse_args(call, "WITHVALUES") {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let now = call.ctx.now_ms;
@@ -437,8 +434,7 @@ fn fields_argument<'c>(call: &'c Call<'_, '_>, at: usize) -> Result<Vec<&'c [u8]
 pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let Some(amount) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     let mut at = 3;
     let condition = call
@@ -452,8 +448,7 @@ pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
     let fields = match fields_argument(call, at) {
         Ok(fields) => fields,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let now = call.ctx.now_ms as i64;
@@ -464,11 +459,7 @@ pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
         _ => Some(amount),
     };
     let Some(at_ms) = at_ms.filter(|_| amount >= 0) else {
-        enc.error(&format!(
-            "ERR invalid expire time in '{}' command",
-            call.name()
-        ));
-        return Ok(Flow::Continue);
+        return Err(format!("ERR invalid expire time in '{}' command", call.name()).into());
     };
     let result = write_hash(call, IfMissing::Leave, |hash, now| {
         let mut codes = Vec::with_capacity(fields.len());
@@ -524,8 +515,7 @@ pub fn httl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     let fields: Vec<Vec<u8>> = match fields_argument(call, 2) {
         Ok(fields) => fields.into_iter().map(<[u8]>::to_vec).collect(),
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let now = call.ctx.now_ms;
@@ -553,8 +543,7 @@ pub fn hpersist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
     let fields: Vec<Vec<u8>> = match fields_argument(call, 2) {
         Ok(fields) => fields.into_iter().map(<[u8]>::to_vec).collect(),
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let result = write_hash(call, IfMissing::Leave, |hash, _| {

@@ -53,8 +53,7 @@ pub fn touch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
 pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let Some(amount) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for arg in &call.args[3..] {
@@ -64,21 +63,17 @@ pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
             b"GT" => gt = true,
             b"LT" => lt = true,
             _ => {
-                enc.error(&format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(arg)
-                ));
-                return Ok(Flow::Continue);
+                return Err(
+                    format!("ERR Unsupported option {}", String::from_utf8_lossy(arg)).into(),
+                );
             }
         }
     }
     if nx && (xx || gt || lt) {
-        enc.error("ERR NX and XX, GT or LT options at the same time are not compatible");
-        return Ok(Flow::Continue);
+        return Err("ERR NX and XX, GT or LT options at the same time are not compatible".into());
     }
     if gt && lt {
-        enc.error("ERR GT and LT options at the same time are not compatible");
-        return Ok(Flow::Continue);
+        return Err("ERR GT and LT options at the same time are not compatible".into());
     }
     let now = call.ctx.now_ms as i64;
     let at_ms = match name.as_slice() {
@@ -88,11 +83,7 @@ pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
         _ => Some(amount),
     };
     let Some(at_ms) = at_ms else {
-        enc.error(&format!(
-            "ERR invalid expire time in '{}' command",
-            call.name()
-        ));
-        return Ok(Flow::Continue);
+        return Err(format!("ERR invalid expire time in '{}' command", call.name()).into());
     };
     let changed = call
         .ctx
@@ -214,8 +205,7 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
     let now = call.ctx.now_ms;
     let (from, to) = (call.arg(1), call.arg(2));
     if !store.peek(from, now, |e| e.exists()) {
-        enc.error(NO_SUCH_KEY);
-        return Ok(Flow::Continue);
+        return Err(NO_SUCH_KEY.into());
     }
     if from == to {
         if nx {
@@ -280,20 +270,17 @@ pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
                 None => Some(err::NOT_INTEGER),
             };
             if let Some(message) = refusal {
-                enc.error(message);
-                return Ok(Flow::Continue);
+                return Err(message.into());
             }
             i += 1;
         } else {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
         i += 1;
     }
     let (source, destination) = (call.arg(1), call.arg(2));
     if source == destination {
-        enc.error(SAME_OBJECT);
-        return Ok(Flow::Continue);
+        return Err(SAME_OBJECT.into());
     }
     let store = &call.ctx.shared.store;
     let now = call.ctx.now_ms;
@@ -324,27 +311,24 @@ pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// subcommand.
 pub fn memory(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if !is(call.arg(1), "USAGE") {
-        enc.error(&format!(
+        return Err(format!(
             "ERR unknown subcommand '{}'. Try MEMORY HELP.",
             String::from_utf8_lossy(call.arg(1))
-        ));
-        return Ok(Flow::Continue);
+        )
+        .into());
     }
     if call.args.len() < 3 {
-        enc.error("ERR wrong number of arguments for 'memory|usage' command");
-        return Ok(Flow::Continue);
+        return Err("ERR wrong number of arguments for 'memory|usage' command".into());
     }
     match &call.args[3..] {
         [] => {}
         [word, count] if is(word, "SAMPLES") => {
             if parse_i64(count).is_none() {
-                enc.error(err::NOT_INTEGER);
-                return Ok(Flow::Continue);
+                return Err(err::NOT_INTEGER.into());
             }
         }
         _ => {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
     }
     let ctx = call.ctx;
@@ -407,8 +391,7 @@ pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     } = match parse_scan(call.args, 1, true, false) {
         Ok(scan) => scan,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let start = enc.out.len();
@@ -461,8 +444,7 @@ pub fn dbsize(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
 pub fn flushall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if let Some(mode) = call.args.get(1) {
         if !(is(mode, "ASYNC") || is(mode, "SYNC")) || call.args.len() > 2 {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
     }
     call.ctx

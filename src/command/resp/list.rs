@@ -129,8 +129,7 @@ pub fn pop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespE
     let count = match super::pop_count(call) {
         Ok(count) => count,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let budget = enc.output_limit;
@@ -158,8 +157,7 @@ pub fn llen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// LRANGE key start stop
 pub fn lrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (Some(start), Some(stop)) = (parse_i64(call.arg(2)), parse_i64(call.arg(3))) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     read_list(call, call.arg(1), enc, |list, enc| {
         let range = list.and_then(|l| clamp_range(start, stop, l.len()).map(|r| (l, r)));
@@ -181,8 +179,7 @@ pub fn lrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
 /// LINDEX key index
 pub fn lindex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(index) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     read_list(call, call.arg(1), enc, |list, enc| {
         match list.and_then(|l| resolve(index, l.len()).and_then(|i| l.get(i))) {
@@ -245,8 +242,7 @@ pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
 /// LREM key count element
 pub fn lrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(count) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     let element = call.arg(3);
     let (from, limit) = match count {
@@ -266,8 +262,7 @@ pub fn lrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// LTRIM key start stop
 pub fn ltrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (Some(start), Some(stop)) = (parse_i64(call.arg(2)), parse_i64(call.arg(3))) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     match write_list(call, call.arg(1), IfMissing::Leave, |list| {
         if let Some(list) = list {
@@ -329,8 +324,7 @@ pub fn lpos(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     let args = match parse_lpos(call) {
         Ok(args) => args,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let element = call.arg(2).to_vec();
@@ -399,8 +393,7 @@ pub fn lmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
         parse_end(call.arg(3)).zip(parse_end(call.arg(4)))
     };
     let Some((from, to)) = ends else {
-        enc.error(err::SYNTAX);
-        return Ok(Flow::Continue);
+        return Err(err::SYNTAX.into());
     };
     match move_in_store(call.ctx, call.arg(1), call.arg(2), from, to) {
         Ok(Some(element)) => {
@@ -418,8 +411,7 @@ pub fn lmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     let mpop = match parse_mpop(call.args, 1) {
         Ok(mpop) => mpop,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     match mpop_first(call, &mpop, enc.output_limit) {

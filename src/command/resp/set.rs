@@ -170,8 +170,7 @@ pub fn spop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     let count = match super::pop_count(call) {
         Ok(count) => count.map(|n| n as u64),
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let popped = write_set(call, call.arg(1), IfMissing::Leave, |set| {
@@ -207,14 +206,12 @@ pub fn spop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// SRANDMEMBER key [count]
 pub fn srandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len() > 3 {
-        enc.error(err::SYNTAX);
-        return Ok(Flow::Continue);
+        return Err(err::SYNTAX.into());
     }
     let (count, _) = match super::random::parse_args(call, "") {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let output_limit = enc.output_limit;
@@ -452,8 +449,7 @@ pub fn sintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow
     let (keys_end, limit) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     match combine(call, Algebra::Inter, &call.args[2..keys_end]) {
@@ -480,8 +476,7 @@ pub fn sscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     } = match parse_scan(call.args, 2, false, false) {
         Ok(scan) => scan,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let result = with_set(call, call.arg(1), |set| {

@@ -115,8 +115,7 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespE
                 continue;
             }
             Err(message) => {
-                enc.error(&message);
-                return Ok(Flow::Continue);
+                return Err(message.into());
             }
         }
         if is(arg, "NX") && !xx {
@@ -126,8 +125,7 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespE
         } else if is(arg, "GET") {
             get = true;
         } else {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
         i += 1;
     }
@@ -197,8 +195,7 @@ pub fn setnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
 pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let millis = is(call.arg(0), "PSETEX");
     let Some(amount) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     let at = if millis {
         Some(amount)
@@ -207,11 +204,7 @@ pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     }
     .and_then(|ms| ms.checked_add(call.ctx.now_ms as i64));
     let (Some(at), true) = (at, amount > 0) else {
-        enc.error(&format!(
-            "ERR invalid expire time in '{}' command",
-            call.name()
-        ));
-        return Ok(Flow::Continue);
+        return Err(format!("ERR invalid expire time in '{}' command", call.name()).into());
     };
     let value = call.arg(3);
     let result = call
@@ -285,13 +278,11 @@ pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     while i < call.args.len() {
         match ttl_option(call, i, "getex", ("PERSIST", TtlOption::Persist), &mut ttl) {
             Ok(0) => {
-                enc.error(err::SYNTAX);
-                return Ok(Flow::Continue);
+                return Err(err::SYNTAX.into());
             }
             Ok(taken) => i += taken,
             Err(message) => {
-                enc.error(&message);
-                return Ok(Flow::Continue);
+                return Err(message.into());
             }
         }
     }
@@ -356,11 +347,11 @@ pub fn mget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// MSET key value [key value ...] (runs with every gate held, so it is atomic)
 pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len().is_multiple_of(2) {
-        enc.error(&format!(
+        return Err(format!(
             "ERR wrong number of arguments for '{}' command",
             call.name()
-        ));
-        return Ok(Flow::Continue);
+        )
+        .into());
     }
     let nx = is(call.arg(0), "MSETNX");
     let store = &call.ctx.shared.store;
@@ -400,8 +391,7 @@ pub fn incr(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
         _ => parse_i64(call.arg(2)).and_then(i64::checked_neg),
     };
     let Some(delta) = delta else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     let result = call
         .ctx
@@ -517,8 +507,7 @@ pub fn strlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
 /// GETRANGE key start end (and its old name SUBSTR)
 pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (Some(start), Some(end)) = (parse_i64(call.arg(2)), parse_i64(call.arg(3))) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     let ctx = call.ctx;
     ctx.shared.store.get(
@@ -553,12 +542,10 @@ pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
 /// SETRANGE key offset value
 pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(offset) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     if offset < 0 {
-        enc.error("ERR offset is out of range");
-        return Ok(Flow::Continue);
+        return Err("ERR offset is out of range".into());
     }
     let patch = call.arg(3);
     let limit = call.ctx.shared.clients.proto_max_bulk_len() as u64;

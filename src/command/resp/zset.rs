@@ -171,14 +171,12 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
         None
     };
     if let Some(message) = refusal {
-        enc.error(message);
-        return Ok(Flow::Continue);
+        return Err(message.into());
     }
     let mut scored = Vec::with_capacity(pairs.len() / 2);
     for pair in pairs.chunks(2) {
         let Some(score) = parse_f64(&pair[0]) else {
-            enc.error(err::NOT_FLOAT);
-            return Ok(Flow::Continue);
+            return Err(err::NOT_FLOAT.into());
         };
         scored.push((score, &pair[1][..]));
     }
@@ -245,8 +243,7 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// ZINCRBY key increment member
 pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(delta) = parse_f64(call.arg(2)) else {
-        enc.error(err::NOT_FLOAT);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_FLOAT.into());
     };
     let member = call.arg(3);
     let result = write_zset(call, call.arg(1), IfMissing::Create, |zset| {
@@ -359,15 +356,14 @@ pub fn zrank(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
         3 => false,
         4 if is(call.arg(3), "WITHSCORE") => true,
         4 => {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
         _ => {
-            enc.error(&format!(
+            return Err(format!(
                 "ERR wrong number of arguments for '{}' command",
                 call.name()
-            ));
-            return Ok(Flow::Continue);
+            )
+            .into());
         }
     };
     let member = call.arg(2);
@@ -397,8 +393,7 @@ pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     let count = match super::pop_count(call) {
         Ok(count) => count,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let popped = write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
@@ -424,8 +419,7 @@ pub fn zmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     let zmpop = match parse_zmpop(call.args, 1) {
         Ok(zmpop) => zmpop,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     match pop_first(call.ctx, zmpop.keys, zmpop.max, zmpop.count) {
@@ -441,8 +435,7 @@ pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flo
     let (count, withscores) = match super::random::parse_args(call, "WITHSCORES") {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let output_limit = enc.output_limit;
@@ -526,8 +519,7 @@ pub fn zscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     } = match parse_scan(call.args, 2, false, false) {
         Ok(scan) => scan,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     read_zset(call, call.arg(1), enc, |zset, enc| {
