@@ -118,8 +118,7 @@ pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     let timeout_ms = match parse_timeout(call.arg(call.args.len() - 1)) {
         Ok(ms) => ms,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let keys: Vec<Vec<u8>> = call.args[1..call.args.len() - 1]
@@ -161,14 +160,12 @@ pub fn blmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
         parse_end(call.arg(3)).zip(parse_end(call.arg(4)))
     };
     let Some((from, to)) = ends else {
-        enc.error(err::SYNTAX);
-        return Ok(Flow::Continue);
+        return Err(err::SYNTAX.into());
     };
     let timeout_ms = match parse_timeout(call.arg(call.args.len() - 1)) {
         Ok(ms) => ms,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let (source, destination) = (call.arg(1).to_vec(), call.arg(2).to_vec());
@@ -202,15 +199,13 @@ pub fn blmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
     let timeout_ms = match parse_timeout(call.arg(1)) {
         Ok(ms) => ms,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let mpop = match parse_mpop(call.args, 2) {
         Ok(mpop) => mpop,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     match mpop_first(call, &mpop, enc.output_limit) {
@@ -236,8 +231,7 @@ pub fn bzpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     let timeout_ms = match parse_timeout(call.arg(call.args.len() - 1)) {
         Ok(ms) => ms,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let keys = &call.args[1..call.args.len() - 1];
@@ -267,8 +261,7 @@ pub fn bzmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
     let (zmpop, timeout_ms) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     match pop_first(call.ctx, zmpop.keys, zmpop.max, zmpop.count) {

@@ -81,33 +81,28 @@ pub fn restore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
     let options = match parse_options(call) {
         Ok(options) => options,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let (store, now) = (&call.ctx.shared.store, call.ctx.now_ms);
     let key = call.arg(1);
     // Redis's order: the key, the TTL, then the payload.
     if !options.replace && store.peek(key, now, |entry| entry.exists()) {
-        enc.error(BUSYKEY);
-        return Ok(Flow::Continue);
+        return Err(BUSYKEY.into());
     }
     let ttl = match parse_i64(call.arg(2)) {
         Some(ttl) if ttl >= 0 => ttl as u64,
         Some(_) => {
-            enc.error("ERR Invalid TTL value, must be >= 0");
-            return Ok(Flow::Continue);
+            return Err("ERR Invalid TTL value, must be >= 0".into());
         }
         None => {
-            enc.error(err::NOT_INTEGER);
-            return Ok(Flow::Continue);
+            return Err(err::NOT_INTEGER.into());
         }
     };
     let value = match dump::restore(call.arg(3)) {
         Ok(value) => value,
         Err(error @ (DumpError::VersionOrChecksum | DumpError::BadData(_))) => {
-            enc.error(&format!("ERR {error}"));
-            return Ok(Flow::Continue);
+            return Err(format!("ERR {error}").into());
         }
     };
     let at_ms = match ttl {

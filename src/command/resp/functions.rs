@@ -20,28 +20,23 @@ use crate::shared::unix_millis;
 pub fn fcall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let read_only = call.name().ends_with("_ro");
     let Some(numkeys) = parse_i64(call.arg(2)) else {
-        enc.error("ERR Bad number of keys provided");
-        return Ok(Flow::Continue);
+        return Err("ERR Bad number of keys provided".into());
     };
     if numkeys > call.args.len() as i64 - 3 {
-        enc.error("ERR Number of keys can't be greater than number of args");
-        return Ok(Flow::Continue);
+        return Err("ERR Number of keys can't be greater than number of args".into());
     }
     if numkeys < 0 {
-        enc.error("ERR Number of keys can't be negative");
-        return Ok(Flow::Continue);
+        return Err("ERR Number of keys can't be negative".into());
     }
     let name = String::from_utf8_lossy(call.arg(1)).into_owned();
     let scripting = &call.ctx.shared.scripting;
     let mut engine = scripting.engine();
     let Some(flags) = engine.function_flags(&name) else {
-        enc.error("ERR Function not found");
-        return Ok(Flow::Continue);
+        return Err("ERR Function not found".into());
     };
     let no_writes = flags.iter().any(|f| f == "no-writes");
     if read_only && !no_writes {
-        enc.error("ERR Can not execute a script with write flag using *_ro command.");
-        return Ok(Flow::Continue);
+        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
     }
     let run = Run {
         kind: Kind::Function,

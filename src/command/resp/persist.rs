@@ -84,11 +84,10 @@ pub fn save(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// wait for replicas here, so NOW changes nothing and ABORT finds nothing to abort. While
 /// the snapshot loads nothing is saved (a half-loaded store would replace the file). While a
 /// script runs only NOSAVE is accepted, and it stops the script (written to or not).
-pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
+pub fn shutdown(call: &mut Call<'_, '_>, _enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.is_some() {
         call.session.queue_failed = true;
-        enc.error("ERR Command not allowed inside a transaction");
-        return Ok(Flow::Continue);
+        return Err("ERR Command not allowed inside a transaction".into());
     }
     let (mut save, mut nosave, mut force, mut abort) = (false, false, false, false);
     for arg in &call.args[1..] {
@@ -101,25 +100,21 @@ pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
         } else if is(arg, "ABORT") {
             abort = true;
         } else if !is(arg, "NOW") {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
     }
     if (save && nosave) || (abort && (call.args.len() > 2)) {
-        enc.error(err::SYNTAX);
-        return Ok(Flow::Continue);
+        return Err(err::SYNTAX.into());
     }
     if abort {
-        enc.error("ERR No shutdown in progress.");
-        return Ok(Flow::Continue);
+        return Err("ERR No shutdown in progress.".into());
     }
     let shared = call.ctx.shared;
     if shared.scripting.is_running() {
         if !nosave {
             // A save now would catch the script half done (Redis: only SHUTDOWN NOSAVE).
             log::warn!("SHUTDOWN refused while a script runs: use SHUTDOWN NOSAVE");
-            enc.error("ERR Errors trying to SHUTDOWN. Check logs.");
-            return Ok(Flow::Continue);
+            return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
         }
         shared.scripting.abort_for_shutdown();
     }
@@ -132,8 +127,7 @@ pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
         if let Err(error) = save_here(shared, call.ctx.now_ms) {
             if !force {
                 log::warn!("SHUTDOWN: the save failed ({error}); not shutting down");
-                enc.error("ERR Errors trying to SHUTDOWN. Check logs.");
-                return Ok(Flow::Continue);
+                return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
             }
         }
     }
@@ -149,8 +143,7 @@ pub fn bgsave(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
         1 => false,
         2 if is(call.arg(1), "SCHEDULE") => true,
         _ => {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
     };
     let persistence = &call.ctx.shared.persistence;

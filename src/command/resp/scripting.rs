@@ -157,21 +157,17 @@ pub fn eval(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     let by_sha = name.starts_with("evalsha");
     let read_only = name.ends_with("_ro");
     let Some(numkeys) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_INTEGER.into());
     };
     let given = call.args.len() as i64 - 3;
     if numkeys > given {
-        enc.error("ERR Number of keys can't be greater than number of args");
-        return Ok(Flow::Continue);
+        return Err("ERR Number of keys can't be greater than number of args".into());
     }
     if numkeys < 0 {
-        enc.error("ERR Number of keys can't be negative");
-        return Ok(Flow::Continue);
+        return Err("ERR Number of keys can't be negative".into());
     }
     if by_sha && call.arg(1).len() != 40 {
-        enc.error("NOSCRIPT No matching script. Please use EVAL.");
-        return Ok(Flow::Continue);
+        return Err("NOSCRIPT No matching script. Please use EVAL.".into());
     }
     let scripting = &call.ctx.shared.scripting;
     let mut engine = scripting.engine();

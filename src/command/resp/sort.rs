@@ -166,8 +166,7 @@ pub fn sort(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     let mut options = match parse(call.args, readonly) {
         Ok(options) => options,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let (kind, mut elements) = match load(call, call.arg(1)) {

@@ -129,19 +129,16 @@ pub fn xadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     let parsed = match parse_add_or_trim(call.args, true) {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(&message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let field_pos = parsed.id.map_or(call.args.len() + 1, |(_, at)| at + 1);
     let fields = call.args.len() as i64 - field_pos as i64;
     let Some((request, _)) = parsed.id.filter(|_| fields >= 2 && fields % 2 == 0) else {
-        enc.error("ERR wrong number of arguments for 'xadd' command");
-        return Ok(Flow::Continue);
+        return Err("ERR wrong number of arguments for 'xadd' command".into());
     };
     if request == IdRequest::Exact(StreamId::MIN) {
-        enc.error(ADD_ZERO);
-        return Ok(Flow::Continue);
+        return Err(ADD_ZERO.into());
     }
     let missing = if parsed.nomkstream {
         IfMissing::Leave
@@ -186,8 +183,7 @@ pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
     let (start, end) = match bounds {
         Ok(bounds) => bounds,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let mut count: Option<usize> = None;
@@ -197,14 +193,12 @@ pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
             match parse_count(call.arg(i + 1)) {
                 Ok(n) => count = Some(n.max(0) as usize),
                 Err(message) => {
-                    enc.error(message);
-                    return Ok(Flow::Continue);
+                    return Err(message.into());
                 }
             }
             i += 2;
         } else {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
     }
     let result = with_stream(call, call.arg(1), |stream| match stream {
@@ -233,8 +227,7 @@ pub fn xlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// XDEL key id [id ...]
 pub fn xdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(ids) = parse_ids(call.args, 2) else {
-        enc.error(INVALID_ID);
-        return Ok(Flow::Continue);
+        return Err(INVALID_ID.into());
     };
     let deleted = write_stream(call, call.arg(1), IfMissing::Leave, |stream, events| {
         let deleted = stream.map_or(0, |s| ids.iter().filter(|&&id| s.delete(id)).count());
@@ -257,12 +250,10 @@ pub fn xtrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
             trim: Some(trim), ..
         }) => trim,
         Ok(_) => {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
         Err(message) => {
-            enc.error(&message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     match write_stream(call, call.arg(1), IfMissing::Leave, |stream, events| {
@@ -281,8 +272,7 @@ pub fn xtrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
 /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]
 pub fn xsetid(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(id) = parse_id(call.arg(2), 0, true) else {
-        enc.error(INVALID_ID);
-        return Ok(Flow::Continue);
+        return Err(INVALID_ID.into());
     };
     let (mut added, mut max_deleted) = (None, None);
     let mut i = 3;
@@ -292,27 +282,22 @@ pub fn xsetid(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
             match parse_count(call.arg(i + 1)) {
                 Ok(n) if n >= 0 => added = Some(n as u64),
                 Ok(_) => {
-                    enc.error("ERR entries_added must be positive");
-                    return Ok(Flow::Continue);
+                    return Err("ERR entries_added must be positive".into());
                 }
                 Err(message) => {
-                    enc.error(message);
-                    return Ok(Flow::Continue);
+                    return Err(message.into());
                 }
             }
         } else if is(call.arg(i), "MAXDELETEDID") && more > 0 {
             let Some(max) = parse_id(call.arg(i + 1), 0, true) else {
-                enc.error(INVALID_ID);
-                return Ok(Flow::Continue);
+                return Err(INVALID_ID.into());
             };
             if id < max {
-                enc.error("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
-                return Ok(Flow::Continue);
+                return Err("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id".into());
             }
             max_deleted = Some(max);
         } else {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
         i += 2;
     }

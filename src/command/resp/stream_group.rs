@@ -296,8 +296,7 @@ pub fn xack(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 pub fn xpending(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let argc = call.args.len();
     if argc != 3 && !(6..=9).contains(&argc) {
-        enc.error(err::SYNTAX);
-        return Ok(Flow::Continue);
+        return Err(err::SYNTAX.into());
     }
     let mut extended = None;
     if argc >= 6 {
@@ -307,21 +306,18 @@ pub fn xpending(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
             match parse_count(call.arg(4)) {
                 Ok(n) => min_idle = n,
                 Err(message) => {
-                    enc.error(message);
-                    return Ok(Flow::Continue);
+                    return Err(message.into());
                 }
             }
             if argc < 8 {
-                enc.error(err::SYNTAX);
-                return Ok(Flow::Continue);
+                return Err(err::SYNTAX.into());
             }
             at += 2;
         }
         let count = match parse_count(call.arg(at + 2)) {
             Ok(n) => n.max(0) as usize,
             Err(message) => {
-                enc.error(message);
-                return Ok(Flow::Continue);
+                return Err(message.into());
             }
         };
         let bounds = parse_interval(call.arg(at), true)
@@ -329,8 +325,7 @@ pub fn xpending(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
         let (start, end) = match bounds {
             Ok(b) => b,
             Err(message) => {
-                enc.error(message);
-                return Ok(Flow::Continue);
+                return Err(message.into());
             }
         };
         let consumer = (at + 3 < argc).then(|| call.arg(at + 3));
@@ -516,14 +511,12 @@ fn reply_claimed(enc: &mut Encoder<'_>, stream: &StreamObject, ids: &[StreamId],
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 pub fn xautoclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(min_idle) = parse_i64(call.arg(4)) else {
-        enc.error("ERR Invalid min-idle-time argument for XAUTOCLAIM");
-        return Ok(Flow::Continue);
+        return Err("ERR Invalid min-idle-time argument for XAUTOCLAIM".into());
     };
     let start = match parse_interval(call.arg(5), true) {
         Ok(start) => start,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let (mut count, mut just_id) = (100usize, false);
@@ -534,16 +527,14 @@ pub fn xautoclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow
             match parse_i64(call.arg(j + 1)) {
                 Some(n) if (1..=i64::MAX / 10).contains(&n) => count = n as usize,
                 _ => {
-                    enc.error("ERR COUNT must be > 0");
-                    return Ok(Flow::Continue);
+                    return Err("ERR COUNT must be > 0".into());
                 }
             }
             j += 1;
         } else if is(call.arg(j), "JUSTID") {
             just_id = true;
         } else {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
         j += 1;
     }

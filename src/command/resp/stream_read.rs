@@ -172,8 +172,7 @@ fn read(
     let args = match parse_read(call.args, group_read) {
         Ok(args) => args,
         Err(message) => {
-            enc.error(&message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     // Resolve `$` and check every key (type, group) before serving any.
