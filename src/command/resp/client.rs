@@ -201,11 +201,11 @@ fn list(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespErro
             match ClientType::from_name(call.arg(3)) {
                 Some(wanted) => kind = Some(wanted),
                 None => {
-                    enc.error(&format!(
+                    return Err(format!(
                         "ERR Unknown client type '{}'",
                         String::from_utf8_lossy(call.arg(3))
-                    ));
-                    return Ok(Flow::Continue);
+                    )
+                    .into());
                 }
             }
         }
@@ -214,15 +214,13 @@ fn list(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespErro
                 match parse_i64(id) {
                     Some(id) if id > 0 => ids.push(id as u64),
                     _ => {
-                        enc.error("ERR Invalid client ID");
-                        return Ok(Flow::Continue);
+                        return Err("ERR Invalid client ID".into());
                     }
                 }
             }
         }
         Some(_) => {
-            enc.error(err::SYNTAX);
-            return Ok(Flow::Continue);
+            return Err(err::SYNTAX.into());
         }
     }
     call.session.publish_client_state(call.args);
@@ -365,8 +363,7 @@ fn kill(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespErro
         match KillFilter::parse(&call.args[2..]) {
             Ok(filter) => filter,
             Err(message) => {
-                enc.error(&message);
-                return Ok(Flow::Continue);
+                return Err(message.into());
             }
         }
     };

@@ -37,15 +37,11 @@ pub fn echo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// AUTH [username] password
 pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len() > 3 {
-        enc.error(err::SYNTAX);
-        return Ok(Flow::Continue);
+        return Err(err::SYNTAX.into());
     }
     if call.ctx.shared.acl.default_opens_without_password() && call.args.len() == 2 {
-        enc.error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure \
-             your configuration is correct?",
-        );
-        return Ok(Flow::Continue);
+        return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure \
+             your configuration is correct?".into());
     }
     let (user, password) = if call.args.len() == 3 {
         (call.arg(1).to_vec(), call.arg(2).to_vec())
@@ -68,12 +64,10 @@ pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
             Some(2) => version = RespVersion::Resp2,
             Some(3) => version = RespVersion::Resp3,
             Some(_) => {
-                enc.error("NOPROTO unsupported protocol version");
-                return Ok(Flow::Continue);
+                return Err("NOPROTO unsupported protocol version".into());
             }
             None => {
-                enc.error("ERR Protocol version is not an integer or out of range");
-                return Ok(Flow::Continue);
+                return Err("ERR Protocol version is not an integer or out of range".into());
             }
         }
     }
@@ -83,29 +77,28 @@ pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
         if is(call.arg(i), "AUTH") && i + 2 < call.args.len() {
             let (user, password) = (call.arg(i + 1).to_vec(), call.arg(i + 2).to_vec());
             if !super::acl::authenticate(call, &user, &password) {
-                enc.error("WRONGPASS invalid username-password pair or user is disabled.");
-                return Ok(Flow::Continue);
+                return Err("WRONGPASS invalid username-password pair or user is disabled.".into());
             }
             i += 3;
         } else if is(call.arg(i), "SETNAME") && i + 1 < call.args.len() {
             name = Some(call.arg(i + 1).to_vec());
             i += 2;
         } else {
-            enc.error(&format!(
+            return Err(format!(
                 "ERR Syntax error in HELLO option '{}'",
                 String::from_utf8_lossy(call.arg(i))
-            ));
-            return Ok(Flow::Continue);
+            )
+            .into());
         }
     }
     if !call.session.authenticated {
-        enc.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
-        return Ok(Flow::Continue);
+        return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
     }
     if let Some(name) = name {
         if !valid_client_name(&name) {
-            enc.error("ERR Client names cannot contain spaces, newlines or special characters.");
-            return Ok(Flow::Continue);
+            return Err(
+                "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+            );
         }
         call.session.set_name(name);
     }

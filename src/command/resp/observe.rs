@@ -188,12 +188,10 @@ pub fn slowlog(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
                 Some(-1) => None,
                 Some(n) if n >= 0 => Some(n as usize),
                 Some(_) => {
-                    enc.error("ERR count should be greater than or equal to -1");
-                    return Ok(Flow::Continue);
+                    return Err("ERR count should be greater than or equal to -1".into());
                 }
                 None => {
-                    enc.error(err::NOT_INTEGER);
-                    return Ok(Flow::Continue);
+                    return Err(err::NOT_INTEGER.into());
                 }
             },
         };

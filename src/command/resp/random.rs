@@ -122,8 +122,7 @@ pub fn reply_repeated(
     mut write_pick: impl FnMut(&mut Encoder<'_>, usize),
 ) -> Result<Flow, RespError> {
     if let Err(message) = check_repeated(picks, output_limit) {
-        enc.error(message);
-        return Ok(Flow::Continue);
+        return Err(message.into());
     }
     // Within the limit checked above, so the count fits a usize.
     enc.array(picks as usize * items_per_pick);

@@ -17,8 +17,7 @@ use crate::replication::{Role, Wait};
 /// REPLCONF option value ...
 pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len().is_multiple_of(2) {
-        enc.error(err::SYNTAX);
-        return Ok(Flow::Continue);
+        return Err(err::SYNTAX.into());
     }
     let mut i = 1;
     while i + 1 < call.args.len() {
@@ -30,8 +29,7 @@ pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
             {
                 Some(port) => call.session.replica_hello.listening_port = port,
                 None => {
-                    enc.error("ERR value is not an integer or out of range");
-                    return Ok(Flow::Continue);
+                    return Err("ERR value is not an integer or out of range".into());
                 }
             }
         } else if is(option, "capa") {
@@ -44,22 +42,22 @@ pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
             return Ok(Flow::Continue);
         } else if is(option, "ip-address") {
             if value.len() > crate::replication::identity::MAX_ANNOUNCE_IP_LEN {
-                enc.error(&format!(
+                return Err(format!(
                     "ERR REPLCONF ip-address provided by replica instance is too long: {} bytes",
                     value.len()
-                ));
-                return Ok(Flow::Continue);
+                )
+                .into());
             }
             call.session.replica_hello.ip_address =
                 Some(String::from_utf8_lossy(value).into_owned());
         } else if is(option, "rdb-only") || is(option, "rdb-filter-only") {
             // Accepted and not used.
         } else {
-            enc.error(&format!(
+            return Err(format!(
                 "ERR Unrecognized REPLCONF option: {}",
                 String::from_utf8_lossy(option)
-            ));
-            return Ok(Flow::Continue);
+            )
+            .into());
         }
         i += 2;
     }
@@ -68,10 +66,9 @@ pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
 }
 
 /// PSYNC replid offset | SYNC
-pub fn psync(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
+pub fn psync(call: &mut Call<'_, '_>, _enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.is_some() {
-        enc.error("ERR Replica can't interact with the keyspace");
-        return Ok(Flow::Continue);
+        return Err("ERR Replica can't interact with the keyspace".into());
     }
     let (replid, offset) = if is(call.arg(0), "sync") {
         ("?".to_string(), -1)
@@ -80,20 +77,17 @@ pub fn psync(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
             .ok()
             .and_then(|v| v.parse::<i64>().ok());
         let Some(offset) = offset else {
-            enc.error("ERR value is not an integer or out of range");
-            return Ok(Flow::Continue);
+            return Err("ERR value is not an integer or out of range".into());
         };
         (String::from_utf8_lossy(call.arg(1)).into_owned(), offset)
     };
     if let Role::Replica { .. } = call.ctx.shared.replication.role() {
         if !call.ctx.shared.replication.upstream.lock().link_up {
-            enc.error("NOMASTERLINK Can't SYNC while not connected with my master");
-            return Ok(Flow::Continue);
+            return Err("NOMASTERLINK Can't SYNC while not connected with my master".into());
         }
     }
     if call.ctx.shared.replication.attached().len() >= crate::replication::primary::MAX_REPLICAS {
-        enc.error("ERR too many replicas attached");
-        return Ok(Flow::Continue);
+        return Err("ERR too many replicas attached".into());
     }
     call.session.psync = Some(Psync {
         replid,
@@ -189,18 +183,15 @@ pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 pub fn wait(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let number = |arg: &[u8]| std::str::from_utf8(arg).ok()?.parse::<i64>().ok();
     let (Some(needed), Some(timeout_ms)) = (number(call.arg(1)), number(call.arg(2))) else {
-        enc.error("ERR value is not an integer or out of range");
-        return Ok(Flow::Continue);
+        return Err("ERR value is not an integer or out of range".into());
     };
     if timeout_ms < 0 {
-        enc.error("ERR timeout is negative");
-        return Ok(Flow::Continue);
+        return Err("ERR timeout is negative".into());
     }
     let ctx = call.ctx;
     let repl = &ctx.shared.replication;
     if matches!(repl.role(), Role::Replica { .. }) {
-        enc.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
-        return Ok(Flow::Continue);
+        return Err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into());
     }
     let offset = repl.offset();
     let acked = repl.acked(offset);

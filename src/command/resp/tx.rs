@@ -23,8 +23,7 @@ fn current_cas(call: &Call<'_, '_>, key: &[u8]) -> Option<u64> {
 /// MULTI
 pub fn multi(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.is_some() {
-        enc.error("ERR MULTI calls can not be nested");
-        return Ok(Flow::Continue);
+        return Err("ERR MULTI calls can not be nested".into());
     }
     call.session.queued = Some(Vec::new());
     call.session.queued_bytes = 0;
@@ -36,13 +35,11 @@ pub fn multi(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
 /// EXEC (dispatched with every gate held)
 pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(queued) = call.session.queued.take() else {
-        enc.error("ERR EXEC without MULTI");
-        return Ok(Flow::Continue);
+        return Err("ERR EXEC without MULTI".into());
     };
     let watched = std::mem::take(&mut call.session.watched);
     if std::mem::take(&mut call.session.queue_failed) {
-        enc.error("EXECABORT Transaction discarded because of previous errors.");
-        return Ok(Flow::Continue);
+        return Err("EXECABORT Transaction discarded because of previous errors.".into());
     }
     if watched
         .iter()
@@ -102,8 +99,7 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// DISCARD
 pub fn discard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.take().is_none() {
-        enc.error("ERR DISCARD without MULTI");
-        return Ok(Flow::Continue);
+        return Err("ERR DISCARD without MULTI".into());
     }
     call.session.queue_failed = false;
     call.session.watched.clear();
@@ -114,8 +110,7 @@ pub fn discard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
 /// WATCH key [key ...]
 pub fn watch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.is_some() {
-        enc.error("ERR WATCH inside MULTI is not allowed");
-        return Ok(Flow::Continue);
+        return Err("ERR WATCH inside MULTI is not allowed".into());
     }
     for key in &call.args[1..] {
         let cas = current_cas(call, key);
