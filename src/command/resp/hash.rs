@@ -272,8 +272,7 @@ pub fn hincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
 /// HINCRBYFLOAT key field delta
 pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(delta) = parse_f64(call.arg(3)) else {
-        enc.error(err::NOT_FLOAT);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_FLOAT.into());
     };
     // Redis 7.0 refuses an infinite increment itself, before the key is touched (unlike
     // INCRBYFLOAT, which reports the result).
@@ -314,8 +313,7 @@ pub fn hscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
     } = match parse_scan(call.args, 2, false, true) {
         Ok(scan) => scan,
         Err(message) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let now = call.ctx.now_ms;

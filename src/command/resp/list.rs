@@ -216,8 +216,7 @@ pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, R
     } else if is(call.arg(2), "BEFORE") {
         false
     } else {
-        enc.error(err::SYNTAX);
-        return Ok(Flow::Continue);
+        return Err(err::SYNTAX.into());
     };
     let (pivot, element) = (call.arg(3), call.arg(4));
     let write = |list: Option<&mut ListObject>| {

@@ -424,8 +424,7 @@ pub fn incr(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
 /// INCRBYFLOAT key increment
 pub fn incrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(delta) = parse_f64(call.arg(2)) else {
-        enc.error(err::NOT_FLOAT);
-        return Ok(Flow::Continue);
+        return Err(err::NOT_FLOAT.into());
     };
     let result = call
         .ctx
