@@ -140,8 +140,7 @@ pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
             } else if is(call.arg(2), "OFF") {
                 false
             } else {
-                enc.error(err::SYNTAX);
-                return Ok(Flow::Continue);
+                return Err(err::SYNTAX.into());
             };
             let shown = &call.session.info.client;
             let flag = if sub == b"NO-TOUCH" {

@@ -149,11 +149,11 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
                 if super::is(option, "REPLACE") {
                     replace = true;
                 } else {
-                    enc.error(&format!(
+                    return Err(format!(
                         "ERR Unknown option given: {}",
                         String::from_utf8_lossy(option)
-                    ));
-                    return Ok(Flow::Continue);
+                    )
+                    .into());
                 }
             }
             match engine_or_busy(call.ctx) {
@@ -180,8 +180,7 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, 
         },
         (b"FLUSH", 2 | 3) => {
             if argc == 3 && !super::is(call.arg(2), "ASYNC") && !super::is(call.arg(2), "SYNC") {
-                enc.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
-                return Ok(Flow::Continue);
+                return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into());
             }
             match engine_or_busy(call.ctx) {
                 Err(busy) => enc.error(&busy),

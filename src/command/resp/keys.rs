@@ -223,16 +223,14 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
         e.label("rename_from");
         e.take()
     }) else {
-        enc.error(NO_SUCH_KEY);
-        return Ok(Flow::Continue);
+        return Err(NO_SUCH_KEY.into());
     };
     let put = store.edit(to, now, |e| {
         e.label("rename_to");
         e.put_moved(moved)
     });
     if put.is_err() {
-        enc.error(err::OOM);
-        return Ok(Flow::Continue);
+        return Err(err::OOM.into());
     }
     // A stream arriving under a key may feed (or, lacking their group, fail) its readers.
     let to = to.to_vec();
@@ -485,11 +483,11 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
             b"ENCODING" | b"FREQ" | b"IDLETIME" | b"REFCOUNT"
         )
     {
-        enc.error(&format!(
+        return Err(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
             String::from_utf8_lossy(call.arg(1))
-        ));
-        return Ok(Flow::Continue);
+        )
+        .into());
     }
     let ctx = call.ctx;
     let options = ReadOptions {

@@ -112,8 +112,7 @@ pub fn replicaof(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow,
         .ok()
         .and_then(|v| v.parse::<u16>().ok());
     let Some(port) = port.filter(|&p| p != 0) else {
-        enc.error("ERR Invalid master port");
-        return Ok(Flow::Continue);
+        return Err("ERR Invalid master port".into());
     };
     let host = String::from_utf8_lossy(call.arg(1)).into_owned();
     if !repl.follow(host.clone(), port) {

@@ -306,8 +306,7 @@ pub fn script(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
         },
         (b"FLUSH", 2 | 3) => {
             if argc == 3 && !super::is(call.arg(2), "ASYNC") && !super::is(call.arg(2), "SYNC") {
-                enc.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-                return Ok(Flow::Continue);
+                return Err("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into());
             }
             match engine_or_busy(call.ctx) {
                 Err(busy) => enc.error(&busy),

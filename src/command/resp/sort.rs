@@ -224,8 +224,7 @@ pub fn sort(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
             });
         }
         if not_double {
-            enc.error(NOT_DOUBLE);
-            return Ok(Flow::Continue);
+            return Err(NOT_DOUBLE.into());
         }
         let (alpha, by) = (options.alpha, options.by.is_some());
         items.sort_by(|a, b| {

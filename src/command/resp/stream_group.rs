@@ -125,12 +125,10 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
                 Ok(n) if n >= 0 => entries_read = Some(n as u64),
                 Ok(-1) => entries_read = None,
                 Ok(_) => {
-                    enc.error("ERR value for ENTRIESREAD must be positive or -1");
-                    return Ok(Flow::Continue);
+                    return Err("ERR value for ENTRIESREAD must be positive or -1".into());
                 }
                 Err(message) => {
-                    enc.error(message);
-                    return Ok(Flow::Continue);
+                    return Err(message.into());
                 }
             }
             i += 2;
@@ -147,14 +145,12 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
             return Ok(Flow::Continue);
         }
         Ok(None) if !mkstream => {
-            enc.error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
-            return Ok(Flow::Continue);
+            return Err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.".into());
         }
         Ok(state) => state.unwrap_or(false),
     };
     if !has_group && !mkstream && (setid || sub == b"CREATECONSUMER" || sub == b"DELCONSUMER") {
-        enc.error(&nogroup_for_key(group, key));
-        return Ok(Flow::Continue);
+        return Err(nogroup_for_key(group, key).into());
     }
     let now = call.ctx.now_ms;
     let id_arg = |call: &Call<'_, '_>, missing_seq_strict: bool| -> Result<Option<StreamId>, ()> {
@@ -169,8 +165,7 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
     match sub.as_slice() {
         b"CREATE" if (5..=8).contains(&argc) => {
             let Ok(id) = id_arg(call, true) else {
-                enc.error(INVALID_ID);
-                return Ok(Flow::Continue);
+                return Err(INVALID_ID.into());
             };
             let missing = if mkstream {
                 IfMissing::Create
@@ -192,8 +187,7 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
         }
         b"SETID" if argc == 5 || argc == 7 => {
             let Ok(id) = id_arg(call, false) else {
-                enc.error(INVALID_ID);
-                return Ok(Flow::Continue);
+                return Err(INVALID_ID.into());
             };
             group_edit(call, enc, |s, events| {
                 s.set_group_id(group, id, entries_read)?;
@@ -280,8 +274,7 @@ pub fn xack(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
         Ok(true) => {}
     }
     let Some(ids) = parse_ids(call.args, 3) else {
-        enc.error(INVALID_ID);
-        return Ok(Flow::Continue);
+        return Err(INVALID_ID.into());
     };
     match write_stream(call, call.arg(1), IfMissing::Leave, |s, _| {
         s.map_or(0, |s| s.ack(group, &ids))
@@ -411,8 +404,7 @@ pub fn xclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
             return Ok(Flow::Continue);
         }
         Ok(false) => {
-            enc.error(&nogroup(key, group));
-            return Ok(Flow::Continue);
+            return Err(nogroup(key, group).into());
         }
         Ok(true) => {}
     }
@@ -471,8 +463,7 @@ pub fn xclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Re
     let (claim, ids, last_id) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(&message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let result = write_stream(call, key, IfMissing::Leave, |s, events| {

@@ -68,8 +68,7 @@ pub fn xinfo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Res
             return Ok(Flow::Continue);
         }
         Err(Some(message)) => {
-            enc.error(message);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let result = with_stream(call, key, |stream| {

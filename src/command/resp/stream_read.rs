@@ -192,8 +192,7 @@ fn read(
             }
             Ok(None) => {
                 let (group, _) = args.group.expect("only group reads miss");
-                enc.error(&nogroup(key, group));
-                return Ok(Flow::Continue);
+                return Err(nogroup(key, group).into());
             }
             // `$` (or `>`: the group's id is read again when serving).
             Ok(Some(last)) => after.push(id.unwrap_or(last)),
@@ -215,8 +214,7 @@ fn read(
                 match read_group(call.ctx, key, &request, version, limit) {
                     Ok(part) => part,
                     Err(message) => {
-                        enc.error(&message);
-                        return Ok(Flow::Continue);
+                        return Err(message.into());
                     }
                 }
             }
