@@ -179,9 +179,8 @@ pub fn eval(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, Resp
     let (sha, no_writes) = match engine.prepare(source) {
         Outcome::Ready { sha, no_writes } => (sha, no_writes),
         Outcome::Refused(message) => {
-            enc.error(&message);
             scripting.refresh_figures(&engine);
-            return Ok(Flow::Continue);
+            return Err(message.into());
         }
     };
     let run = Run {
