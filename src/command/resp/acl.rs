@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::spec::{command_keys, CommandSpec, Flags, Registry};
 use super::{Call, RespSession};
 use crate::acl::{Access, Acl, Denial, LogEntry, User};
@@ -255,7 +256,7 @@ const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an A
 const GENPASS_MAX_BITS: i64 = 4096;
 
 /// ACL <subcommand> ...
-pub fn acl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn acl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.arg(1).to_ascii_lowercase();
     let argc = call.args.len();
     let shared = call.ctx.shared;
@@ -393,7 +394,7 @@ pub fn acl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ACL GETUSER's map, as Redis 7.0 shapes it.

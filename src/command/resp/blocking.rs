@@ -13,6 +13,7 @@
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
+use super::error::RespError;
 use super::list_ops::{mpop_first, parse_end, parse_mpop, pop_event, pop_some, reply_mpop};
 use super::zset_pop::{self, parse_zmpop, pop_first, reply_bzpop, reply_zmpop};
 use super::{err, is, reply_store_error, Call};
@@ -54,7 +55,7 @@ pub(super) fn park_or_answer(
     keys: Vec<Vec<u8>>,
     wait_for: WaitFor,
     timeout_ms: u64,
-) -> Flow {
+) -> Result<Flow, RespError> {
     park_or_answer_with(call, enc, keys, wait_for, timeout_ms, serve_waiters)
 }
 
@@ -68,7 +69,7 @@ pub(super) fn park_or_answer_with(
     wait_for: WaitFor,
     timeout_ms: u64,
     serve: fn(&Context<'_>, &[u8]),
-) -> Flow {
+) -> Result<Flow, RespError> {
     if call.session.in_exec {
         // Redis's words inside EXEC: a null bulk for the moves, a null array for the pops
         // (a timeout answers a null array for all of them).
@@ -78,7 +79,7 @@ pub(super) fn park_or_answer_with(
                 enc.null_array()
             }
         }
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let ctx = call.ctx;
     let waiter = Waiter {
@@ -104,11 +105,11 @@ pub(super) fn park_or_answer_with(
     for key in &keys {
         serve(ctx, key);
     }
-    Flow::Block
+    Ok(Flow::Block)
 }
 
 /// BLPOP / BRPOP key [key ...] timeout
-pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let end = if is(call.arg(0), "BLPOP") {
         End::Head
     } else {
@@ -117,8 +118,7 @@ pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let timeout_ms = match parse_timeout(call.arg(call.args.len() - 1)) {
         Ok(ms) => ms,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let keys: Vec<Vec<u8>> = call.args[1..call.args.len() - 1]
@@ -131,13 +131,13 @@ pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }) {
             Err(outcome) => {
                 reply_store_error(enc, outcome);
-                return Flow::Continue;
+                return Ok(Flow::Continue);
             }
             Ok(Some(element)) => {
                 enc.array(2);
                 enc.bulk(key);
                 enc.bulk(&element);
-                return Flow::Continue;
+                return Ok(Flow::Continue);
             }
             Ok(None) => {}
         }
@@ -153,21 +153,19 @@ pub fn blpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout / BRPOPLPUSH source destination
 /// timeout
-pub fn blmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn blmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ends = if call.args.len() == 4 {
         Some((End::Tail, End::Head))
     } else {
         parse_end(call.arg(3)).zip(parse_end(call.arg(4)))
     };
     let Some((from, to)) = ends else {
-        enc.error(err::SYNTAX);
-        return Flow::Continue;
+        return Err(err::SYNTAX.into());
     };
     let timeout_ms = match parse_timeout(call.arg(call.args.len() - 1)) {
         Ok(ms) => ms,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let (source, destination) = (call.arg(1).to_vec(), call.arg(2).to_vec());
@@ -176,7 +174,7 @@ pub fn blmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(Some(element)) => {
             enc.bulk(&element);
             signal_ready(call, &destination);
-            Flow::Continue
+            Ok(Flow::Continue)
         }
         Ok(None) => park_or_answer(
             call,
@@ -191,29 +189,27 @@ pub fn blmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         ),
         Err(outcome) => {
             reply_store_error(enc, outcome);
-            Flow::Continue
+            Ok(Flow::Continue)
         }
     }
 }
 
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
-pub fn blmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn blmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let timeout_ms = match parse_timeout(call.arg(1)) {
         Ok(ms) => ms,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let mpop = match parse_mpop(call.args, 2) {
         Ok(mpop) => mpop,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     match mpop_first(call, &mpop, enc.output_limit) {
-        Ok(Some(popped)) => reply_mpop(enc, &popped.key, &popped.elements, mpop.count),
+        Ok(Some(popped)) => Ok(reply_mpop(enc, &popped.key, &popped.elements, mpop.count)),
         Ok(None) => {
             let keys = mpop.keys.iter().map(|k| k.to_vec()).collect();
             let wait_for = WaitFor::Pop {
@@ -224,19 +220,18 @@ pub fn blmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Err(outcome) => {
             reply_store_error(enc, outcome);
-            Flow::Continue
+            Ok(Flow::Continue)
         }
     }
 }
 
 /// BZPOPMIN / BZPOPMAX key [key ...] timeout
-pub fn bzpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn bzpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let max = is(call.arg(0), "BZPOPMAX");
     let timeout_ms = match parse_timeout(call.arg(call.args.len() - 1)) {
         Ok(ms) => ms,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let keys = &call.args[1..call.args.len() - 1];
@@ -244,7 +239,7 @@ pub fn bzpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(Some((key, members))) => {
             let (member, score) = &members[0];
             reply_bzpop(enc, &key, member, *score);
-            Flow::Continue
+            Ok(Flow::Continue)
         }
         Ok(None) => {
             let keys = keys.iter().map(|k| k.to_vec()).collect();
@@ -253,27 +248,26 @@ pub fn bzpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Err(outcome) => {
             reply_store_error(enc, outcome);
-            Flow::Continue
+            Ok(Flow::Continue)
         }
     }
 }
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
-pub fn bzmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn bzmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     // Redis parses the keys and options before the timeout here (unlike BLMPOP).
     let parsed = parse_zmpop(call.args, 2)
         .and_then(|zmpop| parse_timeout(call.arg(1)).map(|timeout_ms| (zmpop, timeout_ms)));
     let (zmpop, timeout_ms) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     match pop_first(call.ctx, zmpop.keys, zmpop.max, zmpop.count) {
         Ok(Some((key, members))) => {
             reply_zmpop(enc, &key, &members);
-            Flow::Continue
+            Ok(Flow::Continue)
         }
         Ok(None) => {
             let keys = zmpop.keys.iter().map(|k| k.to_vec()).collect();
@@ -285,7 +279,7 @@ pub fn bzmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Err(outcome) => {
             reply_store_error(enc, outcome);
-            Flow::Continue
+            Ok(Flow::Continue)
         }
     }
 }

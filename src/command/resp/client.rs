@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
+use super::error::RespError;
 use super::{err, is, parse_i64, Call, ReplyMode, RespSession};
 use crate::command::Flow;
 use crate::conn_info::{ConnInfo, ReadsTouch};
@@ -84,7 +85,7 @@ pub(super) fn valid_client_name(name: &[u8]) -> bool {
 }
 
 /// CLIENT ID|SETNAME|GETNAME|LIST|INFO|KILL|SETINFO|NO-EVICT|NO-TOUCH|REPLY
-pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.arg(1).to_ascii_uppercase();
     match (sub.as_slice(), call.args.len()) {
         (b"ID", 2) => enc.integer(call.session.info.id as i64),
@@ -139,8 +140,7 @@ pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             } else if is(call.arg(2), "OFF") {
                 false
             } else {
-                enc.error(err::SYNTAX);
-                return Flow::Continue;
+                return Err(err::SYNTAX.into());
             };
             let shown = &call.session.info.client;
             let flag = if sub == b"NO-TOUCH" {
@@ -156,7 +156,7 @@ pub fn client(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// CLIENT SETINFO LIB-NAME|LIB-VER value
@@ -191,7 +191,7 @@ fn setinfo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) {
 }
 
 /// CLIENT LIST [TYPE type] [ID id ...]
-fn list(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+fn list(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let mut kind = None;
     let mut ids: Vec<u64> = Vec::new();
     match call.args.get(2) {
@@ -200,11 +200,11 @@ fn list(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             match ClientType::from_name(call.arg(3)) {
                 Some(wanted) => kind = Some(wanted),
                 None => {
-                    enc.error(&format!(
+                    return Err(format!(
                         "ERR Unknown client type '{}'",
                         String::from_utf8_lossy(call.arg(3))
-                    ));
-                    return Flow::Continue;
+                    )
+                    .into());
                 }
             }
         }
@@ -213,15 +213,13 @@ fn list(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 match parse_i64(id) {
                     Some(id) if id > 0 => ids.push(id as u64),
                     _ => {
-                        enc.error("ERR Invalid client ID");
-                        return Flow::Continue;
+                        return Err("ERR Invalid client ID".into());
                     }
                 }
             }
         }
         Some(_) => {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
     }
     call.session.publish_client_state(call.args);
@@ -242,7 +240,7 @@ fn list(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         text.push_str(&client_line(call.ctx.now_ms, &info));
     }
     enc.verbatim(text.as_bytes());
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// Redis's client types (`getClientType`). Connections in the table are normal or pub/sub;
@@ -353,7 +351,7 @@ impl KillFilter {
 }
 
 /// CLIENT KILL addr:port | CLIENT KILL <filter> <value> ...
-fn kill(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+fn kill(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let old_style = call.args.len() == 3;
     let filter = if old_style {
         KillFilter {
@@ -364,8 +362,7 @@ fn kill(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         match KillFilter::parse(&call.args[2..]) {
             Ok(filter) => filter,
             Err(message) => {
-                enc.error(&message);
-                return Flow::Continue;
+                return Err(message.into());
             }
         }
     };
@@ -383,7 +380,7 @@ fn kill(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             call.ctx.shared.replication.kill_replica_links()
         };
         enc.integer(killed as i64);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let me = call.session.info.id;
     let victims: Vec<_> = call
@@ -413,9 +410,9 @@ fn kill(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         (false, n) => enc.integer(n as i64),
     }
     if killed_myself {
-        Flow::Close
+        Ok(Flow::Close)
     } else {
-        Flow::Continue
+        Ok(Flow::Continue)
     }
 }
 

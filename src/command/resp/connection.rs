@@ -5,46 +5,43 @@
 //! never the store.
 
 use super::client::valid_client_name;
+use super::error::RespError;
 use super::{err, is, parse_i64, Call, RespSession};
 use crate::command::compat::REDIS_VERSION;
 use crate::command::Flow;
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
 /// PING [message]
-pub fn ping(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn ping(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len() <= 2 && call.session.subscribed() && !enc.is_resp3() {
         // In RESP2 subscribed mode PING answers as a pub/sub message would.
         enc.array(2);
         enc.bulk(b"pong");
         enc.bulk(call.args.get(1).map_or(&b""[..], |m| &m[..]));
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     match call.args.len() {
         1 => enc.simple("PONG"),
         2 => enc.bulk(call.arg(1)),
         _ => enc.error("ERR wrong number of arguments for 'ping' command"),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ECHO message
-pub fn echo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn echo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     enc.bulk(call.arg(1));
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// AUTH [username] password
-pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len() > 3 {
-        enc.error(err::SYNTAX);
-        return Flow::Continue;
+        return Err(err::SYNTAX.into());
     }
     if call.ctx.shared.acl.default_opens_without_password() && call.args.len() == 2 {
-        enc.error(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure \
-             your configuration is correct?",
-        );
-        return Flow::Continue;
+        return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure \
+             your configuration is correct?".into());
     }
     let (user, password) = if call.args.len() == 3 {
         (call.arg(1).to_vec(), call.arg(2).to_vec())
@@ -56,23 +53,21 @@ pub fn auth(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     } else {
         enc.error("WRONGPASS invalid username-password pair or user is disabled.");
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME name]]
-pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let mut version = call.session.version;
     if call.args.len() > 1 {
         match parse_i64(call.arg(1)) {
             Some(2) => version = RespVersion::Resp2,
             Some(3) => version = RespVersion::Resp3,
             Some(_) => {
-                enc.error("NOPROTO unsupported protocol version");
-                return Flow::Continue;
+                return Err("NOPROTO unsupported protocol version".into());
             }
             None => {
-                enc.error("ERR Protocol version is not an integer or out of range");
-                return Flow::Continue;
+                return Err("ERR Protocol version is not an integer or out of range".into());
             }
         }
     }
@@ -82,29 +77,28 @@ pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         if is(call.arg(i), "AUTH") && i + 2 < call.args.len() {
             let (user, password) = (call.arg(i + 1).to_vec(), call.arg(i + 2).to_vec());
             if !super::acl::authenticate(call, &user, &password) {
-                enc.error("WRONGPASS invalid username-password pair or user is disabled.");
-                return Flow::Continue;
+                return Err("WRONGPASS invalid username-password pair or user is disabled.".into());
             }
             i += 3;
         } else if is(call.arg(i), "SETNAME") && i + 1 < call.args.len() {
             name = Some(call.arg(i + 1).to_vec());
             i += 2;
         } else {
-            enc.error(&format!(
+            return Err(format!(
                 "ERR Syntax error in HELLO option '{}'",
                 String::from_utf8_lossy(call.arg(i))
-            ));
-            return Flow::Continue;
+            )
+            .into());
         }
     }
     if !call.session.authenticated {
-        enc.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
-        return Flow::Continue;
+        return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
     }
     if let Some(name) = name {
         if !valid_client_name(&name) {
-            enc.error("ERR Client names cannot contain spaces, newlines or special characters.");
-            return Flow::Continue;
+            return Err(
+                "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+            );
         }
         call.session.set_name(name);
     }
@@ -125,27 +119,27 @@ pub fn hello(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     enc.bulk(b"master");
     enc.bulk(b"modules");
     enc.array(0);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SELECT index: only database 0 exists.
-pub fn select(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn select(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     match parse_i64(call.arg(1)) {
         Some(0) => enc.ok(),
         Some(_) => enc.error("ERR DB index is out of range"),
         None => enc.error(err::NOT_INTEGER),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// QUIT
-pub fn quit(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn quit(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     enc.ok();
-    Flow::Close
+    Ok(Flow::Close)
 }
 
 /// RESET: back to a fresh connection's state.
-pub fn reset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn reset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let info = call.session.info.clone();
     info.client.reset_flags();
     info.client.set_user("default");
@@ -154,5 +148,5 @@ pub fn reset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     call.session.set_name(Vec::new());
     enc.version = RespVersion::Resp2;
     enc.simple("RESET");
-    Flow::Continue
+    Ok(Flow::Continue)
 }

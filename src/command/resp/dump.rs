@@ -8,6 +8,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{err, is, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
 use crate::persist::dump::{self, DumpError};
@@ -17,7 +18,7 @@ use crate::store::{Expiry, StoreError};
 const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
 
 /// DUMP key
-pub fn dump(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn dump(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let now = call.ctx.now_ms;
     let payload = call.ctx.shared.store.peek(call.arg(1), now, |entry| {
         let view = entry.view()?;
@@ -30,7 +31,7 @@ pub fn dump(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Some(payload) => enc.bulk(&payload),
         None => enc.null(),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// RESTORE's options.
@@ -76,37 +77,32 @@ fn parse_options(call: &Call<'_, '_>) -> Result<Options, &'static str> {
 }
 
 /// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]
-pub fn restore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn restore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let options = match parse_options(call) {
         Ok(options) => options,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let (store, now) = (&call.ctx.shared.store, call.ctx.now_ms);
     let key = call.arg(1);
     // Redis's order: the key, the TTL, then the payload.
     if !options.replace && store.peek(key, now, |entry| entry.exists()) {
-        enc.error(BUSYKEY);
-        return Flow::Continue;
+        return Err(BUSYKEY.into());
     }
     let ttl = match parse_i64(call.arg(2)) {
         Some(ttl) if ttl >= 0 => ttl as u64,
         Some(_) => {
-            enc.error("ERR Invalid TTL value, must be >= 0");
-            return Flow::Continue;
+            return Err("ERR Invalid TTL value, must be >= 0".into());
         }
         None => {
-            enc.error(err::NOT_INTEGER);
-            return Flow::Continue;
+            return Err(err::NOT_INTEGER.into());
         }
     };
     let value = match dump::restore(call.arg(3)) {
         Ok(value) => value,
         Err(error @ (DumpError::VersionOrChecksum | DumpError::BadData(_))) => {
-            enc.error(&format!("ERR {error}"));
-            return Flow::Continue;
+            return Err(format!("ERR {error}").into());
         }
     };
     let at_ms = match ttl {
@@ -144,5 +140,5 @@ pub fn restore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(false) => enc.error(BUSYKEY),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::scripting::{engine_or_busy, run_with_host, Run};
 use super::{parse_i64, Call};
 use crate::command::Flow;
@@ -16,31 +17,26 @@ use crate::scripting::{Kind, RestorePolicy};
 use crate::shared::unix_millis;
 
 /// FCALL / FCALL_RO function numkeys [key ...] [arg ...] (dispatched with every gate held).
-pub fn fcall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn fcall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let read_only = call.name().ends_with("_ro");
     let Some(numkeys) = parse_i64(call.arg(2)) else {
-        enc.error("ERR Bad number of keys provided");
-        return Flow::Continue;
+        return Err("ERR Bad number of keys provided".into());
     };
     if numkeys > call.args.len() as i64 - 3 {
-        enc.error("ERR Number of keys can't be greater than number of args");
-        return Flow::Continue;
+        return Err("ERR Number of keys can't be greater than number of args".into());
     }
     if numkeys < 0 {
-        enc.error("ERR Number of keys can't be negative");
-        return Flow::Continue;
+        return Err("ERR Number of keys can't be negative".into());
     }
     let name = String::from_utf8_lossy(call.arg(1)).into_owned();
     let scripting = &call.ctx.shared.scripting;
     let mut engine = scripting.engine();
     let Some(flags) = engine.function_flags(&name) else {
-        enc.error("ERR Function not found");
-        return Flow::Continue;
+        return Err("ERR Function not found".into());
     };
     let no_writes = flags.iter().any(|f| f == "no-writes");
     if read_only && !no_writes {
-        enc.error("ERR Can not execute a script with write flag using *_ro command.");
-        return Flow::Continue;
+        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
     }
     let run = Run {
         kind: Kind::Function,
@@ -55,7 +51,7 @@ pub fn fcall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         run,
         |engine, keys, argv, host, enc| engine.call_function(&name, keys, argv, host, enc),
     );
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 const FUNCTION_HELP: &[&str] = &[
@@ -102,7 +98,7 @@ const FUNCTION_HELP: &[&str] = &[
 ];
 
 /// FUNCTION LOAD|DELETE|FLUSH|LIST|DUMP|RESTORE|STATS|KILL|HELP (dispatched without a gate).
-pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.arg(1).to_ascii_uppercase();
     let argc = call.args.len();
     let scripting = &call.ctx.shared.scripting;
@@ -153,11 +149,11 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 if super::is(option, "REPLACE") {
                     replace = true;
                 } else {
-                    enc.error(&format!(
+                    return Err(format!(
                         "ERR Unknown option given: {}",
                         String::from_utf8_lossy(option)
-                    ));
-                    return Flow::Continue;
+                    )
+                    .into());
                 }
             }
             match engine_or_busy(call.ctx) {
@@ -184,8 +180,7 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         },
         (b"FLUSH", 2 | 3) => {
             if argc == 3 && !super::is(call.arg(2), "ASYNC") && !super::is(call.arg(2), "SYNC") {
-                enc.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
-                return Flow::Continue;
+                return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into());
             }
             match engine_or_busy(call.ctx) {
                 Err(busy) => enc.error(&busy),
@@ -213,7 +208,7 @@ pub fn function(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]

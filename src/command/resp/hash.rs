@@ -5,6 +5,7 @@
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
+use super::error::RespError;
 use super::{err, events, is, parse_f64, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
 use crate::glob;
@@ -81,13 +82,13 @@ fn write_hash_as<R>(
 }
 
 /// HSET key field value [field value ...] / HMSET
-pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len() % 2 == 1 {
-        enc.error(&format!(
+        return Err(format!(
             "ERR wrong number of arguments for '{}' command",
             call.name()
-        ));
-        return Flow::Continue;
+        )
+        .into());
     }
     let legacy = is(call.arg(0), "HMSET");
     let pairs = &call.args[2..];
@@ -102,11 +103,11 @@ pub fn hset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(added) => enc.integer(added as i64),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HSETNX key field value
-pub fn hsetnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hsetnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (field, value) = (call.arg(2).to_vec(), call.arg(3).to_vec());
     let write = |hash: Option<&mut HashObject>, _| {
         let hash = hash.expect("created");
@@ -120,11 +121,11 @@ pub fn hsetnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(added) => enc.integer(i64::from(added)),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HGET key field
-pub fn hget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let now = call.ctx.now_ms;
     let field = call.arg(2).to_vec();
     read_hash(call, enc, |hash, enc| {
@@ -133,11 +134,11 @@ pub fn hget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             None => enc.null(),
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HMGET key field [field ...]
-pub fn hmget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hmget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let now = call.ctx.now_ms;
     let fields = &call.args[2..];
     read_hash(call, enc, |hash, enc| {
@@ -152,11 +153,11 @@ pub fn hmget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HGETALL / HKEYS / HVALS key
-pub fn hgetall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hgetall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let now = call.ctx.now_ms;
     let which = call.arg(0).to_ascii_uppercase();
     read_hash(call, enc, |hash, enc| {
@@ -192,11 +193,11 @@ pub fn hgetall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HDEL key field [field ...]
-pub fn hdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let fields = &call.args[2..];
     let write = |hash: Option<&mut HashObject>, _| {
         hash.map_or(0, |h| fields.iter().filter(|f| h.remove(f)).count())
@@ -205,11 +206,11 @@ pub fn hdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(n) => enc.integer(n as i64),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HEXISTS key field
-pub fn hexists(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hexists(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let now = call.ctx.now_ms;
     let field = call.arg(2).to_vec();
     read_hash(call, enc, |hash, enc| {
@@ -217,20 +218,20 @@ pub fn hexists(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             hash.and_then(|h| live_field(h, &field, now)).is_some(),
         ))
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HLEN key
-pub fn hlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let now = call.ctx.now_ms;
     read_hash(call, enc, |hash, enc| {
         enc.integer(hash.map_or(0, |h| live(h, now).count()) as i64)
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HSTRLEN key field
-pub fn hstrlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hstrlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let now = call.ctx.now_ms;
     let field = call.arg(2).to_vec();
     read_hash(call, enc, |hash, enc| {
@@ -239,14 +240,13 @@ pub fn hstrlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 .map_or(0, |f| f.value.len()) as i64,
         )
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HINCRBY key field delta
-pub fn hincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(delta) = parse_i64(call.arg(3)) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     let field = call.arg(2).to_vec();
     let result = write_hash(call, IfMissing::Create, |hash, _| {
@@ -266,20 +266,18 @@ pub fn hincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(Err(message)) => enc.error(message),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HINCRBYFLOAT key field delta
-pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(delta) = parse_f64(call.arg(3)) else {
-        enc.error(err::NOT_FLOAT);
-        return Flow::Continue;
+        return Err(err::NOT_FLOAT.into());
     };
     // Redis 7.0 refuses an infinite increment itself, before the key is touched (unlike
     // INCRBYFLOAT, which reports the result).
     if !delta.is_finite() {
-        enc.error("ERR value is NaN or Infinity");
-        return Flow::Continue;
+        return Err("ERR value is NaN or Infinity".into());
     }
     let field = call.arg(2).to_vec();
     let result = write_hash(call, IfMissing::Create, |hash, _| {
@@ -301,11 +299,11 @@ pub fn hincrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(Err(message)) => enc.error(message),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HSCAN key cursor [MATCH pattern] [COUNT n] [NOVALUES]
-pub fn hscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ScanArgs {
         cursor,
         pattern,
@@ -315,8 +313,7 @@ pub fn hscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     } = match parse_scan(call.args, 2, false, true) {
         Ok(scan) => scan,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let now = call.ctx.now_ms;
@@ -350,21 +347,20 @@ pub fn hscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HRANDFIELD key [count [WITHVALUES]]
-pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hrandfield(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (count, withvalues) = match super::random::parse_args(call, "WITHVALUES") {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let now = call.ctx.now_ms;
     let output_limit = enc.output_limit;
-    let mut flow = Flow::Continue;
+    let mut flow = Ok(Flow::Continue);
     read_hash(call, enc, |hash, enc| {
         let fields: Vec<&Field> = hash.map(|h| live(h, now).collect()).unwrap_or_default();
         let Some(count) = count else {
@@ -433,11 +429,10 @@ fn fields_argument<'c>(call: &'c Call<'_, '_>, at: usize) -> Result<Vec<&'c [u8]
 }
 
 /// HEXPIRE / HPEXPIRE / HEXPIREAT / HPEXPIREAT key time [NX|XX|GT|LT] FIELDS n field ...
-pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let Some(amount) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     let mut at = 3;
     let condition = call
@@ -451,8 +446,7 @@ pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let fields = match fields_argument(call, at) {
         Ok(fields) => fields,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let now = call.ctx.now_ms as i64;
@@ -463,11 +457,7 @@ pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         _ => Some(amount),
     };
     let Some(at_ms) = at_ms.filter(|_| amount >= 0) else {
-        enc.error(&format!(
-            "ERR invalid expire time in '{}' command",
-            call.name()
-        ));
-        return Flow::Continue;
+        return Err(format!("ERR invalid expire time in '{}' command", call.name()).into());
     };
     let result = write_hash(call, IfMissing::Leave, |hash, now| {
         let mut codes = Vec::with_capacity(fields.len());
@@ -514,17 +504,16 @@ pub fn hexpire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HTTL / HPTTL / HEXPIRETIME / HPEXPIRETIME key FIELDS n field ...
-pub fn httl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn httl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let fields: Vec<Vec<u8>> = match fields_argument(call, 2) {
         Ok(fields) => fields.into_iter().map(<[u8]>::to_vec).collect(),
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let now = call.ctx.now_ms;
@@ -544,16 +533,15 @@ pub fn httl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             enc.integer(reply);
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// HPERSIST key FIELDS n field ...
-pub fn hpersist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn hpersist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let fields: Vec<Vec<u8>> = match fields_argument(call, 2) {
         Ok(fields) => fields.into_iter().map(<[u8]>::to_vec).collect(),
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let result = write_hash(call, IfMissing::Leave, |hash, _| {
@@ -584,5 +572,5 @@ pub fn hpersist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

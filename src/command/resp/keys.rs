@@ -6,35 +6,36 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{err, is, parse_i64, parse_scan, Call, ScanArgs};
 use crate::command::Flow;
 use crate::glob;
 use crate::store::{Expiry, Mutation, Object, ReadOptions, Recency};
 
 /// DEL key [key ...] / UNLINK
-pub fn del(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn del(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let store = &call.ctx.shared.store;
     let removed = call.args[1..]
         .iter()
         .filter(|key| store.edit(key, call.ctx.now_ms, |e| e.remove()))
         .count();
     enc.integer(removed as i64);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// EXISTS key [key ...] (a key named twice counts twice)
-pub fn exists(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn exists(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let store = &call.ctx.shared.store;
     let found = call.args[1..]
         .iter()
         .filter(|key| store.peek(key, call.ctx.now_ms, |e| e.exists()))
         .count();
     enc.integer(found as i64);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// TOUCH key [key ...]: counts existing keys and marks them used.
-pub fn touch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn touch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ctx = call.ctx;
     let found = call.args[1..]
         .iter()
@@ -45,15 +46,14 @@ pub fn touch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         })
         .count();
     enc.integer(found as i64);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT]
-pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let Some(amount) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for arg in &call.args[3..] {
@@ -63,21 +63,17 @@ pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             b"GT" => gt = true,
             b"LT" => lt = true,
             _ => {
-                enc.error(&format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(arg)
-                ));
-                return Flow::Continue;
+                return Err(
+                    format!("ERR Unsupported option {}", String::from_utf8_lossy(arg)).into(),
+                );
             }
         }
     }
     if nx && (xx || gt || lt) {
-        enc.error("ERR NX and XX, GT or LT options at the same time are not compatible");
-        return Flow::Continue;
+        return Err("ERR NX and XX, GT or LT options at the same time are not compatible".into());
     }
     if gt && lt {
-        enc.error("ERR GT and LT options at the same time are not compatible");
-        return Flow::Continue;
+        return Err("ERR GT and LT options at the same time are not compatible".into());
     }
     let now = call.ctx.now_ms as i64;
     let at_ms = match name.as_slice() {
@@ -87,11 +83,7 @@ pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         _ => Some(amount),
     };
     let Some(at_ms) = at_ms else {
-        enc.error(&format!(
-            "ERR invalid expire time in '{}' command",
-            call.name()
-        ));
-        return Flow::Continue;
+        return Err(format!("ERR invalid expire time in '{}' command", call.name()).into());
     };
     let changed = call
         .ctx
@@ -124,11 +116,11 @@ pub fn expire(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             true
         });
     enc.integer(i64::from(changed));
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// TTL / PTTL / EXPIRETIME / PEXPIRETIME key
-pub fn ttl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn ttl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let now = call.ctx.now_ms;
     let expiry = call
@@ -147,11 +139,11 @@ pub fn ttl(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         },
     };
     enc.integer(reply);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// PERSIST key
-pub fn persist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn persist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let changed = call
         .ctx
         .shared
@@ -164,7 +156,7 @@ pub fn persist(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             _ => false,
         });
     enc.integer(i64::from(changed));
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// The Redis type name of what an entry holds.
@@ -180,7 +172,7 @@ fn type_name(object: Option<&Object>) -> &'static str {
 }
 
 /// TYPE key
-pub fn type_of(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn type_of(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ctx = call.ctx;
     let options = ReadOptions {
         recency: Recency::Keep,
@@ -193,7 +185,7 @@ pub fn type_of(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             view.map_or("none", |item| type_name(item.object()))
         });
     enc.simple(name);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// RENAME's reply when the source key is missing.
@@ -207,14 +199,13 @@ const NO_SUCH_KEY: &str = "ERR no such key";
 /// key" before RENAMENX's 0), and the rename happens at the `take`, which finds and removes
 /// the source under one shard lock; a source gone by then is "no such key", as if it had
 /// gone before the command.
-pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let nx = is(call.arg(0), "RENAMENX");
     let store = &call.ctx.shared.store;
     let now = call.ctx.now_ms;
     let (from, to) = (call.arg(1), call.arg(2));
     if !store.peek(from, now, |e| e.exists()) {
-        enc.error(NO_SUCH_KEY);
-        return Flow::Continue;
+        return Err(NO_SUCH_KEY.into());
     }
     if from == to {
         if nx {
@@ -222,26 +213,24 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         } else {
             enc.ok();
         }
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     if nx && store.peek(to, now, |e| e.exists()) {
         enc.integer(0);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let Some(moved) = store.edit(from, now, |e| {
         e.label("rename_from");
         e.take()
     }) else {
-        enc.error(NO_SUCH_KEY);
-        return Flow::Continue;
+        return Err(NO_SUCH_KEY.into());
     };
     let put = store.edit(to, now, |e| {
         e.label("rename_to");
         e.put_moved(moved)
     });
     if put.is_err() {
-        enc.error(err::OOM);
-        return Flow::Continue;
+        return Err(err::OOM.into());
     }
     // A stream arriving under a key may feed (or, lacking their group, fail) its readers.
     let to = to.to_vec();
@@ -251,7 +240,7 @@ pub fn rename(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     } else {
         enc.ok();
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// COPY's reply when source and destination are one key.
@@ -263,7 +252,7 @@ const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 /// database it does not have. The copy is taken under the source's shard lock and written in
 /// one edit of the destination (one effect for it, replacing what was there with REPLACE).
 /// A source dropped by the store between the two (expiry, eviction) copies nothing: 0.
-pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let mut replace = false;
     let mut i = 3;
     while i < call.args.len() {
@@ -279,26 +268,23 @@ pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 None => Some(err::NOT_INTEGER),
             };
             if let Some(message) = refusal {
-                enc.error(message);
-                return Flow::Continue;
+                return Err(message.into());
             }
             i += 1;
         } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
         i += 1;
     }
     let (source, destination) = (call.arg(1), call.arg(2));
     if source == destination {
-        enc.error(SAME_OBJECT);
-        return Flow::Continue;
+        return Err(SAME_OBJECT.into());
     }
     let store = &call.ctx.shared.store;
     let now = call.ctx.now_ms;
     let Some(copied) = store.peek(source, now, |e| e.copy_out()) else {
         enc.integer(0);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     };
     let written = store.edit(destination, now, |e| {
         if e.exists() && !replace {
@@ -315,35 +301,32 @@ pub fn copy(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(false) => enc.integer(0),
         Err(error) => super::reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// MEMORY USAGE key [SAMPLES count]: the bytes the key is charged (item header, key, and
 /// its string or typed value, as `-m` counts them), nil when it is absent. The only MEMORY
 /// subcommand.
-pub fn memory(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn memory(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if !is(call.arg(1), "USAGE") {
-        enc.error(&format!(
+        return Err(format!(
             "ERR unknown subcommand '{}'. Try MEMORY HELP.",
             String::from_utf8_lossy(call.arg(1))
-        ));
-        return Flow::Continue;
+        )
+        .into());
     }
     if call.args.len() < 3 {
-        enc.error("ERR wrong number of arguments for 'memory|usage' command");
-        return Flow::Continue;
+        return Err("ERR wrong number of arguments for 'memory|usage' command".into());
     }
     match &call.args[3..] {
         [] => {}
         [word, count] if is(word, "SAMPLES") => {
             if parse_i64(count).is_none() {
-                enc.error(err::NOT_INTEGER);
-                return Flow::Continue;
+                return Err(err::NOT_INTEGER.into());
             }
         }
         _ => {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
     }
     let ctx = call.ctx;
@@ -356,11 +339,11 @@ pub fn memory(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Some(bytes) => enc.integer(bytes as i64),
         None => enc.null(),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// KEYS pattern
-pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let pattern = call.arg(1);
     let start = enc.out.len();
     let mut found = 0;
@@ -382,7 +365,7 @@ pub fn keys(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
     }
     put_header_before(enc, start, |header| header.array(found));
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// Writes a reply's head (an array header, a cursor) in front of the parts already written
@@ -396,7 +379,7 @@ fn put_header_before(enc: &mut Encoder<'_>, start: usize, head: impl FnOnce(&mut
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]
-pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ScanArgs {
         cursor,
         pattern,
@@ -406,8 +389,7 @@ pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     } = match parse_scan(call.args, 1, true, false) {
         Ok(scan) => scan,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let start = enc.out.len();
@@ -436,32 +418,31 @@ pub fn scan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         header.bulk(next.to_string().as_bytes());
         header.array(found);
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// RANDOMKEY
-pub fn randomkey(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn randomkey(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     // A new draw per call: calls within one millisecond (a pipeline) need not agree.
     let seed = super::random::random();
     match call.ctx.shared.store.random_key(seed, call.ctx.now_ms) {
         Some(key) => enc.bulk(&key),
         None => enc.null(),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// DBSIZE
-pub fn dbsize(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn dbsize(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     enc.integer(call.ctx.shared.store.stats().curr_items as i64);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// FLUSHDB / FLUSHALL [ASYNC|SYNC]
-pub fn flushall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn flushall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if let Some(mode) = call.args.get(1) {
         if !(is(mode, "ASYNC") || is(mode, "SYNC")) || call.args.len() > 2 {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
     }
     call.ctx
@@ -469,11 +450,11 @@ pub fn flushall(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .store
         .apply(Mutation::FlushAll { at_ms: None }, call.ctx.now_ms);
     enc.ok();
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT|HELP key
-pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.arg(1).to_ascii_uppercase();
     if sub == b"HELP" {
         let lines = [
@@ -494,7 +475,7 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             "    Print this help.",
         ];
         super::reply_help(enc, &lines);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     if call.args.len() != 3
         || !matches!(
@@ -502,11 +483,11 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             b"ENCODING" | b"FREQ" | b"IDLETIME" | b"REFCOUNT"
         )
     {
-        enc.error(&format!(
+        return Err(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
             String::from_utf8_lossy(call.arg(1))
-        ));
-        return Flow::Continue;
+        )
+        .into());
     }
     let ctx = call.ctx;
     let options = ReadOptions {
@@ -554,5 +535,5 @@ pub fn object(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             _ => enc.integer(1),
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -11,6 +11,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::list_ops::{
     move_in_store, mpop_first, parse_end, parse_mpop, pop_some, reply_mpop, reply_popped,
     write_list, write_list_if,
@@ -33,8 +34,8 @@ fn read_list(
     call: &Call<'_, '_>,
     key: &[u8],
     enc: &mut Encoder<'_>,
-    read: impl FnOnce(Option<&ListObject>, &mut Encoder<'_>) -> Flow,
-) -> Flow {
+    read: impl FnOnce(Option<&ListObject>, &mut Encoder<'_>) -> Result<Flow, RespError>,
+) -> Result<Flow, RespError> {
     let ctx = call.ctx;
     let (hit, flow) =
         ctx.shared
@@ -45,7 +46,7 @@ fn read_list(
                     Some(Object::List(list)) => (true, read(Some(list), enc)),
                     _ => {
                         enc.error(err::WRONGTYPE);
-                        (true, Flow::Continue)
+                        (true, Ok(Flow::Continue))
                     }
                 },
             });
@@ -80,7 +81,7 @@ fn clamp_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
 }
 
 /// LPUSH / RPUSH / LPUSHX / RPUSHX key element [element ...]
-pub fn push(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn push(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let end = if name[0] == b'L' {
         End::Head
@@ -115,11 +116,11 @@ pub fn push(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// LPOP / RPOP key [count]
-pub fn pop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn pop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let end = if is(call.arg(0), "LPOP") {
         End::Head
     } else {
@@ -128,8 +129,7 @@ pub fn pop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let count = match super::pop_count(call) {
         Ok(count) => count,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let budget = enc.output_limit;
@@ -141,59 +141,57 @@ pub fn pop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         (Ok(None), None) => enc.null(),
         (Ok(None), Some(_)) => enc.null_array(),
         (Ok(Some(popped)), None) => enc.bulk(&popped[0]),
-        (Ok(Some(popped)), Some(count)) => return reply_popped(enc, &popped, count),
+        (Ok(Some(popped)), Some(count)) => return Ok(reply_popped(enc, &popped, count)),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// LLEN key
-pub fn llen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn llen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     read_list(call, call.arg(1), enc, |list, enc| {
         enc.integer(list.map_or(0, |l| l.len()) as i64);
-        Flow::Continue
+        Ok(Flow::Continue)
     })
 }
 
 /// LRANGE key start stop
-pub fn lrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn lrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (Some(start), Some(stop)) = (parse_i64(call.arg(2)), parse_i64(call.arg(3))) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     read_list(call, call.arg(1), enc, |list, enc| {
         let range = list.and_then(|l| clamp_range(start, stop, l.len()).map(|r| (l, r)));
         let Some((list, (start, stop))) = range else {
             enc.array(0);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         };
         enc.array(stop - start + 1);
         for element in list.iter().skip(start).take(stop - start + 1) {
             if enc.output_full() {
-                return Flow::Close; // over the output limit: the connection closes
+                return Ok(Flow::Close); // over the output limit: the connection closes
             }
             enc.bulk(element);
         }
-        Flow::Continue
+        Ok(Flow::Continue)
     })
 }
 
 /// LINDEX key index
-pub fn lindex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn lindex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(index) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     read_list(call, call.arg(1), enc, |list, enc| {
         match list.and_then(|l| resolve(index, l.len()).and_then(|i| l.get(i))) {
             Some(element) => enc.bulk(element),
             None => enc.null(),
         }
-        Flow::Continue
+        Ok(Flow::Continue)
     })
 }
 
 /// LSET key index element
-pub fn lset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn lset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let index = parse_i64(call.arg(2));
     let element = call.arg(3);
     let result = write_list(call, call.arg(1), IfMissing::Leave, |list| {
@@ -208,18 +206,17 @@ pub fn lset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(Err(message)) => enc.error(message),
         Ok(Ok(())) => enc.ok(),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// LINSERT key BEFORE|AFTER pivot element
-pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let after = if is(call.arg(2), "AFTER") {
         true
     } else if is(call.arg(2), "BEFORE") {
         false
     } else {
-        enc.error(err::SYNTAX);
-        return Flow::Continue;
+        return Err(err::SYNTAX.into());
     };
     let (pivot, element) = (call.arg(3), call.arg(4));
     let write = |list: Option<&mut ListObject>| {
@@ -238,14 +235,13 @@ pub fn linsert(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(reply) => enc.integer(reply),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// LREM key count element
-pub fn lrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn lrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(count) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     let element = call.arg(3);
     let (from, limit) = match count {
@@ -259,14 +255,13 @@ pub fn lrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(removed) => enc.integer(removed as i64),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// LTRIM key start stop
-pub fn ltrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn ltrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (Some(start), Some(stop)) = (parse_i64(call.arg(2)), parse_i64(call.arg(3))) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     match write_list(call, call.arg(1), IfMissing::Leave, |list| {
         if let Some(list) = list {
@@ -277,7 +272,7 @@ pub fn ltrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(()) => enc.ok(),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// LPOS's options.
@@ -324,12 +319,11 @@ fn parse_lpos(call: &Call<'_, '_>) -> Result<LposArgs, &'static str> {
 }
 
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
-pub fn lpos(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn lpos(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let args = match parse_lpos(call) {
         Ok(args) => args,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let element = call.arg(2).to_vec();
@@ -382,24 +376,23 @@ pub fn lpos(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     enc.integer(i as i64);
                 }
                 if matches.len() == most_matches {
-                    return Flow::Close; // could not fit the output limit
+                    return Ok(Flow::Close); // could not fit the output limit
                 }
             }
         }
-        Flow::Continue
+        Ok(Flow::Continue)
     })
 }
 
 /// LMOVE source destination LEFT|RIGHT LEFT|RIGHT / RPOPLPUSH source destination
-pub fn lmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn lmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ends = if call.args.len() == 3 {
         Some((End::Tail, End::Head))
     } else {
         parse_end(call.arg(3)).zip(parse_end(call.arg(4)))
     };
     let Some((from, to)) = ends else {
-        enc.error(err::SYNTAX);
-        return Flow::Continue;
+        return Err(err::SYNTAX.into());
     };
     match move_in_store(call.ctx, call.arg(1), call.arg(2), from, to) {
         Ok(Some(element)) => {
@@ -409,22 +402,21 @@ pub fn lmove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(None) => enc.null(),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
-pub fn lmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn lmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let mpop = match parse_mpop(call.args, 1) {
         Ok(mpop) => mpop,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     match mpop_first(call, &mpop, enc.output_limit) {
-        Ok(Some(popped)) => return reply_mpop(enc, &popped.key, &popped.elements, mpop.count),
+        Ok(Some(popped)) => return Ok(reply_mpop(enc, &popped.key, &popped.elements, mpop.count)),
         Ok(None) => enc.null_array(),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -13,6 +13,7 @@ mod blocking;
 mod client;
 mod connection;
 mod dump;
+mod error;
 mod events;
 mod functions;
 mod hash;
@@ -463,9 +464,9 @@ fn dispatch(
                 return (Flow::Continue, Ran::Rejected(spec.name));
             }
         };
-        (spec.handler)(&mut call, &mut enc)
+        spec.run(&mut call, &mut enc)
     } else if spec.flags.contains(Flags::NO_GATE) {
-        (spec.handler)(&mut call, &mut enc)
+        spec.run(&mut call, &mut enc)
     } else {
         let _mine = match gate_or_busy(ctx, |wait| {
             ctx.shared.gates.try_shared_for(ctx.worker, wait)
@@ -476,7 +477,7 @@ fn dispatch(
                 return (Flow::Continue, Ran::Rejected(spec.name));
             }
         };
-        (spec.handler)(&mut call, &mut enc)
+        spec.run(&mut call, &mut enc)
     };
     (flow, Ran::Executed(spec))
 }
@@ -570,7 +571,7 @@ fn run_queued(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             // Counted as Redis counts a queued command: when EXEC runs it.
             let timer = Timer::start();
             let start = enc.out.len();
-            let flow = (spec.handler)(call, enc);
+            let flow = spec.run(call, enc);
             count_error(call.ctx, &enc.out[start..]);
             let ending = match enc.out.get(start) {
                 Some(b'-' | b'!') => Ending::Failed,

@@ -14,6 +14,7 @@ use crate::metrics::errors::ErrorTally;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{err, is, parse_i64, Call};
 use crate::command::Flow;
 use crate::metrics::latency::{CommandKey, CommandTiming, Proto, WorkerLatency};
@@ -128,7 +129,7 @@ fn histogram_entry(enc: &mut Encoder<'_>, timing: &CommandTiming) {
 }
 
 /// LATENCY HISTOGRAM [command ...] | LATENCY LATEST | LATENCY RESET | LATENCY HELP
-pub fn latency(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn latency(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.arg(1).to_ascii_uppercase();
     match sub.as_slice() {
         b"HISTOGRAM" => {
@@ -173,11 +174,11 @@ pub fn latency(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SLOWLOG GET [count] | LEN | RESET | HELP
-pub fn slowlog(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn slowlog(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let log = &call.ctx.shared.slowlog;
     let sub = call.arg(1);
     if is(sub, "GET") && call.args.len() <= 3 {
@@ -187,12 +188,10 @@ pub fn slowlog(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 Some(-1) => None,
                 Some(n) if n >= 0 => Some(n as usize),
                 Some(_) => {
-                    enc.error("ERR count should be greater than or equal to -1");
-                    return Flow::Continue;
+                    return Err("ERR count should be greater than or equal to -1".into());
                 }
                 None => {
-                    enc.error(err::NOT_INTEGER);
-                    return Flow::Continue;
+                    return Err(err::NOT_INTEGER.into());
                 }
             },
         };
@@ -237,5 +236,5 @@ pub fn slowlog(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(sub)
         ));
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{err, is, Call};
 use crate::command::Flow;
 use crate::persist::{self, SaveError};
@@ -68,13 +69,13 @@ fn save_here(shared: &Shared, now_ms: u64) -> Result<persist::SaveReport, SaveEr
 }
 
 /// SAVE
-pub fn save(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn save(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     match save_here(call.ctx.shared, call.ctx.now_ms) {
         Ok(_) => enc.ok(),
         Err(SaveError::InProgress) => enc.error(IN_PROGRESS),
         Err(_) => enc.error("ERR"),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: saves first when asked to (SAVE) or when
@@ -83,11 +84,10 @@ pub fn save(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 /// wait for replicas here, so NOW changes nothing and ABORT finds nothing to abort. While
 /// the snapshot loads nothing is saved (a half-loaded store would replace the file). While a
 /// script runs only NOSAVE is accepted, and it stops the script (written to or not).
-pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn shutdown(call: &mut Call<'_, '_>, _enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.is_some() {
         call.session.queue_failed = true;
-        enc.error("ERR Command not allowed inside a transaction");
-        return Flow::Continue;
+        return Err("ERR Command not allowed inside a transaction".into());
     }
     let (mut save, mut nosave, mut force, mut abort) = (false, false, false, false);
     for arg in &call.args[1..] {
@@ -100,25 +100,21 @@ pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         } else if is(arg, "ABORT") {
             abort = true;
         } else if !is(arg, "NOW") {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
     }
     if (save && nosave) || (abort && (call.args.len() > 2)) {
-        enc.error(err::SYNTAX);
-        return Flow::Continue;
+        return Err(err::SYNTAX.into());
     }
     if abort {
-        enc.error("ERR No shutdown in progress.");
-        return Flow::Continue;
+        return Err("ERR No shutdown in progress.".into());
     }
     let shared = call.ctx.shared;
     if shared.scripting.is_running() {
         if !nosave {
             // A save now would catch the script half done (Redis: only SHUTDOWN NOSAVE).
             log::warn!("SHUTDOWN refused while a script runs: use SHUTDOWN NOSAVE");
-            enc.error("ERR Errors trying to SHUTDOWN. Check logs.");
-            return Flow::Continue;
+            return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
         }
         shared.scripting.abort_for_shutdown();
     }
@@ -131,25 +127,23 @@ pub fn shutdown(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         if let Err(error) = save_here(shared, call.ctx.now_ms) {
             if !force {
                 log::warn!("SHUTDOWN: the save failed ({error}); not shutting down");
-                enc.error("ERR Errors trying to SHUTDOWN. Check logs.");
-                return Flow::Continue;
+                return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
             }
         }
     }
     shared.persistence.shutdown_save_settled();
     log::info!("SHUTDOWN asked by a client: shutting down");
     shared.begin_shutdown();
-    Flow::Close
+    Ok(Flow::Close)
 }
 
 /// BGSAVE [SCHEDULE]
-pub fn bgsave(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn bgsave(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let schedule = match call.args.len() {
         1 => false,
         2 if is(call.arg(1), "SCHEDULE") => true,
         _ => {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
     };
     let persistence = &call.ctx.shared.persistence;
@@ -162,18 +156,18 @@ pub fn bgsave(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Err(SaveError::InProgress) => enc.error(IN_PROGRESS),
         Err(_) => enc.error("ERR"),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// LASTSAVE
-pub fn lastsave(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn lastsave(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let figures = call
         .ctx
         .shared
         .persistence
         .figures(&call.ctx.shared.store, call.ctx.now_ms);
     enc.integer(figures.last_save_s as i64);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// INFO's `# Persistence` section (the fields that have a meaning here; no AOF, no fork).

@@ -8,6 +8,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::Call;
 use crate::command::Flow;
 use crate::pubsub::{Space, Subscriber};
@@ -32,7 +33,7 @@ fn confirm(enc: &mut Encoder<'_>, kind: &[u8], name: Option<&[u8]>, count: usize
 }
 
 /// SUBSCRIBE / SSUBSCRIBE channel [channel ...]
-pub fn subscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn subscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let shard = call.arg(0).eq_ignore_ascii_case(b"SSUBSCRIBE");
     let (space, kind): (Space, &[u8]) = if shard {
         (Space::Shard, b"ssubscribe")
@@ -56,11 +57,11 @@ pub fn subscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         };
         confirm(enc, kind, Some(channel), count);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// UNSUBSCRIBE / SUNSUBSCRIBE [channel ...] (none = all)
-pub fn unsubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn unsubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let shard = call.arg(0).eq_ignore_ascii_case(b"SUNSUBSCRIBE");
     let (space, kind): (Space, &[u8]) = if shard {
         (Space::Shard, b"sunsubscribe")
@@ -87,7 +88,7 @@ pub fn unsubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             call.session.subscription_count()
         };
         confirm(enc, kind, None, count);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     for channel in names {
         let set = if shard {
@@ -105,11 +106,11 @@ pub fn unsubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         };
         confirm(enc, kind, Some(&channel), count);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// PSUBSCRIBE pattern [pattern ...]
-pub fn psubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn psubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let me = subscriber(call);
     for pattern in &call.args[1..] {
         if call.session.patterns.insert(pattern.to_vec()) {
@@ -122,11 +123,11 @@ pub fn psubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             call.session.subscription_count(),
         );
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// PUNSUBSCRIBE [pattern ...] (none = all)
-pub fn punsubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn punsubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let id = call.session.info.id;
     let names: Vec<Vec<u8>> = if call.args.len() > 1 {
         call.args[1..].iter().map(|c| c.to_vec()).collect()
@@ -142,7 +143,7 @@ pub fn punsubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             None,
             call.session.subscription_count(),
         );
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     for pattern in names {
         if call.session.patterns.remove(&pattern) {
@@ -155,11 +156,11 @@ pub fn punsubscribe(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             call.session.subscription_count(),
         );
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// PUBLISH / SPUBLISH channel message: the number of clients that received it.
-pub fn publish(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn publish(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let space = if call.arg(0).eq_ignore_ascii_case(b"SPUBLISH") {
         Space::Shard
     } else {
@@ -171,12 +172,12 @@ pub fn publish(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         .pubsub
         .publish(space, call.arg(1), call.arg(2));
     enc.integer(receivers as i64);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | SHARDCHANNELS [pattern] |
 /// SHARDNUMSUB [channel ...]
-pub fn pubsub(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn pubsub(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let registry = &call.ctx.shared.pubsub;
     let sub = call.arg(1).to_ascii_uppercase();
     match (sub.as_slice(), call.args.len()) {
@@ -211,7 +212,7 @@ pub fn pubsub(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// Whether a command may run on a RESP2 connection in subscribed mode.

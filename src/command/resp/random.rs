@@ -14,6 +14,7 @@ use std::cell::Cell;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{err, is, parse_i64, Call};
 use crate::command::Flow;
 
@@ -119,21 +120,20 @@ pub fn reply_repeated(
     items_per_pick: usize,
     output_limit: usize,
     mut write_pick: impl FnMut(&mut Encoder<'_>, usize),
-) -> Flow {
+) -> Result<Flow, RespError> {
     if let Err(message) = check_repeated(picks, output_limit) {
-        enc.error(message);
-        return Flow::Continue;
+        return Err(message.into());
     }
     // Within the limit checked above, so the count fits a usize.
     enc.array(picks as usize * items_per_pick);
     let start = enc.out.len();
     for _ in 0..picks {
         if enc.out.len() - start > output_limit {
-            return Flow::Close;
+            return Ok(Flow::Close);
         }
         write_pick(enc, random() as usize % len);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 #[cfg(test)]
@@ -173,7 +173,7 @@ mod tests {
         let value = [b'v'; 100]; // a 108-byte bulk string
         let header = b"*150\r\n".len();
         let flow = reply_repeated(&mut enc, 3, 150, 1, 1000, |enc, _| enc.bulk(&value));
-        assert_eq!(flow, Flow::Close);
+        assert_eq!(flow, Ok(Flow::Close));
         let reply = out.len() - header;
         assert!(reply > 1000 && reply <= 1000 + 108, "{reply}");
 
@@ -183,6 +183,6 @@ mod tests {
             assert!(i < 3);
             enc.bulk(&value)
         });
-        assert_eq!((flow, out.len()), (Flow::Continue, 4 + 5 * 108));
+        assert_eq!((flow, out.len()), (Ok(Flow::Continue), 4 + 5 * 108));
     }
 }

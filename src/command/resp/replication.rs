@@ -7,6 +7,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{err, is, Call};
 use crate::blocking::{Parked, WaitFor, Waiter};
 use crate::command::Flow;
@@ -14,10 +15,9 @@ use crate::replication::primary::Psync;
 use crate::replication::{Role, Wait};
 
 /// REPLCONF option value ...
-pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len().is_multiple_of(2) {
-        enc.error(err::SYNTAX);
-        return Flow::Continue;
+        return Err(err::SYNTAX.into());
     }
     let mut i = 1;
     while i + 1 < call.args.len() {
@@ -29,8 +29,7 @@ pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             {
                 Some(port) => call.session.replica_hello.listening_port = port,
                 None => {
-                    enc.error("ERR value is not an integer or out of range");
-                    return Flow::Continue;
+                    return Err("ERR value is not an integer or out of range".into());
                 }
             }
         } else if is(option, "capa") {
@@ -40,37 +39,36 @@ pub fn replconf(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             // Other capabilities (eof, psync2) are what every full sync here does anyway.
         } else if is(option, "ack") || is(option, "getack") {
             // ACKs arrive on the link once it is one; here there is nothing to answer.
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         } else if is(option, "ip-address") {
             if value.len() > crate::replication::identity::MAX_ANNOUNCE_IP_LEN {
-                enc.error(&format!(
+                return Err(format!(
                     "ERR REPLCONF ip-address provided by replica instance is too long: {} bytes",
                     value.len()
-                ));
-                return Flow::Continue;
+                )
+                .into());
             }
             call.session.replica_hello.ip_address =
                 Some(String::from_utf8_lossy(value).into_owned());
         } else if is(option, "rdb-only") || is(option, "rdb-filter-only") {
             // Accepted and not used.
         } else {
-            enc.error(&format!(
+            return Err(format!(
                 "ERR Unrecognized REPLCONF option: {}",
                 String::from_utf8_lossy(option)
-            ));
-            return Flow::Continue;
+            )
+            .into());
         }
         i += 2;
     }
     enc.ok();
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// PSYNC replid offset | SYNC
-pub fn psync(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn psync(call: &mut Call<'_, '_>, _enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.is_some() {
-        enc.error("ERR Replica can't interact with the keyspace");
-        return Flow::Continue;
+        return Err("ERR Replica can't interact with the keyspace".into());
     }
     let (replid, offset) = if is(call.arg(0), "sync") {
         ("?".to_string(), -1)
@@ -79,31 +77,28 @@ pub fn psync(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             .ok()
             .and_then(|v| v.parse::<i64>().ok());
         let Some(offset) = offset else {
-            enc.error("ERR value is not an integer or out of range");
-            return Flow::Continue;
+            return Err("ERR value is not an integer or out of range".into());
         };
         (String::from_utf8_lossy(call.arg(1)).into_owned(), offset)
     };
     if let Role::Replica { .. } = call.ctx.shared.replication.role() {
         if !call.ctx.shared.replication.upstream.lock().link_up {
-            enc.error("NOMASTERLINK Can't SYNC while not connected with my master");
-            return Flow::Continue;
+            return Err("NOMASTERLINK Can't SYNC while not connected with my master".into());
         }
     }
     if call.ctx.shared.replication.attached().len() >= crate::replication::primary::MAX_REPLICAS {
-        enc.error("ERR too many replicas attached");
-        return Flow::Continue;
+        return Err("ERR too many replicas attached".into());
     }
     call.session.psync = Some(Psync {
         replid,
         offset,
         hello: call.session.replica_hello.clone(),
     });
-    Flow::Replica
+    Ok(Flow::Replica)
 }
 
 /// REPLICAOF host port | REPLICAOF NO ONE (and SLAVEOF)
-pub fn replicaof(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn replicaof(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let repl = &call.ctx.shared.replication;
     if is(call.arg(1), "no") && is(call.arg(2), "one") {
         if matches!(repl.role(), Role::Replica { .. }) {
@@ -111,27 +106,26 @@ pub fn replicaof(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         repl.promote();
         enc.ok();
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let port = std::str::from_utf8(call.arg(2))
         .ok()
         .and_then(|v| v.parse::<u16>().ok());
     let Some(port) = port.filter(|&p| p != 0) else {
-        enc.error("ERR Invalid master port");
-        return Flow::Continue;
+        return Err("ERR Invalid master port".into());
     };
     let host = String::from_utf8_lossy(call.arg(1)).into_owned();
     if !repl.follow(host.clone(), port) {
         enc.simple("OK Already connected to specified master");
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     log::info!("REPLICAOF {host}:{port} enabled (user request)");
     enc.ok();
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ROLE
-pub fn role(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn role(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let repl = &call.ctx.shared.replication;
     match repl.role() {
         Role::Primary => {
@@ -176,7 +170,7 @@ pub fn role(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             enc.integer(if up.link_up { repl.offset() as i64 } else { -1 });
         }
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// The refusal of a client write on a read-only replica.
@@ -185,27 +179,24 @@ pub const READONLY: &str = "READONLY You can't write against a read only replica
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// WAIT numreplicas timeout
-pub fn wait(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn wait(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let number = |arg: &[u8]| std::str::from_utf8(arg).ok()?.parse::<i64>().ok();
     let (Some(needed), Some(timeout_ms)) = (number(call.arg(1)), number(call.arg(2))) else {
-        enc.error("ERR value is not an integer or out of range");
-        return Flow::Continue;
+        return Err("ERR value is not an integer or out of range".into());
     };
     if timeout_ms < 0 {
-        enc.error("ERR timeout is negative");
-        return Flow::Continue;
+        return Err("ERR timeout is negative".into());
     }
     let ctx = call.ctx;
     let repl = &ctx.shared.replication;
     if matches!(repl.role(), Role::Replica { .. }) {
-        enc.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
-        return Flow::Continue;
+        return Err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into());
     }
     let offset = repl.offset();
     let acked = repl.acked(offset);
     if acked as i64 >= needed || call.session.in_exec {
         enc.integer(acked as i64);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let seq = ctx.shared.blocked.park(Waiter {
         seq: 0,
@@ -230,5 +221,5 @@ pub fn wait(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         needed: needed.max(0) as usize,
         deadline_ms: (timeout_ms > 0).then(|| ctx.now_ms.saturating_add(timeout_ms as u64)),
     });
-    Flow::Block
+    Ok(Flow::Block)
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
+use super::error::RespError;
 use super::spec::{Flags, Registry};
 use super::{err, parse_i64, run_queued, Call, RespSession};
 use crate::command::{Context, Flow};
@@ -171,26 +172,22 @@ impl Host for ScriptHost<'_, '_> {
 
 /// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO script numkeys [key ...] [arg ...]
 /// (dispatched with every gate held).
-pub fn eval(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn eval(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.name();
     let by_sha = name.starts_with("evalsha");
     let read_only = name.ends_with("_ro");
     let Some(numkeys) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     let given = call.args.len() as i64 - 3;
     if numkeys > given {
-        enc.error("ERR Number of keys can't be greater than number of args");
-        return Flow::Continue;
+        return Err("ERR Number of keys can't be greater than number of args".into());
     }
     if numkeys < 0 {
-        enc.error("ERR Number of keys can't be negative");
-        return Flow::Continue;
+        return Err("ERR Number of keys can't be negative".into());
     }
     if by_sha && call.arg(1).len() != 40 {
-        enc.error("NOSCRIPT No matching script. Please use EVAL.");
-        return Flow::Continue;
+        return Err("NOSCRIPT No matching script. Please use EVAL.".into());
     }
     let scripting = &call.ctx.shared.scripting;
     let mut engine = scripting.engine();
@@ -202,9 +199,8 @@ pub fn eval(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let (sha, no_writes) = match engine.prepare(source) {
         Outcome::Ready { sha, no_writes } => (sha, no_writes),
         Outcome::Refused(message) => {
-            enc.error(&message);
             scripting.refresh_figures(&engine);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let run = Run {
@@ -220,7 +216,7 @@ pub fn eval(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         run,
         |engine, keys, argv, host, enc| engine.run_eval(&sha, keys, argv, host, enc),
     );
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// What [`run_with_host`] runs: an EVAL script or a FUNCTION, its name (sha or function
@@ -296,7 +292,7 @@ pub(super) fn engine_or_busy<'s>(
 }
 
 /// SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP (dispatched without a gate).
-pub fn script(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn script(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.arg(1).to_ascii_uppercase();
     let argc = call.args.len();
     let scripting = &call.ctx.shared.scripting;
@@ -329,8 +325,7 @@ pub fn script(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         },
         (b"FLUSH", 2 | 3) => {
             if argc == 3 && !super::is(call.arg(2), "ASYNC") && !super::is(call.arg(2), "SYNC") {
-                enc.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-                return Flow::Continue;
+                return Err("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into());
             }
             match engine_or_busy(call.ctx) {
                 Err(busy) => enc.error(&busy),
@@ -348,5 +343,5 @@ pub fn script(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -1,6 +1,7 @@
 //! The server commands: INFO (Redis's section and field names), COMMAND and TIME; CONFIG is
 //! in [`super::settings`], the connection commands in [`super::connection`].
 
+use super::error::RespError;
 use super::spec::{command_keys, CommandSpec};
 use super::Call;
 use crate::clients::LimitBreach;
@@ -13,18 +14,18 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 /// TIME: unix seconds and microseconds.
-pub fn time(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn time(_call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     enc.array(2);
     enc.bulk(now.as_secs().to_string().as_bytes());
     enc.bulk(now.subsec_micros().to_string().as_bytes());
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// INFO [section ...]
-pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let shared = call.ctx.shared;
     let wanted: Vec<String> = call.args[1..]
         .iter()
@@ -150,7 +151,7 @@ pub fn info(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         text.truncate(text.len() - 2);
     }
     enc.verbatim(text.as_bytes());
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 fn command_info(enc: &mut Encoder<'_>, spec: &CommandSpec) {
@@ -173,7 +174,7 @@ fn command_info(enc: &mut Encoder<'_>, spec: &CommandSpec) {
 }
 
 /// COMMAND [COUNT|LIST|INFO name...|DOCS name...]
-pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.args.get(1).map(|s| s.to_ascii_uppercase());
     let named = |call: &Call<'_, '_>| -> Vec<&'static CommandSpec> {
         if call.args.len() <= 2 {
@@ -259,5 +260,5 @@ pub fn command(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

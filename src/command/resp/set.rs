@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{err, events, is, parse_i64, parse_scan, reply_store_error, Call, ScanArgs};
 use crate::command::Flow;
 use crate::glob;
@@ -77,7 +78,7 @@ fn reply_members<'m>(enc: &mut Encoder<'_>, members: impl ExactSizeIterator<Item
 }
 
 /// SADD key member [member ...]
-pub fn sadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn sadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let members = &call.args[2..];
     let write = |set: Option<&mut SetObject>| {
         let set = set.expect("created");
@@ -94,11 +95,11 @@ pub fn sadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(added) => enc.integer(added as i64),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SREM key member [member ...]
-pub fn srem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn srem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let members = &call.args[2..];
     let write = |set: Option<&mut SetObject>| {
         set.map_or(0, |s| members.iter().filter(|m| s.remove(m)).count())
@@ -114,20 +115,20 @@ pub fn srem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(removed) => enc.integer(removed as i64),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SCARD key
-pub fn scard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn scard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     match with_set(call, call.arg(1), |set| set.map_or(0, |s| s.len())) {
         Ok(n) => enc.integer(n as i64),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SISMEMBER key member / SMISMEMBER key member [member ...]
-pub fn sismember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn sismember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let many = is(call.arg(0), "SMISMEMBER");
     let members = &call.args[2..];
     let found = with_set(call, call.arg(1), |set| {
@@ -146,11 +147,11 @@ pub fn sismember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(found) => enc.integer(i64::from(found[0])),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SMEMBERS key
-pub fn smembers(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn smembers(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let result = with_set(call, call.arg(1), |set| match set {
         Some(set) => {
             let members: Vec<Cow<'_, [u8]>> = set.iter().collect();
@@ -161,16 +162,15 @@ pub fn smembers(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if let Err(error) = result {
         reply_store_error(enc, error);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SPOP key [count]
-pub fn spop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn spop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let count = match super::pop_count(call) {
         Ok(count) => count.map(|n| n as u64),
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let popped = write_set(call, call.arg(1), IfMissing::Leave, |set| {
@@ -200,24 +200,22 @@ pub fn spop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         },
         (Ok(popped), Some(_)) => reply_members(enc, popped.iter().map(|m| Cow::Borrowed(&m[..]))),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SRANDMEMBER key [count]
-pub fn srandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn srandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len() > 3 {
-        enc.error(err::SYNTAX);
-        return Flow::Continue;
+        return Err(err::SYNTAX.into());
     }
     let (count, _) = match super::random::parse_args(call, "") {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let output_limit = enc.output_limit;
-    let mut flow = Flow::Continue;
+    let mut flow = Ok(Flow::Continue);
     let result = with_set(call, call.arg(1), |set| {
         let members: Vec<Cow<'_, [u8]>> = set.map(|s| s.iter().collect()).unwrap_or_default();
         let Some(count) = count else {
@@ -264,7 +262,7 @@ pub fn srandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 }
 
 /// SMOVE source destination member (runs with every gate held)
-pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (source, destination, member) = (call.arg(1), call.arg(2), call.arg(3));
     let result = (|| -> Result<bool, StoreError> {
         let present = with_set(call, source, |set| set.map(|s| s.contains(member)))?;
@@ -304,7 +302,7 @@ pub fn smove(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(moved) => enc.integer(i64::from(moved)),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// Which algebra.
@@ -385,7 +383,7 @@ fn combine(
 }
 
 /// SINTER / SUNION / SDIFF key [key ...] (runs with every gate held)
-pub fn scombine(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn scombine(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     match combine(call, Algebra::of(call.arg(0)), &call.args[1..]) {
         Ok(members) => {
             // Answered in the order of the set they make (sorted when all integers), as Redis
@@ -396,7 +394,7 @@ pub fn scombine(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 fn collect(members: &[Vec<u8>]) -> SetObject {
@@ -408,7 +406,7 @@ fn collect(members: &[Vec<u8>]) -> SetObject {
 }
 
 /// SINTERSTORE / SUNIONSTORE / SDIFFSTORE destination key [key ...] (every gate held)
-pub fn sstore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn sstore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let result = combine(call, Algebra::of(call.arg(0)), &call.args[2..]).and_then(|members| {
         let set = collect(&members);
         let len = set.len();
@@ -428,11 +426,11 @@ pub fn sstore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(len) => enc.integer(len as i64),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit] (runs with every gate held)
-pub fn sintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn sintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let parsed = (|| {
         let numkeys = parse_i64(call.arg(1)).filter(|n| *n > 0).ok_or(NUMKEYS)? as u64;
         if numkeys > (call.args.len() - 2) as u64 {
@@ -451,8 +449,7 @@ pub fn sintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let (keys_end, limit) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     match combine(call, Algebra::Inter, &call.args[2..keys_end]) {
@@ -466,11 +463,11 @@ pub fn sintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]
-pub fn sscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn sscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ScanArgs {
         cursor,
         pattern,
@@ -479,8 +476,7 @@ pub fn sscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     } = match parse_scan(call.args, 2, false, false) {
         Ok(scan) => scan,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let result = with_set(call, call.arg(1), |set| {
@@ -505,5 +501,5 @@ pub fn sscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if let Err(error) = result {
         reply_store_error(enc, error);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -5,6 +5,7 @@
 //! Changes go to the live structure each setting lives in (the store, the client limits, the
 //! TLS state, the slow log); CONFIG REWRITE hands the config file to `reload`.
 
+use super::error::RespError;
 use super::{parse_i64, Call};
 use crate::clients::ClientMemoryBound;
 use crate::command::Flow;
@@ -377,7 +378,7 @@ fn config_set_tls(call: &Call<'_, '_>, enc: &mut Encoder<'_>) {
 }
 
 /// CONFIG GET pattern ... | SET name value | RESETSTAT
-pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let sub = call.arg(1).to_ascii_uppercase();
     match sub.as_slice() {
         b"SET"
@@ -413,7 +414,7 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                     Ok(()) => enc.ok(),
                     Err(message) => enc.error(&message),
                 }
-                return Flow::Continue;
+                return Ok(Flow::Continue);
             }
             match name.as_slice() {
                 b"maxmemory" => match ByteSize::parse_redis(value) {
@@ -614,5 +615,5 @@ pub fn config(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             String::from_utf8_lossy(call.arg(1))
         )),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -14,6 +14,7 @@ use std::cmp::Ordering;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{err, is, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
 use crate::store::{End, Expiry, ListObject, Object, StoreError};
@@ -160,20 +161,19 @@ fn parse_weight(bytes: &[u8]) -> Option<f64> {
 
 /// SORT / SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]
 /// [STORE destination]
-pub fn sort(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn sort(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let readonly = is(call.arg(0), "SORT_RO");
     let mut options = match parse(call.args, readonly) {
         Ok(options) => options,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let (kind, mut elements) = match load(call, call.arg(1)) {
         Ok(loaded) => loaded,
         Err(error) => {
             reply_store_error(enc, error);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
     };
     // A set's order is its table's: stored unsorted it would not be reproducible.
@@ -224,8 +224,7 @@ pub fn sort(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             });
         }
         if not_double {
-            enc.error(NOT_DOUBLE);
-            return Flow::Continue;
+            return Err(NOT_DOUBLE.into());
         }
         let (alpha, by) = (options.alpha, options.by.is_some());
         items.sort_by(|a, b| {
@@ -256,7 +255,7 @@ pub fn sort(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         None => reply(call, enc, chosen, &options.gets),
         Some(destination) => store(call, enc, destination, chosen, &options.gets),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// Answers the chosen elements, or for each the values of the GET patterns.

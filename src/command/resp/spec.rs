@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use crate::hashing::HashMap;
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::Call;
 use crate::command::Flow;
 
@@ -38,7 +39,9 @@ impl Flags {
     }
 }
 
-pub type Handler = fn(&mut Call<'_, '_>, &mut Encoder<'_>) -> Flow;
+/// A command's code: it writes its reply to the encoder, or returns the error that is its
+/// whole reply (written by [`CommandSpec::run`]).
+pub type Handler = fn(&mut Call<'_, '_>, &mut Encoder<'_>) -> Result<Flow, RespError>;
 
 pub struct CommandSpec {
     pub name: &'static str,
@@ -53,6 +56,19 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// Runs the handler; an `Err` is written as the reply and the connection goes on. Every
+    /// caller of a handler (the dispatcher, EXEC, a script's `redis.call`) comes through here,
+    /// so an error reaches the client, and `INFO errorstats`, the same way from each.
+    pub fn run(&self, call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+        match (self.handler)(call, enc) {
+            Ok(flow) => flow,
+            Err(error) => {
+                enc.error(error.message());
+                Flow::Continue
+            }
+        }
+    }
+
     pub fn arity_ok(&self, args: usize) -> bool {
         let args = args as i32;
         if self.arity >= 0 {

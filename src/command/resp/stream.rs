@@ -9,6 +9,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 pub use super::stream_common::*;
 use super::{err, is, reply_store_error, Call};
 use crate::command::Flow;
@@ -124,23 +125,20 @@ fn parse_add_or_trim(args: &[std::borrow::Cow<'_, [u8]>], xadd: bool) -> Result<
 }
 
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ...
-pub fn xadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let parsed = match parse_add_or_trim(call.args, true) {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(&message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let field_pos = parsed.id.map_or(call.args.len() + 1, |(_, at)| at + 1);
     let fields = call.args.len() as i64 - field_pos as i64;
     let Some((request, _)) = parsed.id.filter(|_| fields >= 2 && fields % 2 == 0) else {
-        enc.error("ERR wrong number of arguments for 'xadd' command");
-        return Flow::Continue;
+        return Err("ERR wrong number of arguments for 'xadd' command".into());
     };
     if request == IdRequest::Exact(StreamId::MIN) {
-        enc.error(ADD_ZERO);
-        return Flow::Continue;
+        return Err(ADD_ZERO.into());
     }
     let missing = if parsed.nomkstream {
         IfMissing::Leave
@@ -173,11 +171,11 @@ pub fn xadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             super::stream_read::stream_ready(call, &key);
         }
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// XRANGE key start end [COUNT n] / XREVRANGE key end start [COUNT n]
-pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let rev = is(call.arg(0), "XREVRANGE");
     let (start_arg, end_arg) = if rev { (3, 2) } else { (2, 3) };
     let bounds = parse_interval(call.arg(start_arg), true)
@@ -185,8 +183,7 @@ pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let (start, end) = match bounds {
         Ok(bounds) => bounds,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let mut count: Option<usize> = None;
@@ -196,14 +193,12 @@ pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             match parse_count(call.arg(i + 1)) {
                 Ok(n) => count = Some(n.max(0) as usize),
                 Err(message) => {
-                    enc.error(message);
-                    return Flow::Continue;
+                    return Err(message.into());
                 }
             }
             i += 2;
         } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
     }
     let result = with_stream(call, call.arg(1), |stream| match stream {
@@ -217,23 +212,22 @@ pub fn xrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if result.is_err() {
         wrong_type(enc);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// XLEN key
-pub fn xlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     match with_stream(call, call.arg(1), |s| s.map_or(0, |s| s.len())) {
         Ok(n) => enc.integer(n as i64),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// XDEL key id [id ...]
-pub fn xdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(ids) = parse_ids(call.args, 2) else {
-        enc.error(INVALID_ID);
-        return Flow::Continue;
+        return Err(INVALID_ID.into());
     };
     let deleted = write_stream(call, call.arg(1), IfMissing::Leave, |stream, events| {
         let deleted = stream.map_or(0, |s| ids.iter().filter(|&&id| s.delete(id)).count());
@@ -246,22 +240,20 @@ pub fn xdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(n) => enc.integer(n as i64),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
-pub fn xtrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xtrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let trim = match parse_add_or_trim(call.args, false) {
         Ok(AddArgs {
             trim: Some(trim), ..
         }) => trim,
         Ok(_) => {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
         Err(message) => {
-            enc.error(&message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     match write_stream(call, call.arg(1), IfMissing::Leave, |stream, events| {
@@ -274,14 +266,13 @@ pub fn xtrim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(n) => enc.integer(n as i64),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]
-pub fn xsetid(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xsetid(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(id) = parse_id(call.arg(2), 0, true) else {
-        enc.error(INVALID_ID);
-        return Flow::Continue;
+        return Err(INVALID_ID.into());
     };
     let (mut added, mut max_deleted) = (None, None);
     let mut i = 3;
@@ -291,27 +282,22 @@ pub fn xsetid(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             match parse_count(call.arg(i + 1)) {
                 Ok(n) if n >= 0 => added = Some(n as u64),
                 Ok(_) => {
-                    enc.error("ERR entries_added must be positive");
-                    return Flow::Continue;
+                    return Err("ERR entries_added must be positive".into());
                 }
                 Err(message) => {
-                    enc.error(message);
-                    return Flow::Continue;
+                    return Err(message.into());
                 }
             }
         } else if is(call.arg(i), "MAXDELETEDID") && more > 0 {
             let Some(max) = parse_id(call.arg(i + 1), 0, true) else {
-                enc.error(INVALID_ID);
-                return Flow::Continue;
+                return Err(INVALID_ID.into());
             };
             if id < max {
-                enc.error("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
-                return Flow::Continue;
+                return Err("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id".into());
             }
             max_deleted = Some(max);
         } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
         i += 2;
     }
@@ -333,7 +319,7 @@ pub fn xsetid(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             enc.error("ERR The ID specified in XSETID is smaller than the target stream top item")
         }
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::stream::{
     parse_count, parse_id, parse_ids, parse_interval, reply_entry, reply_id, with_stream,
     write_stream, INVALID_ID,
@@ -90,7 +91,7 @@ const XGROUP_HELP: &[&str] = &[
 ];
 
 /// XGROUP subcommand ...
-pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let table = [
         ("create", -5),
         ("setid", -5),
@@ -100,17 +101,17 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         ("help", 2),
     ];
     if !subcommand_ok(call, enc, &table) {
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let sub = call.arg(1).to_ascii_uppercase();
     let argc = call.args.len();
     if argc == 2 && sub == b"HELP" {
         super::reply_help(enc, XGROUP_HELP);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     if argc < 4 {
         subcommand_error(call, enc);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let (create, setid) = (sub == b"CREATE", sub == b"SETID");
     let (mut mkstream, mut entries_read) = (false, None);
@@ -124,18 +125,16 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 Ok(n) if n >= 0 => entries_read = Some(n as u64),
                 Ok(-1) => entries_read = None,
                 Ok(_) => {
-                    enc.error("ERR value for ENTRIESREAD must be positive or -1");
-                    return Flow::Continue;
+                    return Err("ERR value for ENTRIESREAD must be positive or -1".into());
                 }
                 Err(message) => {
-                    enc.error(message);
-                    return Flow::Continue;
+                    return Err(message.into());
                 }
             }
             i += 2;
         } else {
             subcommand_error(call, enc);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
     }
     let (key, group) = (call.arg(2), call.arg(3));
@@ -143,17 +142,15 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let has_group = match state {
         Err(error) => {
             reply_store_error(enc, error);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
         Ok(None) if !mkstream => {
-            enc.error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
-            return Flow::Continue;
+            return Err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.".into());
         }
         Ok(state) => state.unwrap_or(false),
     };
     if !has_group && !mkstream && (setid || sub == b"CREATECONSUMER" || sub == b"DELCONSUMER") {
-        enc.error(&nogroup_for_key(group, key));
-        return Flow::Continue;
+        return Err(nogroup_for_key(group, key).into());
     }
     let now = call.ctx.now_ms;
     let id_arg = |call: &Call<'_, '_>, missing_seq_strict: bool| -> Result<Option<StreamId>, ()> {
@@ -168,8 +165,7 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     match sub.as_slice() {
         b"CREATE" if (5..=8).contains(&argc) => {
             let Ok(id) = id_arg(call, true) else {
-                enc.error(INVALID_ID);
-                return Flow::Continue;
+                return Err(INVALID_ID.into());
             };
             let missing = if mkstream {
                 IfMissing::Create
@@ -191,8 +187,7 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         b"SETID" if argc == 5 || argc == 7 => {
             let Ok(id) = id_arg(call, false) else {
-                enc.error(INVALID_ID);
-                return Flow::Continue;
+                return Err(INVALID_ID.into());
             };
             group_edit(call, enc, |s, events| {
                 s.set_group_id(group, id, entries_read)?;
@@ -241,7 +236,7 @@ pub fn xgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         _ => subcommand_error(call, enc),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// Runs a group change on the stream at `call.arg(2)`: replies the integer it gives, `+OK`
@@ -263,24 +258,23 @@ fn group_edit(
 }
 
 /// XACK key group id [id ...]
-pub fn xack(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xack(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let group = call.arg(2);
     match with_stream(call, call.arg(1), |s| {
         s.is_some_and(|s| s.group(group).is_some())
     }) {
         Err(error) => {
             reply_store_error(enc, error);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
         Ok(false) => {
             enc.integer(0);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
         Ok(true) => {}
     }
     let Some(ids) = parse_ids(call.args, 3) else {
-        enc.error(INVALID_ID);
-        return Flow::Continue;
+        return Err(INVALID_ID.into());
     };
     match write_stream(call, call.arg(1), IfMissing::Leave, |s, _| {
         s.map_or(0, |s| s.ack(group, &ids))
@@ -288,15 +282,14 @@ pub fn xack(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(n) => enc.integer(n as i64),
         Err(error) => reply_store_error(enc, error),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// XPENDING key group [[IDLE min-idle] start end count [consumer]]
-pub fn xpending(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xpending(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let argc = call.args.len();
     if argc != 3 && !(6..=9).contains(&argc) {
-        enc.error(err::SYNTAX);
-        return Flow::Continue;
+        return Err(err::SYNTAX.into());
     }
     let mut extended = None;
     if argc >= 6 {
@@ -306,21 +299,18 @@ pub fn xpending(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             match parse_count(call.arg(4)) {
                 Ok(n) => min_idle = n,
                 Err(message) => {
-                    enc.error(message);
-                    return Flow::Continue;
+                    return Err(message.into());
                 }
             }
             if argc < 8 {
-                enc.error(err::SYNTAX);
-                return Flow::Continue;
+                return Err(err::SYNTAX.into());
             }
             at += 2;
         }
         let count = match parse_count(call.arg(at + 2)) {
             Ok(n) => n.max(0) as usize,
             Err(message) => {
-                enc.error(message);
-                return Flow::Continue;
+                return Err(message.into());
             }
         };
         let bounds = parse_interval(call.arg(at), true)
@@ -328,8 +318,7 @@ pub fn xpending(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         let (start, end) = match bounds {
             Ok(b) => b,
             Err(message) => {
-                enc.error(message);
-                return Flow::Continue;
+                return Err(message.into());
             }
         };
         let consumer = (at + 3 < argc).then(|| call.arg(at + 3));
@@ -397,7 +386,7 @@ pub fn xpending(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if let Err(error) = result {
         reply_store_error(enc, error);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// Parses a non-negative-clamped integer option of XCLAIM, with its own error words.
@@ -407,16 +396,15 @@ fn claim_number(arg: &[u8], what: &str) -> Result<i64, String> {
 
 /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms] [RETRYCOUNT n]
 /// [FORCE] [JUSTID] [LASTID id]
-pub fn xclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (key, group, consumer) = (call.arg(1), call.arg(2), call.arg(3));
     match with_stream(call, key, |s| s.is_some_and(|s| s.group(group).is_some())) {
         Err(error) => {
             reply_store_error(enc, error);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
         Ok(false) => {
-            enc.error(&nogroup(key, group));
-            return Flow::Continue;
+            return Err(nogroup(key, group).into());
         }
         Ok(true) => {}
     }
@@ -475,8 +463,7 @@ pub fn xclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     let (claim, ids, last_id) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(&message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let result = write_stream(call, key, IfMissing::Leave, |s, events| {
@@ -496,7 +483,7 @@ pub fn xclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if let Err(error) = result {
         reply_store_error(enc, error);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 fn reply_claimed(enc: &mut Encoder<'_>, stream: &StreamObject, ids: &[StreamId], just_id: bool) {
@@ -513,16 +500,14 @@ fn reply_claimed(enc: &mut Encoder<'_>, stream: &StreamObject, ids: &[StreamId],
 }
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
-pub fn xautoclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xautoclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(min_idle) = parse_i64(call.arg(4)) else {
-        enc.error("ERR Invalid min-idle-time argument for XAUTOCLAIM");
-        return Flow::Continue;
+        return Err("ERR Invalid min-idle-time argument for XAUTOCLAIM".into());
     };
     let start = match parse_interval(call.arg(5), true) {
         Ok(start) => start,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let (mut count, mut just_id) = (100usize, false);
@@ -533,16 +518,14 @@ pub fn xautoclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             match parse_i64(call.arg(j + 1)) {
                 Some(n) if (1..=i64::MAX / 10).contains(&n) => count = n as usize,
                 _ => {
-                    enc.error("ERR COUNT must be > 0");
-                    return Flow::Continue;
+                    return Err("ERR COUNT must be > 0".into());
                 }
             }
             j += 1;
         } else if is(call.arg(j), "JUSTID") {
             just_id = true;
         } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
         j += 1;
     }
@@ -577,5 +560,5 @@ pub fn xautoclaim(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if let Err(error) = result {
         reply_store_error(enc, error);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -6,6 +6,7 @@
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::reply_help;
 use super::stream::{parse_count, reply_entries, reply_entry, reply_id, with_stream};
 use super::{is, reply_store_error, Call};
@@ -39,10 +40,10 @@ fn reply_optional(enc: &mut Encoder<'_>, value: Option<u64>) {
 }
 
 /// XINFO subcommand ...
-pub fn xinfo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xinfo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let table = [("consumers", 4), ("groups", 3), ("stream", -3), ("help", 2)];
     if !super::stream_group::subcommand_ok(call, enc, &table) {
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     if is(call.arg(1), "HELP") {
         if call.args.len() == 2 {
@@ -50,11 +51,11 @@ pub fn xinfo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         } else {
             subcommand_error(call, enc);
         }
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     if call.args.len() < 3 {
         subcommand_error(call, enc);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let now = call.ctx.now_ms;
     let sub = call.arg(1).to_ascii_uppercase();
@@ -64,11 +65,10 @@ pub fn xinfo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(full) => full,
         Err(None) => {
             subcommand_error(call, enc);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
         Err(Some(message)) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let result = with_stream(call, key, |stream| {
@@ -122,7 +122,7 @@ pub fn xinfo(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     if let Err(error) = result {
         reply_store_error(enc, error);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// XINFO STREAM's options: `None` plain, `Some(count)` FULL (0 = everything). `Err(None)`

@@ -11,6 +11,7 @@
 
 use ferrocache_protocol::resp::{Encoder, RespVersion};
 
+use super::error::RespError;
 use super::stream_common::{
     consumer_count, parse_count, parse_id, reply_entries, reply_entry, reply_id, INVALID_ID,
 };
@@ -154,21 +155,24 @@ fn key_part(
 }
 
 /// XREAD [COUNT n] [BLOCK ms] STREAMS key ... id ...
-pub fn xread(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xread(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     read(call, enc, false)
 }
 
 /// XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] STREAMS key ... id ...
-pub fn xreadgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn xreadgroup(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     read(call, enc, true)
 }
 
-fn read(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>, group_read: bool) -> Flow {
+fn read(
+    call: &mut Call<'_, '_>,
+    enc: &mut Encoder<'_>,
+    group_read: bool,
+) -> Result<Flow, RespError> {
     let args = match parse_read(call.args, group_read) {
         Ok(args) => args,
         Err(message) => {
-            enc.error(&message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     // Resolve `$` and check every key (type, group) before serving any.
@@ -184,12 +188,11 @@ fn read(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>, group_read: bool) -> Flo
         match looked {
             Err(error) => {
                 reply_store_error(enc, error);
-                return Flow::Continue;
+                return Ok(Flow::Continue);
             }
             Ok(None) => {
                 let (group, _) = args.group.expect("only group reads miss");
-                enc.error(&nogroup(key, group));
-                return Flow::Continue;
+                return Err(nogroup(key, group).into());
             }
             // `$` (or `>`: the group's id is read again when serving).
             Ok(Some(last)) => after.push(id.unwrap_or(last)),
@@ -211,8 +214,7 @@ fn read(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>, group_read: bool) -> Flo
                 match read_group(call.ctx, key, &request, version, limit) {
                     Ok(part) => part,
                     Err(message) => {
-                        enc.error(&message);
-                        return Flow::Continue;
+                        return Err(message.into());
                     }
                 }
             }
@@ -224,11 +226,11 @@ fn read(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>, group_read: bool) -> Flo
         for part in parts {
             enc.out.extend_from_slice(&part);
         }
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     let Some(block_ms) = args.block_ms else {
         enc.null_array();
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     };
     let wait = StreamWait {
         after,

@@ -6,13 +6,14 @@
 
 use ferrocache_protocol::resp::{format_double, Encoder};
 
+use super::error::RespError;
 use super::{err, events, is, parse_f64, parse_i64, reply_store_error, Call};
 use crate::command::Flow;
 use crate::metrics::WorkerStats;
 use crate::store::{Expiry, StoreError};
 
 /// GET key
-pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ctx = call.ctx;
     let hit = ctx.shared.store.get(
         call.arg(1),
@@ -42,7 +43,7 @@ pub fn get(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         },
     );
     count_lookup(ctx, hit);
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// Counts a key lookup for INFO's keyspace_hits / keyspace_misses.
@@ -102,7 +103,7 @@ fn ttl_option(
 }
 
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
-pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (mut nx, mut xx, mut get, mut ttl) = (false, false, false, None);
     let mut i = 3;
     while i < call.args.len() {
@@ -114,8 +115,7 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
                 continue;
             }
             Err(message) => {
-                enc.error(&message);
-                return Flow::Continue;
+                return Err(message.into());
             }
         }
         if is(arg, "NX") && !xx {
@@ -125,8 +125,7 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         } else if is(arg, "GET") {
             get = true;
         } else {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
         i += 1;
     }
@@ -168,11 +167,11 @@ pub fn set(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok((true, None)) => enc.ok(),
         Ok((false, None)) => enc.null(),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SETNX key value
-pub fn setnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn setnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let value = call.arg(2);
     let result = call
         .ctx
@@ -189,15 +188,14 @@ pub fn setnx(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(stored) => enc.integer(i64::from(stored)),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SETEX key seconds value / PSETEX key ms value
-pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let millis = is(call.arg(0), "PSETEX");
     let Some(amount) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     let at = if millis {
         Some(amount)
@@ -206,11 +204,7 @@ pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     }
     .and_then(|ms| ms.checked_add(call.ctx.now_ms as i64));
     let (Some(at), true) = (at, amount > 0) else {
-        enc.error(&format!(
-            "ERR invalid expire time in '{}' command",
-            call.name()
-        ));
-        return Flow::Continue;
+        return Err(format!("ERR invalid expire time in '{}' command", call.name()).into());
     };
     let value = call.arg(3);
     let result = call
@@ -226,11 +220,11 @@ pub fn setex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(_) => enc.ok(),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// GETSET key value
-pub fn getset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn getset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let value = call.arg(2);
     let result = call
         .ctx
@@ -250,11 +244,11 @@ pub fn getset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(None) => enc.null(),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// GETDEL key
-pub fn getdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn getdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let result = call
         .ctx
         .shared
@@ -274,23 +268,21 @@ pub fn getdel(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(None) => enc.null(),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
-pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let mut ttl = None;
     let mut i = 2;
     while i < call.args.len() {
         match ttl_option(call, i, "getex", ("PERSIST", TtlOption::Persist), &mut ttl) {
             Ok(0) => {
-                enc.error(err::SYNTAX);
-                return Flow::Continue;
+                return Err(err::SYNTAX.into());
             }
             Ok(taken) => i += taken,
             Err(message) => {
-                enc.error(&message);
-                return Flow::Continue;
+                return Err(message.into());
             }
         }
     }
@@ -323,11 +315,11 @@ pub fn getex(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(None) => enc.null(),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// MGET key [key ...]
-pub fn mget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn mget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ctx = call.ctx;
     enc.array(call.args.len() - 1);
     for key in &call.args[1..] {
@@ -349,17 +341,17 @@ pub fn mget(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             });
         count_lookup(ctx, hit);
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// MSET key value [key value ...] (runs with every gate held, so it is atomic)
-pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.args.len().is_multiple_of(2) {
-        enc.error(&format!(
+        return Err(format!(
             "ERR wrong number of arguments for '{}' command",
             call.name()
-        ));
-        return Flow::Continue;
+        )
+        .into());
     }
     let nx = is(call.arg(0), "MSETNX");
     let store = &call.ctx.shared.store;
@@ -370,7 +362,7 @@ pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             .any(|pair| store.peek(&pair[0], now, |entry| entry.exists()))
     {
         enc.integer(0);
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     for pair in call.args[1..].chunks(2) {
         if let Err(outcome) = store.edit(&pair[0], now, |entry| {
@@ -378,7 +370,7 @@ pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             entry.put_string(&pair[1], 0, Expiry::Never)
         }) {
             reply_store_error(enc, outcome);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
     }
     if nx {
@@ -386,11 +378,11 @@ pub fn mset(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     } else {
         enc.ok();
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// INCR, DECR, INCRBY, DECRBY
-pub fn incr(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn incr(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let delta = match name.as_slice() {
         b"INCR" => Some(1),
@@ -399,8 +391,7 @@ pub fn incr(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         _ => parse_i64(call.arg(2)).and_then(i64::checked_neg),
     };
     let Some(delta) = delta else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     let result = call
         .ctx
@@ -427,14 +418,13 @@ pub fn incr(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(n) => enc.integer(n),
         Err(message) => enc.error(message),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// INCRBYFLOAT key increment
-pub fn incrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn incrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(delta) = parse_f64(call.arg(2)) else {
-        enc.error(err::NOT_FLOAT);
-        return Flow::Continue;
+        return Err(err::NOT_FLOAT.into());
     };
     let result = call
         .ctx
@@ -463,11 +453,11 @@ pub fn incrbyfloat(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(text) => enc.bulk(text.as_bytes()),
         Err(message) => enc.error(message),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// APPEND key value
-pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let tail = call.arg(2);
     let limit = call.ctx.shared.clients.proto_max_bulk_len();
     let result = call
@@ -494,11 +484,11 @@ pub fn append(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(len) => enc.integer(len as i64),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// STRLEN key
-pub fn strlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn strlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ctx = call.ctx;
     ctx.shared.store.get(
         call.arg(1),
@@ -510,14 +500,13 @@ pub fn strlen(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             Some(item) => enc.integer(item.value().len() as i64),
         },
     );
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// GETRANGE key start end (and its old name SUBSTR)
-pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (Some(start), Some(end)) = (parse_i64(call.arg(2)), parse_i64(call.arg(3))) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     let ctx = call.ctx;
     ctx.shared.store.get(
@@ -546,18 +535,16 @@ pub fn getrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         },
     );
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// SETRANGE key offset value
-pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(offset) = parse_i64(call.arg(2)) else {
-        enc.error(err::NOT_INTEGER);
-        return Flow::Continue;
+        return Err(err::NOT_INTEGER.into());
     };
     if offset < 0 {
-        enc.error("ERR offset is out of range");
-        return Flow::Continue;
+        return Err("ERR offset is out of range".into());
     }
     let patch = call.arg(3);
     let limit = call.ctx.shared.clients.proto_max_bulk_len() as u64;
@@ -594,5 +581,5 @@ pub fn setrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(len) => enc.integer(len as i64),
         Err(outcome) => reply_store_error(enc, outcome),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }

@@ -300,6 +300,7 @@ pub fn acl_catalogue() -> std::sync::Arc<crate::acl::Catalogue> {
 #[cfg(debug_assertions)]
 mod test_hooks {
     use super::*;
+    use crate::command::resp::error::RespError;
     use crate::command::resp::Call;
 
     /// `FERROCACHE-TEST-PANIC TURN | STORE key | THREAD`: panics inside the command (with
@@ -327,7 +328,7 @@ mod test_hooks {
         }
     }
 
-    fn panic_on_request(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+    fn panic_on_request(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
         let ctx = call.ctx;
         match call.arg(1).to_ascii_uppercase().as_slice() {
             b"TURN" => panic!("test hook: a command panics"),
@@ -345,7 +346,7 @@ mod test_hooks {
             }
             _ => enc.error("ERR syntax error"),
         }
-        Flow::Continue
+        Ok(Flow::Continue)
     }
 }
 

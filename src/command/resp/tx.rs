@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::{run_queued, Call};
 use crate::command::Flow;
 
@@ -20,35 +21,32 @@ fn current_cas(call: &Call<'_, '_>, key: &[u8]) -> Option<u64> {
 }
 
 /// MULTI
-pub fn multi(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn multi(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.is_some() {
-        enc.error("ERR MULTI calls can not be nested");
-        return Flow::Continue;
+        return Err("ERR MULTI calls can not be nested".into());
     }
     call.session.queued = Some(Vec::new());
     call.session.queued_bytes = 0;
     call.session.queue_failed = false;
     enc.ok();
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// EXEC (dispatched with every gate held)
-pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(queued) = call.session.queued.take() else {
-        enc.error("ERR EXEC without MULTI");
-        return Flow::Continue;
+        return Err("ERR EXEC without MULTI".into());
     };
     let watched = std::mem::take(&mut call.session.watched);
     if std::mem::take(&mut call.session.queue_failed) {
-        enc.error("EXECABORT Transaction discarded because of previous errors.");
-        return Flow::Continue;
+        return Err("EXECABORT Transaction discarded because of previous errors.".into());
     }
     if watched
         .iter()
         .any(|(key, cas)| current_cas(call, key) != *cas)
     {
         enc.null_array();
-        return Flow::Continue;
+        return Ok(Flow::Continue);
     }
     enc.array(queued.len());
     let mut flow = Flow::Continue;
@@ -95,38 +93,36 @@ pub fn exec(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     for key in std::mem::take(&mut call.session.ready_streams) {
         super::stream_read::serve_stream_waiters(call.ctx, &key);
     }
-    flow
+    Ok(flow)
 }
 
 /// DISCARD
-pub fn discard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn discard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.take().is_none() {
-        enc.error("ERR DISCARD without MULTI");
-        return Flow::Continue;
+        return Err("ERR DISCARD without MULTI".into());
     }
     call.session.queue_failed = false;
     call.session.watched.clear();
     enc.ok();
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// WATCH key [key ...]
-pub fn watch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn watch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     if call.session.queued.is_some() {
-        enc.error("ERR WATCH inside MULTI is not allowed");
-        return Flow::Continue;
+        return Err("ERR WATCH inside MULTI is not allowed".into());
     }
     for key in &call.args[1..] {
         let cas = current_cas(call, key);
         call.session.watched.push((key.to_vec(), cas));
     }
     enc.ok();
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// UNWATCH
-pub fn unwatch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn unwatch(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     call.session.watched.clear();
     enc.ok();
-    Flow::Continue
+    Ok(Flow::Continue)
 }

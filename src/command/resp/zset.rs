@@ -15,6 +15,7 @@
 use ferrocache_protocol::resp::{format_score, Encoder};
 
 use super::blocking::signal_ready;
+use super::error::RespError;
 use super::zset_pop::{parse_zmpop, pop_first, reply_zmpop, take};
 use super::zset_range::{
     clamp_ranks, parse_int, parse_lex_range, parse_range, parse_score_range, zerr, RangeBy,
@@ -124,23 +125,23 @@ fn range_form(name: &[u8]) -> RangeForm {
 }
 
 /// ZRANGE / ZREVRANGE / ZRANGEBYSCORE / ZREVRANGEBYSCORE / ZRANGEBYLEX / ZREVRANGEBYLEX
-pub fn zrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let query = match parse_range(&arg_slices(call, 2), range_form(call.arg(0))) {
         Ok(query) => query,
         Err(error) => {
             error.answer(enc);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
     };
     read_zset(call, call.arg(1), enc, |zset, enc| match zset {
         Some(zset) => reply_members(enc, query.select(zset), query.withscores),
         None => enc.array(0),
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
-pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
         (false, false, false, false, false, false);
     let mut i = 2;
@@ -170,14 +171,12 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         None
     };
     if let Some(message) = refusal {
-        enc.error(message);
-        return Flow::Continue;
+        return Err(message.into());
     }
     let mut scored = Vec::with_capacity(pairs.len() / 2);
     for pair in pairs.chunks(2) {
         let Some(score) = parse_f64(&pair[0]) else {
-            enc.error(err::NOT_FLOAT);
-            return Flow::Continue;
+            return Err(err::NOT_FLOAT.into());
         };
         scored.push((score, &pair[1][..]));
     }
@@ -238,14 +237,13 @@ pub fn zadd(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Err(error) => error.answer(enc),
     }
     signal_ready(call, call.arg(1));
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZINCRBY key increment member
-pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let Some(delta) = parse_f64(call.arg(2)) else {
-        enc.error(err::NOT_FLOAT);
-        return Flow::Continue;
+        return Err(err::NOT_FLOAT.into());
     };
     let member = call.arg(3);
     let result = write_zset(call, call.arg(1), IfMissing::Create, |zset| {
@@ -262,11 +260,11 @@ pub fn zincrby(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Err(error) => error.answer(enc),
     }
     signal_ready(call, call.arg(1));
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZREM key member [member ...]
-pub fn zrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let members = &call.args[2..];
     let write = |zset: Option<&mut ZSet>| {
         zset.map_or(0, |z| {
@@ -284,11 +282,11 @@ pub fn zrem(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(n) => enc.integer(n as i64),
         Err(error) => error.answer(enc),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZSCORE key member
-pub fn zscore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zscore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let member = call.arg(2);
     read_zset(call, call.arg(1), enc, |zset, enc| {
         match zset.and_then(|z| z.score(member)) {
@@ -296,11 +294,11 @@ pub fn zscore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             None => enc.null(),
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZMSCORE key member [member ...]
-pub fn zmscore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zmscore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let members = &call.args[2..];
     read_zset(call, call.arg(1), enc, |zset, enc| {
         enc.array(members.len());
@@ -314,19 +312,19 @@ pub fn zmscore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             }
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZCARD key
-pub fn zcard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zcard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     read_zset(call, call.arg(1), enc, |zset, enc| {
         enc.integer(zset.map_or(0, ZSet::len) as i64)
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZCOUNT key min max / ZLEXCOUNT key min max
-pub fn zcount(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zcount(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let by = if is(call.arg(0), "ZLEXCOUNT") {
         parse_lex_range(call.arg(2), call.arg(3)).map(RangeBy::Lex)
     } else {
@@ -336,7 +334,7 @@ pub fn zcount(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(by) => by,
         Err(error) => {
             error.answer(enc);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
     };
     read_zset(call, call.arg(1), enc, |zset, enc| {
@@ -348,25 +346,24 @@ pub fn zcount(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         };
         enc.integer(count as i64)
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZRANK / ZREVRANK key member [WITHSCORE]
-pub fn zrank(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zrank(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let rev = is(call.arg(0), "ZREVRANK");
     let withscore = match call.args.len() {
         3 => false,
         4 if is(call.arg(3), "WITHSCORE") => true,
         4 => {
-            enc.error(err::SYNTAX);
-            return Flow::Continue;
+            return Err(err::SYNTAX.into());
         }
         _ => {
-            enc.error(&format!(
+            return Err(format!(
                 "ERR wrong number of arguments for '{}' command",
                 call.name()
-            ));
-            return Flow::Continue;
+            )
+            .into());
         }
     };
     let member = call.arg(2);
@@ -387,17 +384,16 @@ pub fn zrank(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             (None, true) => enc.null_array(),
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZPOPMIN / ZPOPMAX key [count]
-pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let max = is(call.arg(0), "ZPOPMAX");
     let count = match super::pop_count(call) {
         Ok(count) => count,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let popped = write_zset(call, call.arg(1), IfMissing::Leave, |zset| {
@@ -415,16 +411,15 @@ pub fn zpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         }
         Ok(popped) => reply_members(enc, popped.iter().map(|(m, s)| (&m[..], *s)), true),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
-pub fn zmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let zmpop = match parse_zmpop(call.args, 1) {
         Ok(zmpop) => zmpop,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     match pop_first(call.ctx, zmpop.keys, zmpop.max, zmpop.count) {
@@ -432,20 +427,19 @@ pub fn zmpop(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(None) => enc.null_array(),
         Err(outcome) => ZError::Store(outcome).answer(enc),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZRANDMEMBER key [count [WITHSCORES]]
-pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let (count, withscores) = match super::random::parse_args(call, "WITHSCORES") {
         Ok(parsed) => parsed,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     let output_limit = enc.output_limit;
-    let mut flow = Flow::Continue;
+    let mut flow = Ok(Flow::Continue);
     read_zset(call, call.arg(1), enc, |zset, enc| {
         let len = zset.map_or(0, ZSet::len);
         let Some(count) = count else {
@@ -481,7 +475,7 @@ pub fn zrandmember(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
 }
 
 /// ZREMRANGEBYRANK / ZREMRANGEBYSCORE / ZREMRANGEBYLEX key min max
-pub fn zremrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zremrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let name = call.arg(0).to_ascii_uppercase();
     let (min, max) = (call.arg(2), call.arg(3));
     let by = match name.as_slice() {
@@ -493,7 +487,7 @@ pub fn zremrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(by) => by,
         Err(error) => {
             error.answer(enc);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
     };
     let write = |zset: Option<&mut ZSet>| {
@@ -512,11 +506,11 @@ pub fn zremrange(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(n) => enc.integer(n as i64),
         Err(error) => error.answer(enc),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT n]
-pub fn zscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let ScanArgs {
         cursor,
         pattern,
@@ -525,8 +519,7 @@ pub fn zscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
     } = match parse_scan(call.args, 2, false, false) {
         Ok(scan) => scan,
         Err(message) => {
-            enc.error(message);
-            return Flow::Continue;
+            return Err(message.into());
         }
     };
     read_zset(call, call.arg(1), enc, |zset, enc| {
@@ -548,7 +541,7 @@ pub fn zscan(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
             enc.bulk(scan_score(score, compact).as_bytes());
         }
     });
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// A score as ZSCAN prints it. Redis 7.0 answers from the stored form: a listpack keeps an

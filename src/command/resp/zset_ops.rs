@@ -14,6 +14,7 @@ use crate::hashing::HashMap;
 
 use ferrocache_protocol::resp::Encoder;
 
+use super::error::RespError;
 use super::zset::reply_members;
 use super::zset_range::{parse_range, RangeForm, ZError};
 use super::{err, is, parse_f64, parse_i64, Call};
@@ -284,7 +285,7 @@ fn store_result(call: &Call<'_, '_>, key: &[u8], result: ZSet, enc: &mut Encoder
 }
 
 /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE destination numkeys key [key ...] [options]
-pub fn zstore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zstore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let op = op_of(call.arg(0));
     let result = load_sources(call, 2).and_then(|(mut sources, next)| {
         let (aggregate, _) = parse_options(call, next, op, true, &mut sources)?;
@@ -294,11 +295,11 @@ pub fn zstore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(result) => store_result(call, call.arg(1), result, enc),
         Err(error) => error.answer(enc),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZUNION / ZINTER / ZDIFF numkeys key [key ...] [options] [WITHSCORES]
-pub fn zcombine(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zcombine(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let op = op_of(call.arg(0));
     let result = load_sources(call, 1).and_then(|(mut sources, next)| {
         let (aggregate, withscores) = parse_options(call, next, op, false, &mut sources)?;
@@ -308,11 +309,11 @@ pub fn zcombine(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok((result, withscores)) => reply_members(enc, result.iter(), withscores),
         Err(error) => error.answer(enc),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZINTERCARD numkeys key [key ...] [LIMIT limit]
-pub fn zintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let result = load_sources(call, 1).and_then(|(sources, next)| {
         let mut limit = 0usize;
         let mut i = next;
@@ -333,17 +334,17 @@ pub fn zintercard(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(count) => enc.integer(count as i64),
         Err(error) => error.answer(enc),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
 
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]
-pub fn zrangestore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
+pub fn zrangestore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Result<Flow, RespError> {
     let args: Vec<&[u8]> = call.args[3..].iter().map(|a| &a[..]).collect();
     let query = match parse_range(&args, RangeForm::Generic { store: true }) {
         Ok(query) => query,
         Err(error) => {
             error.answer(enc);
-            return Flow::Continue;
+            return Ok(Flow::Continue);
         }
     };
     let selected = with_zset(call, call.arg(2), |zset| {
@@ -359,5 +360,5 @@ pub fn zrangestore(call: &mut Call<'_, '_>, enc: &mut Encoder<'_>) -> Flow {
         Ok(result) => store_result(call, call.arg(1), result, enc),
         Err(error) => error.answer(enc),
     }
-    Flow::Continue
+    Ok(Flow::Continue)
 }
