@@ -388,3 +388,69 @@ fn keyspace_events_are_named_by_the_command_as_redis_names_them() {
         );
     }
 }
+
+/// `n` events (notify-keyspace-events `En`): one `new` per key a command adds, none for a key
+/// it changes, as redis-server 7.0.15 published them for the same commands (RENAME's and
+/// COPY's destinations are new keys, MSET names only the keys that were absent); a memcached
+/// `set` of an absent key is new too.
+#[test]
+fn new_key_events_name_each_key_a_command_adds() {
+    let server = TestServer::start_with_resp(&["-t", "2"]);
+    let mut admin = server.connect_resp();
+    admin.roundtrip(b"CONFIG SET notify-keyspace-events En\r\n", b"+OK\r\n");
+    let mut sub = server.connect_resp();
+    sub.roundtrip(
+        b"PSUBSCRIBE __keyevent@0__:*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$16\r\n__keyevent@0__:*\r\n:1\r\n",
+    );
+    let mut r = server.redis();
+    for line in [
+        "SET foo bar",
+        "SET foo baz",
+        "SET bar bar",
+        "HSET h f v",
+        "HSET h g v",
+        "RPUSH l a",
+        "INCR n",
+        "INCR n",
+        "MSET a 1 foo 2",
+        "RENAME a a2",
+        "COPY a2 a3",
+        "SADD s x",
+        "ZADD z 1 m",
+        "XADD x 1-1 f v",
+        "SETNX foo 1",
+        "APPEND ap x",
+        "DEL foo",
+        "SET foo again",
+        "LPUSH l b",
+        "EXPIRE bar 100",
+    ] {
+        let mut cmd = redis::Cmd::new();
+        for word in line.split(' ') {
+            cmd.arg(word);
+        }
+        let _: redis::Value = cmd.query(&mut r).unwrap();
+    }
+    let mut mc = server.connect();
+    mc.roundtrip(b"set mc 0 0 1\r\nv\r\n", b"STORED\r\n");
+    mc.roundtrip(b"set mc 0 0 1\r\nw\r\n", b"STORED\r\n");
+    let expected = "new:foo new:bar new:h new:l new:n new:a new:a2 new:a3 new:s new:z new:x \
+                    new:ap new:foo new:mc";
+    let expected: Vec<&str> = expected.split_whitespace().collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    assert_eq!(
+        read_key_events(&mut sub, expected.len(), deadline),
+        expected
+    );
+    // Nothing after: the second `set mc` changed a key that was there.
+    let _: () = redis::cmd("SET")
+        .arg("last")
+        .arg("1")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(
+        read_key_events(&mut sub, 1, Instant::now() + Duration::from_secs(10)),
+        ["new:last"]
+    );
+}

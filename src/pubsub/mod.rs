@@ -474,6 +474,7 @@ fn class_of(event: &str) -> u32 {
         | "xgroup-delconsumer" => notify::STREAM,
         "expired" => notify::EXPIRED,
         "evicted" => notify::EVICTED,
+        "new" => notify::NEW,
         _ => notify::GENERIC,
     }
 }
@@ -501,7 +502,7 @@ impl crate::store::Observer for KeyspaceNotifier {
     /// by a client adds `del` after them, as Redis notifies an emptied collection); an
     /// unlabelled write is named after the type it leaves (memcached writes notify `set`).
     fn effect(&self, effect: &crate::store::Effect<'_>) {
-        use crate::store::{Effect, KeyKind, PutCause, Removal};
+        use crate::store::{Effect, KeyKind, KeyPresence, PutCause, Removal};
         let flags = self.registry.notify_flags();
         if flags & (notify::KEYSPACE | notify::KEYEVENT) == 0 {
             return;
@@ -513,6 +514,15 @@ impl crate::store::Observer for KeyspaceNotifier {
         };
         if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| key.starts_with(p)) {
             return;
+        }
+        // A key added by the change: `new` first, as Redis's dbAdd notifies before the
+        // command names its change.
+        if let Effect::Put {
+            presence: KeyPresence::Added,
+            ..
+        } = effect
+        {
+            self.publish(flags, "new", key);
         }
         match effect {
             Effect::Put {
@@ -527,6 +537,7 @@ impl crate::store::Observer for KeyspaceNotifier {
                 item,
                 cause: PutCause::Written,
                 labels: None,
+                ..
             } => {
                 let name = match item.kind() {
                     KeyKind::String => "set",
@@ -573,6 +584,14 @@ mod notify_tests {
         assert_eq!(notify::to_string(notify::parse("Kx").unwrap()), "xK");
         assert_eq!(notify::to_string(notify::parse("E$g").unwrap()), "g$E");
         assert_eq!(notify::parse("Q"), None);
+    }
+
+    /// A key's creation is class `n` (Redis's NOTIFY_NEW), which `A` leaves out.
+    #[test]
+    fn new_key_events_are_class_n_and_not_in_a() {
+        assert_eq!(super::class_of("new"), notify::NEW);
+        assert_eq!(notify::parse("A").unwrap() & notify::NEW, 0);
+        assert_ne!(notify::parse("n").unwrap() & notify::NEW, 0);
     }
 
     /// Stream events are class `t` (Redis's NOTIFY_STREAM), not generic `g`.

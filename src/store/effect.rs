@@ -48,6 +48,16 @@ pub enum PutCause {
     Restamped,
 }
 
+/// Whether a put added its key or changed one that was already there (Redis's `new`
+/// keyspace event fires for the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPresence {
+    /// The key did not exist (or had expired) before this change.
+    Added,
+    /// The key existed before this change.
+    Existing,
+}
+
 /// Names the caller gave an edit's change, in the order given (see the module documentation):
 /// `None` when it gave none, `Some(&[])` when it said the change names no event.
 pub type Labels<'a> = Option<&'a [&'static str]>;
@@ -58,6 +68,7 @@ pub enum Effect<'a> {
     Put {
         item: StoredItem<'a>,
         cause: PutCause,
+        presence: KeyPresence,
         labels: Labels<'a>,
     },
     /// The key no longer exists.

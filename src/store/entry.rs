@@ -21,8 +21,8 @@ use super::shard::Shard;
 use super::stream::StreamObject;
 use super::zset::ZSet;
 use super::{
-    compress, Effect, Expiry, Found, ItemSpec, KeyKind, PutCause, Removal, Store, StoreError,
-    StoredValue, ValueSpec,
+    compress, Effect, Expiry, Found, ItemSpec, KeyKind, KeyPresence, PutCause, Removal, Store,
+    StoreError, StoredValue, ValueSpec,
 };
 
 /// The key holds a value of another type (Redis `WRONGTYPE`).
@@ -66,6 +66,9 @@ pub struct Entry<'s> {
     pub(super) hash: u64,
     key: &'s [u8],
     pub(super) found: Option<Found>,
+    /// Whether the key was live when the entry was opened (a put then changes it rather
+    /// than adding it).
+    existed: bool,
     pub(super) now_ms: u64,
     /// Bytes of the typed value before it was handed out mutably.
     dirty_bytes: Option<usize>,
@@ -121,6 +124,7 @@ impl Store {
             shard_index,
             hash,
             key,
+            existed: found.is_some(),
             found,
             now_ms,
             dirty_bytes: None,
@@ -637,7 +641,13 @@ impl Entry<'_> {
             Some(Change::Put(cause)) => {
                 if let Some(found) = self.found {
                     let labels = self.labels.as_deref();
-                    self.store.report_put(self.shard, found, cause, labels);
+                    let presence = if self.existed {
+                        KeyPresence::Existing
+                    } else {
+                        KeyPresence::Added
+                    };
+                    self.store
+                        .report_put(self.shard, found, (cause, presence), labels);
                 }
             }
             Some(Change::Removed(kind, cause)) => self.store.report(&Effect::Removed {

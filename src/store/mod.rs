@@ -64,7 +64,9 @@ use parking_lot::Mutex;
 
 use chunks::ChunkTable;
 pub use compress::Compression;
-pub use effect::{Effect, Labels, Observer, PutCause, Removal, StoredForm, StoredItem};
+pub use effect::{
+    Effect, KeyPresence, Labels, Observer, PutCause, Removal, StoredForm, StoredItem,
+};
 pub use entry::{Entry, IfMissing, ItemState, Moved, WrongType};
 pub use hash::{Field, HashObject};
 pub use item::{Expiry, ItemView, Object, ITEM_OVERHEAD};

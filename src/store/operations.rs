@@ -54,7 +54,12 @@ impl Store {
                         let found = self
                             .set_expiry(shard, shard_index, hash, found, expiry.as_ms(), now_ms)
                             .unwrap_or(found);
-                        self.report_put(shard, found, PutCause::Restamped, None);
+                        self.report_put(
+                            shard,
+                            found,
+                            (PutCause::Restamped, KeyPresence::Existing),
+                            None,
+                        );
                         shard.counters.changes += 1;
                         found
                     }
@@ -73,7 +78,12 @@ impl Store {
                     Ok((found, _)) => {
                         shard.counters.total_items += 1;
                         won = true;
-                        self.report_put(shard, found, PutCause::Written, None);
+                        self.report_put(
+                            shard,
+                            found,
+                            (PutCause::Written, KeyPresence::Added),
+                            None,
+                        );
                         shard.counters.changes += 1;
                         found
                     }

@@ -259,7 +259,7 @@ impl Store {
         &self,
         shard: &Shard,
         found: Found,
-        cause: PutCause,
+        (cause, presence): (PutCause, KeyPresence),
         labels: Labels<'_>,
     ) {
         if self.observer.get().is_none() {
@@ -270,6 +270,7 @@ impl Store {
         self.report(&Effect::Put {
             item: StoredItem::new(self, shard, item),
             cause,
+            presence,
             labels,
         });
     }
