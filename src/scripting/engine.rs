@@ -20,6 +20,11 @@ const HOOK_EVERY: u32 = 100_000;
 const GC_PERIOD: u64 = 50;
 /// What a killed script answers (before its location).
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// Redis's error for library code that runs past [`LOAD_TIMEOUT_MS`].
+const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
+/// How long FUNCTION LOAD lets a library's code run (Redis's 500 ms: it should only register
+/// functions).
+pub(super) const LOAD_TIMEOUT_MS: u64 = 500;
 
 /// Executes a script's commands: the command layer's side of `redis.call`.
 pub trait Host {
@@ -68,7 +73,7 @@ pub struct Engine {
     scripts: HashMap<String, Script>,
     scripts_bytes: usize,
     memory_limit: usize,
-    run: Arc<RunState>,
+    pub(super) run: Arc<RunState>,
     runs: u64,
     /// FUNCTION libraries by name, and their functions by name.
     pub(super) libraries: std::collections::BTreeMap<String, super::registry::Library>,
@@ -161,6 +166,8 @@ impl Engine {
             move |_, _| {
                 if hook_run.killed() {
                     Err(mlua::Error::runtime(KILLED))
+                } else if hook_run.load_timed_out(crate::clock::unix_millis()) {
+                    Err(mlua::Error::runtime(LOAD_TIMEOUT))
                 } else {
                     Ok(VmState::Continue)
                 }

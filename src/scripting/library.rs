@@ -108,7 +108,8 @@ impl Engine {
             let register = scope.create_function(
                 |_, (fname, callback, flags, description): (String, Function, Vec<String>, Option<String>)| {
                     if !valid_name(&fname) {
-                        return Ok(Some("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long".to_string()));
+                        // Redis 7.0 names libraries in this message (7.2 says "Function").
+                        return Ok(Some("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".to_string()));
                     }
                     if flags.iter().any(|f| !KNOWN_FLAGS.contains(&f.as_str())) {
                         return Ok(Some("unknown flag given".into()));
@@ -131,7 +132,10 @@ impl Engine {
             )?;
             rt.raw_set("register", register)?;
             rt.raw_set("registering", true)?;
+            let deadline = crate::clock::unix_millis() + super::engine::LOAD_TIMEOUT_MS;
+            self.run.set_load_deadline(deadline);
             let result = runner.call::<mlua::MultiValue>(chunk);
+            self.run.set_load_deadline(0);
             rt.raw_set("registering", false)?;
             rt.raw_set("register", Value::Nil)?;
             result

@@ -53,6 +53,8 @@ pub struct RunState {
     killed: AtomicBool,
     /// The running function's name and command (FUNCTION STATS).
     command: parking_lot::Mutex<(String, Vec<Vec<u8>>)>,
+    /// When the FUNCTION LOAD running now must give up (unix ms); 0 when none runs.
+    load_deadline_ms: AtomicU64,
 }
 
 impl RunState {
@@ -85,6 +87,17 @@ impl RunState {
 
     pub fn mark_write(&self) {
         self.wrote.store(true, Ordering::Relaxed);
+    }
+
+    /// Bounds the library code FUNCTION LOAD runs: past `at_ms` it is stopped (0 = no load).
+    pub fn set_load_deadline(&self, at_ms: u64) {
+        self.load_deadline_ms.store(at_ms, Ordering::Relaxed);
+    }
+
+    /// A FUNCTION LOAD runs past its deadline.
+    pub fn load_timed_out(&self, now_ms: u64) -> bool {
+        let at = self.load_deadline_ms.load(Ordering::Relaxed);
+        at != 0 && now_ms > at
     }
 
     pub fn killed(&self) -> bool {

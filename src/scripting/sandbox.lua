@@ -142,7 +142,7 @@ G._G = globals
 
 -- Function libraries (FUNCTION LOAD): while a library's code runs, `redis` is the load-time
 -- API (register_function, log, ...); when its functions run later, the whole API.
-redis.register_function = function(...)
+local function register_function(...)
     if not rawget(rt, 'registering') then
         fail('redis.register_function can only be called on FUNCTION LOAD command')
     end
@@ -151,7 +151,9 @@ redis.register_function = function(...)
     local name, callback, flags, description
     if n == 1 then
         local named = ...
-        if type(named) ~= 'table' then fail('wrong number of arguments to redis.register_function') end
+        if type(named) ~= 'table' then
+            fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+        end
         for key, value in pairs(named) do
             if type(key) ~= 'string' and type(key) ~= 'number' then
                 fail('named argument key given to redis.register_function is not a string')
@@ -203,13 +205,14 @@ redis.register_function = function(...)
     local refusal = rt.register(name, callback, flag_list, description)
     if refusal then fail(refusal) end
 end
+-- Only this while a library loads, as Redis 7.0's library API: no other global, no
+-- redis.call/setresp; and register_function exists only here.
 local load_api = {
-    register_function = redis.register_function,
+    register_function = register_function,
     log = redis.log,
     LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
     REDIS_VERSION = redis.REDIS_VERSION,
     REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
-    setresp = redis.setresp,
 }
 local load_redis = protect(load_api, function(_, key)
     local value = rawget(load_api, key)
@@ -219,7 +222,10 @@ local load_redis = protect(load_api, function(_, key)
     return value
 end)
 local library_globals = protect(G, function(_, key)
-    if key == 'redis' and rawget(rt, 'registering') then return load_redis end
+    if rawget(rt, 'registering') then
+        if key == 'redis' then return load_redis end
+        error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)
+    end
     local value = rawget(G, key)
     if value == nil then
         error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)

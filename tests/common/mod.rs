@@ -332,3 +332,19 @@ pub fn incompressible(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A RESP request of `args`.
+pub fn request(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+    }
+    out
+}
+
+/// Sends `args` and reads one line-terminated reply chunk (enough for the simple replies
+/// these tests check, which all fit one read).
+pub fn ask(conn: &mut Conn, args: &[&str]) -> String {
+    conn.send(&request(args));
+    String::from_utf8_lossy(&conn.read_until(b"\r\n")).into_owned()
+}
