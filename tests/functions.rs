@@ -245,6 +245,12 @@ fn issue_26_function_load_runs_only_the_library_api_and_times_out() {
         reply.contains("attempt to call field 'register_function' (a nil value)"),
         "{reply}"
     );
+    // The metadata line is split as Redis splits it: a quoted name is the name.
+    let quoted = "#!lua name=\"foo\"\nredis.register_function('foo', function() return 1 end)";
+    assert_eq!(
+        ask(&mut conn, &["FUNCTION", "LOAD", "REPLACE", quoted]),
+        "$3\r\nfoo\r\n"
+    );
     // The server is free again after the timed-out load.
     assert_eq!(ask(&mut conn, &["PING"]), "+PONG\r\n");
 }

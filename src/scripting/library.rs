@@ -36,11 +36,16 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
     let Some(end) = code.iter().position(|&b| b == b'\n') else {
         return Err("ERR Invalid library metadata".into());
     };
-    let line = String::from_utf8_lossy(&code[..end]);
-    let mut parts = line.split_whitespace();
+    // Split as Redis splits the line (`sdssplitargs`: quotes, escapes), so `name="foo"` is foo.
+    let parts = ferrocache_protocol::resp::split_args(&code[..end])
+        .filter(|parts| !parts.is_empty())
+        .ok_or_else(|| "ERR Invalid library metadata".to_string())?;
+    let mut parts = parts
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     let engine = parts
         .next()
-        .unwrap_or("#!")
+        .unwrap_or_default()
         .trim_start_matches("#!")
         .to_string();
     let mut name = None;
@@ -51,7 +56,18 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
                     "ERR Invalid metadata value, name argument was given multiple times".into(),
                 );
             }
-            name = Some(part[5..].to_string());
+            // `split_args` takes quotes at a token's start only; Redis's `sdssplitargs` also
+            // inside one, so `name="foo"` names foo there: strip a quoted value's quotes.
+            let value = &part[5..];
+            let quoted = value.len() >= 2
+                && (value.starts_with('"') && value.ends_with('"')
+                    || value.starts_with('\'') && value.ends_with('\''));
+            let value = if quoted {
+                &value[1..value.len() - 1]
+            } else {
+                value
+            };
+            name = Some(value.to_string());
             continue;
         }
         return Err(format!("ERR Invalid metadata value given: {part}"));

@@ -11,5 +11,5 @@ mod parse;
 mod reply;
 
 pub use encode::{format_double, format_score, Encoder, RespVersion};
-pub use parse::{parse, parse_resumable, Command, Limits, Progress, ProtocolError};
+pub use parse::{parse, parse_resumable, split_args, Command, Limits, Progress, ProtocolError};
 pub use reply::{parse_reply, Reply, ReplyError};

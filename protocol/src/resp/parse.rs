@@ -263,7 +263,7 @@ fn hex(b: u8) -> Option<u8> {
 /// Splits an inline line as Redis's `sdssplitargs` does: spaces separate arguments; "double
 /// quotes" take `\n \r \t \b \a \\ \" \xHH` escapes; 'single quotes' take `\'`; a closing quote
 /// must be followed by a space or the end. `None` on unbalanced quotes.
-fn split_args(line: &[u8]) -> Option<Vec<Cow<'_, [u8]>>> {
+pub fn split_args(line: &[u8]) -> Option<Vec<Cow<'_, [u8]>>> {
     let mut args = Vec::new();
     let mut i = 0;
     loop {
