@@ -396,9 +396,7 @@ impl WorkerLatency {
             let ns = u64::try_from(elapsed.0.as_nanos()).unwrap_or(u64::MAX);
             let bucket = bucket_index(ns);
             self.with_slot((proto, name), |slot| slot.add(bucket, ns, ending));
-            if let Some(slot) = pool.and_then(|pool| self.pools.get(pool)) {
-                slot.get_or_init(|| self.new_slot()).add(bucket, ns, ending);
-            }
+            self.add_to_pool(pool, bucket, ns, ending);
         }
     }
 
@@ -425,9 +423,16 @@ impl WorkerLatency {
                     .add(bucket, ns, ending),
                 None => self.with_slot((proto, name), |slot| slot.add(bucket, ns, ending)),
             }
-            if let Some(slot) = pool.and_then(|pool| self.pools.get(pool)) {
-                slot.get_or_init(|| self.new_slot()).add(bucket, ns, ending);
-            }
+            self.add_to_pool(pool, bucket, ns, ending);
+        }
+    }
+
+    /// Counts a run in the slot of `pool` (the command's first key's pool), if it named one.
+    #[cfg(feature = "latency")]
+    #[inline]
+    fn add_to_pool(&self, pool: Option<usize>, bucket: usize, ns: u64, ending: Ending) {
+        if let Some(slot) = pool.and_then(|pool| self.pools.get(pool)) {
+            slot.get_or_init(|| self.new_slot()).add(bucket, ns, ending);
         }
     }
 

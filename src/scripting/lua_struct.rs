@@ -376,20 +376,12 @@ pub fn install(lua: &Lua) -> mlua::Result<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scripting::test_support::hex;
 
     fn lua() -> Lua {
         let lua = Lua::new();
         lua.globals().set("struct", install(&lua).unwrap()).unwrap();
         lua
-    }
-
-    fn hex(lua: &Lua, code: &str) -> String {
-        let packed: mlua::LuaString = lua.load(code).eval().unwrap();
-        packed
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
     }
 
     #[test]

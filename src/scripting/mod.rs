@@ -274,3 +274,19 @@ impl Scripting {
 pub fn sha1_hex(bytes: &[u8]) -> String {
     sha1_smol::Sha1::from(bytes).digest().to_string()
 }
+
+/// Helpers of the Lua library tests (cmsgpack, struct).
+#[cfg(test)]
+mod test_support {
+    use mlua::Lua;
+
+    /// The string `code` returns, in hex.
+    pub fn hex(lua: &Lua, code: &str) -> String {
+        let packed: mlua::LuaString = lua.load(code).eval().unwrap();
+        packed
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}

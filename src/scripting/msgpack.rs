@@ -407,15 +407,7 @@ pub fn install(lua: &Lua) -> mlua::Result<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(lua: &Lua, code: &str) -> String {
-        let packed: mlua::LuaString = lua.load(code).eval().unwrap();
-        packed
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
+    use crate::scripting::test_support::hex;
 
     fn lua() -> Lua {
         let lua = Lua::new();
